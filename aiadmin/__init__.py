@@ -1,0 +1,1 @@
+"""The `aiadmin` command: a thin layer that calls into the parts."""

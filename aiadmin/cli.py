@@ -1,0 +1,165 @@
+"""aiadmin: migrate, create-admin, demo-data, pipeline run, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+from api.core.db import Database
+from api.core.settings import get_settings
+
+
+def _progress(label: str):
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(1, total)
+        end = "\n" if done >= total else ""
+        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, flush=True)
+
+    return show
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from api.core.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings)
+    print(f"database is at the latest schema ({settings.database_url.split('@')[-1]})")
+    return 0
+
+
+async def _create_admin(email: str, password: str, role: str) -> None:
+    from aiadmin.demo import create_staff
+
+    db = Database(get_settings())
+    try:
+        account = await create_staff(db, email.strip().lower(), password, role)
+        print(f"{account.email} is {account.role}")
+    finally:
+        await db.dispose()
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from pydantic import TypeAdapter, ValidationError
+
+    from api.auth.schemas import Email, Password
+
+    try:
+        TypeAdapter(Email).validate_python(args.email)
+        TypeAdapter(Password).validate_python(args.password)
+    except ValidationError as exc:
+        print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    asyncio.run(_create_admin(args.email, args.password, args.role))
+    return 0
+
+
+async def _demo_data(users: int, days: int, if_empty: bool) -> None:
+    from aiadmin.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, account_count, create_staff, generate
+
+    settings = get_settings()
+    db = Database(settings)
+    try:
+        if if_empty and await account_count(db) > 0:
+            print("database already has accounts: demo data left as it is")
+            return
+        await create_staff(db, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD)
+        stats = await generate(db, settings, users_count=users, days=days, progress=_progress("demo data"))
+        print(
+            f"demo data: {stats['users']} users, {stats['logins']} logins, "
+            f"{stats['completions']} completions, {stats['refusals']} quota refusals"
+        )
+    finally:
+        await db.dispose()
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    asyncio.run(_demo_data(args.users, args.days, args.if_empty))
+    return 0
+
+
+def cmd_pipeline_run(_args: argparse.Namespace) -> int:
+    from pipelines.instance import ensure_dagster_home
+    from warehouse.settings import get_warehouse_settings
+
+    ensure_dagster_home(get_warehouse_settings().data_dir)
+    from pipelines.run import PipelineFailed, run_pipeline
+
+    try:
+        result = run_pipeline()
+    except PipelineFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"pipeline run {result.run_id} succeeded; serving copy at {get_warehouse_settings().serving_path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiadmin.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_USER_EMAIL, DEMO_USER_PASSWORD
+    from aiadmin.serve import services, supervise
+    from pipelines.instance import ensure_dagster_home
+
+    settings = get_settings()
+    ensure_dagster_home(settings.data_dir)
+    env = {
+        **os.environ,
+        "AIADMIN_DATA_DIR": str(settings.data_dir),
+        "AIADMIN_DATABASE_URL": settings.database_url,
+    }
+    env.setdefault("AIADMIN_API_URL", f"http://{args.host}:{args.api_port}")
+    specs = services(args.host, args.api_port, args.dagster_port, args.panel_port)
+    lines = ["", "aiadmin is starting:"]
+    lines += [f"  {s.name:<18} {s.url}" for s in specs if s.url]
+    lines += [
+        "",
+        "Demo logins (local demo data only):",
+        f"  panel (admin)      {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}",
+        f"  API (end user)     {DEMO_USER_EMAIL.format(n=1)} / {DEMO_USER_PASSWORD}",
+        "",
+        "Press Ctrl-C to stop all services.",
+    ]
+    return supervise(specs, env, "\n".join(lines))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aiadmin", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
+
+    admin = sub.add_parser("create-admin", help="create a staff account (or promote an existing one)")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--role", default="admin", choices=["admin", "moderator", "analyst", "viewer"])
+    admin.set_defaults(func=cmd_create_admin)
+
+    demo = sub.add_parser("demo-data", help="generate demo users and activity through the domain code")
+    demo.add_argument("--users", type=int, default=40)
+    demo.add_argument("--days", type=int, default=14)
+    demo.add_argument("--if-empty", action="store_true", help="do nothing when the database has accounts")
+    demo.set_defaults(func=cmd_demo_data)
+
+    pipeline = sub.add_parser("pipeline", help="the data pipeline")
+    pipeline_sub = pipeline.add_subparsers(dest="pipeline_command", required=True)
+    pipeline_sub.add_parser("run", help="materialise every asset once, in-process, and publish").set_defaults(
+        func=cmd_pipeline_run
+    )
+
+    serve = sub.add_parser("serve", help="run the API, Dagster and the panel until Ctrl-C")
+    serve.add_argument("--host", default=os.environ.get("AIADMIN_HOST", "127.0.0.1"))
+    serve.add_argument("--api-port", type=int, default=8000)
+    serve.add_argument("--dagster-port", type=int, default=3000)
+    serve.add_argument("--panel-port", type=int, default=8501)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Domain errors carry their HTTP status and a stable machine code; one handler renders them all.
+
+The body follows the OpenAI error shape so that OpenAI clients surface the message and the code:
+`{"error": {"code": "quota_exceeded", "message": "…", "type": "rate_limit_error", "param": null}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class AppError(Exception):
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    type: ClassVar[str] = "invalid_request_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "not_authenticated"
+    type = "authentication_error"
+
+
+class InvalidCredentials(AppError):
+    status_code = 401
+    code = "invalid_credentials"
+    type = "authentication_error"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+    type = "permission_error"
+
+
+class AccountBlocked(AppError):
+    status_code = 403
+    code = "account_blocked"
+    type = "permission_error"
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+    type = "not_found_error"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+
+
+class QuotaExceeded(AppError):
+    status_code = 429
+    code = "quota_exceeded"
+    type = "rate_limit_error"
+
+
+class ProviderUnavailable(AppError):
+    status_code = 502
+    code = "provider_error"
+    type = "api_error"
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    type: str
+    param: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: the 4xx it can return, each with its stable codes."""
+    by_status: dict[int, list[str]] = {}
+    for err in errors:
+        by_status.setdefault(err.status_code, []).append(err.code)
+    return {
+        status: {"model": ErrorBody, "description": "error codes: " + ", ".join(codes)}
+        for status, codes in sorted(by_status.items())
+    }
+
+
+def _body(code: str, message: str, type_: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "type": type_, "param": None, **extra}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(
+            _body(exc.code, exc.message, exc.type, **exc.extra),
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        return JSONResponse(
+            _body("validation_error", message, "invalid_request_error", details=details),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
+        code = codes.get(exc.status_code, "http_error")
+        return JSONResponse(
+            _body(code, str(exc.detail), "invalid_request_error"),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

@@ -1,0 +1,97 @@
+"""OpenAI-compatible endpoints: `GET /v1/models`, `POST /v1/chat/completions`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from api.core.deps import CurrentAccount, RequestCtx, SessionDep
+from api.core.errors import (
+    AccountBlocked,
+    AppError,
+    NotAuthenticated,
+    ProviderUnavailable,
+    QuotaExceeded,
+    responses,
+)
+from api.core.types import utcnow
+from api.gateway import service
+from api.gateway.providers.base import ChatMessage
+from api.gateway.schemas import (
+    ChatCompletionIn,
+    ChatCompletionOut,
+    Choice,
+    MessageOut,
+    ModelList,
+    ModelOut,
+    Usage,
+)
+from api.gateway.service import Gateway, ModelNotFound
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+
+class StreamingNotSupported(AppError):
+    status_code = 400
+    code = "streaming_not_supported"
+
+
+def get_gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+@router.get("/models", response_model=ModelList, responses=responses(NotAuthenticated, AccountBlocked))
+async def list_models(_account: CurrentAccount, gateway: GatewayDep) -> ModelList:
+    return ModelList(data=[ModelOut(id=m.id, owned_by=m.owned_by) for m in gateway.models()])
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletionOut,
+    responses=responses(
+        StreamingNotSupported,
+        NotAuthenticated,
+        AccountBlocked,
+        ModelNotFound,
+        QuotaExceeded,
+        ProviderUnavailable,
+    ),
+)
+async def chat_completions(
+    body: ChatCompletionIn,
+    account: CurrentAccount,
+    session: SessionDep,
+    gateway: GatewayDep,
+    ctx: RequestCtx,
+) -> ChatCompletionOut:
+    if body.stream:
+        raise StreamingNotSupported("streaming is not supported yet: send stream=false")
+    result = await service.complete(
+        session,
+        gateway,
+        account,
+        model=body.model,
+        messages=[ChatMessage(m.role, m.content) for m in body.messages],
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        ctx=ctx,
+        at=utcnow(),
+    )
+    completion = result.completion
+    return ChatCompletionOut(
+        id=result.request_id,
+        created=int(result.created.timestamp()),
+        model=result.model.id,
+        choices=[
+            Choice(message=MessageOut(content=completion.content), finish_reason=completion.finish_reason)
+        ],
+        usage=Usage(
+            prompt_tokens=completion.input_tokens,
+            completion_tokens=completion.output_tokens,
+            total_tokens=completion.input_tokens + completion.output_tokens,
+        ),
+    )

@@ -1,0 +1,52 @@
+"""The ASGI app: `uvicorn api.main:app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.auth.router import router as auth_router
+from api.core.db import Database
+from api.core.errors import install_error_handlers
+from api.core.settings import Settings, get_settings
+from api.gateway.providers.mock import MockProvider
+from api.gateway.router import router as gateway_router
+from api.gateway.service import Gateway
+from api.users.router import router as users_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database(settings)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="aiadmin API",
+        version="0.1.0",
+        summary="Auth, quotas and an OpenAI-compatible LLM gateway for an AI-assistant service.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.gateway = Gateway([MockProvider()])
+    install_error_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(gateway_router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()

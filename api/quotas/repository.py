@@ -1,0 +1,52 @@
+"""Atomic quota counters: one conditional upsert, so concurrent calls can never pass the limit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.quotas.models import QuotaUsage
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+async def try_consume(
+    session: AsyncSession, account_id: uuid.UUID, metric: str, window_start: date, limit: int
+) -> int | None:
+    """Take one unit if fewer than `limit` are used; the new count, or None when the limit is reached.
+
+    `INSERT … ON CONFLICT DO UPDATE … WHERE used < limit RETURNING used` locks the counter row and
+    re-checks the condition on its latest version (PostgreSQL), or runs under SQLite's write lock.
+    """
+    if limit <= 0:
+        return None
+    insert = _INSERTS[session.bind.dialect.name]
+    stmt = (
+        insert(QuotaUsage)
+        .values(account_id=account_id, metric=metric, window_start=window_start, used=1)
+        .on_conflict_do_update(
+            index_elements=["account_id", "metric", "window_start"],
+            set_={"used": QuotaUsage.used + 1},
+            where=QuotaUsage.used < limit,
+        )
+        .returning(QuotaUsage.used)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def release(session: AsyncSession, account_id: uuid.UUID, metric: str, window_start: date) -> None:
+    """Give back one unit taken by `try_consume` (the call it paid for did not happen)."""
+    await session.execute(
+        update(QuotaUsage)
+        .where(
+            QuotaUsage.account_id == account_id,
+            QuotaUsage.metric == metric,
+            QuotaUsage.window_start == window_start,
+            QuotaUsage.used > 0,
+        )
+        .values(used=QuotaUsage.used - 1)
+    )

@@ -1,0 +1,64 @@
+"""The one module through which the panel talks to the API. Pages never import `api`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from dashboard.settings import get_dashboard_settings
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    token: str
+    email: str
+    role: str
+
+
+class ApiClient:
+    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float | None = None):
+        settings = get_dashboard_settings()
+        self.base_url = (base_url or settings.api_url).rstrip("/")
+        self.token = token
+        self.timeout = timeout or settings.api_timeout_seconds
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"X-Client": "admin-panel"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = httpx.request(
+                method, f"{self.base_url}{path}", headers=headers, timeout=self.timeout, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            raise ApiError(
+                503, "api_unreachable", f"the API at {self.base_url} is unreachable: {exc}"
+            ) from exc
+        if response.is_success:
+            return response.json()
+        try:
+            error = response.json()["error"]
+            raise ApiError(response.status_code, error["code"], error["message"])
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(response.status_code, "http_error", response.text[:200]) from None
+
+    def login(self, email: str, password: str) -> StaffSession:
+        """Log a staff member in; end-user accounts are refused."""
+        token = self._request("POST", "/api/v1/auth/login", json={"email": email, "password": password})
+        me = ApiClient(self.base_url, token["access_token"], self.timeout).me()
+        if me["role"] == "user":
+            raise ApiError(403, "not_staff", "this account is not a staff account")
+        return StaffSession(token=token["access_token"], email=me["email"], role=me["role"])
+
+    def me(self) -> dict[str, Any]:
+        return self._request("GET", "/api/v1/me")

@@ -1,0 +1,69 @@
+"""The admin panel: `streamlit run dashboard/app.py`.
+
+This file is the router: it logs the staff member in through the API and registers only the pages
+the role may see.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the path
+    sys.path.insert(0, str(ROOT))
+
+from dashboard.api_client import ApiClient, ApiError  # noqa: E402
+
+PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
+# Which pages each staff role sees (the API enforces its own permissions on every call).
+PAGES_BY_ROLE = {
+    "admin": ["overview"],
+    "moderator": ["overview"],
+    "analyst": ["overview"],
+    "viewer": ["overview"],
+}
+PAGES = {"overview": {"title": "Overview", "icon": ":material/monitoring:"}}
+
+st.set_page_config(page_title="aiadmin", page_icon=":material/admin_panel_settings:", layout="wide")
+
+
+def login_page() -> None:
+    st.title("aiadmin")
+    st.caption("Back office of the AI-assistant service. Staff sign in with their aiadmin account.")
+    with st.form("login"):
+        email = st.text_input("Email")
+        password = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        if not email or not password:
+            st.error("Enter your email and password.")
+            return
+        try:
+            staff = ApiClient().login(email, password)
+        except ApiError as exc:
+            st.error(exc.message)
+            return
+        st.session_state["staff"] = staff
+        st.rerun()
+
+
+def logout() -> None:
+    st.session_state.pop("staff", None)
+    st.rerun()
+
+
+staff = st.session_state.get("staff")
+if staff is None:
+    st.navigation([st.Page(login_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+else:
+    with st.sidebar:
+        st.write(f"**{staff.email}**  \n{staff.role}")
+        st.button("Sign out", on_click=logout, icon=":material/logout:")
+    pages = [
+        st.Page(str(PAGES_DIR / f"{name}.py"), title=PAGES[name]["title"], icon=PAGES[name]["icon"])
+        for name in PAGES_BY_ROLE.get(staff.role, [])
+    ]
+    st.navigation(pages).run()

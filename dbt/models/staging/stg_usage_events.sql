@@ -1,0 +1,31 @@
+with source as (
+    select * from {{ source('raw', 'usage_events') }}
+),
+
+renamed as (
+    select
+        id as event_seq,
+        event_id,
+        cast(occurred_at as timestamp) as occurred_at,
+        cast(occurred_at as date) as event_date,
+        type as event_type,
+        user_id,
+        chat_id,
+        role_id,
+        model_id,
+        provider,
+        plan,
+        coalesce(input_tokens, 0) as input_tokens,
+        coalesce(output_tokens, 0) as output_tokens,
+        cost_usd,
+        credits,
+        latency_ms,
+        status,
+        error_code,
+        upper(country) as country_code,
+        client,
+        properties
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,1 @@
+"""The Dagster code location: extract, dbt, publish (see definitions.py)."""

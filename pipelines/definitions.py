@@ -1,0 +1,40 @@
+"""The Dagster definitions: `pipelines.definitions:defs` (workspace.yaml)."""
+
+from dagster import AssetSelection, Definitions, define_asset_job
+
+from api.core.settings import Settings, get_settings
+from pipelines.dbt_assets import dbt_models, dbt_resource
+from pipelines.extract import raw_usage_events
+from pipelines.publish import serving_warehouse
+from pipelines.resources import OltpResource, WarehouseResource
+from warehouse.settings import WarehouseSettings, get_warehouse_settings
+
+REFRESH_JOB = "refresh_warehouse"
+
+refresh_warehouse = define_asset_job(
+    REFRESH_JOB,
+    selection=AssetSelection.all(),
+    description="Extract new events, build the dbt models and tests, publish the serving copy.",
+    config={"execution": {"config": {"in_process": {}}}},
+)
+
+
+def build_definitions(
+    settings: Settings | None = None, warehouse: WarehouseSettings | None = None
+) -> Definitions:
+    settings = settings or get_settings()
+    warehouse = warehouse or get_warehouse_settings()
+    return Definitions(
+        assets=[raw_usage_events, dbt_models, serving_warehouse],
+        jobs=[refresh_warehouse],
+        resources={
+            "oltp": OltpResource(database_url=settings.database_url),
+            "warehouse": WarehouseResource(
+                warehouse_path=str(warehouse.warehouse_path), serving_path=str(warehouse.serving_path)
+            ),
+            "dbt": dbt_resource(),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,28 @@
+"""Materialise every asset once, in-process (`aiadmin pipeline run`, the tests, `make run`)."""
+
+from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
+
+from pipelines.definitions import REFRESH_JOB, build_definitions
+
+
+class PipelineFailed(Exception):
+    def __init__(self, run_id: str, failed_steps: list[str], failed_checks: list[str]) -> None:
+        super().__init__(f"pipeline run {run_id} failed: steps {failed_steps}, checks {failed_checks}")
+        self.run_id = run_id
+        self.failed_steps = failed_steps
+        self.failed_checks = failed_checks
+
+
+def run_pipeline(
+    definitions: Definitions | None = None, instance: DagsterInstance | None = None
+) -> ExecuteInProcessResult:
+    """Extract, dbt build (with its tests as checks), publish. Raises PipelineFailed on any failure."""
+    definitions = definitions or build_definitions()
+    job = definitions.resolve_job_def(REFRESH_JOB)
+    result = job.execute_in_process(instance=instance or DagsterInstance.get(), raise_on_error=False)
+    failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    if not result.success or failed_checks:
+        steps = [e.step_key for e in result.get_step_failure_events()]
+        checks = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed_checks]
+        raise PipelineFailed(result.run_id, steps, checks)
+    return result

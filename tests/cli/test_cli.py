@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aiadmin.cli import main
+from api.main import create_app
+from tests.support import PASSWORD, event_counts
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_migrate_then_create_admin_gives_a_staff_account_that_can_log_in(env_settings, tmp_path, capsys):
+    assert main(["migrate"]) == 0
+    assert main(["create-admin", "--email", "Boss@Example.com", "--password", PASSWORD]) == 0
+    assert "boss@example.com is admin" in capsys.readouterr().out
+    with TestClient(create_app(env_settings)) as client:
+        token = client.post("/api/v1/auth/login", json={"email": "boss@example.com", "password": PASSWORD})
+        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+    assert me.json()["role"] == "admin"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_create_admin_refuses_a_short_password_and_writes_nothing(env_settings, capsys):
+    assert main(["create-admin", "--email", "boss@example.com", "--password", "short"]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert event_counts(env_settings) == {}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_demo_data_only_fills_an_empty_database(env_settings, capsys):
+    assert main(["demo-data", "--users", "4", "--days", "3", "--if-empty"]) == 0
+    first = event_counts(env_settings)
+    assert first["user.registered"] == 5  # the demo admin and four users
+    assert first["llm.call_succeeded"] > 0
+    assert main(["demo-data", "--if-empty"]) == 0
+    assert "left as it is" in capsys.readouterr().out
+    assert event_counts(env_settings) == first
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_demo_logins_that_make_run_prints_really_log_in(env_settings):
+    from aiadmin.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_USER_EMAIL, DEMO_USER_PASSWORD
+
+    assert main(["demo-data", "--users", "1", "--days", "1"]) == 0
+    with TestClient(create_app(env_settings)) as client:
+        for email, password, role in (
+            (DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, "admin"),
+            (DEMO_USER_EMAIL.format(n=1), DEMO_USER_PASSWORD, "user"),
+        ):
+            token = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+            assert token.status_code == 200, token.text
+            me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+            assert me.json()["role"] == role

@@ -1,0 +1,131 @@
+"""Fixtures: every API test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL is required: set AIADMIN_TEST_POSTGRES_URL (default: the local server) to an admin URL
+the tests may create databases with. Only `AIADMIN_TEST_POSTGRES_URL=skip` skips those tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster import DagsterInstance
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
+
+from api.core.migrate import upgrade
+from api.core.settings import Settings, get_settings
+from api.main import create_app
+from pipelines.definitions import build_definitions
+from pipelines.run import run_pipeline
+from tests.support import LiveServer
+from warehouse.settings import WarehouseSettings, get_warehouse_settings
+
+POSTGRES_URL = os.environ.get("AIADMIN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+
+
+def _pg_url(database: str) -> str:
+    return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def _pg_admin() -> psycopg.Connection:
+    url = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(Settings(environment="test", secret_key=TEST_SECRET, database_url=f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    if POSTGRES_URL == "skip":
+        pytest.skip("AIADMIN_TEST_POSTGRES_URL=skip: PostgreSQL tests not run")
+    try:
+        admin = _pg_admin()
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is required at {POSTGRES_URL} (set AIADMIN_TEST_POSTGRES_URL): {exc}")
+    name = f"aiadmin_template_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        upgrade(Settings(environment="test", secret_key=TEST_SECRET, database_url=_pg_url(name)))
+        yield name
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """A freshly migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "aiadmin.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("pg_template")
+    name = f"aiadmin_test_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield _pg_url(name)
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return Settings(
+        environment="test", secret_key=TEST_SECRET, data_dir=tmp_path / "var", database_url=database_url
+    )
+
+
+@pytest.fixture
+def warehouse_settings(settings) -> WarehouseSettings:
+    return WarehouseSettings(data_dir=settings.data_dir)
+
+
+@pytest.fixture
+def client(settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def live_server(settings) -> Iterator[LiveServer]:
+    with LiveServer(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture
+def env_settings(settings, monkeypatch) -> Settings:
+    """Export the test settings as AIADMIN_* variables, for code that reads its own settings."""
+    monkeypatch.setenv("AIADMIN_ENVIRONMENT", settings.environment)
+    monkeypatch.setenv("AIADMIN_SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("AIADMIN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("AIADMIN_DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    get_warehouse_settings.cache_clear()
+    yield settings
+    get_settings.cache_clear()
+    get_warehouse_settings.cache_clear()
+
+
+@pytest.fixture
+def pipeline(settings, warehouse_settings):
+    """Run the whole pipeline (extract, dbt build + checks, publish) for the test's database."""
+    definitions = build_definitions(settings, warehouse_settings)
+
+    def run():
+        with DagsterInstance.ephemeral() as instance:
+            return run_pipeline(definitions, instance)
+
+    return run

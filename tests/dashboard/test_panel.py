@@ -1,0 +1,103 @@
+"""The panel as Streamlit runs it (AppTest): login through a live API, the Overview page."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from aiadmin.demo import create_staff
+from api.core.db import Database
+from dashboard.settings import get_dashboard_settings
+from tests.support import PASSWORD, completion_body, sign_up
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "dashboard" / "app.py")
+OVERVIEW = str(ROOT / "dashboard" / "app_pages" / "overview.py")
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches():
+    st.cache_data.clear()
+    get_dashboard_settings.cache_clear()
+    yield
+    get_dashboard_settings.cache_clear()
+
+
+def _staff(settings, email: str, role: str = "admin") -> None:
+    async def create() -> None:
+        db = Database(settings)
+        try:
+            await create_staff(db, email, PASSWORD, role)
+        finally:
+            await db.dispose()
+
+    asyncio.run(create())
+
+
+def _sign_in(email: str) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    app.text_input[0].input(email)
+    app.text_input[1].input(PASSWORD)
+    app.button[0].click().run()
+    return app
+
+
+@sqlite_only
+def test_staff_sign_in_through_the_api_and_land_on_the_overview(env_settings, live_server, monkeypatch):
+    monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
+    _staff(env_settings, "analyst@example.com", role="analyst")
+    app = _sign_in("analyst@example.com")
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Overview"]
+    assert "analyst@example.com" in app.sidebar.markdown[0].value
+
+
+@sqlite_only
+def test_an_end_user_or_a_wrong_password_cannot_sign_in_to_the_panel(env_settings, live_server, monkeypatch):
+    monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
+    with httpx.Client(base_url=live_server.url) as http:
+        sign_up(http, "user@example.com")
+    app = _sign_in("user@example.com")
+    assert [e.value for e in app.error] == ["this account is not a staff account"]
+    assert "staff" not in app.session_state
+
+    _staff(env_settings, "admin@example.com")
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    app.text_input[0].input("admin@example.com")
+    app.text_input[1].input("not-the-password")
+    app.button[0].click().run()
+    assert [e.value for e in app.error] == ["wrong email or password"]
+
+
+@sqlite_only
+def test_overview_says_what_to_do_before_the_first_publication(env_settings):
+    app = AppTest.from_file(OVERVIEW, default_timeout=60).run()
+    assert not app.exception
+    assert "aiadmin pipeline run" in app.info[0].value
+
+
+@sqlite_only
+def test_overview_shows_dau_completions_and_tokens_from_the_serving_copy(env_settings, client, pipeline):
+    usage = []
+    for email, calls in {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 0}.items():
+        headers = sign_up(client, email)
+        for _ in range(calls):
+            usage.append(
+                client.post("/v1/chat/completions", headers=headers, json=completion_body()).json()["usage"]
+            )
+    pipeline()
+
+    app = AppTest.from_file(OVERVIEW, default_timeout=60).run()
+    assert not app.exception
+    metrics = {m.label.split(" (")[0]: m.value for m in app.metric}
+    assert metrics["DAU"] == "3"
+    assert metrics["Completions in period"] == "3"
+    assert metrics["Input tokens in period"] == f"{sum(u['prompt_tokens'] for u in usage):,}"
+    assert metrics["Output tokens in period"] == f"{sum(u['completion_tokens'] for u in usage):,}"
+    assert [s.value for s in app.subheader] == ["Daily active users", "Completions per day", "Tokens per day"]

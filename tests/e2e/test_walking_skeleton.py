@@ -1,0 +1,53 @@
+"""One real usage event from an API call to a dashboard number.
+
+Users register and call the API over HTTP (the official openai client), `aiadmin pipeline run` loads and
+publishes, and the panel's query layer reads back the same DAU and token totals.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import openai
+
+from aiadmin.cli import main
+from tests.support import sign_up
+from warehouse.queries import daily_usage
+
+
+def test_activity_over_http_reaches_the_panel_query_layer_exactly(
+    env_settings, live_server, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    prompt_tokens = completion_tokens = completions = 0
+    with httpx.Client(base_url=live_server.url) as http:
+        plan = {"ada@example.com": 3, "bob@example.com": 4, "cy@example.com": 1, "dee@example.com": 0}
+        for email, calls in plan.items():
+            headers = sign_up(http, email, country="GB")
+            llm = openai.OpenAI(
+                base_url=f"{live_server.url}/v1",
+                api_key=headers["Authorization"].removeprefix("Bearer "),
+                max_retries=0,
+            )
+            for n in range(calls):
+                try:
+                    done = llm.chat.completions.create(
+                        model="mock-large",
+                        messages=[{"role": "user", "content": f"question {n} from {email}"}],
+                    )
+                except openai.RateLimitError:
+                    continue
+                completions += 1
+                prompt_tokens += done.usage.prompt_tokens
+                completion_tokens += done.usage.completion_tokens
+
+    assert main(["pipeline", "run"]) == 0
+
+    usage = daily_usage()
+    today = usage[usage["day"].astype(str) == datetime.now(UTC).date().isoformat()].iloc[0]
+    assert today["active_users"] == 4
+    assert completions == 7 and today["completions"] == 7
+    assert today["input_tokens"] == prompt_tokens
+    assert today["output_tokens"] == completion_tokens
+    assert (tmp_path / "dagster" / "dagster.yaml").exists()  # the run is recorded in the local instance

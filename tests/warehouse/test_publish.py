@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pytest
+
+from warehouse.exports import to_csv_bytes, to_xlsx_bytes
+from warehouse.publish import publish
+from warehouse.queries import ServingNotReady, daily_usage
+
+
+def _build(path, rows: list[tuple]) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        con.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        con.execute(
+            "CREATE OR REPLACE TABLE marts.daily_usage "
+            "(day DATE, active_users BIGINT, completions BIGINT, input_tokens BIGINT, output_tokens BIGINT)"
+        )
+        con.execute("CREATE OR REPLACE TABLE staging.scratch AS SELECT 1 AS x")
+        con.executemany("INSERT INTO marts.daily_usage VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def test_reading_before_any_publication_says_the_pipeline_has_not_run(tmp_path):
+    with pytest.raises(ServingNotReady, match="aiadmin pipeline run"):
+        daily_usage(path=tmp_path / "serving.duckdb")
+
+
+def test_publish_copies_only_the_marts_and_a_reader_of_the_old_copy_keeps_reading(tmp_path):
+    source, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    _build(source, [("2026-11-01", 1, 2, 3, 4)])
+    publication = publish(source, serving)
+    assert publication.tables == ["marts.daily_usage"]
+
+    old_reader = duckdb.connect(str(serving), read_only=True)
+    _build(source, [("2026-11-01", 1, 2, 3, 4), ("2026-11-02", 5, 6, 7, 8)])
+    publish(source, serving)
+
+    assert old_reader.execute("SELECT count(*) FROM marts.daily_usage").fetchone()[0] == 1
+    old_reader.close()
+    assert list(daily_usage(path=serving)["active_users"]) == [1, 5]
+    with duckdb.connect(str(serving), read_only=True) as con:
+        schemas = {
+            r[0] for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()
+        }
+    assert "staging" not in schemas
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_exports_round_trip_what_the_user_sees(tmp_path):
+    from openpyxl import load_workbook
+
+    frame = pd.DataFrame({"day": pd.to_datetime(["2026-11-01"]).date, "active_users": [3]})
+    assert to_csv_bytes(frame).decode().splitlines() == ["day,active_users", "2026-11-01,3"]
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(to_xlsx_bytes(frame, "daily_usage"))
+    sheet = load_workbook(path)["daily_usage"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("day", "active_users")
+    assert rows[1][0].date().isoformat() == "2026-11-01" and rows[1][1] == 3

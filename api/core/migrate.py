@@ -21,3 +21,8 @@ def alembic_config(settings: Settings) -> Config:
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
     command.upgrade(alembic_config(settings), revision)
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    """Undo migrations down to `revision` ("base" drops every table)."""
+    command.downgrade(alembic_config(settings), revision)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_workspace_yaml_loads_the_code_location_as_dagster_does(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "AIADMIN_DATA_DIR": str(tmp_path / "var")}
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_definitions_hold_extract_dbt_and_publish_with_dbt_tests_as_checks():
+    from pipelines.definitions import defs
+
+    keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
+    assert keys == {"raw/usage_events", "staging/stg_usage_events", "marts/daily_usage", "serving_warehouse"}
+    check_names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert "unique_daily_usage_day" in check_names

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
+from datetime import UTC, datetime
 
 from api.core.db import Database
 from api.core.settings import get_settings
@@ -30,34 +32,82 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
-async def _create_admin(email: str, password: str, role: str) -> None:
-    from aiadmin.demo import create_staff
+def _run_operator_action(action) -> int:
+    """Run one service call in its own session; a domain refusal is printed as an error, exit 2."""
+    from api.core.errors import AppError
 
-    db = Database(get_settings())
-    try:
-        account = await create_staff(db, email.strip().lower(), password, role)
-        print(f"{account.email} is {account.role}")
-    finally:
-        await db.dispose()
+    async def run() -> int:
+        settings = get_settings()
+        db = Database(settings)
+        try:
+            async with db.sessionmaker() as session:
+                message = await action(session, settings, datetime.now(UTC))
+        except AppError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        finally:
+            await db.dispose()
+        print(message)
+        return 0
+
+    return asyncio.run(run())
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
     from pydantic import TypeAdapter, ValidationError
 
+    from api.auth.passwords import PasswordTooCommon, check_new_password
     from api.auth.schemas import Email, Password
+    from api.users import service
 
+    password = args.password or getpass.getpass("Password: ")
     try:
-        TypeAdapter(Email).validate_python(args.email)
-        TypeAdapter(Password).validate_python(args.password)
+        email = TypeAdapter(Email).validate_python(args.email)
+        TypeAdapter(Password).validate_python(password)
+        check_new_password(password, email=email)
     except ValidationError as exc:
         print(f"error: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
-    asyncio.run(_create_admin(args.email, args.password, args.role))
-    return 0
+    except PasswordTooCommon as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+    async def create(session, settings, at):
+        account = await service.create_staff(
+            session, settings, email=email, password=password, role=args.role, at=at
+        )
+        note = (
+            " (it must set up two-factor authentication at its first sign-in)"
+            if account.must_enrol_two_factor
+            else ""
+        )
+        return f"{account.email} is {account.role}{note}"
+
+    return _run_operator_action(create)
+
+
+def cmd_set_role(args: argparse.Namespace) -> int:
+    from api.users import service
+
+    async def set_role(session, _settings, at):
+        account = await service.set_role(session, email=args.email.strip().lower(), role=args.role, at=at)
+        return f"{account.email} is {account.role}"
+
+    return _run_operator_action(set_role)
+
+
+def cmd_reset_2fa(args: argparse.Namespace) -> int:
+    from api.users import service
+
+    async def reset(session, _settings, at):
+        account = await service.reset_two_factor(session, email=args.email.strip().lower(), at=at)
+        return f"two-factor authentication removed from {account.email}"
+
+    return _run_operator_action(reset)
 
 
 async def _demo_data(users: int, days: int, if_empty: bool) -> None:
-    from aiadmin.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, account_count, create_staff, generate
+    from aiadmin.demo import account_count, ensure_demo_admin, generate
 
     settings = get_settings()
     db = Database(settings)
@@ -65,7 +115,7 @@ async def _demo_data(users: int, days: int, if_empty: bool) -> None:
         if if_empty and await account_count(db) > 0:
             print("database already has accounts: demo data left as it is")
             return
-        await create_staff(db, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD)
+        await ensure_demo_admin(db, settings)
         stats = await generate(db, settings, users_count=users, days=days, progress=_progress("demo data"))
         print(
             f"demo data: {stats['users']} users, {stats['logins']} logins, "
@@ -129,11 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(func=cmd_migrate)
 
-    admin = sub.add_parser("create-admin", help="create a staff account (or promote an existing one)")
+    admin = sub.add_parser("create-admin", help="create a staff account (email counts as confirmed)")
     admin.add_argument("--email", required=True)
-    admin.add_argument("--password", required=True)
+    admin.add_argument("--password", help="asked for when left out (keeps it out of the shell history)")
     admin.add_argument("--role", default="admin", choices=["admin", "moderator", "analyst", "viewer"])
     admin.set_defaults(func=cmd_create_admin)
+
+    role = sub.add_parser("set-role", help="change an account's role (effective at its next request)")
+    role.add_argument("email")
+    role.add_argument("role", choices=["admin", "moderator", "analyst", "viewer", "user"])
+    role.set_defaults(func=cmd_set_role)
+
+    reset = sub.add_parser("reset-2fa", help="remove an account's second factor (it can enrol again)")
+    reset.add_argument("email")
+    reset.set_defaults(func=cmd_reset_2fa)
 
     demo = sub.add_parser("demo-data", help="generate demo users and activity through the domain code")
     demo.add_argument("--users", type=int, default=40)

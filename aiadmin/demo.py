@@ -18,6 +18,7 @@ from api.gateway.providers.base import ChatMessage
 from api.gateway.providers.mock import MockProvider
 from api.gateway.service import Gateway
 from api.users import repository as users
+from api.users import service as users_service
 from api.users.models import Account
 
 DEMO_ADMIN_EMAIL = "admin@aiadmin.example.com"
@@ -40,23 +41,17 @@ async def account_count(db: Database) -> int:
         return int(await session.scalar(select(func.count()).select_from(Account)) or 0)
 
 
-async def create_staff(db: Database, email: str, password: str, role: str = "admin") -> Account:
-    """Create a staff account, or promote an existing one (its password is left as it is)."""
+async def ensure_demo_admin(db: Database, settings: Settings) -> None:
     async with db.sessionmaker() as session:
-        existing = await users.get_account_by_email(session, email)
-        if existing is not None:
-            existing.role = role
-            await session.commit()
-            return existing
-        return await auth.register(
-            session,
-            email=email,
-            password=password,
-            country=None,
-            ctx=RequestContext(client="cli"),
-            at=datetime.now(UTC),
-            role=role,
-        )
+        if await users.get_account_by_email(session, DEMO_ADMIN_EMAIL) is None:
+            await users_service.create_staff(
+                session,
+                settings,
+                email=DEMO_ADMIN_EMAIL,
+                password=DEMO_ADMIN_PASSWORD,
+                role="admin",
+                at=datetime.now(UTC),
+            )
 
 
 async def generate(
@@ -88,11 +83,13 @@ async def generate(
             async with db.sessionmaker() as session:
                 account = await auth.register(
                     session,
+                    settings,
                     email=DEMO_USER_EMAIL.format(n=n),
                     password=DEMO_USER_PASSWORD,
                     country=ctx.country,
                     ctx=ctx,
                     at=at,
+                    verified=True,
                 )
             accounts.append((account, ctx))
             stats["users"] += 1
@@ -100,7 +97,13 @@ async def generate(
             at = day_start + timedelta(seconds=rng.randrange(6 * 3600, 20 * 3600))
             async with db.sessionmaker() as session:
                 await auth.login(
-                    session, settings, email=account.email, password=DEMO_USER_PASSWORD, ctx=ctx, at=at
+                    session,
+                    settings,
+                    email=account.email,
+                    password=DEMO_USER_PASSWORD,
+                    otp=None,
+                    ctx=ctx,
+                    at=at,
                 )
             stats["logins"] += 1
             for call in range(rng.choice((1, 2, 3, 3, 4))):

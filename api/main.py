@@ -9,11 +9,14 @@ from fastapi import FastAPI
 
 from api.auth.router import router as auth_router
 from api.core.db import Database
+from api.core.deps import Public
 from api.core.errors import install_error_handlers
 from api.core.settings import Settings, get_settings
 from api.gateway.providers.mock import MockProvider
 from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
+from api.mail.sender import make_sender
+from api.security.router import router as security_router
 from api.users.router import router as users_router
 
 
@@ -36,12 +39,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.gateway = Gateway([MockProvider()])
+    app.state.mailer = make_sender(settings)
     install_error_handlers(app)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(gateway_router)
+    app.include_router(security_router)
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}

@@ -1,10 +1,26 @@
 """Every table of the OLTP schema, imported in one place for Alembic and for the pipeline's extract."""
 
+from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
 from api.core.db import Base
 from api.events.models import UsageEvent
+from api.mail.models import EmailMessage
 from api.quotas.models import QuotaUsage
+from api.security.models import SecurityEvent
 from api.users.models import Account, Plan
 
 metadata = Base.metadata
 
-__all__ = ["Account", "Plan", "QuotaUsage", "UsageEvent", "metadata"]
+__all__ = [
+    "Account",
+    "ApiKey",
+    "AuthSession",
+    "EmailMessage",
+    "OneTimeToken",
+    "Plan",
+    "QuotaUsage",
+    "RecoveryCode",
+    "RefreshToken",
+    "SecurityEvent",
+    "UsageEvent",
+    "metadata",
+]

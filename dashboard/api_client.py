@@ -21,6 +21,7 @@ class ApiError(Exception):
 @dataclass(frozen=True)
 class StaffSession:
     token: str
+    refresh_token: str
     email: str
     role: str
 
@@ -52,13 +53,44 @@ class ApiClient:
         except (ValueError, KeyError, TypeError):
             raise ApiError(response.status_code, "http_error", response.text[:200]) from None
 
-    def login(self, email: str, password: str) -> StaffSession:
-        """Log a staff member in; end-user accounts are refused."""
-        token = self._request("POST", "/api/v1/auth/login", json={"email": email, "password": password})
-        me = ApiClient(self.base_url, token["access_token"], self.timeout).me()
+    def _staff_session(self, tokens: dict[str, Any]) -> StaffSession:
+        me = ApiClient(self.base_url, tokens["access_token"], self.timeout).me()
         if me["role"] == "user":
             raise ApiError(403, "not_staff", "this account is not a staff account")
-        return StaffSession(token=token["access_token"], email=me["email"], role=me["role"])
+        return StaffSession(tokens["access_token"], tokens["refresh_token"], me["email"], me["role"])
+
+    def login(self, email: str, password: str, otp: str | None = None) -> StaffSession:
+        """Log a staff member in; end-user accounts are refused."""
+        body = {"email": email, "password": password} | ({"otp": otp} if otp else {})
+        return self._staff_session(self._request("POST", "/api/v1/auth/login", json=body))
+
+    def revalidate(self, staff: StaffSession) -> StaffSession:
+        """The staff member as the API sees them now (role, block), refreshing an expired access token.
+
+        Raises ApiError when they may no longer use the panel: blocked, demoted, or signed out elsewhere.
+        """
+        try:
+            me = ApiClient(self.base_url, staff.token, self.timeout).me()
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+            tokens = self._request(
+                "POST", "/api/v1/auth/refresh", json={"refresh_token": staff.refresh_token}
+            )
+            return self._staff_session(tokens)
+        if me["role"] == "user":
+            raise ApiError(403, "not_staff", "this account is no longer a staff account")
+        return StaffSession(staff.token, staff.refresh_token, me["email"], me["role"])
+
+    def logout(self, staff: StaffSession) -> None:
+        ApiClient(self.base_url, staff.token, self.timeout)._request_no_content("POST", "/api/v1/auth/logout")
+
+    def _request_no_content(self, method: str, path: str) -> None:
+        headers = {"X-Client": "admin-panel", "Authorization": f"Bearer {self.token}"}
+        try:
+            httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=self.timeout)
+        except httpx.HTTPError:
+            pass  # signing out of the panel must not fail because the API is away
 
     def me(self) -> dict[str, Any]:
         return self._request("GET", "/api/v1/me")

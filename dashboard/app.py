@@ -33,16 +33,19 @@ st.set_page_config(page_title="aiadmin", page_icon=":material/admin_panel_settin
 def login_page() -> None:
     st.title("aiadmin")
     st.caption("Back office of the AI-assistant service. Staff sign in with their aiadmin account.")
+    if notice := st.session_state.pop("signed_out_because", None):
+        st.warning(notice)
     with st.form("login"):
         email = st.text_input("Email")
         password = st.text_input("Password", type="password")
+        otp = st.text_input("Code from your authenticator app (if two-factor is on)", max_chars=32)
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         if not email or not password:
             st.error("Enter your email and password.")
             return
         try:
-            staff = ApiClient().login(email, password)
+            staff = ApiClient().login(email, password, otp.strip() or None)
         except ApiError as exc:
             st.error(exc.message)
             return
@@ -51,11 +54,20 @@ def login_page() -> None:
 
 
 def logout() -> None:
-    st.session_state.pop("staff", None)
-    st.rerun()
+    staff = st.session_state.pop("staff", None)
+    if staff is not None:
+        ApiClient().logout(staff)
 
 
 staff = st.session_state.get("staff")
+if staff is not None:
+    # Every interaction asks the API who this is now: a block, a demotion or a revoked session signs out.
+    try:
+        staff = st.session_state["staff"] = ApiClient().revalidate(staff)
+    except ApiError as exc:
+        st.session_state.pop("staff", None)
+        st.session_state["signed_out_because"] = f"You were signed out: {exc.message}"
+        staff = None
 if staff is None:
     st.navigation([st.Page(login_page, title="Sign in", icon=":material/login:")], position="hidden").run()
 else:

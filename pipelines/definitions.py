@@ -2,7 +2,7 @@
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from api.core.settings import Settings, get_settings
+from api.core.settings import DatabaseSettings
 from pipelines.dbt_assets import dbt_models, dbt_resource
 from pipelines.extract import raw_usage_events
 from pipelines.publish import serving_warehouse
@@ -20,15 +20,15 @@ refresh_warehouse = define_asset_job(
 
 
 def build_definitions(
-    settings: Settings | None = None, warehouse: WarehouseSettings | None = None
+    database: DatabaseSettings | None = None, warehouse: WarehouseSettings | None = None
 ) -> Definitions:
-    settings = settings or get_settings()
+    """The definitions for these settings; by default the database comes from the environment at run time."""
     warehouse = warehouse or get_warehouse_settings()
     return Definitions(
         assets=[raw_usage_events, dbt_models, serving_warehouse],
         jobs=[refresh_warehouse],
         resources={
-            "oltp": OltpResource(database_url=settings.database_url),
+            "oltp": OltpResource(database_url=database.database_url if database else None),
             "warehouse": WarehouseResource(
                 warehouse_path=str(warehouse.warehouse_path), serving_path=str(warehouse.serving_path)
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,19 +12,23 @@ from dagster import ConfigurableResource
 from sqlalchemy import Engine
 
 from api.core.db import make_sync_engine
-from api.core.settings import Settings
-
-# DuckDB lets one process write a file at a time; inside this process, writers queue here too.
-_WRITER_POOL = threading.BoundedSemaphore(1)
+from api.core.settings import DatabaseSettings
 
 
 class OltpResource(ConfigurableResource):
-    """The API's database, read by the extract (the URL as in AIADMIN_DATABASE_URL)."""
+    """The API's database, read by the extract.
 
-    database_url: str
+    Left unset, the URL comes from AIADMIN_DATABASE_URL when the run starts, so it (and any password in
+    it) never shows in Dagster's UI; tests set it.
+    """
+
+    database_url: str | None = None
 
     def engine(self) -> Engine:
-        return make_sync_engine(Settings(database_url=self.database_url))
+        settings = (
+            DatabaseSettings(database_url=self.database_url) if self.database_url else DatabaseSettings()
+        )
+        return make_sync_engine(settings)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -34,14 +38,21 @@ class WarehouseResource(ConfigurableResource):
     serving_path: str
 
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The single writer connection (a pool of size 1)."""
-        Path(self.warehouse_path).parent.mkdir(parents=True, exist_ok=True)
-        with _WRITER_POOL, duckdb.connect(self.warehouse_path) as con:
-            yield con
+    def exclusive(self) -> Iterator[None]:
+        """The one writer slot (a pool of size 1) across threads and processes: an exclusive lock on
+        `<warehouse>.lock`. Held while this process, or a subprocess it runs (dbt), writes the file;
+        another writer (a second run, `aiadmin pipeline run`) waits for it instead of failing."""
+        lock_path = Path(f"{self.warehouse_path}.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Hold the writer slot while a subprocess (dbt) writes the file."""
-        with _WRITER_POOL:
-            yield
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The single writer connection, opened inside the writer slot."""
+        with self.exclusive(), duckdb.connect(self.warehouse_path) as con:
+            yield con

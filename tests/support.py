@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from api.core.db import make_sync_engine
 from api.core.settings import Settings
 from api.events.models import UsageEvent
+from api.mail.models import EmailMessage
 
 PASSWORD = "correct-horse-battery"
 
@@ -54,16 +56,55 @@ def register(client: httpx.Client, email: str, password: str = PASSWORD, **extra
     return response.json()
 
 
-def login(client: httpx.Client, email: str, password: str = PASSWORD) -> str:
-    response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+def mails(settings: Settings, to: str | None = None, kind: str | None = None) -> list[EmailMessage]:
+    engine = make_sync_engine(settings)
+    query = select(EmailMessage).order_by(EmailMessage.id)
+    if to:
+        query = query.where(EmailMessage.to_address == to)
+    if kind:
+        query = query.where(EmailMessage.kind == kind)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+    finally:
+        engine.dispose()
+
+
+def link_token(settings: Settings, to: str, kind: str) -> str:
+    """The token of the newest link of this kind mailed to `to` (read from the email outbox)."""
+    found = mails(settings, to, kind)
+    assert found, f"no {kind} mail to {to}"
+    match = re.search(r"token=([A-Za-z0-9_-]+)", found[-1].body)
+    assert match, found[-1].body
+    return match.group(1)
+
+
+def confirm(client: httpx.Client, settings: Settings, email: str) -> None:
+    token = link_token(settings, email, "confirm_email")
+    response = client.get("/api/v1/auth/confirm-email", params={"token": token})
     assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
-def sign_up(client: httpx.Client, email: str, **extra) -> dict[str, str]:
-    """Register and log in; the Authorization header of the new user."""
+def tokens(client: httpx.Client, email: str, password: str = PASSWORD, **extra) -> dict:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": password, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def login(client: httpx.Client, email: str, password: str = PASSWORD) -> str:
+    return tokens(client, email, password)["access_token"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sign_up(client: httpx.Client, email: str, settings: Settings | None = None, **extra) -> dict[str, str]:
+    """Register, confirm the email through the mailed link, log in: the new user's Authorization header."""
+    settings = settings or client.app.state.settings
     register(client, email, **extra)
-    return {"Authorization": f"Bearer {login(client, email)}"}
+    confirm(client, settings, email)
+    return bearer(login(client, email))
 
 
 def event_counts(settings: Settings) -> Counter[str]:
@@ -78,3 +119,22 @@ def event_counts(settings: Settings) -> Counter[str]:
 
 def completion_body(model: str = "mock-small", content: str = "Hello, how are you?") -> dict:
     return {"model": model, "messages": [{"role": "user", "content": content}]}
+
+
+def create_staff_account(settings: Settings, email: str, role: str) -> None:
+    """A staff account made the way `aiadmin create-admin` makes one."""
+    import asyncio
+
+    from api.core.db import Database
+    from api.core.types import utcnow
+    from api.users.service import create_staff
+
+    async def create() -> None:
+        db = Database(settings)
+        try:
+            async with db.sessionmaker() as session:
+                await create_staff(session, settings, email=email, password=PASSWORD, role=role, at=utcnow())
+        finally:
+            await db.dispose()
+
+    asyncio.run(create())

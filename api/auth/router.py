@@ -1,33 +1,251 @@
+"""`/api/v1/auth/*`: sign-up, confirmation, sign-in, sessions, passwords and the second factor."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
-from api.auth import service
-from api.auth.schemas import LoginIn, RegisterIn, TokenOut
-from api.core.deps import RequestCtx, SessionDep, SettingsDep
-from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, responses
+from api.auth import service, two_factor
+from api.auth.errors import (
+    EmailNotVerified,
+    InvalidCurrentPassword,
+    InvalidLinkToken,
+    InvalidOtp,
+    InvalidRefreshToken,
+    OtpRequired,
+    RefreshTokenReused,
+    TooManyAttempts,
+    TwoFactorAlreadyEnabled,
+    TwoFactorNotSetUp,
+)
+from api.auth.passwords import PasswordTooCommon
+from api.auth.schemas import (
+    AcceptedOut,
+    ChangePasswordIn,
+    CodeIn,
+    EmailIn,
+    LoginIn,
+    RecoveryCodesOut,
+    RefreshIn,
+    RegisterIn,
+    ResetPasswordIn,
+    StatusOut,
+    TokenIn,
+    TokenOut,
+    TwoFactorSetupOut,
+)
+from api.core.deps import Authenticated, Public, RequestCtx, SessionDep, SettingsDep
+from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, NotAuthenticated, responses
 from api.core.types import utcnow
+from api.mail.service import deliver_pending
 from api.users.schemas import AccountOut
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+AUTH_ERRORS = (NotAuthenticated, AccountBlocked)
+
+
+def _deliver_mail_after_response(request: Request, background: BackgroundTasks) -> None:
+    background.add_task(deliver_pending, request.app.state.db.sessionmaker, request.app.state.mailer)
+
+
+def _tokens(pair: service.TokenPair) -> TokenOut:
+    return TokenOut(
+        access_token=pair.access.token,
+        expires_in=pair.access.expires_in,
+        refresh_token=pair.refresh_token,
+        refresh_expires_in=pair.refresh_expires_in,
+    )
 
 
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
-    response_model=AccountOut,
-    responses=responses(EmailTaken),
+    dependencies=[Public],
+    responses=responses(EmailTaken, PasswordTooCommon),
 )
-async def register(body: RegisterIn, session: SessionDep, ctx: RequestCtx) -> AccountOut:
+async def register(
+    body: RegisterIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: RequestCtx,
+    request: Request,
+    background: BackgroundTasks,
+) -> AccountOut:
+    """Create an end-user account; a confirmation link goes to the email address."""
     account = await service.register(
-        session, email=body.email, password=body.password, country=body.country, ctx=ctx, at=utcnow()
+        session,
+        settings,
+        email=body.email,
+        password=body.password,
+        country=body.country,
+        ctx=ctx,
+        at=utcnow(),
     )
+    _deliver_mail_after_response(request, background)
     return AccountOut.model_validate(account)
 
 
-@router.post("/login", response_model=TokenOut, responses=responses(InvalidCredentials, AccountBlocked))
+async def _confirm(session, settings, ctx, token: str) -> StatusOut:
+    await service.confirm_email(session, settings, token=token, ctx=ctx, at=utcnow())
+    return StatusOut(status="confirmed")
+
+
+@router.get("/confirm-email", dependencies=[Public], responses=responses(InvalidLinkToken))
+async def confirm_email_link(
+    token: str, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
+) -> StatusOut:
+    """The link in the confirmation email."""
+    return await _confirm(session, settings, ctx, token[:200])
+
+
+@router.post("/confirm-email", dependencies=[Public], responses=responses(InvalidLinkToken))
+async def confirm_email(
+    body: TokenIn, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
+) -> StatusOut:
+    """The same, for apps that read the token from the link themselves."""
+    return await _confirm(session, settings, ctx, body.token)
+
+
+@router.post("/resend-confirmation", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
+async def resend_confirmation(
+    body: EmailIn, session: SessionDep, settings: SettingsDep, request: Request, background: BackgroundTasks
+) -> AcceptedOut:
+    await service.resend_confirmation(session, settings, email=body.email, at=utcnow())
+    _deliver_mail_after_response(request, background)
+    return AcceptedOut(message="if this email has an unconfirmed account, a new link is on its way")
+
+
+@router.post(
+    "/login",
+    dependencies=[Public],
+    responses=responses(
+        InvalidCredentials, OtpRequired, InvalidOtp, AccountBlocked, EmailNotVerified, TooManyAttempts
+    ),
+)
 async def login(body: LoginIn, session: SessionDep, settings: SettingsDep, ctx: RequestCtx) -> TokenOut:
-    token = await service.login(
-        session, settings, email=body.email, password=body.password, ctx=ctx, at=utcnow()
+    """Email and password (and `otp` when 2FA is on) for an access token (15 min) and a refresh token."""
+    pair = await service.login(
+        session, settings, email=body.email, password=body.password, otp=body.otp, ctx=ctx, at=utcnow()
     )
-    return TokenOut(access_token=token.token, expires_in=token.expires_in)
+    return _tokens(pair)
+
+
+@router.post(
+    "/refresh",
+    dependencies=[Public],
+    responses=responses(InvalidRefreshToken, RefreshTokenReused, AccountBlocked),
+)
+async def refresh(body: RefreshIn, session: SessionDep, settings: SettingsDep, ctx: RequestCtx) -> TokenOut:
+    """A new token pair for a refresh token, which is then spent (rotation)."""
+    return _tokens(
+        await service.refresh(session, settings, refresh_token=body.refresh_token, ctx=ctx, at=utcnow())
+    )
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*AUTH_ERRORS))
+async def logout(principal: Authenticated, session: SessionDep, ctx: RequestCtx) -> Response:
+    """End this session: its access and refresh tokens stop working."""
+    await service.logout(session, principal.account, principal.session_id, ctx=ctx, at=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, responses=responses(*AUTH_ERRORS))
+async def logout_all(principal: Authenticated, session: SessionDep, ctx: RequestCtx) -> Response:
+    """End every session of the account, this one included."""
+    await service.logout_all(session, principal.account, ctx=ctx, at=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/forgot-password", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
+async def forgot_password(
+    body: EmailIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: RequestCtx,
+    request: Request,
+    background: BackgroundTasks,
+) -> AcceptedOut:
+    await service.forgot_password(session, settings, email=body.email, ctx=ctx, at=utcnow())
+    _deliver_mail_after_response(request, background)
+    return AcceptedOut(message="if this email has an account, a reset link is on its way")
+
+
+@router.post(
+    "/reset-password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Public],
+    responses=responses(InvalidLinkToken, PasswordTooCommon),
+)
+async def reset_password(
+    body: ResetPasswordIn, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
+) -> Response:
+    """Set a new password with the token from the reset link; every session of the account ends."""
+    await service.reset_password(
+        session, settings, token=body.token, new_password=body.new_password, ctx=ctx, at=utcnow()
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/change-password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(*AUTH_ERRORS, InvalidCurrentPassword, PasswordTooCommon),
+)
+async def change_password(
+    body: ChangePasswordIn, principal: Authenticated, session: SessionDep, ctx: RequestCtx
+) -> Response:
+    """Change the password; the other sessions end, this one goes on."""
+    await service.change_password(
+        session,
+        principal.account,
+        principal.session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        ctx=ctx,
+        at=utcnow(),
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/2fa/setup", responses=responses(*AUTH_ERRORS, TwoFactorAlreadyEnabled))
+async def two_factor_setup(
+    principal: Authenticated, session: SessionDep, settings: SettingsDep
+) -> TwoFactorSetupOut:
+    """A new TOTP secret and its otpauth:// URI (for a QR code); confirm it with /2fa/enable."""
+    secret, uri = await two_factor.setup(session, settings, principal.account)
+    return TwoFactorSetupOut(secret=secret, otpauth_uri=uri)
+
+
+@router.post(
+    "/2fa/enable", responses=responses(*AUTH_ERRORS, InvalidOtp, TwoFactorAlreadyEnabled, TwoFactorNotSetUp)
+)
+async def two_factor_enable(
+    body: CodeIn, principal: Authenticated, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
+) -> RecoveryCodesOut:
+    """Turn 2FA on with a first code from the app; returns the recovery codes, once."""
+    codes = await two_factor.enable(session, settings, principal.account, body.code, ctx=ctx, at=utcnow())
+    return RecoveryCodesOut(recovery_codes=codes)
+
+
+@router.post(
+    "/2fa/disable",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(*AUTH_ERRORS, OtpRequired, InvalidOtp, TwoFactorNotSetUp),
+)
+async def two_factor_disable(
+    body: CodeIn, principal: Authenticated, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
+) -> Response:
+    await two_factor.disable(session, settings, principal.account, body.code, ctx=ctx, at=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/2fa/recovery-codes", responses=responses(*AUTH_ERRORS, OtpRequired, InvalidOtp, TwoFactorNotSetUp)
+)
+async def two_factor_recovery_codes(
+    body: CodeIn, principal: Authenticated, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
+) -> RecoveryCodesOut:
+    """New recovery codes (the old ones stop working)."""
+    codes = await two_factor.regenerate_recovery_codes(
+        session, settings, principal.account, body.code, ctx=ctx, at=utcnow()
+    )
+    return RecoveryCodesOut(recovery_codes=codes)

@@ -1,39 +1,141 @@
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-Password = Annotated[str, Field(min_length=8, max_length=128)]
+from api.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from api.core.validation import NoNul
+
+Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH), NoNul]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=32), NoNul]
 
 
 def _normalise_email(value: str) -> str:
     return value.strip().lower()
 
 
+# Registration checks the address; everywhere else an email is only looked up, so any string will do
+# (one that is no account's email simply matches nothing).
 Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
+LookupEmail = Annotated[
+    str, StringConstraints(min_length=1, max_length=320), NoNul, AfterValidator(_normalise_email)
+]
 
 
-class RegisterIn(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class RegisterIn(Strict):
     email: Email
     password: Password
     country: Country | None = None
 
 
-class LoginIn(BaseModel):
-    """Login checks the email against accounts, not against the rules of registration: a string that
-    is no account's email is just wrong credentials."""
+class LoginIn(Strict):
+    email: LookupEmail
+    password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH), NoNul]
+    otp: Code | None = Field(default=None, description="TOTP code or recovery code, for accounts with 2FA")
 
-    model_config = ConfigDict(extra="forbid")
 
-    email: Annotated[str, StringConstraints(min_length=1, max_length=320), AfterValidator(_normalise_email)]
-    password: Annotated[str, Field(min_length=1, max_length=128)]
+class RefreshIn(Strict):
+    refresh_token: Secret
+
+
+class EmailIn(Strict):
+    email: LookupEmail
+
+
+class TokenIn(Strict):
+    token: Secret
+
+
+class ResetPasswordIn(Strict):
+    token: Secret
+    new_password: Password
+
+
+class ChangePasswordIn(Strict):
+    current_password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH), NoNul]
+    new_password: Password
+
+
+class CodeIn(Strict):
+    code: Code
 
 
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
     expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+
+
+class AcceptedOut(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    message: str
+
+
+class StatusOut(BaseModel):
+    status: str
+
+
+class TwoFactorSetupOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str] = Field(description="Shown once: each works once instead of a TOTP code")
+
+
+class ApiKeyIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NoNul]
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str = Field(description="The key itself: shown this once, store it now")
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    ip: str | None
+    user_agent: str | None
+    current: bool = False
+
+
+class SecurityEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    occurred_at: datetime
+    kind: str
+    outcome: str
+    account_id: uuid.UUID | None
+    email: str | None
+    ip: str | None
+    user_agent: str | None
+    details: dict[str, Any]

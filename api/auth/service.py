@@ -1,32 +1,69 @@
-"""Registration and login. Each commits its domain rows and its usage event together."""
+"""Registration, email confirmation, login, refresh, logout, password reset and change.
+
+Each operation commits its rows, its security-log entries and its usage events together.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import repository as auth_repo
+from api.auth import two_factor
+from api.auth.errors import (
+    EmailNotVerified,
+    InvalidCurrentPassword,
+    InvalidLinkToken,
+    InvalidRefreshToken,
+    OtpRequired,
+    RefreshTokenReused,
+    TooManyAttempts,
+)
+from api.auth.models import AuthSession, OneTimeToken, RefreshToken
+from api.auth.passwords import check_new_password
+from api.core.crypto import new_token, token_hash
 from api.core.errors import AccountBlocked, AppError, EmailTaken, InvalidCredentials
 from api.core.security import (
     DUMMY_PASSWORD_HASH,
     AccessToken,
-    hash_password,
+    hash_password_async,
     issue_access_token,
-    verify_password,
+    password_needs_rehash,
+    verify_password_async,
 )
 from api.core.settings import Settings
-from api.events.outbox import RequestContext, about, record
+from api.events.outbox import RequestContext
 from api.events.types import EventType
+from api.mail import service as mail
+from api.security import repository as security_log
+from api.security import service as security
 from api.users import repository as users
 from api.users.models import Account
 
 DEFAULT_PLAN = "free"
+CONFIRM_EMAIL = "confirm_email"
+RESET_PASSWORD = "reset_password"  # noqa: S105 (a purpose name)
+REFRESH_PREFIX = "rt_"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access: AccessToken
+    refresh_token: str
+    refresh_expires_in: int
+
+
+# ---------------------------------------------------------------- registration and email confirmation
 
 
 async def register(
     session: AsyncSession,
+    settings: Settings,
     *,
     email: str,
     password: str,
@@ -34,33 +71,195 @@ async def register(
     ctx: RequestContext,
     at: datetime,
     role: str = "user",
+    verified: bool = False,
 ) -> Account:
+    """A new account; unless `verified` (made by an operator), a confirmation link is emailed."""
+    check_new_password(password, email=email)
+    password_hash = await hash_password_async(password)
     if await users.get_account_by_email(session, email) is not None:
         raise EmailTaken("an account with this email already exists")
     account = Account(
         email=email,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         role=role,
         plan_code=DEFAULT_PLAN,
         country=country or ctx.country,
         created_at=at,
+        email_verified_at=at if verified else None,
     )
     try:
         await users.add_account(session, account)
     except IntegrityError as exc:  # a concurrent registration of the same email won the race
         await session.rollback()
         raise EmailTaken("an account with this email already exists") from exc
-    record(
-        session,
-        EventType.USER_REGISTERED,
-        at=at,
-        ctx=ctx,
-        **about(account),
-        status="ok",
-        properties={"role": role},
+    if not verified:
+        await _send_confirmation(session, settings, account, at)
+    security.record(
+        session, EventType.USER_REGISTERED, at=at, ctx=ctx, account=account, details={"role": role}
     )
     await session.commit()
     return account
+
+
+async def _one_time_link_token(
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    purpose: str,
+    lifetime: timedelta,
+    at: datetime,
+) -> str:
+    token = new_token(32)
+    await auth_repo.add(
+        session,
+        OneTimeToken(
+            account_id=account.id,
+            purpose=purpose,
+            token_hash=token_hash(settings, token),
+            created_at=at,
+            expires_at=at + lifetime,
+        ),
+    )
+    return token
+
+
+async def _mail_link(
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    *,
+    purpose: str,
+    lifetime: timedelta,
+    url: str,
+    subject: str,
+    text: str,
+    at: datetime,
+) -> None:
+    """Email a single-use link (`url` + the token) that expires after `lifetime`."""
+    token = await _one_time_link_token(session, settings, account, purpose, lifetime, at)
+    body = f"{text}\n\n{url}{token}\n\nThe link works once and expires in {_humanise(lifetime)}."
+    mail.enqueue(session, to=account.email, subject=subject, body=body, kind=purpose, at=at)
+
+
+def _humanise(lifetime: timedelta) -> str:
+    minutes = int(lifetime.total_seconds() // 60)
+    return f"{minutes // 60} hours" if minutes % 60 == 0 and minutes >= 120 else f"{minutes} minutes"
+
+
+async def _send_confirmation(
+    session: AsyncSession, settings: Settings, account: Account, at: datetime
+) -> None:
+    await _mail_link(
+        session,
+        settings,
+        account,
+        purpose=CONFIRM_EMAIL,
+        lifetime=timedelta(hours=settings.email_token_hours),
+        url=f"{settings.public_url}/api/v1/auth/confirm-email?token=",
+        subject="Confirm your email",
+        text="Welcome! Confirm your email address by opening this link (if you did not sign up, ignore this "
+        "email):",
+        at=at,
+    )
+
+
+async def _spend_link_token(
+    session: AsyncSession, settings: Settings, token: str, purpose: str, at: datetime
+) -> Account:
+    row = await auth_repo.get_one_time_token(session, token_hash(settings, token), purpose)
+    if row is None or row.used_at is not None or row.expires_at <= at:
+        raise InvalidLinkToken("this link is invalid, used or expired: ask for a new one")
+    account = await users.get_account(session, row.account_id)
+    await auth_repo.use_one_time_tokens(session, account.id, purpose, at)
+    return account
+
+
+async def confirm_email(
+    session: AsyncSession, settings: Settings, *, token: str, ctx: RequestContext, at: datetime
+) -> Account:
+    account = await _spend_link_token(session, settings, token, CONFIRM_EMAIL, at)
+    if account.email_verified_at is None:
+        account.email_verified_at = at
+        security.record(session, EventType.USER_EMAIL_CONFIRMED, at=at, ctx=ctx, account=account)
+    await session.commit()
+    return account
+
+
+async def resend_confirmation(session: AsyncSession, settings: Settings, *, email: str, at: datetime) -> None:
+    """The same answer whether or not the email has an account; a mail only when it has an unconfirmed one."""
+    account = await users.get_account_by_email(session, email)
+    if account is not None and account.email_verified_at is None and not account.is_blocked:
+        await _send_confirmation(session, settings, account, at)
+        await session.commit()
+
+
+# ---------------------------------------------------------------- login, refresh, logout
+
+
+async def _check_throttle(
+    session: AsyncSession, settings: Settings, email: str, ctx: RequestContext, at: datetime
+) -> None:
+    """Too many failed logins for this email or from this IP in the window: 429 with Retry-After."""
+    window = timedelta(minutes=settings.login_throttle_minutes)
+    checks = [
+        (
+            await security_log.login_failures(session, since=at - window, email=email),
+            settings.login_max_failures_per_account,
+        )
+    ]
+    if ctx.ip:
+        checks.append(
+            (
+                await security_log.login_failures(session, since=at - window, ip=ctx.ip),
+                settings.login_max_failures_per_ip,
+            )
+        )
+    for (failures, oldest), limit in checks:
+        if failures >= limit:
+            retry_after = max(1, math.ceil((oldest + window - at).total_seconds()))
+            raise TooManyAttempts(
+                "too many failed sign-in attempts: try again later",
+                headers={"Retry-After": str(retry_after)},
+                retry_after=retry_after,
+            )
+
+
+async def _login_failed(
+    session: AsyncSession,
+    settings: Settings,
+    account: Account | None,
+    email: str,
+    error: AppError,
+    ctx: RequestContext,
+    at: datetime,
+) -> NoReturn:
+    """Record the failed attempt (committed: it must survive the refusal), lock out at the limit, refuse."""
+    security.record(
+        session,
+        EventType.USER_LOGIN_FAILED,
+        at=at,
+        ctx=ctx,
+        account=account,
+        email=email,
+        ok=False,
+        error_code=error.code,
+    )
+    await session.flush()
+    window = timedelta(minutes=settings.login_throttle_minutes)
+    failures, _ = await security_log.login_failures(session, since=at - window, email=email)
+    if failures == settings.login_max_failures_per_account:
+        security.record(
+            session,
+            EventType.SECURITY_LOCKOUT,
+            at=at,
+            ctx=ctx,
+            account=account,
+            email=email,
+            ok=False,
+            details={"failures": failures, "window_minutes": settings.login_throttle_minutes},
+        )
+    await session.commit()
+    raise error
 
 
 async def login(
@@ -69,41 +268,220 @@ async def login(
     *,
     email: str,
     password: str,
+    otp: str | None,
     ctx: RequestContext,
     at: datetime,
-) -> AccessToken:
+) -> TokenPair:
+    await _check_throttle(session, settings, email, ctx, at)
     account = await users.get_account_by_email(session, email)
+    await session.commit()  # end the read: no transaction is open while the hash is checked
     # Verify against a dummy hash when the email is unknown: same answer, same time.
-    valid = verify_password(account.password_hash if account else DUMMY_PASSWORD_HASH, password)
+    valid = await verify_password_async(account.password_hash if account else DUMMY_PASSWORD_HASH, password)
     if account is None or not valid:
-        await _login_failed(session, account, InvalidCredentials("wrong email or password"), ctx, at)
+        await _login_failed(
+            session, settings, account, email, InvalidCredentials("wrong email or password"), ctx, at
+        )
     if account.is_blocked:
-        await _login_failed(session, account, AccountBlocked("this account is blocked"), ctx, at)
+        await _login_failed(
+            session, settings, account, email, AccountBlocked("this account is blocked"), ctx, at
+        )
+    if settings.require_email_verification and account.email_verified_at is None:
+        error = EmailNotVerified(
+            "confirm your email first: follow the link we sent you (or ask for a new one)"
+        )
+        await _login_failed(session, settings, account, email, error, ctx, at)
+    if account.two_factor_enabled:
+        try:
+            await two_factor.verify(session, settings, account, otp, ctx=ctx, at=at)
+        except OtpRequired:
+            raise
+        except AppError as error:
+            await _login_failed(session, settings, account, email, error, ctx, at)
+    if password_needs_rehash(account.password_hash):
+        account.password_hash = await hash_password_async(password)
     account.last_login_at = at
-    record(
+    auth_session = AuthSession(
+        account_id=account.id,
+        created_at=at,
+        expires_at=at + timedelta(days=settings.refresh_token_days),
+        last_used_at=at,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+    )
+    await auth_repo.add(session, auth_session)
+    pair = await _issue_tokens(session, settings, account, auth_session, at)
+    security.record(
         session,
         EventType.USER_LOGIN_SUCCEEDED,
         at=at,
         ctx=ctx,
-        **about(account),
-        status="ok",
+        account=account,
+        email=email,
+        details={"session_id": str(auth_session.id), "second_factor": account.two_factor_enabled},
     )
     await session.commit()
-    return issue_access_token(settings, account.id, now=at)
+    return pair
 
 
-async def _login_failed(
-    session: AsyncSession, account: Account | None, error: AppError, ctx: RequestContext, at: datetime
-) -> NoReturn:
-    """Record the failed attempt (committed: it must survive the refusal), then refuse."""
-    record(
+async def _issue_tokens(
+    session: AsyncSession, settings: Settings, account: Account, auth_session: AuthSession, at: datetime
+) -> TokenPair:
+    refresh_token = REFRESH_PREFIX + new_token(32)
+    await auth_repo.add(
         session,
-        EventType.USER_LOGIN_FAILED,
+        RefreshToken(
+            session_id=auth_session.id, token_hash=token_hash(settings, refresh_token), created_at=at
+        ),
+    )
+    access = issue_access_token(settings, account.id, auth_session.id, now=at)
+    return TokenPair(access, refresh_token, int((auth_session.expires_at - at).total_seconds()))
+
+
+async def refresh(
+    session: AsyncSession, settings: Settings, *, refresh_token: str, ctx: RequestContext, at: datetime
+) -> TokenPair:
+    """Exchange a refresh token for a new pair. A token is good once: showing a used one again means a
+    copy exists, so the whole session (every token rotated from the same login) is revoked."""
+    row = await auth_repo.get_refresh_token(session, token_hash(settings, refresh_token))
+    if row is None:
+        raise InvalidRefreshToken("invalid refresh token")
+    auth_session = await auth_repo.get_session(session, row.session_id)
+    account = await users.get_account(session, auth_session.account_id)
+    if auth_session.revoked_at is not None or auth_session.expires_at <= at:
+        raise InvalidRefreshToken("this session has ended: sign in again")
+    if account.is_blocked:
+        raise AccountBlocked("this account is blocked")
+    if row.used_at is not None or not await auth_repo.mark_refresh_token_used(session, row.id, at):
+        await auth_repo.revoke_sessions(
+            session, account.id, at=at, reason="refresh_reuse", only=auth_session.id
+        )
+        security.record(
+            session,
+            EventType.SECURITY_REFRESH_REUSED,
+            at=at,
+            ctx=ctx,
+            account=account,
+            ok=False,
+            error_code=RefreshTokenReused.code,
+            details={"session_id": str(auth_session.id)},
+        )
+        await session.commit()
+        raise RefreshTokenReused("this refresh token was already used: the session is revoked, sign in again")
+    auth_session.last_used_at = at
+    pair = await _issue_tokens(session, settings, account, auth_session, at)
+    await session.commit()
+    return pair
+
+
+async def logout(
+    session: AsyncSession, account: Account, session_id, *, ctx: RequestContext, at: datetime
+) -> None:
+    await auth_repo.revoke_sessions(session, account.id, at=at, reason="logout", only=session_id)
+    security.record(session, EventType.USER_LOGGED_OUT, at=at, ctx=ctx, account=account)
+    await session.commit()
+
+
+async def logout_all(session: AsyncSession, account: Account, *, ctx: RequestContext, at: datetime) -> int:
+    revoked = await auth_repo.revoke_sessions(session, account.id, at=at, reason="logout_all")
+    security.record(
+        session,
+        EventType.USER_LOGGED_OUT_EVERYWHERE,
         at=at,
         ctx=ctx,
-        **about(account),
-        status="error",
-        error_code=error.code,
+        account=account,
+        details={"sessions": revoked},
     )
     await session.commit()
-    raise error
+    return revoked
+
+
+# ---------------------------------------------------------------- passwords
+
+
+async def forgot_password(
+    session: AsyncSession, settings: Settings, *, email: str, ctx: RequestContext, at: datetime
+) -> None:
+    """The same answer whether or not the email has an account; a reset link only when it has one."""
+    account = await users.get_account_by_email(session, email)
+    if account is None or account.is_blocked:
+        return
+    await _mail_link(
+        session,
+        settings,
+        account,
+        purpose=RESET_PASSWORD,
+        lifetime=timedelta(minutes=settings.reset_token_minutes),
+        url=f"{settings.app_url}/reset-password?token=",
+        subject="Reset your password",
+        text="Someone asked to reset the password of this account. To choose a new one, open this link "
+        "(if it was not you, ignore this email: your password stays as it is):",
+        at=at,
+    )
+    security.record(session, EventType.SECURITY_PASSWORD_RESET_REQUESTED, at=at, ctx=ctx, account=account)
+    await session.commit()
+
+
+async def reset_password(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    token: str,
+    new_password: str,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """Set a new password from an emailed link; every session of the account ends."""
+    account = await _spend_link_token(session, settings, token, RESET_PASSWORD, at)
+    check_new_password(new_password, email=account.email)
+    account.password_hash = await hash_password_async(new_password)
+    account.password_changed_at = at
+    revoked = await auth_repo.revoke_sessions(session, account.id, at=at, reason="password_reset")
+    security.record(
+        session,
+        EventType.SECURITY_PASSWORD_RESET,
+        at=at,
+        ctx=ctx,
+        account=account,
+        details={"sessions_revoked": revoked},
+    )
+    await session.commit()
+
+
+async def change_password(
+    session: AsyncSession,
+    account: Account,
+    session_id,
+    *,
+    current_password: str,
+    new_password: str,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """Change one's password; every other session ends, this one goes on."""
+    if not await verify_password_async(account.password_hash, current_password):
+        security.record(
+            session,
+            EventType.SECURITY_PASSWORD_CHANGED,
+            at=at,
+            ctx=ctx,
+            account=account,
+            ok=False,
+            error_code=InvalidCurrentPassword.code,
+        )
+        await session.commit()
+        raise InvalidCurrentPassword("the current password is wrong")
+    check_new_password(new_password, email=account.email)
+    account.password_hash = await hash_password_async(new_password)
+    account.password_changed_at = at
+    revoked = await auth_repo.revoke_sessions(
+        session, account.id, at=at, reason="password_changed", keep=session_id
+    )
+    security.record(
+        session,
+        EventType.SECURITY_PASSWORD_CHANGED,
+        at=at,
+        ctx=ctx,
+        account=account,
+        details={"other_sessions_revoked": revoked},
+    )
+    await session.commit()

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
-from api.core.settings import Settings, get_settings
+from api.core.settings import DatabaseSettings, Settings, get_settings
 
 _DRIVERS = {
     "sqlite": ("sqlite+aiosqlite", "sqlite+pysqlite"),
@@ -38,8 +38,10 @@ def driver_url(url: str, *, asynchronous: bool) -> str:
     return parsed.set(drivername=drivername).render_as_string(hide_password=False)
 
 
-def _configure_sqlite(sync_engine: Engine, busy_timeout_ms: int) -> None:
-    """WAL, foreign keys, and BEGIN IMMEDIATE so that concurrent writers queue instead of failing."""
+def _configure_sqlite(sync_engine: Engine, busy_timeout_ms: int, *, immediate: bool) -> None:
+    """WAL and foreign keys; for the API's engine BEGIN IMMEDIATE, so concurrent writers queue instead of
+    failing when a read transaction turns into a write. Readers (the extract) use a deferred BEGIN: in
+    WAL mode they read a snapshot and never take the write lock."""
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
@@ -53,23 +55,23 @@ def _configure_sqlite(sync_engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_async_engine(settings: Settings) -> AsyncEngine:
     url = driver_url(settings.database_url, asynchronous=True)
     if settings.is_sqlite:
         engine = create_async_engine(url)
-        _configure_sqlite(engine.sync_engine, settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine.sync_engine, settings.sqlite_busy_timeout_ms, immediate=True)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def make_sync_engine(settings: Settings) -> Engine:
+def make_sync_engine(settings: DatabaseSettings) -> Engine:
     url = driver_url(settings.database_url, asynchronous=False)
     engine = create_engine(url)
     if settings.is_sqlite:
-        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, immediate=False)
     return engine
 
 

@@ -1,18 +1,29 @@
-"""Typed dependencies: a route signature reads like its contract."""
+"""Typed dependencies: a route signature reads like its contract.
 
-from __future__ import annotations
+(No `from __future__ import annotations` here: FastAPI must see the real annotations of the closures.)
+
+Every route declares a permission through one of the aliases below (or `Public`);
+tests/api/test_permissions.py fails for a route that does not.
+"""
 
 import re
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import api_keys
+from api.auth import repository as auth_repo
+from api.auth.errors import TwoFactorRequired
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated
+from api.core.permissions import API_KEY_PERMISSIONS, Permission, allowed
 from api.core.security import decode_access_token
 from api.core.settings import Settings
+from api.core.types import utcnow
 from api.events.outbox import RequestContext
 from api.users import repository as users
 from api.users.models import Account
@@ -20,6 +31,7 @@ from api.users.models import Account
 _bearer = HTTPBearer(auto_error=False)
 _CLIENT = re.compile(r"^[a-z0-9_.-]{1,32}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+PUBLIC = "public"
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -34,7 +46,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session closes when the endpoint returns, before the response and any background
+# task, so no transaction (and on SQLite no write lock) outlives the endpoint.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def client_ip(request: Request, settings: Settings) -> str | None:
+    """The client's address: from the trusted proxy's header when one is configured, else the TCP peer."""
+    if settings.client_ip_header:
+        forwarded = request.headers.get(settings.client_ip_header, "").split(",")[0].strip()
+        if forwarded:
+            return forwarded[:64]
+    return request.client.host if request.client else None
 
 
 def get_request_context(request: Request, settings: SettingsDep) -> RequestContext:
@@ -44,37 +67,103 @@ def get_request_context(request: Request, settings: SettingsDep) -> RequestConte
     return RequestContext(
         country=country if _COUNTRY.match(country) else None,
         client=client if _CLIENT.match(client) else "other",
-        ip=request.client.host if request.client else None,
+        ip=client_ip(request, settings),
+        user_agent=(request.headers.get("user-agent") or "")[:300] or None,
     )
 
 
 RequestCtx = Annotated[RequestContext, Depends(get_request_context)]
 
 
-async def get_current_account(
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Account:
-    """The caller, read from the database on every request so a block takes effect at once."""
-    if credentials is None:
-        raise NotAuthenticated("missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    account_id = decode_access_token(settings, credentials.credentials)
-    account = await users.get_account(session, account_id) if account_id else None
-    if account is None:
-        raise NotAuthenticated("invalid or expired token", headers={"WWW-Authenticate": "Bearer"})
-    if account.is_blocked:
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, and with what: a session's access token, or a personal API key."""
+
+    account: Account
+    session_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+
+
+_UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
+
+
+async def _authenticate(
+    session: AsyncSession, settings: Settings, token: str | None, *, accept_api_keys: bool
+) -> Principal:
+    if not token:
+        raise NotAuthenticated("missing bearer token", headers=_UNAUTHENTICATED)
+    if api_keys.looks_like_api_key(token):
+        if not accept_api_keys:
+            raise NotAuthenticated("API keys work only for /v1/*: sign in for this", headers=_UNAUTHENTICATED)
+        key = await api_keys.resolve(session, settings, token, utcnow())
+        account = await users.get_account(session, key.account_id) if key else None
+        principal = Principal(account, api_key_id=key.id) if account else None
+    else:
+        claims = decode_access_token(settings, token)
+        account = await users.get_account(session, claims.account_id) if claims else None
+        auth_session = await auth_repo.get_session(session, claims.session_id) if account else None
+        live = (
+            auth_session is not None
+            and auth_session.revoked_at is None
+            and auth_session.account_id == account.id
+        )
+        principal = Principal(account, session_id=claims.session_id) if live else None
+    if principal is None:
+        raise NotAuthenticated("invalid, expired or revoked credentials", headers=_UNAUTHENTICATED)
+    if principal.account.is_blocked:
         raise AccountBlocked("this account is blocked")
+    return principal
+
+
+def require(permission: Permission) -> Callable:
+    """The dependency of a route that needs `permission`: authenticates, then checks the role's table.
+
+    The account is read from the database on every request, so a block, a demotion or a revoked
+    session takes effect at once, also for tokens already issued.
+    """
+
+    async def dependency(
+        session: SessionDep,
+        settings: SettingsDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        token = credentials.credentials if credentials else None
+        principal = await _authenticate(
+            session, settings, token, accept_api_keys=permission in API_KEY_PERMISSIONS
+        )
+        account = principal.account
+        if account.must_enrol_two_factor and permission is not Permission.ACCOUNT_SELF:
+            raise TwoFactorRequired(
+                f"the {account.role} role needs two-factor authentication: set it up first"
+            )
+        if not allowed(account.role, permission):
+            raise Forbidden(f"the {account.role} role lacks the {permission} permission")
+        return principal
+
+    dependency.permission = permission
+    dependency.__name__ = f"require_{permission.value.replace(':', '_')}"
+    return dependency
+
+
+def public() -> None:
+    """Marks a route that anyone may call (it authenticates nobody)."""
+
+
+public.permission = PUBLIC
+
+# One dependency per permission, so FastAPI runs it once per request however often it is used.
+REQUIRE = {permission: require(permission) for permission in Permission}
+
+
+def _account_of(permission: Permission) -> Callable:
+    async def account(principal: Annotated[Principal, Depends(REQUIRE[permission])]) -> Account:
+        return principal.account
+
     return account
 
 
-CurrentAccount = Annotated[Account, Depends(get_current_account)]
-
-
-async def get_current_staff(account: CurrentAccount) -> Account:
-    if not account.is_staff:
-        raise Forbidden("staff only")
-    return account
-
-
-CurrentStaff = Annotated[Account, Depends(get_current_staff)]
+Public = Depends(public)
+Authenticated = Annotated[Principal, Depends(REQUIRE[Permission.ACCOUNT_SELF])]
+CurrentAccount = Annotated[Account, Depends(_account_of(Permission.ACCOUNT_SELF))]
+LlmAccount = Annotated[Account, Depends(_account_of(Permission.LLM_USE))]
+SecurityReader = Annotated[Account, Depends(_account_of(Permission.SECURITY_READ))]

@@ -6,6 +6,7 @@ The body follows the OpenAI error shape so that OpenAI clients surface the messa
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("aiadmin.api")
 
 
 class AppError(Exception):
@@ -91,7 +94,7 @@ class ErrorBody(BaseModel):
 
 def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: the 4xx it can return, each with its stable codes."""
-    by_status: dict[int, list[str]] = {}
+    by_status: dict[int, list[str]] = {422: ["validation_error"]}
     for err in errors:
         by_status.setdefault(err.status_code, []).append(err.code)
     return {
@@ -126,6 +129,12 @@ def install_error_handlers(app: FastAPI) -> None:
             _body("validation_error", message, "invalid_request_error", details=details),
             status_code=422,
         )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A 500 is a bug: log it whole, tell the client nothing of the internals.
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(_body("internal_error", "internal server error", "api_error"), status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

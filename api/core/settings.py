@@ -12,37 +12,75 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key-change-me"  # noqa: S105 (refused in production)
 
 
-class Settings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """Where the OLTP database is: all that the pipeline needs of the API's settings (no secrets)."""
+
     model_config = SettingsConfigDict(env_prefix="AIADMIN_", env_file=".env", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = Path("var")
     database_url: str = ""
+    sqlite_busy_timeout_ms: int = 30_000
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> DatabaseSettings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'aiadmin.db'}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class Settings(DatabaseSettings):
+    environment: Literal["development", "test", "production"] = "development"
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     access_token_minutes: int = Field(default=15, ge=1, le=15)
     jwt_audience: str = "aiadmin"
     # Header set by the trusted reverse proxy with the client's ISO country code (e.g. CF-IPCountry).
     country_header: str = "x-country"
-    sqlite_busy_timeout_ms: int = 30_000
+    # Header set by the trusted reverse proxy with the client's IP (e.g. X-Forwarded-For, X-Real-IP);
+    # its first address is taken. Unset: the TCP peer's address. Never set it without such a proxy.
+    client_ip_header: str | None = None
+    # Fernet key for secrets stored encrypted (TOTP secrets); unset, one is derived from the secret key.
+    encryption_key: SecretStr | None = None
+
+    # Sessions and one-time links.
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    email_token_hours: int = Field(default=48, ge=1)
+    reset_token_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    require_email_verification: bool = True
+    # Where links in emails point: the API (email confirmation) and the end-user app (password reset page).
+    public_url: str = "http://127.0.0.1:8000"
+    app_url: str = ""
+
+    # Brute force: failed logins within the window, per email and per client IP, before 429.
+    login_throttle_minutes: int = Field(default=15, ge=1)
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+
+    # Email: the console sender (the log) unless an SMTP host is set.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "aiadmin <no-reply@aiadmin.example.com>"
 
     @model_validator(mode="after")
-    def _resolve(self) -> Settings:
-        self.data_dir = self.data_dir.expanduser().resolve()
-        if not self.database_url:
-            self.database_url = f"sqlite:///{self.data_dir / 'aiadmin.db'}"
+    def _check(self) -> Settings:
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET_KEY:
             raise ValueError(
                 "AIADMIN_SECRET_KEY is the development default: set AIADMIN_SECRET_KEY to a long random "
                 "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) before "
                 "starting with AIADMIN_ENVIRONMENT=production"
             )
+        self.app_url = (self.app_url or self.public_url).rstrip("/")
+        self.public_url = self.public_url.rstrip("/")
         if len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("AIADMIN_SECRET_KEY must be at least 32 characters long")
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 @lru_cache

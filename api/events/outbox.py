@@ -20,6 +20,7 @@ class RequestContext:
     country: str | None = None
     client: str = "api"
     ip: str | None = None
+    user_agent: str | None = None
 
 
 def record(

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from api.core.deps import CurrentAccount, RequestCtx, SessionDep
+from api.core.deps import LlmAccount, RequestCtx, SessionDep
 from api.core.errors import (
     AccountBlocked,
     AppError,
+    Forbidden,
     NotAuthenticated,
     ProviderUnavailable,
     QuotaExceeded,
@@ -44,8 +45,10 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-@router.get("/models", response_model=ModelList, responses=responses(NotAuthenticated, AccountBlocked))
-async def list_models(_account: CurrentAccount, gateway: GatewayDep) -> ModelList:
+@router.get(
+    "/models", response_model=ModelList, responses=responses(NotAuthenticated, Forbidden, AccountBlocked)
+)
+async def list_models(_account: LlmAccount, gateway: GatewayDep) -> ModelList:
     return ModelList(data=[ModelOut(id=m.id, owned_by=m.owned_by) for m in gateway.models()])
 
 
@@ -55,6 +58,7 @@ async def list_models(_account: CurrentAccount, gateway: GatewayDep) -> ModelLis
     responses=responses(
         StreamingNotSupported,
         NotAuthenticated,
+        Forbidden,
         AccountBlocked,
         ModelNotFound,
         QuotaExceeded,
@@ -63,7 +67,7 @@ async def list_models(_account: CurrentAccount, gateway: GatewayDep) -> ModelLis
 )
 async def chat_completions(
     body: ChatCompletionIn,
-    account: CurrentAccount,
+    account: LlmAccount,
     session: SessionDep,
     gateway: GatewayDep,
     ctx: RequestCtx,

@@ -6,19 +6,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.core.validation import NoNul
+
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: Annotated[str, Field(max_length=200_000)]
+    content: Annotated[str, Field(max_length=200_000), NoNul]
 
 
 class ChatCompletionIn(BaseModel):
     # OpenAI clients send fields this gateway does not use yet (n, stop, …): accepted and ignored.
     model_config = ConfigDict(extra="ignore")
 
-    model: Annotated[str, Field(min_length=1, max_length=128)]
+    model: Annotated[str, Field(min_length=1, max_length=128), NoNul]
     messages: Annotated[list[MessageIn], Field(min_length=1, max_length=1000)]
     max_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
     max_completion_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,7 @@ from api.users import repository as users
 from api.users.models import Account
 
 DAILY_REQUESTS = "requests_per_day"
+log = logging.getLogger("aiadmin.gateway")
 
 
 class ModelNotFound(AppError):
@@ -52,6 +54,10 @@ class CompletionResult:
     request_id: str
 
 
+def _utc_day(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
 def _seconds_to_next_utc_day(at: datetime) -> int:
     tomorrow = datetime.combine(at.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
     return max(1, int((tomorrow - at).total_seconds()))
@@ -62,7 +68,7 @@ async def _take_daily_request(session: AsyncSession, account: Account, ctx: Requ
     limit = plan.daily_requests if plan else 0
     if limit is None:
         return
-    if await quotas.try_consume(session, account.id, DAILY_REQUESTS, at.date(), limit) is not None:
+    if await quotas.try_consume(session, account.id, DAILY_REQUESTS, _utc_day(at), limit) is not None:
         return
     record(
         session,
@@ -83,6 +89,31 @@ async def _take_daily_request(session: AsyncSession, account: Account, ctx: Requ
         metric=DAILY_REQUESTS,
         retry_after=retry_after,
     )
+
+
+async def _settle_failed_call(
+    session: AsyncSession,
+    account: Account,
+    call: dict,
+    error_code: str,
+    started: float,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """Transaction 2 (failure): give the quota back and record the failed call."""
+    await session.rollback()
+    await quotas.release(session, account.id, DAILY_REQUESTS, _utc_day(at))
+    record(
+        session,
+        EventType.LLM_CALL_FAILED,
+        at=at,
+        ctx=ctx,
+        **call,
+        latency_ms=int((time.perf_counter() - started) * 1000),
+        status="error",
+        error_code=error_code,
+    )
+    await session.commit()
 
 
 async def complete(
@@ -107,22 +138,17 @@ async def complete(
     started = time.perf_counter()
     try:
         completion = await provider.complete(model, messages, max_tokens=max_tokens, temperature=temperature)
-    except ProviderError as exc:
-        latency_ms = int((time.perf_counter() - started) * 1000)
-        # Transaction 2 (failure): give the quota back and record the failed call.
-        await quotas.release(session, account.id, DAILY_REQUESTS, at.date())
-        record(
-            session,
-            EventType.LLM_CALL_FAILED,
-            at=at,
-            ctx=ctx,
-            **call,
-            latency_ms=latency_ms,
-            status="error",
-            error_code=exc.code,
-        )
-        await session.commit()
-        raise ProviderUnavailable(f"provider {provider.name!r} failed: {exc}") from exc
+    except BaseException as exc:
+        # Whatever went wrong (the provider, a bug, the request being cancelled), the unit taken above is
+        # given back and the failed call is recorded: nothing is charged for a call that did not happen.
+        code = exc.code if isinstance(exc, ProviderError) else "internal_error"
+        await _settle_failed_call(session, account, call, code, started, ctx, at)
+        if isinstance(exc, ProviderError):
+            log.warning("provider %s failed for model %s: %s", provider.name, info.id, exc)
+            raise ProviderUnavailable(
+                f"the provider of {info.id!r} failed; the call was not charged"
+            ) from exc
+        raise
     latency_ms = int((time.perf_counter() - started) * 1000)
 
     # Transaction 2 (success): record the call with its tokens and its cost at the price in force.

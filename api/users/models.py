@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -11,6 +11,8 @@ from api.core.types import UTCDateTime, utcnow
 
 STAFF_ROLES = ("admin", "moderator", "analyst", "viewer")
 ROLES = (*STAFF_ROLES, "user")
+# Roles that may do nothing but enrol a second factor until they have one.
+TWO_FACTOR_REQUIRED_ROLES = ("admin",)
 
 
 class Plan(Base):
@@ -36,7 +38,24 @@ class Account(Base):
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # TOTP: the secret, encrypted; enabled once the first code was verified; the last time step used.
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def must_enrol_two_factor(self) -> bool:
+        return self.role in TWO_FACTOR_REQUIRED_ROLES and not self.two_factor_enabled
+
+    def __repr__(self) -> str:
+        return f"Account(id={self.id}, email={self.email!r}, role={self.role!r})"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.users.models import Account, Plan
@@ -24,3 +24,13 @@ async def add_account(session: AsyncSession, account: Account) -> Account:
     session.add(account)
     await session.flush()
     return account
+
+
+async def claim_totp_step(session: AsyncSession, account_id: uuid.UUID, step: int) -> bool:
+    """Record a TOTP time step as used; False when it (or a later one) was used already: a replay."""
+    result = await session.execute(
+        update(Account)
+        .where(Account.id == account_id, or_(Account.totp_last_step.is_(None), Account.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
+    return result.rowcount == 1

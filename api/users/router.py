@@ -1,14 +1,71 @@
+"""`/api/v1/me/*`: one's own account, sessions, login history and API keys."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-from api.core.deps import CurrentAccount
-from api.core.errors import AccountBlocked, NotAuthenticated, responses
+from fastapi import APIRouter, Query, Response, status
+
+from api.auth import api_keys
+from api.auth import repository as auth_repo
+from api.auth.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SecurityEventOut, SessionOut
+from api.core.deps import Authenticated, CurrentAccount, RequestCtx, SessionDep, SettingsDep
+from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
+from api.core.types import utcnow
+from api.security import repository as security_log
 from api.users.schemas import AccountOut
 
-router = APIRouter(prefix="/api/v1", tags=["me"])
+router = APIRouter(prefix="/api/v1/me", tags=["me"])
+AUTH_ERRORS = responses(NotAuthenticated, AccountBlocked)
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-@router.get("/me", response_model=AccountOut, responses=responses(NotAuthenticated, AccountBlocked))
+@router.get("", responses=AUTH_ERRORS)
 async def me(account: CurrentAccount) -> AccountOut:
     return AccountOut.model_validate(account)
+
+
+@router.get("/sessions", responses=AUTH_ERRORS)
+async def my_sessions(principal: Authenticated, session: SessionDep) -> list[SessionOut]:
+    rows = await auth_repo.list_sessions(session, principal.account.id)
+    return [
+        SessionOut.model_validate(row).model_copy(update={"current": row.id == principal.session_id})
+        for row in rows
+    ]
+
+
+@router.get("/security-events", responses=AUTH_ERRORS)
+async def my_security_events(
+    account: CurrentAccount, session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> list[SecurityEventOut]:
+    """The login history and security log of one's own account, newest first."""
+    rows = await security_log.list_events(session, account_id=account.id, limit=limit, offset=offset)
+    return [SecurityEventOut.model_validate(row) for row in rows]
+
+
+@router.get("/api-keys", responses=AUTH_ERRORS)
+async def list_api_keys(account: CurrentAccount, session: SessionDep) -> list[ApiKeyOut]:
+    return [ApiKeyOut.model_validate(key) for key in await auth_repo.list_api_keys(session, account.id)]
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, responses=AUTH_ERRORS)
+async def create_api_key(
+    body: ApiKeyIn, account: CurrentAccount, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
+) -> ApiKeyCreatedOut:
+    """A personal API key for /v1/*. The key is in this answer only: it is stored as a hash."""
+    key, plaintext = await api_keys.create(session, settings, account, body.name, ctx=ctx, at=utcnow())
+    return ApiKeyCreatedOut(**ApiKeyOut.model_validate(key).model_dump(), key=plaintext)
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(NotAuthenticated, AccountBlocked, NotFound),
+)
+async def revoke_api_key(
+    key_id: uuid.UUID, account: CurrentAccount, session: SessionDep, ctx: RequestCtx
+) -> Response:
+    await api_keys.revoke(session, account, key_id, ctx=ctx, at=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,3 +16,5 @@ class AccountOut(BaseModel):
     country: str | None
     is_blocked: bool
     created_at: datetime
+    email_verified_at: datetime | None
+    two_factor_enabled: bool

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -22,7 +22,7 @@ staff = st.session_state.get("staff")
 role = staff.role if staff else "anonymous"
 
 st.title("Overview")
-today = date.today()
+today = datetime.now(UTC).date()
 picked = st.date_input("Period (UTC days)", value=(today - timedelta(days=29), today), max_value=today)
 start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (None, None)
 

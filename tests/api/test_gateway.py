@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
+from api.gateway.providers.base import ProviderError
 from tests.support import completion_body, event_counts, sign_up
 
 
@@ -18,7 +19,7 @@ def _token(headers: dict[str, str]) -> str:
 
 def test_the_official_openai_client_lists_models_and_gets_a_completion_with_usage(live_server, settings):
     with httpx.Client(base_url=live_server.url) as http:
-        headers = sign_up(http, "ada@example.com")
+        headers = sign_up(http, "ada@example.com", settings)
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=_token(headers), max_retries=0)
 
     assert {m.id for m in client.models.list()} == {"mock-small", "mock-large"}
@@ -52,7 +53,7 @@ def test_the_official_openai_client_lists_models_and_gets_a_completion_with_usag
 
 def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server, settings):
     with httpx.Client(base_url=live_server.url) as http:
-        headers = sign_up(http, "ada@example.com")
+        headers = sign_up(http, "ada@example.com", settings)
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=_token(headers), max_retries=0)
     for _ in range(3):
         client.chat.completions.create(model="mock-small", messages=[{"role": "user", "content": "hi"}])
@@ -68,7 +69,7 @@ def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server
 
 def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_through(live_server, settings):
     with httpx.Client(base_url=live_server.url) as http:
-        headers = sign_up(http, "ada@example.com")
+        headers = sign_up(http, "ada@example.com", settings)
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(base_url=live_server.url, headers=headers, timeout=60) as http:
@@ -121,3 +122,53 @@ def test_bad_completion_input_is_a_422_and_writes_no_event(client, settings):
 def test_completions_need_a_valid_token(client):
     assert client.post("/v1/chat/completions", json=completion_body()).status_code == 401
     assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+class BrokenProvider:
+    """Serves mock-small and fails every call: as a provider (502) or with a bug of its own (500)."""
+
+    name = "broken"
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def models(self):
+        from api.gateway.providers.mock import MockProvider
+
+        return [m for m in MockProvider().models() if m.id == "mock-small"]
+
+    async def complete(self, model, messages, *, max_tokens, temperature):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (ProviderError("upstream 503", code="provider_unavailable"), 502, "provider_error"),
+        (RuntimeError("a bug in a provider adapter"), 500, "internal_error"),
+    ],
+)
+def test_a_failed_provider_call_is_not_charged_and_is_recorded(settings, error, status, code):
+    from fastapi.testclient import TestClient
+
+    from api.gateway.providers.mock import MockProvider
+    from api.gateway.service import Gateway
+    from api.main import create_app
+
+    app = create_app(settings)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = sign_up(client, "ada@example.com")
+        app.state.gateway = Gateway([BrokenProvider(error), MockProvider()])
+        for _ in range(4):  # more than the free plan's 3: each failure gave its unit back
+            failed = client.post("/v1/chat/completions", headers=headers, json=completion_body())
+            assert failed.status_code == status
+            assert failed.json()["error"]["code"] == code
+            assert "upstream 503" not in failed.text and "adapter" not in failed.text
+        app.state.gateway = Gateway([MockProvider()])
+        for _ in range(3):
+            assert (
+                client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code
+                == 200
+            )
+    counts = event_counts(settings)
+    assert counts["llm.call_failed"] == 4 and counts["llm.call_succeeded"] == 3

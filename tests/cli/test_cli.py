@@ -51,3 +51,42 @@ def test_the_demo_logins_that_make_run_prints_really_log_in(env_settings):
             assert token.status_code == 200, token.text
             me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
             assert me.json()["role"] == role
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_set_role_and_reset_2fa_act_on_an_existing_account(env_settings, capsys):
+    import pyotp
+
+    from tests.support import bearer, sign_up, tokens
+
+    with TestClient(create_app(env_settings)) as client:
+        headers = sign_up(client, "ada@example.com")
+        totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
+        client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()})
+
+        assert main(["set-role", "ada@example.com", "analyst"]) == 0
+        assert client.get("/api/v1/me", headers=headers).json()["role"] == "analyst"
+        assert main(["reset-2fa", "ADA@example.com"]) == 0
+        assert "removed from ada@example.com" in capsys.readouterr().out
+        assert tokens(client, "ada@example.com")["access_token"]  # no code asked any more
+        assert (
+            client.get(
+                "/api/v1/me", headers=bearer(tokens(client, "ada@example.com")["access_token"])
+            ).json()["two_factor_enabled"]
+            is False
+        )
+    counts = event_counts(env_settings)
+    assert counts["user.role_changed"] == 1 and counts["security.two_factor_reset"] == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_operator_commands_refuse_unknown_accounts_roles_and_existing_emails(env_settings, capsys):
+    assert main(["set-role", "nobody@example.com", "admin"]) == 2
+    assert main(["reset-2fa", "nobody@example.com"]) == 2
+    assert main(["create-admin", "--email", "boss@example.com", "--password", PASSWORD]) == 0
+    assert main(["create-admin", "--email", "boss@example.com", "--password", PASSWORD]) == 2
+    assert main(["create-admin", "--email", "boss2@example.com", "--password", "password123"]) == 2
+    err = capsys.readouterr().err
+    assert "no account with the email nobody@example.com" in err
+    assert "aiadmin set-role boss@example.com admin" in err
+    assert "too common" in err

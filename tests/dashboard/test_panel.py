@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import httpx
@@ -10,10 +9,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from aiadmin.demo import create_staff
-from api.core.db import Database
 from dashboard.settings import get_dashboard_settings
-from tests.support import PASSWORD, completion_body, sign_up
+from tests.support import PASSWORD, completion_body, create_staff_account, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -30,14 +27,7 @@ def _fresh_streamlit_caches():
 
 
 def _staff(settings, email: str, role: str = "admin") -> None:
-    async def create() -> None:
-        db = Database(settings)
-        try:
-            await create_staff(db, email, PASSWORD, role)
-        finally:
-            await db.dispose()
-
-    asyncio.run(create())
+    create_staff_account(settings, email, role)
 
 
 def _sign_in(email: str) -> AppTest:
@@ -62,7 +52,7 @@ def test_staff_sign_in_through_the_api_and_land_on_the_overview(env_settings, li
 def test_an_end_user_or_a_wrong_password_cannot_sign_in_to_the_panel(env_settings, live_server, monkeypatch):
     monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
     with httpx.Client(base_url=live_server.url) as http:
-        sign_up(http, "user@example.com")
+        sign_up(http, "user@example.com", env_settings)
     app = _sign_in("user@example.com")
     assert [e.value for e in app.error] == ["this account is not a staff account"]
     assert "staff" not in app.session_state
@@ -101,3 +91,41 @@ def test_overview_shows_dau_completions_and_tokens_from_the_serving_copy(env_set
     assert metrics["Input tokens in period"] == f"{sum(u['prompt_tokens'] for u in usage):,}"
     assert metrics["Output tokens in period"] == f"{sum(u['completion_tokens'] for u in usage):,}"
     assert [s.value for s in app.subheader] == ["Daily active users", "Completions per day", "Tokens per day"]
+
+
+@sqlite_only
+def test_a_blocked_or_demoted_staff_member_is_signed_out_at_the_next_interaction(
+    env_settings, live_server, monkeypatch
+):
+    from sqlalchemy import update
+
+    from api.core.db import make_sync_engine
+    from api.users.models import Account
+
+    monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
+    for change in ({"is_blocked": True}, {"role": "user"}):
+        email = f"staff{len(change)}{next(iter(change))}@example.com"
+        _staff(env_settings, email, role="analyst")
+        app = _sign_in(email)
+        assert [t.value for t in app.title] == ["Overview"]
+        engine = make_sync_engine(env_settings)
+        with engine.begin() as conn:
+            conn.execute(update(Account).where(Account.email == email).values(**change))
+        engine.dispose()
+        app.run()
+        assert [t.value for t in app.title] == ["aiadmin"], change
+        assert "You were signed out" in app.warning[0].value
+
+
+@sqlite_only
+def test_an_expired_access_token_is_refreshed_without_signing_out(env_settings, live_server, monkeypatch):
+    monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
+    _staff(env_settings, "analyst@example.com", role="analyst")
+    app = _sign_in("analyst@example.com")
+    staff = app.session_state["staff"]
+    app.session_state["staff"] = type(staff)(
+        "expired-or-garbage", staff.refresh_token, staff.email, staff.role
+    )
+    app.run()
+    assert [t.value for t in app.title] == ["Overview"]
+    assert app.session_state["staff"].token not in ("expired-or-garbage", staff.token)

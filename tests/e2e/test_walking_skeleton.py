@@ -24,7 +24,7 @@ def test_activity_over_http_reaches_the_panel_query_layer_exactly(
     with httpx.Client(base_url=live_server.url) as http:
         plan = {"ada@example.com": 3, "bob@example.com": 4, "cy@example.com": 1, "dee@example.com": 0}
         for email, calls in plan.items():
-            headers = sign_up(http, email, country="GB")
+            headers = sign_up(http, email, env_settings, country="GB")
             llm = openai.OpenAI(
                 base_url=f"{live_server.url}/v1",
                 api_key=headers["Authorization"].removeprefix("Bearer "),

@@ -15,14 +15,14 @@ renamed as (
         model_id,
         provider,
         plan,
-        coalesce(input_tokens, 0) as input_tokens,
-        coalesce(output_tokens, 0) as output_tokens,
+        input_tokens,
+        output_tokens,
         cost_usd,
         credits,
         latency_ms,
         status,
         error_code,
-        upper(country) as country_code,
+        country as country_code,
         client,
         properties
     from source

@@ -1,0 +1,123 @@
+"""All SQL of sessions, refresh tokens, one-time tokens, API keys and recovery codes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
+
+
+async def add(session: AsyncSession, row) -> None:
+    session.add(row)
+    await session.flush()
+
+
+async def get_session(session: AsyncSession, session_id: uuid.UUID) -> AuthSession | None:
+    return await session.get(AuthSession, session_id)
+
+
+async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+async def mark_refresh_token_used(session: AsyncSession, token_id: uuid.UUID, at: datetime) -> bool:
+    """Claim a refresh token for rotation: True for exactly one caller, however many race for it."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+        .values(used_at=at)
+    )
+    return result.rowcount == 1
+
+
+async def revoke_sessions(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    *,
+    at: datetime,
+    reason: str,
+    only: uuid.UUID | None = None,
+    keep: uuid.UUID | None = None,
+) -> int:
+    query = update(AuthSession).where(AuthSession.account_id == account_id, AuthSession.revoked_at.is_(None))
+    if only is not None:
+        query = query.where(AuthSession.id == only)
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    result = await session.execute(query.values(revoked_at=at, revoked_reason=reason))
+    return result.rowcount
+
+
+async def get_one_time_token(session: AsyncSession, token_hash: str, purpose: str) -> OneTimeToken | None:
+    return await session.scalar(
+        select(OneTimeToken).where(OneTimeToken.token_hash == token_hash, OneTimeToken.purpose == purpose)
+    )
+
+
+async def use_one_time_tokens(
+    session: AsyncSession, account_id: uuid.UUID, purpose: str, at: datetime
+) -> None:
+    """Spend every open token of this purpose for the account (one link used: the others die too)."""
+    await session.execute(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.account_id == account_id,
+            OneTimeToken.purpose == purpose,
+            OneTimeToken.used_at.is_(None),
+        )
+        .values(used_at=at)
+    )
+
+
+async def get_api_key(session: AsyncSession, key_hash: str) -> ApiKey | None:
+    return await session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+
+
+async def list_api_keys(session: AsyncSession, account_id: uuid.UUID) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at.desc())
+    return list((await session.scalars(query)).all())
+
+
+async def get_own_api_key(session: AsyncSession, account_id: uuid.UUID, key_id: uuid.UUID) -> ApiKey | None:
+    """Scoped to its owner: someone else's key is not found."""
+    return await session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.account_id == account_id))
+
+
+async def list_sessions(session: AsyncSession, account_id: uuid.UUID) -> list[AuthSession]:
+    query = (
+        select(AuthSession)
+        .where(AuthSession.account_id == account_id)
+        .order_by(AuthSession.created_at.desc())
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def use_recovery_code(
+    session: AsyncSession, account_id: uuid.UUID, code_hash: str, at: datetime
+) -> bool:
+    result = await session.execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.account_id == account_id,
+            RecoveryCode.code_hash == code_hash,
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=at)
+    )
+    return result.rowcount == 1
+
+
+async def replace_recovery_codes(
+    session: AsyncSession, account_id: uuid.UUID, code_hashes: list[str], at: datetime
+) -> None:
+    await delete_recovery_codes(session, account_id)
+    session.add_all([RecoveryCode(account_id=account_id, code_hash=h, created_at=at) for h in code_hashes])
+    await session.flush()
+
+
+async def delete_recovery_codes(session: AsyncSession, account_id: uuid.UUID) -> None:
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))

@@ -1,0 +1,36 @@
+"""`/api/v1/admin/security-events`: everyone's login history and the security log (security:read)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.auth.schemas import SecurityEventOut
+from api.core.deps import SecurityReader, SessionDep
+from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
+from api.security import repository as security_log
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin: security"])
+
+
+@router.get("/security-events", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+async def security_events(
+    _staff: SecurityReader,
+    session: SessionDep,
+    account_id: uuid.UUID | None = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    kind: Annotated[str | None, Query(max_length=48, description="e.g. user.login_failed")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[SecurityEventOut]:
+    rows = await security_log.list_events(
+        session,
+        account_id=account_id,
+        email=email.strip().lower() if email else None,
+        kind=kind,
+        limit=limit,
+        offset=offset,
+    )
+    return [SecurityEventOut.model_validate(row) for row in rows]

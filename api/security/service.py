@@ -1,0 +1,52 @@
+"""Write the security log. Each entry is also a usage event, in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.events import outbox
+from api.events.outbox import RequestContext
+from api.events.types import EventType
+from api.security.models import SecurityEvent
+from api.users.models import Account
+
+
+def record(
+    session: AsyncSession,
+    event: EventType,
+    *,
+    at: datetime,
+    ctx: RequestContext,
+    account: Account | None,
+    email: str | None = None,
+    ok: bool = True,
+    error_code: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Who, when, from where (IP, user agent), what and how it ended; the caller commits."""
+    details = details or {}
+    session.add(
+        SecurityEvent(
+            occurred_at=at,
+            kind=event.value,
+            outcome="success" if ok else "failure",
+            account_id=account.id if account else None,
+            email=email or (account.email if account else None),
+            ip=ctx.ip,
+            user_agent=ctx.user_agent,
+            details={**details, **({"error_code": error_code} if error_code else {})},
+        )
+    )
+    outbox.record(
+        session,
+        event,
+        at=at,
+        ctx=ctx,
+        **outbox.about(account),
+        status="ok" if ok else "error",
+        error_code=error_code,
+        properties=details,
+    )

@@ -1,0 +1,77 @@
+"""Operator actions on accounts (the `aiadmin` command): create staff, change a role, remove 2FA."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import service as auth
+from api.auth import two_factor
+from api.core.errors import AppError, EmailTaken, NotFound
+from api.core.settings import Settings
+from api.events.outbox import RequestContext
+from api.events.types import EventType
+from api.security import service as security
+from api.users import repository as users
+from api.users.models import ROLES, STAFF_ROLES, Account
+
+OPERATOR = RequestContext(client="cli")
+
+
+class UnknownRole(AppError):
+    status_code = 422
+    code = "unknown_role"
+
+
+async def create_staff(
+    session: AsyncSession, settings: Settings, *, email: str, password: str, role: str, at: datetime
+) -> Account:
+    """A staff account whose email counts as confirmed (an operator vouches for it)."""
+    if role not in STAFF_ROLES:
+        raise UnknownRole(f"{role!r} is not a staff role ({', '.join(STAFF_ROLES)})")
+    if await users.get_account_by_email(session, email) is not None:
+        raise EmailTaken(f"{email} already has an account: use `aiadmin set-role {email} {role}`")
+    return await auth.register(
+        session,
+        settings,
+        email=email,
+        password=password,
+        country=None,
+        ctx=OPERATOR,
+        at=at,
+        role=role,
+        verified=True,
+    )
+
+
+async def _by_email(session: AsyncSession, email: str) -> Account:
+    account = await users.get_account_by_email(session, email)
+    if account is None:
+        raise NotFound(f"no account with the email {email}")
+    return account
+
+
+async def set_role(session: AsyncSession, *, email: str, role: str, at: datetime) -> Account:
+    """Takes effect at the account's next request: roles are read from the database every time."""
+    if role not in ROLES:
+        raise UnknownRole(f"{role!r} is not a role ({', '.join(ROLES)})")
+    account = await _by_email(session, email)
+    before = account.role
+    account.role = role
+    security.record(
+        session,
+        EventType.USER_ROLE_CHANGED,
+        at=at,
+        ctx=OPERATOR,
+        account=account,
+        details={"from": before, "to": role},
+    )
+    await session.commit()
+    return account
+
+
+async def reset_two_factor(session: AsyncSession, *, email: str, at: datetime) -> Account:
+    account = await _by_email(session, email)
+    await two_factor.reset(session, account, ctx=OPERATOR, at=at)
+    return account

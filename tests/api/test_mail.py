@@ -1,0 +1,66 @@
+"""Email leaves through the outbox: a real SMTP server on loopback receives the confirmation link."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from tests.support import PASSWORD, mails
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_confirmation_mail_reaches_a_real_smtp_server(settings, smtp_server):
+    controller, inbox = smtp_server
+    smtp = settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": controller.port, "smtp_starttls": False}
+    )
+    with TestClient(create_app(smtp)) as client:
+        client.post("/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
+    (envelope,) = inbox.messages
+    assert envelope.rcpt_tos == ["ada@example.com"]
+    body = envelope.content.decode()
+    assert "Subject: Confirm your email" in body and "confirm-email?token=" in body
+    (outbox_row,) = mails(settings, "ada@example.com")
+    assert outbox_row.sent_at is not None and outbox_row.attempts == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_mail_server_that_is_down_leaves_the_mail_pending_for_a_retry(settings):
+    down = settings.model_copy(
+        update={"smtp_host": "127.0.0.1", "smtp_port": _free_port(), "smtp_starttls": False}
+    )
+    with TestClient(create_app(down)) as client:
+        response = client.post(
+            "/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
+        )
+    assert response.status_code == 201  # the sign-up itself is not lost
+    (row,) = mails(settings, "ada@example.com")
+    assert row.sent_at is None and row.attempts == 1 and row.last_error

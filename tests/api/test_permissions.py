@@ -1,0 +1,161 @@
+"""Every route declares its permission, and the role → permission table holds for every route and role."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pyotp
+import pytest
+from fastapi.routing import APIRoute
+
+from api.core.deps import PUBLIC
+from api.core.permissions import ROLE_PERMISSIONS, Permission, allowed
+from api.core.types import utcnow
+from api.main import create_app
+from api.users.models import ROLES
+from tests.support import bearer, create_staff_account, sign_up, tokens
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+# Called last: they end the caller's session.
+SESSION_ENDING = {"/api/v1/auth/logout", "/api/v1/auth/logout-all"}
+
+
+def api_routes(routes=None):
+    for route in routes if routes is not None else create_app().routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):  # FastAPI keeps included routers as their own nodes
+            yield from api_routes(route.original_router.routes)
+
+
+def declared_permissions(dependant) -> set[str]:
+    found = set()
+    for dependency in dependant.dependencies:
+        if hasattr(dependency.call, "permission"):
+            found.add(dependency.call.permission)
+        found |= declared_permissions(dependency)
+    return found
+
+
+def calls():
+    """(method, path, permission) of every route, the session-ending ones last."""
+    rows = []
+    for route in api_routes():
+        (permission,) = declared_permissions(route.dependant)
+        path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path)
+        for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            rows.append((method, path, permission))
+    return sorted(rows, key=lambda row: row[1] in SESSION_ENDING)
+
+
+def test_every_route_declares_exactly_one_permission_of_the_table():
+    for route in api_routes():
+        declared = declared_permissions(route.dependant)
+        assert len(declared) == 1, (
+            f"{sorted(route.methods)} {route.path} declares {declared or 'no permission'}"
+        )
+        (permission,) = declared
+        assert permission == PUBLIC or permission in set(Permission), route.path
+
+
+def test_the_documented_matrix_is_the_table_in_code_and_lists_every_route():
+    text = DOC.read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| permission |"))
+    roles = [cell.strip() for cell in header.strip("|").split("|")[1:]]
+    assert roles == list(ROLES)
+    for permission in Permission:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{permission}` |"))
+        cells = [cell.strip() for cell in row.strip("|").split("|")[1:]]
+        assert cells == ["yes" if permission in ROLE_PERMISSIONS[role] else "—" for role in roles], permission
+    for method, path, permission in calls():
+        route = re.sub(r"[0-9a-f-]{36}", "{key_id}", path)
+        assert f"`{method} {route}` | {permission}" in text, (
+            f"{method} {route} missing from docs/permissions.md"
+        )
+
+
+def _staff_with_tokens(client, settings, role: str) -> dict[str, str]:
+    email = f"{role}@example.com"
+    create_staff_account(settings, email, role)
+    headers = bearer(tokens(client, email)["access_token"])
+    if role == "admin":  # admins must have a second factor before they can use their permissions
+        totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
+        assert (
+            client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).status_code
+            == 200
+        )
+    return headers
+
+
+def _fresh_session(settings, email: str) -> dict[str, str]:
+    """A new session for the account, minted straight in the database (as a login would make one)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from api.auth.models import AuthSession
+    from api.core.db import make_sync_engine
+    from api.core.security import issue_access_token
+    from api.users.models import Account
+
+    now = utcnow()
+    engine = make_sync_engine(settings)
+    with engine.begin() as conn:
+        account_id = conn.scalar(select(Account.id).where(Account.email == email))
+        session_id = uuid.uuid4()
+        conn.execute(
+            AuthSession.__table__.insert().values(
+                id=session_id,
+                account_id=account_id,
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+        )
+    engine.dispose()
+    return bearer(issue_access_token(settings, account_id, session_id, now=now).token)
+
+
+@pytest.fixture
+def role_headers(client, settings) -> dict[str, dict[str, str]]:
+    headers = {role: _staff_with_tokens(client, settings, role) for role in ROLES if role != "user"}
+    headers["user"] = sign_up(client, "user@example.com")
+    return headers
+
+
+def test_every_route_called_as_every_role_and_anonymously_follows_the_matrix(client, settings, role_headers):
+    mismatches = []
+    for method, path, permission in calls():
+        anonymous = client.request(method, path, json={}).status_code
+        expected_anonymous = "not 401/403" if permission == PUBLIC else 401
+        if (anonymous in (401, 403)) if permission == PUBLIC else anonymous != 401:
+            mismatches.append(f"anonymous {method} {path}: {anonymous}, expected {expected_anonymous}")
+        for role, headers in role_headers.items():
+            if path in SESSION_ENDING:
+                headers = _fresh_session(
+                    settings, "user@example.com" if role == "user" else f"{role}@example.com"
+                )
+            status = client.request(method, path, headers=headers, json={}).status_code
+            if permission == PUBLIC or allowed(role, permission):
+                if status in (401, 403):
+                    mismatches.append(f"{role} {method} {path}: {status}, expected allowed")
+            elif status != 403:
+                mismatches.append(f"{role} {method} {path}: {status}, expected 403")
+    assert mismatches == []
+
+
+def test_a_demotion_takes_effect_for_a_token_already_issued(client, settings, role_headers):
+    from sqlalchemy import update
+
+    from api.core.db import make_sync_engine
+    from api.users.models import Account
+
+    headers = role_headers["analyst"]
+    assert client.get("/v1/models", headers=headers).status_code == 200
+    engine = make_sync_engine(settings)
+    with engine.begin() as conn:
+        conn.execute(update(Account).where(Account.email == "analyst@example.com").values(role="viewer"))
+    engine.dispose()
+    assert client.get("/v1/models", headers=headers).status_code == 403

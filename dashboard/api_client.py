@@ -24,6 +24,7 @@ class StaffSession:
     refresh_token: str
     email: str
     role: str
+    permissions: frozenset[str] = frozenset()
 
 
 class ApiClient:
@@ -57,7 +58,13 @@ class ApiClient:
         me = ApiClient(self.base_url, tokens["access_token"], self.timeout).me()
         if me["role"] == "user":
             raise ApiError(403, "not_staff", "this account is not a staff account")
-        return StaffSession(tokens["access_token"], tokens["refresh_token"], me["email"], me["role"])
+        return StaffSession(
+            tokens["access_token"],
+            tokens["refresh_token"],
+            me["email"],
+            me["role"],
+            frozenset(me["permissions"]),
+        )
 
     def login(self, email: str, password: str, otp: str | None = None) -> StaffSession:
         """Log a staff member in; end-user accounts are refused."""
@@ -80,7 +87,9 @@ class ApiClient:
             return self._staff_session(tokens)
         if me["role"] == "user":
             raise ApiError(403, "not_staff", "this account is no longer a staff account")
-        return StaffSession(staff.token, staff.refresh_token, me["email"], me["role"])
+        return StaffSession(
+            staff.token, staff.refresh_token, me["email"], me["role"], frozenset(me["permissions"])
+        )
 
     def logout(self, staff: StaffSession) -> None:
         ApiClient(self.base_url, staff.token, self.timeout)._request_no_content("POST", "/api/v1/auth/logout")

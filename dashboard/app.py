@@ -18,14 +18,11 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the pa
 from dashboard.api_client import ApiClient, ApiError  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
-# Which pages each staff role sees (the API enforces its own permissions on every call).
-PAGES_BY_ROLE = {
-    "admin": ["overview"],
-    "moderator": ["overview"],
-    "analyst": ["overview"],
-    "viewer": ["overview"],
+# Each page and the permission it needs; the permissions come from the API (`/api/v1/me`), which also
+# enforces them on every call.
+PAGES = {
+    "overview": {"title": "Overview", "icon": ":material/monitoring:", "permission": "analytics:read"},
 }
-PAGES = {"overview": {"title": "Overview", "icon": ":material/monitoring:"}}
 
 st.set_page_config(page_title="aiadmin", page_icon=":material/admin_panel_settings:", layout="wide")
 
@@ -75,7 +72,11 @@ else:
         st.write(f"**{staff.email}**  \n{staff.role}")
         st.button("Sign out", on_click=logout, icon=":material/logout:")
     pages = [
-        st.Page(str(PAGES_DIR / f"{name}.py"), title=PAGES[name]["title"], icon=PAGES[name]["icon"])
-        for name in PAGES_BY_ROLE.get(staff.role, [])
+        st.Page(str(PAGES_DIR / f"{name}.py"), title=page["title"], icon=page["icon"])
+        for name, page in PAGES.items()
+        if page["permission"] in staff.permissions
     ]
-    st.navigation(pages).run()
+    if pages:
+        st.navigation(pages).run()
+    else:
+        st.info("Your role has no pages in the panel yet.")

@@ -3,7 +3,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from api.core.permissions import ROLE_PERMISSIONS
 
 
 class AccountOut(BaseModel):
@@ -18,3 +20,9 @@ class AccountOut(BaseModel):
     created_at: datetime
     email_verified_at: datetime | None
     two_factor_enabled: bool
+
+    @computed_field
+    @property
+    def permissions(self) -> list[str]:
+        """What this account's role may do (the panel shows only the pages these allow)."""
+        return sorted(ROLE_PERMISSIONS.get(self.role, frozenset()))

@@ -159,3 +159,8 @@ def test_a_demotion_takes_effect_for_a_token_already_issued(client, settings, ro
         conn.execute(update(Account).where(Account.email == "analyst@example.com").values(role="viewer"))
     engine.dispose()
     assert client.get("/v1/models", headers=headers).status_code == 403
+
+
+def test_me_tells_each_role_its_permissions(client, role_headers):
+    for role, headers in role_headers.items():
+        assert client.get("/api/v1/me", headers=headers).json()["permissions"] == sorted(ROLE_PERMISSIONS[role])

@@ -53,7 +53,6 @@ def test_the_demo_logins_that_make_run_prints_really_log_in(env_settings):
             assert me.json()["role"] == role
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_set_role_and_reset_2fa_act_on_an_existing_account(env_settings, capsys):
     import pyotp
 
@@ -79,7 +78,6 @@ def test_set_role_and_reset_2fa_act_on_an_existing_account(env_settings, capsys)
     assert counts["user.role_changed"] == 1 and counts["security.two_factor_reset"] == 1
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_operator_commands_refuse_unknown_accounts_roles_and_existing_emails(env_settings, capsys):
     assert main(["set-role", "nobody@example.com", "admin"]) == 2
     assert main(["reset-2fa", "nobody@example.com"]) == 2

@@ -15,7 +15,6 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.gateway import service as gateway_service
 from api.gateway.providers.base import ChatMessage
-from api.gateway.providers.mock import MockProvider
 from api.gateway.service import Gateway
 from api.users import repository as users
 from api.users import service as users_service
@@ -65,8 +64,7 @@ async def generate(
 ) -> dict[str, int]:
     """Register users over the first days, then log them in and chat, day by day, up to today."""
     rng = random.Random(seed)
-    gateway = Gateway([MockProvider()])
-    models = [m.id for m in gateway.models()]
+    gateway = Gateway(settings)
     today = datetime.now(UTC).date()
     first_day = today - timedelta(days=days - 1)
     accounts: list[tuple[Account, RequestContext]] = []
@@ -90,6 +88,7 @@ async def generate(
                     ctx=ctx,
                     at=at,
                     verified=True,
+                    plan="pro" if rng.random() < 0.25 else "free",
                 )
             accounts.append((account, ctx))
             stats["users"] += 1
@@ -108,6 +107,7 @@ async def generate(
             stats["logins"] += 1
             for call in range(rng.choice((1, 2, 3, 3, 4))):
                 async with db.sessionmaker() as session:
+                    models = [m.id for m in await gateway_service.models_for(session, gateway, account)]
                     try:
                         await gateway_service.complete(
                             session,
@@ -125,4 +125,5 @@ async def generate(
                         stats["refusals"] += 1
         if progress:
             progress(day_index + 1, days)
+    await gateway.aclose()
     return stats

@@ -12,7 +12,6 @@ from api.core.db import Database
 from api.core.deps import Public
 from api.core.errors import install_error_handlers
 from api.core.settings import Settings, get_settings
-from api.gateway.providers.mock import MockProvider
 from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
 from api.mail.sender import make_sender
@@ -29,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.gateway.aclose()
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.gateway = Gateway([MockProvider()])
+    app.state.gateway = Gateway(settings)
     app.state.mailer = make_sender(settings)
     install_error_handlers(app)
     app.include_router(auth_router)

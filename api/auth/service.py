@@ -72,6 +72,7 @@ async def register(
     at: datetime,
     role: str = "user",
     verified: bool = False,
+    plan: str = DEFAULT_PLAN,
 ) -> Account:
     """A new account; unless `verified` (made by an operator), a confirmation link is emailed."""
     check_new_password(password, email=email)
@@ -82,7 +83,7 @@ async def register(
         email=email,
         password_hash=password_hash,
         role=role,
-        plan_code=DEFAULT_PLAN,
+        plan_code=plan,
         country=country or ctx.country,
         created_at=at,
         email_verified_at=at if verified else None,

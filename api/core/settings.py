@@ -60,6 +60,12 @@ class Settings(DatabaseSettings):
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
 
+    # The model catalogue is re-read from the database at most this often (a change made through this
+    # process applies at once).
+    catalogue_cache_seconds: float = Field(default=5.0, ge=0)
+    # Test mode: the offline mock provider obeys `metadata.mock` ("fail", "stall", "slow") in requests.
+    mock_faults: bool = False
+
     # Email: the console sender (the log) unless an SMTP host is set.
     smtp_host: str | None = None
     smtp_port: int = 587

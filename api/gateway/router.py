@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
+from api.catalogue.service import ModelNotFound, ModelNotInPlan
 from api.core.deps import LlmAccount, RequestCtx, SessionDep
 from api.core.errors import (
     AccountBlocked,
@@ -28,7 +29,7 @@ from api.gateway.schemas import (
     ModelOut,
     Usage,
 )
-from api.gateway.service import Gateway, ModelNotFound
+from api.gateway.service import Gateway, MaxTokensTooLarge
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -48,8 +49,12 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 @router.get(
     "/models", response_model=ModelList, responses=responses(NotAuthenticated, Forbidden, AccountBlocked)
 )
-async def list_models(_account: LlmAccount, gateway: GatewayDep) -> ModelList:
-    return ModelList(data=[ModelOut(id=m.id, owned_by=m.owned_by) for m in gateway.models()])
+async def list_models(account: LlmAccount, session: SessionDep, gateway: GatewayDep) -> ModelList:
+    """The models the caller's plan may use."""
+    specs = await service.models_for(session, gateway, account)
+    return ModelList(
+        data=[ModelOut(id=m.id, created=int(m.created_at.timestamp()), owned_by="aiadmin") for m in specs]
+    )
 
 
 @router.post(
@@ -61,6 +66,8 @@ async def list_models(_account: LlmAccount, gateway: GatewayDep) -> ModelList:
         Forbidden,
         AccountBlocked,
         ModelNotFound,
+        ModelNotInPlan,
+        MaxTokensTooLarge,
         QuotaExceeded,
         ProviderUnavailable,
     ),
@@ -84,6 +91,7 @@ async def chat_completions(
         temperature=body.temperature,
         ctx=ctx,
         at=utcnow(),
+        fault=(body.metadata or {}).get("mock"),
     )
     completion = result.completion
     return ChatCompletionOut(

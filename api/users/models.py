@@ -22,6 +22,12 @@ class Plan(Base):
     name: Mapped[str] = mapped_column(String(100))
     # Completions per user per UTC day; None means unlimited.
     daily_requests: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Model tiers the plan may call, comma-separated ("free", "free,paid").
+    model_tiers: Mapped[str] = mapped_column(String(64), default="free")
+
+    @property
+    def tiers(self) -> frozenset[str]:
+        return frozenset(t.strip() for t in self.model_tiers.split(",") if t.strip())
 
 
 class Account(Base):

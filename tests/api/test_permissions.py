@@ -163,4 +163,6 @@ def test_a_demotion_takes_effect_for_a_token_already_issued(client, settings, ro
 
 def test_me_tells_each_role_its_permissions(client, role_headers):
     for role, headers in role_headers.items():
-        assert client.get("/api/v1/me", headers=headers).json()["permissions"] == sorted(ROLE_PERMISSIONS[role])
+        assert client.get("/api/v1/me", headers=headers).json()["permissions"] == sorted(
+            ROLE_PERMISSIONS[role]
+        )

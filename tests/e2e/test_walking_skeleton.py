@@ -33,7 +33,7 @@ def test_activity_over_http_reaches_the_panel_query_layer_exactly(
             for n in range(calls):
                 try:
                     done = llm.chat.completions.create(
-                        model="mock-large",
+                        model="mock-small",
                         messages=[{"role": "user", "content": f"question {n} from {email}"}],
                     )
                 except openai.RateLimitError:

@@ -1,9 +1,8 @@
-"""What the gateway needs of an LLM provider."""
+"""What the gateway needs of an LLM provider adapter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
 
@@ -14,18 +13,11 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelInfo:
-    id: str
-    owned_by: str
-    # USD per one million tokens, the price in force.
-    input_price_per_m: Decimal
-    output_price_per_m: Decimal
-
-    def cost_usd(self, input_tokens: int, output_tokens: int) -> Decimal:
-        million = Decimal(1_000_000)
-        return (
-            Decimal(input_tokens) * self.input_price_per_m + Decimal(output_tokens) * self.output_price_per_m
-        ) / million
+class CallParams:
+    max_tokens: int | None = None
+    temperature: float | None = None
+    # Test mode only: ask the offline mock to "fail", "stall" or be "slow".
+    fault: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,21 +26,20 @@ class Completion:
     input_tokens: int
     output_tokens: int
     finish_reason: str = "stop"
+    usage_estimated: bool = False  # the provider reported no usage: counted locally
 
 
 class ProviderError(Exception):
-    """The provider failed (connection, timeout, 5xx, 429): the call is refunded and may fall back."""
+    """A provider call failed. Retryable failures (connection, timeout, 5xx, 429) fall back to the next
+    provider serving the model; the others (the provider refused the request itself) do not."""
 
-    def __init__(self, message: str, *, code: str = "provider_error") -> None:
+    def __init__(self, message: str, *, code: str = "provider_error", retryable: bool = True) -> None:
         super().__init__(message)
         self.code = code
+        self.retryable = retryable
 
 
 class Provider(Protocol):
-    name: str
+    async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion: ...
 
-    def models(self) -> list[ModelInfo]: ...
-
-    async def complete(
-        self, model: str, messages: list[ChatMessage], *, max_tokens: int | None, temperature: float | None
-    ) -> Completion: ...
+    async def aclose(self) -> None: ...

@@ -1,18 +1,20 @@
 """The built-in offline provider: deterministic answers with real token counts, no network.
 
 Token counts use a simple word/punctuation split, so they are reproducible without any tokenizer files.
+In test mode it can be told to fail, stall (never answer) or be slow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
-from decimal import Decimal
 
-from api.gateway.providers.base import ChatMessage, Completion, ModelInfo
+from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _PER_MESSAGE_OVERHEAD = 3  # role and separators, as chat formats add around each message
+SLOW_SECONDS = 0.2
 
 _ANSWERS = (
     "Here is a concise answer to your question.",
@@ -26,28 +28,35 @@ def count_tokens(text: str) -> int:
     return len(_TOKEN.findall(text))
 
 
+def count_prompt_tokens(messages: list[ChatMessage]) -> int:
+    return sum(count_tokens(m.content) + _PER_MESSAGE_OVERHEAD for m in messages)
+
+
+def answer(model: str, messages: list[ChatMessage], max_tokens: int | None) -> Completion:
+    prompt = messages[-1].content if messages else ""
+    digest = hashlib.sha256(f"{model}\n{prompt}".encode()).digest()
+    text = f"{_ANSWERS[digest[0] % len(_ANSWERS)]} You wrote: {prompt[:200]}"
+    tokens = _TOKEN.findall(text)
+    finish_reason = "stop"
+    if max_tokens is not None and len(tokens) > max_tokens:
+        tokens, finish_reason = tokens[:max_tokens], "length"
+        text = " ".join(tokens)
+    return Completion(text, count_prompt_tokens(messages), len(tokens), finish_reason)
+
+
+async def apply_fault(fault: str | None) -> None:
+    if fault == "fail":
+        raise ProviderError("the mock was told to fail", code="mock_failure")
+    if fault == "stall":
+        await asyncio.sleep(3600)  # the gateway's timeout ends it
+    if fault == "slow":
+        await asyncio.sleep(SLOW_SECONDS)
+
+
 class MockProvider:
-    name = "mock"
+    async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion:
+        await apply_fault(params.fault)
+        return answer(model, messages, params.max_tokens)
 
-    def __init__(self) -> None:
-        self._models = [
-            ModelInfo("mock-small", "mock", Decimal("0.15"), Decimal("0.60")),
-            ModelInfo("mock-large", "mock", Decimal("2.50"), Decimal("10.00")),
-        ]
-
-    def models(self) -> list[ModelInfo]:
-        return list(self._models)
-
-    async def complete(
-        self, model: str, messages: list[ChatMessage], *, max_tokens: int | None, temperature: float | None
-    ) -> Completion:
-        prompt = messages[-1].content if messages else ""
-        digest = hashlib.sha256(f"{model}\n{prompt}".encode()).digest()
-        answer = f"{_ANSWERS[digest[0] % len(_ANSWERS)]} You wrote: {prompt[:200]}"
-        tokens = _TOKEN.findall(answer)
-        finish_reason = "stop"
-        if max_tokens is not None and len(tokens) > max_tokens:
-            tokens, finish_reason = tokens[:max_tokens], "length"
-            answer = " ".join(tokens)
-        input_tokens = sum(count_tokens(m.content) + _PER_MESSAGE_OVERHEAD for m in messages)
-        return Completion(answer, input_tokens, len(tokens), finish_reason)
+    async def aclose(self) -> None:
+        return None

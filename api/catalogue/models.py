@@ -1,0 +1,79 @@
+"""The model catalogue and the providers that serve it.
+
+A public model (what clients name in `model`) is served by one or more providers, each under its own
+name for it; providers are tried in priority order. Prices are kept with their history: the price in
+force at a call's time is the one whose `effective_from` is the latest not after it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base
+from api.core.types import BigIntPK, JSONDoc, UTCDateTime
+
+TIERS = ("free", "paid")
+PROVIDER_KINDS = ("mock", "openai_compatible")
+
+
+class Provider(Base):
+    __tablename__ = "providers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(100))
+    base_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Encrypted with AIADMIN_ENCRYPTION_KEY; never returned, shown masked.
+    api_key_encrypted: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    priority: Mapped[int] = mapped_column(Integer, default=100)  # lower is tried first
+    timeout_seconds: Mapped[float] = mapped_column(Float, default=60.0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=1)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra_headers: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"Provider(id={self.id!r}, kind={self.kind!r}, api_key=***)"
+
+
+class LlmModel(Base):
+    __tablename__ = "llm_models"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str] = mapped_column(String(16), default="free")
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)  # listed in /v1/models
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)  # callable at all
+    context_length: Mapped[int] = mapped_column(Integer, default=8192)
+    max_output_tokens: Mapped[int] = mapped_column(Integer, default=4096)
+    default_params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    sort_order: Mapped[int] = mapped_column(Integer, default=100)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ModelRoute(Base):
+    """Provider P serves public model M under the name `provider_model`."""
+
+    __tablename__ = "model_routes"
+
+    model_id: Mapped[str] = mapped_column(ForeignKey("llm_models.id", ondelete="CASCADE"), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True)
+    provider_model: Mapped[str] = mapped_column(String(200))
+
+
+class ModelPrice(Base):
+    __tablename__ = "model_prices"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("llm_models.id", ondelete="CASCADE"))
+    # USD per one million tokens.
+    input_per_million: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    output_per_million: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_model_prices_model_from", "model_id", "effective_from"),)

@@ -1,0 +1,176 @@
+"""The catalogue as the gateway uses it: an immutable snapshot, reloaded from the database every few seconds.
+
+Reading four small tables on every completion would cost more than the call's own bookkeeping; a snapshot
+that is at most `catalogue_cache_seconds` old (and reloaded at once in the process that changes it) does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.catalogue.models import LlmModel, ModelPrice, ModelRoute, Provider
+from api.core.crypto import Encryptor
+from api.core.errors import AppError
+from api.core.settings import Settings
+
+MILLION = Decimal(1_000_000)
+
+
+class ModelNotFound(AppError):
+    status_code = 404
+    code = "model_not_found"
+
+
+class ModelNotInPlan(AppError):
+    status_code = 403
+    code = "model_not_in_plan"
+    type = "permission_error"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    id: str
+    kind: str
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    priority: int
+    timeout_seconds: float
+    max_retries: int
+    extra_headers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    provider: ProviderSpec
+    provider_model: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    id: str
+    display_name: str
+    tier: str
+    visible: bool
+    enabled: bool
+    context_length: int
+    max_output_tokens: int
+    default_params: dict[str, Any]
+    sort_order: int
+    created_at: datetime
+    routes: tuple[RouteSpec, ...]  # enabled providers, in priority order
+    # (effective_from, USD per 1M input tokens, USD per 1M output tokens), oldest first
+    prices: tuple[tuple[datetime, Decimal, Decimal], ...]
+
+    def price_at(self, at: datetime) -> tuple[Decimal, Decimal]:
+        index = bisect_right([p[0] for p in self.prices], at) - 1
+        if index < 0:
+            return Decimal(0), Decimal(0)
+        return self.prices[index][1], self.prices[index][2]
+
+    def cost_usd(self, at: datetime, input_tokens: int, output_tokens: int) -> Decimal:
+        price_in, price_out = self.price_at(at)
+        return (Decimal(input_tokens) * price_in + Decimal(output_tokens) * price_out) / MILLION
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    models: dict[str, ModelSpec]
+
+    def listed_for(self, tiers: frozenset[str]) -> list[ModelSpec]:
+        """What /v1/models shows a plan: visible, enabled, of a tier the plan allows."""
+        return sorted(
+            (m for m in self.models.values() if m.visible and m.enabled and m.tier in tiers),
+            key=lambda m: (m.sort_order, m.id),
+        )
+
+    def callable(self, model_id: str, tiers: frozenset[str], plan: str) -> ModelSpec:
+        spec = self.models.get(model_id)
+        if spec is None or not spec.enabled or not spec.routes:
+            raise ModelNotFound(f"model {model_id!r} does not exist or is not available")
+        if spec.tier not in tiers:
+            raise ModelNotInPlan(
+                f"model {model_id!r} is a {spec.tier} model: the {plan!r} plan does not include it"
+            )
+        return spec
+
+
+async def load(session: AsyncSession, settings: Settings) -> Catalogue:
+    encryptor = Encryptor(settings)
+    providers = {
+        p.id: ProviderSpec(
+            id=p.id,
+            kind=p.kind,
+            base_url=p.base_url,
+            api_key=encryptor.decrypt(p.api_key_encrypted) if p.api_key_encrypted else None,
+            priority=p.priority,
+            timeout_seconds=p.timeout_seconds,
+            max_retries=p.max_retries,
+            extra_headers=tuple(sorted((p.extra_headers or {}).items())),
+        )
+        for p in (await session.scalars(select(Provider).where(Provider.enabled.is_(True)))).all()
+    }
+    routes: dict[str, list[RouteSpec]] = {}
+    for route in (await session.scalars(select(ModelRoute))).all():
+        if route.provider_id in providers:
+            routes.setdefault(route.model_id, []).append(
+                RouteSpec(providers[route.provider_id], route.provider_model)
+            )
+    prices: dict[str, list[tuple[datetime, Decimal, Decimal]]] = {}
+    for price in (await session.scalars(select(ModelPrice).order_by(ModelPrice.effective_from))).all():
+        prices.setdefault(price.model_id, []).append(
+            (price.effective_from, price.input_per_million, price.output_per_million)
+        )
+    models = {
+        m.id: ModelSpec(
+            id=m.id,
+            display_name=m.display_name,
+            tier=m.tier,
+            visible=m.visible,
+            enabled=m.enabled,
+            context_length=m.context_length,
+            max_output_tokens=m.max_output_tokens,
+            default_params=dict(m.default_params or {}),
+            sort_order=m.sort_order,
+            created_at=m.created_at,
+            routes=tuple(sorted(routes.get(m.id, []), key=lambda r: (r.provider.priority, r.provider.id))),
+            prices=tuple(prices.get(m.id, [])),
+        )
+        for m in (await session.scalars(select(LlmModel))).all()
+    }
+    await session.commit()  # end the read
+    return Catalogue(models)
+
+
+class CatalogueCache:
+    """The current snapshot; reloaded when older than the TTL or after `invalidate()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._snapshot: Catalogue | None = None
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def invalidate(self) -> None:
+        self._snapshot = None
+
+    async def get(self, session: AsyncSession) -> Catalogue:
+        fresh = time.monotonic() - self._loaded_at < self.settings.catalogue_cache_seconds
+        if self._snapshot is not None and fresh:
+            return self._snapshot
+        async with self._lock:
+            if (
+                self._snapshot is None
+                or time.monotonic() - self._loaded_at >= self.settings.catalogue_cache_seconds
+            ):
+                self._snapshot = await load(session, self.settings)
+                self._loaded_at = time.monotonic()
+            return self._snapshot

@@ -1,0 +1,85 @@
+"""The offline mock as a real HTTP server speaking the OpenAI chat-completions API.
+
+For tests and benchmarks of the gateway over real HTTP: `python -m api.gateway.providers.mock_server
+--port 9100`. Faults on request: the `X-Mock-Fault` header or `metadata.mock` ("fail" → 503, "stall",
+"slow"); `X-Mock-Status: 429` answers that status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.gateway.providers.base import ChatMessage, ProviderError
+from api.gateway.providers.mock import answer, apply_fault
+
+MODELS = ("mock-small", "mock-large")
+
+
+def create_mock_app() -> FastAPI:
+    app = FastAPI(title="aiadmin mock LLM provider")
+    app.state.calls = 0
+    app.state.last_authorization = None
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": m, "object": "model", "created": 0, "owned_by": "mock"} for m in MODELS],
+        }
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> JSONResponse:
+        app.state.calls += 1
+        app.state.last_authorization = request.headers.get("authorization")
+        body = await request.json()
+        if status := request.headers.get("x-mock-status"):
+            return JSONResponse({"error": {"message": "as asked", "code": status}}, status_code=int(status))
+        fault = request.headers.get("x-mock-fault") or (body.get("metadata") or {}).get("mock")
+        try:
+            await apply_fault(fault)
+        except ProviderError as exc:
+            return JSONResponse({"error": {"message": str(exc), "code": exc.code}}, status_code=503)
+        messages = [ChatMessage(m["role"], m.get("content") or "") for m in body["messages"]]
+        completion = answer(body["model"], messages, body.get("max_tokens"))
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": completion.content},
+                        "finish_reason": completion.finish_reason,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": completion.input_tokens,
+                    "completion_tokens": completion.output_tokens,
+                    "total_tokens": completion.input_tokens + completion.output_tokens,
+                },
+            }
+        )
+
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    args = parser.parse_args()
+    uvicorn.run(create_mock_app(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """Every table of the OLTP schema, imported in one place for Alembic and for the pipeline's extract."""
 
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
-from api.catalogue.models import LlmModel, ModelPrice, ModelRoute, Provider
+from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.core.db import Base
 from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
@@ -14,6 +14,7 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "ApiKey",
+    "AssistantRole",
     "AuthSession",
     "EmailMessage",
     "LlmModel",

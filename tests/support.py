@@ -138,3 +138,48 @@ def create_staff_account(settings: Settings, email: str, role: str) -> None:
             await db.dispose()
 
     asyncio.run(create())
+
+
+def db_execute(settings: Settings, *statements) -> None:
+    """Change the database behind the API's back (an operator's edit, a clock moved, a corruption)."""
+    engine = make_sync_engine(settings)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(statement)
+    finally:
+        engine.dispose()
+
+
+def events_of(settings: Settings, type_: str) -> list:
+    engine = make_sync_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(select(UsageEvent).where(UsageEvent.type == type_).order_by(UsageEvent.id))
+            )
+    finally:
+        engine.dispose()
+
+
+def http_provider_row(
+    settings: Settings, provider_id: str, url: str, *, priority: int, retries: int = 0, headers=None, key=None
+):
+    """An insert of an OpenAI-compatible provider (its key encrypted as the API stores it)."""
+    from api.catalogue.models import Provider
+    from api.core.crypto import Encryptor
+    from api.core.types import utcnow
+
+    return Provider.__table__.insert().values(
+        id=provider_id,
+        kind="openai_compatible",
+        display_name=provider_id,
+        base_url=url,
+        api_key_encrypted=Encryptor(settings).encrypt(key) if key else None,
+        priority=priority,
+        timeout_seconds=5.0,
+        max_retries=retries,
+        enabled=True,
+        extra_headers=headers or {},
+        created_at=utcnow(),
+    )

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -77,3 +77,19 @@ class ModelPrice(Base):
     effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_model_prices_model_from", "model_id", "effective_from"),)
+
+
+class AssistantRole(Base):
+    """A persona: its system prompt is put before the conversation, server-side."""
+
+    __tablename__ = "assistant_roles"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    system_prompt: Mapped[str] = mapped_column(Text)
+    default_model: Mapped[str | None] = mapped_column(
+        ForeignKey("llm_models.id", ondelete="SET NULL"), nullable=True
+    )
+    default_params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

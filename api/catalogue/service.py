@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.catalogue.models import LlmModel, ModelPrice, ModelRoute, Provider
+from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.core.crypto import Encryptor
 from api.core.errors import AppError
 from api.core.settings import Settings
@@ -81,9 +81,35 @@ class ModelSpec:
         return (Decimal(input_tokens) * price_in + Decimal(output_tokens) * price_out) / MILLION
 
 
+class RoleNotFound(AppError):
+    status_code = 404
+    code = "role_not_found"
+
+
+class ModelRequired(AppError):
+    status_code = 400
+    code = "model_required"
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSpec:
+    id: str
+    name: str
+    system_prompt: str
+    default_model: str | None
+    default_params: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogue:
     models: dict[str, ModelSpec]
+    roles: dict[str, RoleSpec] = field(default_factory=dict)
+
+    def role(self, role_id: str) -> RoleSpec:
+        try:
+            return self.roles[role_id]
+        except KeyError:
+            raise RoleNotFound(f"assistant role {role_id!r} does not exist or is disabled") from None
 
     def listed_for(self, tiers: frozenset[str]) -> list[ModelSpec]:
         """What /v1/models shows a plan: visible, enabled, of a tier the plan allows."""
@@ -146,8 +172,12 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
         )
         for m in (await session.scalars(select(LlmModel))).all()
     }
+    roles = {
+        r.id: RoleSpec(r.id, r.name, r.system_prompt, r.default_model, dict(r.default_params or {}))
+        for r in (await session.scalars(select(AssistantRole).where(AssistantRole.enabled.is_(True)))).all()
+    }
     await session.commit()  # end the read
-    return Catalogue(models)
+    return Catalogue(models, roles)
 
 
 class CatalogueCache:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from api.catalogue.service import ModelNotFound, ModelNotInPlan
+from api.catalogue.service import ModelNotFound, ModelNotInPlan, ModelRequired, RoleNotFound
 from api.core.deps import LlmAccount, RequestCtx, SessionDep
 from api.core.errors import (
     AccountBlocked,
@@ -46,6 +46,12 @@ def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
+def _assistant_role(request: Request, body: ChatCompletionIn) -> str | None:
+    """`metadata.role` or the `X-Assistant-Role` header names the persona to apply."""
+    role = (body.metadata or {}).get("role") or request.headers.get("x-assistant-role")
+    return str(role)[:64] if role else None
+
+
 @router.get(
     "/models", response_model=ModelList, responses=responses(NotAuthenticated, Forbidden, AccountBlocked)
 )
@@ -67,12 +73,15 @@ async def list_models(account: LlmAccount, session: SessionDep, gateway: Gateway
         AccountBlocked,
         ModelNotFound,
         ModelNotInPlan,
+        ModelRequired,
+        RoleNotFound,
         MaxTokensTooLarge,
         QuotaExceeded,
         ProviderUnavailable,
     ),
 )
 async def chat_completions(
+    request: Request,
     body: ChatCompletionIn,
     account: LlmAccount,
     session: SessionDep,
@@ -91,6 +100,7 @@ async def chat_completions(
         temperature=body.temperature,
         ctx=ctx,
         at=utcnow(),
+        role=_assistant_role(request, body),
         fault=(body.metadata or {}).get("mock"),
     )
     completion = result.completion

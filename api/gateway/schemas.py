@@ -20,7 +20,7 @@ class ChatCompletionIn(BaseModel):
     # OpenAI clients send fields this gateway does not use yet (n, stop, …): accepted and ignored.
     model_config = ConfigDict(extra="ignore")
 
-    model: Annotated[str, Field(min_length=1, max_length=128), NoNul]
+    model: Annotated[str | None, Field(min_length=1, max_length=128), NoNul] = None
     messages: Annotated[list[MessageIn], Field(min_length=1, max_length=1000)]
     max_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
     max_completion_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.catalogue.service import CatalogueCache, ModelSpec
+from api.catalogue.service import CatalogueCache, ModelRequired, ModelSpec
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
@@ -150,30 +150,44 @@ async def _settle_failed_call(
     await session.commit()
 
 
+def _first(*values):
+    return next((v for v in values if v is not None), None)
+
+
 async def complete(
     session: AsyncSession,
     gateway: Gateway,
     account: Account,
     *,
-    model: str,
+    model: str | None,
     messages: list[ChatMessage],
     max_tokens: int | None,
     temperature: float | None,
     ctx: RequestContext,
     at: datetime,
+    role: str | None = None,
     fault: str | None = None,
 ) -> CompletionResult:
     catalogue = await gateway.catalogue.get(session)
+    persona = catalogue.role(role) if role else None
+    model = model or (persona.default_model if persona else None)
+    if not model:
+        raise ModelRequired("name a `model` (or an assistant role that has a default model)")
     plan = await users.get_plan(session, account.plan_code)
     spec = catalogue.callable(model, plan.tiers if plan else frozenset(), account.plan_code)
     if max_tokens is not None and max_tokens > spec.max_output_tokens:
         raise MaxTokensTooLarge(f"{spec.id!r} writes at most {spec.max_output_tokens} tokens per answer")
+    role_params = persona.default_params if persona else {}
     params = CallParams(
-        max_tokens=max_tokens or spec.default_params.get("max_tokens"),
-        temperature=temperature if temperature is not None else spec.default_params.get("temperature"),
+        max_tokens=_first(max_tokens, role_params.get("max_tokens"), spec.default_params.get("max_tokens")),
+        temperature=_first(
+            temperature, role_params.get("temperature"), spec.default_params.get("temperature")
+        ),
         fault=fault if gateway.settings.mock_faults else None,
     )
-    call = {**about(account), "model_id": spec.id}
+    if persona:  # the role's system prompt comes first, whatever the client sent
+        messages = [ChatMessage("system", persona.system_prompt), *messages]
+    call = {**about(account), "model_id": spec.id, "role_id": persona.id if persona else None}
 
     # Transaction 1: take the quota (atomic), committed before any provider is called.
     await _take_daily_request(session, account, plan, ctx, at)

@@ -15,6 +15,7 @@ from tests.support import (
     PASSWORD,
     bearer,
     completion_body,
+    db_execute,
     event_counts,
     link_token,
     login,
@@ -31,13 +32,6 @@ def _account_count(settings) -> int:
         count = conn.scalar(select(func.count()).select_from(Account))
     engine.dispose()
     return count
-
-
-def _execute(settings, statement) -> None:
-    engine = make_sync_engine(settings)
-    with engine.begin() as conn:
-        conn.execute(statement)
-    engine.dispose()
 
 
 def test_register_creates_a_free_user_mails_a_confirmation_link_and_records_an_event(client, settings):
@@ -132,7 +126,7 @@ def test_a_tampered_or_expired_confirmation_link_is_refused(client, settings):
     from api.auth.models import OneTimeToken
     from api.core.types import utcnow
 
-    _execute(settings, update(OneTimeToken).values(expires_at=utcnow()))
+    db_execute(settings, update(OneTimeToken).values(expires_at=utcnow()))
     expired = client.post("/api/v1/auth/confirm-email", json={"token": token})
     assert expired.status_code == 400 and expired.json()["error"]["code"] == "invalid_token"
 
@@ -193,7 +187,7 @@ def test_an_unknown_email_costs_one_password_hash_check_like_a_known_one(client,
 def test_a_hash_made_with_old_parameters_is_upgraded_at_the_next_login(client, settings):
     sign_up(client, "ada@example.com")
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
-    _execute(settings, update(Account).values(password_hash=weak))
+    db_execute(settings, update(Account).values(password_hash=weak))
     login(client, "ada@example.com")
     engine = make_sync_engine(settings)
     with engine.connect() as conn:
@@ -205,7 +199,7 @@ def test_a_hash_made_with_old_parameters_is_upgraded_at_the_next_login(client, s
 
 def test_a_blocked_account_cannot_log_in_nor_use_a_token_it_already_has(client, settings):
     headers = sign_up(client, "ada@example.com")
-    _execute(settings, update(Account).values(is_blocked=True))
+    db_execute(settings, update(Account).values(is_blocked=True))
     assert client.get("/api/v1/me", headers=headers).json()["error"]["code"] == "account_blocked"
     assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code == 403
     response = client.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": PASSWORD})

@@ -13,54 +13,9 @@ from api.catalogue.models import ModelPrice, ModelRoute, Provider
 from api.core.crypto import Encryptor
 from api.core.db import make_sync_engine
 from api.core.types import utcnow
-from api.events.models import UsageEvent
-from api.gateway.providers.mock_server import create_mock_app
 from api.main import create_app
 from api.users.models import Account
-from tests.support import LiveServer, completion_body, event_counts, sign_up
-
-
-def _db(settings, *statements) -> None:
-    engine = make_sync_engine(settings)
-    with engine.begin() as conn:
-        for statement in statements:
-            conn.execute(statement)
-    engine.dispose()
-
-
-def _events(settings, type_: str) -> list:
-    engine = make_sync_engine(settings)
-    with engine.connect() as conn:
-        rows = conn.execute(select(UsageEvent).where(UsageEvent.type == type_).order_by(UsageEvent.id)).all()
-    engine.dispose()
-    return rows
-
-
-def _http_provider(
-    settings, provider_id: str, url: str, *, priority: int, retries: int = 0, headers=None, key=None
-):
-    return Provider.__table__.insert().values(
-        id=provider_id,
-        kind="openai_compatible",
-        display_name=provider_id,
-        base_url=url,
-        api_key_encrypted=Encryptor(settings).encrypt(key) if key else None,
-        priority=priority,
-        timeout_seconds=5.0,
-        max_retries=retries,
-        enabled=True,
-        extra_headers=headers or {},
-        created_at=utcnow(),
-    )
-
-
-@pytest.fixture
-def upstream():
-    """The mock provider as a real HTTP server on loopback."""
-    app = create_mock_app()
-    with LiveServer(app) as server:
-        server.app = app
-        yield server
+from tests.support import completion_body, db_execute, event_counts, events_of, http_provider_row, sign_up
 
 
 @pytest.fixture
@@ -73,7 +28,7 @@ def test_a_paid_model_is_refused_to_the_free_plan_and_served_to_pro(gateway_sett
         headers = sign_up(client, "ada@example.com")
         refused = client.post("/v1/chat/completions", headers=headers, json=completion_body("mock-large"))
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_in_plan"
-        _db(gateway_settings, update(Account).values(plan_code="pro"))
+        db_execute(gateway_settings, update(Account).values(plan_code="pro"))
         assert {m["id"] for m in client.get("/v1/models", headers=headers).json()["data"]} == {
             "mock-small",
             "mock-large",
@@ -92,10 +47,14 @@ def test_hidden_models_are_callable_but_not_listed_and_disabled_ones_are_gone(ga
 
     with TestClient(create_app(gateway_settings)) as client:
         headers = sign_up(client, "ada@example.com")
-        _db(gateway_settings, update(LlmModel).where(LlmModel.id == "mock-small").values(visible=False))
+        db_execute(
+            gateway_settings, update(LlmModel).where(LlmModel.id == "mock-small").values(visible=False)
+        )
         assert client.get("/v1/models", headers=headers).json()["data"] == []
         assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code == 200
-        _db(gateway_settings, update(LlmModel).where(LlmModel.id == "mock-small").values(enabled=False))
+        db_execute(
+            gateway_settings, update(LlmModel).where(LlmModel.id == "mock-small").values(enabled=False)
+        )
         gone = client.post("/v1/chat/completions", headers=headers, json=completion_body())
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"
 
@@ -107,7 +66,7 @@ def test_cost_is_computed_from_the_price_in_force_at_call_time(gateway_settings)
         usage_before = client.post("/v1/chat/completions", headers=headers, json=completion_body()).json()[
             "usage"
         ]
-        _db(
+        db_execute(
             gateway_settings,
             ModelPrice.__table__.insert().values(
                 model_id="mock-small", input_per_million=100, output_per_million=200, effective_from=now
@@ -122,7 +81,7 @@ def test_cost_is_computed_from_the_price_in_force_at_call_time(gateway_settings)
         usage_after = client.post("/v1/chat/completions", headers=headers, json=completion_body()).json()[
             "usage"
         ]
-    before, after = _events(gateway_settings, "llm.call_succeeded")
+    before, after = events_of(gateway_settings, "llm.call_succeeded")
     expected_before = (
         Decimal(usage_before["prompt_tokens"]) * Decimal("0.15")
         + Decimal(usage_before["completion_tokens"]) * Decimal("0.60")
@@ -135,9 +94,9 @@ def test_cost_is_computed_from_the_price_in_force_at_call_time(gateway_settings)
 
 
 def test_a_failing_provider_falls_back_to_the_next_by_priority_after_its_retries(gateway_settings, upstream):
-    _db(
+    db_execute(
         gateway_settings,
-        _http_provider(
+        http_provider_row(
             gateway_settings,
             "flaky",
             f"{upstream.url}/v1",
@@ -154,16 +113,16 @@ def test_a_failing_provider_falls_back_to_the_next_by_priority_after_its_retries
         response = client.post("/v1/chat/completions", headers=headers, json=completion_body())
     assert response.status_code == 200
     assert upstream.app.state.calls == 2  # the first try and one retry
-    (event,) = _events(gateway_settings, "llm.call_succeeded")
+    (event,) = events_of(gateway_settings, "llm.call_succeeded")
     assert event.provider == "mock"
     assert event.properties["attempts"] == [{"provider": "flaky", "error": "provider_503"}] * 2
 
 
 def test_an_http_provider_gets_its_key_decrypted_and_the_key_is_encrypted_at_rest(gateway_settings, upstream):
     secret = "sk-test-0123456789abcdef"
-    _db(
+    db_execute(
         gateway_settings,
-        _http_provider(gateway_settings, "remote", f"{upstream.url}/v1", priority=1, key=secret),
+        http_provider_row(gateway_settings, "remote", f"{upstream.url}/v1", priority=1, key=secret),
         ModelRoute.__table__.insert().values(
             model_id="mock-small", provider_id="remote", provider_model="mock-small"
         ),
@@ -180,14 +139,14 @@ def test_an_http_provider_gets_its_key_decrypted_and_the_key_is_encrypted_at_res
     engine.dispose()
     assert secret not in stored and Encryptor(gateway_settings).decrypt(stored) == secret
     assert secret not in repr(Provider(**remote._mapping))
-    (event,) = _events(gateway_settings, "llm.call_succeeded")
+    (event,) = events_of(gateway_settings, "llm.call_succeeded")
     assert event.provider == "remote"
 
 
 def test_a_request_the_provider_refuses_does_not_fall_back(gateway_settings, upstream):
-    _db(
+    db_execute(
         gateway_settings,
-        _http_provider(
+        http_provider_row(
             gateway_settings, "strict", f"{upstream.url}/v1", priority=1, headers={"X-Mock-Status": "400"}
         ),
         ModelRoute.__table__.insert().values(
@@ -198,14 +157,14 @@ def test_a_request_the_provider_refuses_does_not_fall_back(gateway_settings, ups
         headers = sign_up(client, "ada@example.com")
         response = client.post("/v1/chat/completions", headers=headers, json=completion_body())
     assert response.status_code == 502
-    (failed,) = _events(gateway_settings, "llm.call_failed")
+    (failed,) = events_of(gateway_settings, "llm.call_failed")
     assert failed.error_code == "provider_rejected_request"
     assert event_counts(gateway_settings)["llm.call_succeeded"] == 0
 
 
 @pytest.mark.parametrize(("fault", "error"), [("fail", "mock_failure"), ("stall", "provider_timeout")])
 def test_when_every_provider_fails_the_call_is_a_502_and_is_not_charged(gateway_settings, fault, error):
-    _db(gateway_settings, update(Provider).where(Provider.id == "mock").values(timeout_seconds=0.3))
+    db_execute(gateway_settings, update(Provider).where(Provider.id == "mock").values(timeout_seconds=0.3))
     with TestClient(create_app(gateway_settings)) as client:
         headers = sign_up(client, "ada@example.com")
         body = {**completion_body(), "metadata": {"mock": fault}}
@@ -213,7 +172,7 @@ def test_when_every_provider_fails_the_call_is_a_502_and_is_not_charged(gateway_
             response = client.post("/v1/chat/completions", headers=headers, json=body)
             assert response.status_code == 502 and response.json()["error"]["code"] == "provider_error"
         assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code == 200
-    failed = _events(gateway_settings, "llm.call_failed")
+    failed = events_of(gateway_settings, "llm.call_failed")
     assert len(failed) == 4
     assert failed[0].error_code == "all_providers_failed"
     assert failed[0].properties["attempts"] == [{"provider": "mock", "error": error}]

@@ -15,14 +15,7 @@ from api.auth.models import AuthSession
 from api.core.db import make_sync_engine
 from api.core.types import utcnow
 from api.users.models import Account
-from tests.support import bearer, event_counts, sign_up, tokens
-
-
-def _execute(settings, statement) -> None:
-    engine = make_sync_engine(settings)
-    with engine.begin() as conn:
-        conn.execute(statement)
-    engine.dispose()
+from tests.support import bearer, db_execute, event_counts, sign_up, tokens
 
 
 def _refresh(client, refresh_token: str):
@@ -99,7 +92,7 @@ def test_logout_ends_this_session_only_and_logout_all_ends_every_one(client, set
 def test_an_expired_session_cannot_be_refreshed(client, settings):
     sign_up(client, "ada@example.com")
     pair = tokens(client, "ada@example.com")
-    _execute(settings, update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db_execute(settings, update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
     response = _refresh(client, pair["refresh_token"])
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_refresh_token"
 
@@ -107,7 +100,7 @@ def test_an_expired_session_cannot_be_refreshed(client, settings):
 def test_a_blocked_account_cannot_refresh(client, settings):
     sign_up(client, "ada@example.com")
     pair = tokens(client, "ada@example.com")
-    _execute(settings, update(Account).values(is_blocked=True))
+    db_execute(settings, update(Account).values(is_blocked=True))
     response = _refresh(client, pair["refresh_token"])
     assert response.status_code == 403 and response.json()["error"]["code"] == "account_blocked"
 

@@ -25,6 +25,7 @@ def create_mock_app() -> FastAPI:
     app = FastAPI(title="aiadmin mock LLM provider")
     app.state.calls = 0
     app.state.last_authorization = None
+    app.state.last_body = None
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -38,6 +39,7 @@ def create_mock_app() -> FastAPI:
         app.state.calls += 1
         app.state.last_authorization = request.headers.get("authorization")
         body = await request.json()
+        app.state.last_body = body
         if status := request.headers.get("x-mock-status"):
             return JSONResponse({"error": {"message": "as asked", "code": status}}, status_code=int(status))
         fault = request.headers.get("x-mock-fault") or (body.get("metadata") or {}).get("mock")

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt/models dbt/macros -type f) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: run test lint install manifest clean
+.PHONY: run test lint install manifest docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ run: $(MANIFEST)
 	$(BIN)/aiadmin demo-data --if-empty
 	$(BIN)/aiadmin pipeline run
 	$(BIN)/aiadmin serve
+
+docs: $(STAMP)
+	$(BIN)/python -m api.core.permissions_doc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

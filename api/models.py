@@ -1,6 +1,7 @@
 """Every table of the OLTP schema, imported in one place for Alembic and for the pipeline's extract."""
 
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
+from api.billing.models import AppSetting, IdempotencyRecord, LedgerEntry
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.core.db import Base
 from api.events.models import UsageEvent
@@ -14,9 +15,12 @@ metadata = Base.metadata
 __all__ = [
     "Account",
     "ApiKey",
+    "AppSetting",
     "AssistantRole",
     "AuthSession",
     "EmailMessage",
+    "IdempotencyRecord",
+    "LedgerEntry",
     "LlmModel",
     "ModelPrice",
     "ModelRoute",

@@ -65,6 +65,8 @@ class Settings(DatabaseSettings):
     catalogue_cache_seconds: float = Field(default=5.0, ge=0)
     # Test mode: the offline mock provider obeys `metadata.mock` ("fail", "stall", "slow") in requests.
     mock_faults: bool = False
+    # Test top-ups (credits without a payment): allowed unless in production, or as set here.
+    test_top_ups: bool | None = None
 
     # Email: the console sender (the log) unless an SMTP host is set.
     smtp_host: str | None = None
@@ -82,6 +84,8 @@ class Settings(DatabaseSettings):
                 "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) before "
                 "starting with AIADMIN_ENVIRONMENT=production"
             )
+        if self.test_top_ups is None:
+            self.test_top_ups = self.environment != "production"
         self.app_url = (self.app_url or self.public_url).rstrip("/")
         self.public_url = self.public_url.rstrip("/")
         if len(self.secret_key.get_secret_value()) < 32:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 
+from api.billing.service import InsufficientBalance
 from api.catalogue.service import ModelNotFound, ModelNotInPlan, ModelRequired, RoleNotFound
+from api.core import idempotency
 from api.core.deps import LlmAccount, RequestCtx, SessionDep
 from api.core.errors import (
     AccountBlocked,
@@ -17,6 +19,7 @@ from api.core.errors import (
     QuotaExceeded,
     responses,
 )
+from api.core.idempotency import IdempotencyInProgress, IdempotencyKeyReused
 from api.core.types import utcnow
 from api.gateway import service
 from api.gateway.providers.base import ChatMessage
@@ -76,6 +79,9 @@ async def list_models(account: LlmAccount, session: SessionDep, gateway: Gateway
         ModelRequired,
         RoleNotFound,
         MaxTokensTooLarge,
+        InsufficientBalance,
+        IdempotencyInProgress,
+        IdempotencyKeyReused,
         QuotaExceeded,
         ProviderUnavailable,
     ),
@@ -87,9 +93,20 @@ async def chat_completions(
     session: SessionDep,
     gateway: GatewayDep,
     ctx: RequestCtx,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> ChatCompletionOut:
+    """An OpenAI-compatible chat completion. With an `Idempotency-Key`, a retry gets the first answer
+    (and is charged once)."""
     if body.stream:
         raise StreamingNotSupported("streaming is not supported yet: send stream=false")
+
+    async def produce() -> ChatCompletionOut:
+        return await _complete(request, body, account, session, gateway, ctx)
+
+    return await idempotency.once(session, account.id, idempotency_key, body, 200, produce, utcnow())
+
+
+async def _complete(request, body, account, session, gateway, ctx) -> ChatCompletionOut:
     result = await service.complete(
         session,
         gateway,

@@ -9,17 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.billing import service as billing
+from api.billing.service import CreditRate, InsufficientBalance
 from api.catalogue.service import CatalogueCache, ModelRequired, ModelSpec
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
 from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
+from api.gateway.providers.mock import count_prompt_tokens
 from api.gateway.providers.pool import ProviderPool
 from api.quotas import repository as quotas
 from api.users import repository as users
@@ -59,6 +64,38 @@ class CompletionResult:
     provider: str
     created: datetime
     request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """The credits reserved for one call of a paid model (zero for free-tier models)."""
+
+    reference: str
+    reserved: Decimal
+    rate: CreditRate | None
+
+
+async def _reserve(
+    session: AsyncSession, account: Account, spec: ModelSpec, messages, params: CallParams, reference: str, at
+) -> Charge:
+    """Reserve the worst-case cost (the prompt as counted here, the most tokens the answer may have)."""
+    if spec.tier != "paid":
+        return Charge(reference, Decimal(0), None)
+    rate = await billing.credit_rate(session)
+    worst_output = params.max_tokens or spec.max_output_tokens
+    reserved = rate.credits_for_usd(spec.cost_usd(at, count_prompt_tokens(messages), worst_output))
+    taken = await billing.move(
+        session,
+        account.id,
+        -reserved,
+        kind="charge",
+        at=at,
+        reference=reference,
+        details={"reserved": True, "model": spec.id},
+    )
+    if taken is None:
+        raise InsufficientBalance(f"this call may cost up to {reserved} credits: top up your balance")
+    return Charge(reference, reserved, rate)
 
 
 def _utc_day(at: datetime) -> date:
@@ -126,14 +163,35 @@ async def _settle_failed_call(
     session: AsyncSession,
     account: Account,
     call: dict,
+    charge: Charge,
     error: BaseException,
     started: float,
     ctx: RequestContext,
     at: datetime,
 ) -> None:
-    """Transaction 2 (failure): give the quota back and record the failed call."""
+    """Transaction 2 (failure): give the quota and the reserved credits back, record the failed call."""
     await session.rollback()
     await quotas.release(session, account.id, DAILY_REQUESTS, _utc_day(at))
+    if charge.reserved:
+        await billing.move(
+            session,
+            account.id,
+            charge.reserved,
+            kind="refund",
+            at=at,
+            reference=charge.reference,
+            details={"reason": "call_failed"},
+        )
+        record(
+            session,
+            EventType.BALANCE_REFUNDED,
+            at=at,
+            ctx=ctx,
+            **call,
+            credits=charge.reserved,
+            status="ok",
+            properties={"reference": charge.reference},
+        )
     attempts = getattr(error, "attempts", None)
     record(
         session,
@@ -189,8 +247,25 @@ async def complete(
         messages = [ChatMessage("system", persona.system_prompt), *messages]
     call = {**about(account), "model_id": spec.id, "role_id": persona.id if persona else None}
 
-    # Transaction 1: take the quota (atomic), committed before any provider is called.
+    # Transaction 1: take the quota and reserve the credits (both atomic), committed before any provider
+    # is called; a refusal of either leaves nothing taken.
+    reference = uuid.uuid4()
     await _take_daily_request(session, account, plan, ctx, at)
+    try:
+        charge = await _reserve(session, account, spec, messages, params, reference.hex, at)
+    except InsufficientBalance:
+        await session.rollback()
+        record(
+            session,
+            EventType.BALANCE_INSUFFICIENT,
+            at=at,
+            ctx=ctx,
+            **call,
+            status="refused",
+            error_code=InsufficientBalance.code,
+        )
+        await session.commit()
+        raise
     await session.commit()
 
     started = time.perf_counter()
@@ -199,7 +274,7 @@ async def complete(
     except BaseException as exc:
         # Whatever went wrong (the providers, a bug, the request being cancelled), the unit taken above is
         # given back and the failed call is recorded: nothing is charged for a call that did not happen.
-        await _settle_failed_call(session, account, call, exc, started, ctx, at)
+        await _settle_failed_call(session, account, call, charge, exc, started, ctx, at)
         if isinstance(exc, ProviderError):
             log.warning("model %s: providers failed: %s", spec.id, exc)
             raise ProviderUnavailable(
@@ -208,28 +283,71 @@ async def complete(
         raise
     latency_ms = int((time.perf_counter() - started) * 1000)
 
-    # Transaction 2 (success): record the call with its tokens and its cost at the price in force.
+    # Transaction 2 (success): settle the credits to the real cost, record the call with its tokens and
+    # its cost at the price in force.
+    cost_usd = spec.cost_usd(at, completion.input_tokens, completion.output_tokens)
+    credits = await _settle_charge(session, account, call, charge, cost_usd, ctx, at)
     properties = {"attempts": attempts} if attempts else {}
     if completion.usage_estimated:
         properties["usage_estimated"] = True
-    event = record(
+    record(
         session,
         EventType.LLM_CALL_SUCCEEDED,
         at=at,
         ctx=ctx,
         **call,
+        event_id=reference,
         provider=provider_id,
         input_tokens=completion.input_tokens,
         output_tokens=completion.output_tokens,
-        cost_usd=spec.cost_usd(at, completion.input_tokens, completion.output_tokens),
+        cost_usd=cost_usd,
+        credits=credits,
         latency_ms=latency_ms,
         status="ok",
         properties=properties,
     )
-    await session.flush()
-    request_id = f"chatcmpl-{event.event_id.hex}"
     await session.commit()
-    return CompletionResult(completion, spec, provider_id, at, request_id)
+    return CompletionResult(completion, spec, provider_id, at, f"chatcmpl-{reference.hex}")
+
+
+async def _settle_charge(
+    session: AsyncSession,
+    account: Account,
+    call: dict,
+    charge: Charge,
+    cost_usd: Decimal,
+    ctx: RequestContext,
+    at: datetime,
+) -> Decimal | None:
+    """Turn the reservation into the real charge: refund the difference, or take the rest (never below
+    zero: what the balance cannot cover is noted, not owed). The credits charged, or None if free."""
+    if charge.rate is None:
+        return None
+    actual = charge.rate.credits_for_usd(cost_usd)
+    difference = charge.reserved - actual
+    details = {"settles": charge.reference}
+    if difference > 0:
+        await billing.move(
+            session, account.id, difference, kind="refund", at=at, reference=charge.reference, details=details
+        )
+    elif difference < 0:
+        extra = min(-difference, await billing.balance_of(session, account.id))
+        if extra > 0:
+            await billing.move(
+                session, account.id, -extra, kind="charge", at=at, reference=charge.reference, details=details
+            )
+        actual = charge.reserved + extra
+    record(
+        session,
+        EventType.BALANCE_CHARGED,
+        at=at,
+        ctx=ctx,
+        **call,
+        credits=actual,
+        status="ok",
+        properties={"reference": charge.reference},
+    )
+    return actual
 
 
 async def models_for(session: AsyncSession, gateway: Gateway, account: Account) -> list[ModelSpec]:

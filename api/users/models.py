@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Numeric, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -50,6 +51,8 @@ class Account(Base):
     totp_secret_encrypted: Mapped[str | None] = mapped_column(String(300), nullable=True)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Credits; changed only together with a credit_ledger row, never below zero.
+    balance: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=Decimal(0))
 
     @property
     def is_staff(self) -> bool:

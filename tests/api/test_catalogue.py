@@ -29,6 +29,7 @@ def test_a_paid_model_is_refused_to_the_free_plan_and_served_to_pro(gateway_sett
         refused = client.post("/v1/chat/completions", headers=headers, json=completion_body("mock-large"))
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_not_in_plan"
         db_execute(gateway_settings, update(Account).values(plan_code="pro"))
+        client.post("/api/v1/me/balance/top-up", headers=headers, json={"amount": "1", "currency": "USD"})
         assert {m["id"] for m in client.get("/v1/models", headers=headers).json()["data"]} == {
             "mock-small",
             "mock-large",

@@ -1,0 +1,60 @@
+"""Credits: an append-only ledger, the balance it adds up to, the admin-set rate, idempotency records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.core.db import Base
+from api.core.types import BigIntPK, JSONDoc, UTCDateTime
+
+CREDITS = Numeric(18, 6)
+LEDGER_KINDS = ("top_up", "charge", "refund", "adjustment")
+
+
+class LedgerEntry(Base):
+    """One movement of credits; rows are never changed. `accounts.balance` is their running sum."""
+
+    __tablename__ = "credit_ledger"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(CREDITS)  # positive adds to the balance, negative takes from it
+    balance_after: Mapped[Decimal] = mapped_column(CREDITS)
+    reference: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the completion, the top-up
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+    __table_args__ = (Index("ix_credit_ledger_account_id", "account_id", "id"),)
+
+
+class AppSetting(Base):
+    """Settings staff change at run time (the credit rate, …), as JSON values."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRecord(Base):
+    """A request made with an Idempotency-Key, and its answer once it has one."""
+
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while in progress
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_idempotency_account_key"),)

@@ -1,0 +1,64 @@
+"""`/api/v1/me/balance`: one's credits, their movements, and test top-ups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, status
+
+from api.billing import service as billing
+from api.billing.schemas import BalanceOut, LedgerEntryOut, TopUpIn, TopUpOut
+from api.billing.service import CurrencyMismatch
+from api.core import idempotency
+from api.core.deps import CurrentAccount, RequestCtx, SessionDep, SettingsDep
+from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
+from api.core.idempotency import IdempotencyInProgress, IdempotencyKeyReused
+from api.core.types import utcnow
+
+router = APIRouter(prefix="/api/v1/me/balance", tags=["balance"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+@router.get("", responses=responses(NotAuthenticated, AccountBlocked))
+async def my_balance(account: CurrentAccount, session: SessionDep) -> BalanceOut:
+    rate = await billing.credit_rate(session)
+    entries = await billing.recent_entries(session, account.id)
+    return BalanceOut(
+        balance=await billing.balance_of(session, account.id),
+        currency=rate.currency,
+        price_per_credit=rate.price_per_credit,
+        entries=[LedgerEntryOut.model_validate(e) for e in entries],
+    )
+
+
+@router.post(
+    "/top-up",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(
+        NotAuthenticated,
+        AccountBlocked,
+        Forbidden,
+        CurrencyMismatch,
+        IdempotencyInProgress,
+        IdempotencyKeyReused,
+    ),
+)
+async def top_up(
+    body: TopUpIn,
+    account: CurrentAccount,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: RequestCtx,
+    idempotency_key: IdempotencyKey = None,
+) -> TopUpOut:
+    """A test top-up (no payment): `amount` of money at the admin-set rate becomes credits.
+
+    Send an `Idempotency-Key` to make a retry safe: the same key answers the first result again."""
+
+    async def produce() -> TopUpOut:
+        credits, balance = await billing.top_up(
+            session, settings, account, amount=body.amount, currency=body.currency, ctx=ctx, at=utcnow()
+        )
+        return TopUpOut(credits=credits, balance=balance)
+
+    return await idempotency.once(session, account.id, idempotency_key, body, 201, produce, utcnow())

@@ -183,3 +183,13 @@ def http_provider_row(
         extra_headers=headers or {},
         created_at=utcnow(),
     )
+
+
+def wait_for_events(settings: Settings, type_: str, count: int = 1, timeout: float = 30.0) -> list:
+    """The events of a type once `count` exist: for what the server settles after answering."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = events_of(settings, type_)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)

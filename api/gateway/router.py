@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -12,7 +13,6 @@ from api.core import idempotency
 from api.core.deps import LlmAccount, RequestCtx, SessionDep
 from api.core.errors import (
     AccountBlocked,
-    AppError,
     Forbidden,
     NotAuthenticated,
     ProviderUnavailable,
@@ -21,7 +21,7 @@ from api.core.errors import (
 )
 from api.core.idempotency import IdempotencyInProgress, IdempotencyKeyReused
 from api.core.types import utcnow
-from api.gateway import service
+from api.gateway import service, streaming
 from api.gateway.providers.base import ChatMessage
 from api.gateway.schemas import (
     ChatCompletionIn,
@@ -35,11 +35,6 @@ from api.gateway.schemas import (
 from api.gateway.service import Gateway, MaxTokensTooLarge
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-
-
-class StreamingNotSupported(AppError):
-    status_code = 400
-    code = "streaming_not_supported"
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -70,7 +65,6 @@ async def list_models(account: LlmAccount, session: SessionDep, gateway: Gateway
     "/chat/completions",
     response_model=ChatCompletionOut,
     responses=responses(
-        StreamingNotSupported,
         NotAuthenticated,
         Forbidden,
         AccountBlocked,
@@ -97,8 +91,25 @@ async def chat_completions(
 ) -> ChatCompletionOut:
     """An OpenAI-compatible chat completion. With an `Idempotency-Key`, a retry gets the first answer
     (and is charged once)."""
-    if body.stream:
-        raise StreamingNotSupported("streaming is not supported yet: send stream=false")
+    if body.stream:  # Server-sent events; an Idempotency-Key does not apply to streams
+        prepared = await service.prepare(
+            session, gateway, account, ctx=ctx, at=utcnow(), **_call_args(request, body)
+        )
+        events = streaming.run(
+            gateway,
+            request.app.state.db.sessionmaker,
+            account,
+            prepared,
+            include_usage=bool(body.stream_options and body.stream_options.include_usage),
+            wait_disconnect=partial(_wait_disconnect, request),
+            ctx=ctx,
+            at=utcnow(),
+        )
+        return streaming.ClosingStreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     async def produce() -> ChatCompletionOut:
         return await _complete(request, body, account, session, gateway, ctx)
@@ -106,19 +117,26 @@ async def chat_completions(
     return await idempotency.once(session, account.id, idempotency_key, body, 200, produce, utcnow())
 
 
+async def _wait_disconnect(request: Request) -> None:
+    """Returns when the client hangs up (the request body has been read: only that message is left)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _call_args(request: Request, body: ChatCompletionIn) -> dict:
+    return {
+        "model": body.model,
+        "messages": [ChatMessage(m.role, m.content) for m in body.messages],
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "temperature": body.temperature,
+        "role": _assistant_role(request, body),
+        "fault": (body.metadata or {}).get("mock"),
+    }
+
+
 async def _complete(request, body, account, session, gateway, ctx) -> ChatCompletionOut:
     result = await service.complete(
-        session,
-        gateway,
-        account,
-        model=body.model,
-        messages=[ChatMessage(m.role, m.content) for m in body.messages],
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        temperature=body.temperature,
-        ctx=ctx,
-        at=utcnow(),
-        role=_assistant_role(request, body),
-        fault=(body.metadata or {}).get("mock"),
+        session, gateway, account, ctx=ctx, at=utcnow(), **_call_args(request, body)
     )
     completion = result.completion
     return ChatCompletionOut(

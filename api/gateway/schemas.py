@@ -16,6 +16,12 @@ class MessageIn(BaseModel):
     content: Annotated[str, Field(max_length=200_000), NoNul]
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    include_usage: bool = False
+
+
 class ChatCompletionIn(BaseModel):
     # OpenAI clients send fields this gateway does not use yet (n, stop, …): accepted and ignored.
     model_config = ConfigDict(extra="ignore")
@@ -26,6 +32,7 @@ class ChatCompletionIn(BaseModel):
     max_completion_tokens: Annotated[int | None, Field(ge=1, le=1_000_000)] = None
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     stream: bool = False
+    stream_options: StreamOptions | None = None
     metadata: dict[str, Any] | None = None
 
 

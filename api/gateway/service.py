@@ -52,8 +52,11 @@ class Gateway:
         self.settings = settings
         self.catalogue = CatalogueCache(settings)
         self.pool = ProviderPool()
+        self.settlements: set[asyncio.Task] = set()  # streams being settled after they ended
 
     async def aclose(self) -> None:
+        if self.settlements:
+            await asyncio.gather(*self.settlements, return_exceptions=True)
         await self.pool.aclose()
 
 
@@ -202,7 +205,7 @@ async def _settle_failed_call(
         provider=attempts[-1]["provider"] if attempts else None,
         latency_ms=int((time.perf_counter() - started) * 1000),
         status="error",
-        error_code=error.code if isinstance(error, ProviderError) else "internal_error",
+        error_code=getattr(error, "code", None) or "internal_error",
         properties={"attempts": attempts} if attempts else {},
     )
     await session.commit()
@@ -212,7 +215,19 @@ def _first(*values):
     return next((v for v in values if v is not None), None)
 
 
-async def complete(
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A call that passed every check, with its quota taken and its credits reserved (committed)."""
+
+    spec: ModelSpec
+    params: CallParams
+    messages: list[ChatMessage]
+    call: dict
+    charge: Charge
+    reference: uuid.UUID
+
+
+async def prepare(
     session: AsyncSession,
     gateway: Gateway,
     account: Account,
@@ -225,7 +240,8 @@ async def complete(
     at: datetime,
     role: str | None = None,
     fault: str | None = None,
-) -> CompletionResult:
+) -> Prepared:
+    """Resolve role, model and parameters, then transaction 1: take the quota and reserve the credits."""
     catalogue = await gateway.catalogue.get(session)
     persona = catalogue.role(role) if role else None
     model = model or (persona.default_model if persona else None)
@@ -267,7 +283,27 @@ async def complete(
         await session.commit()
         raise
     await session.commit()
+    return Prepared(spec, params, messages, call, charge, reference)
 
+
+async def complete(
+    session: AsyncSession,
+    gateway: Gateway,
+    account: Account,
+    *,
+    ctx: RequestContext,
+    at: datetime,
+    **request,
+) -> CompletionResult:
+    prepared = await prepare(session, gateway, account, ctx=ctx, at=at, **request)
+    spec, params, messages, call, charge, reference = (
+        prepared.spec,
+        prepared.params,
+        prepared.messages,
+        prepared.call,
+        prepared.charge,
+        prepared.reference,
+    )
     started = time.perf_counter()
     try:
         completion, provider_id, attempts = await call_with_fallback(gateway.pool, spec, messages, params)

@@ -93,15 +93,6 @@ def test_unknown_model_is_a_404_and_costs_no_quota(client, settings):
         assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code == 200
 
 
-def test_streaming_is_refused_with_a_clear_400_until_it_is_supported(client):
-    headers = sign_up(client, "ada@example.com")
-    response = client.post(
-        "/v1/chat/completions", headers=headers, json={**completion_body(), "stream": True}
-    )
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "streaming_not_supported"
-
-
 def test_bad_completion_input_is_a_422_and_writes_no_event(client, settings):
     headers = sign_up(client, "ada@example.com")
     before = event_counts(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +30,16 @@ class Completion:
     usage_estimated: bool = False  # the provider reported no usage: counted locally
 
 
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """A piece of a streamed answer: text, or (last) the provider's usage report."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
 class ProviderError(Exception):
     """A provider call failed. Retryable failures (connection, timeout, 5xx, 429) fall back to the next
     provider serving the model; the others (the provider refused the request itself) do not."""
@@ -41,5 +52,9 @@ class ProviderError(Exception):
 
 class Provider(Protocol):
     async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion: ...
+
+    def stream(
+        self, model: str, messages: list[ChatMessage], params: CallParams
+    ) -> AsyncIterator[StreamChunk]: ...
 
     async def aclose(self) -> None: ...

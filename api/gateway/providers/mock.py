@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import AsyncIterator
 
-from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
+from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _PER_MESSAGE_OVERHEAD = 3  # role and separators, as chat formats add around each message
@@ -44,6 +45,11 @@ def answer(model: str, messages: list[ChatMessage], max_tokens: int | None) -> C
     return Completion(text, count_prompt_tokens(messages), len(tokens), finish_reason)
 
 
+def pieces(text: str) -> list[str]:
+    """The answer as the chunks a stream sends: each word with the space after it."""
+    return re.findall(r"\S+\s*", text)
+
+
 async def apply_fault(fault: str | None) -> None:
     if fault == "fail":
         raise ProviderError("the mock was told to fail", code="mock_failure")
@@ -57,6 +63,21 @@ class MockProvider:
     async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion:
         await apply_fault(params.fault)
         return answer(model, messages, params.max_tokens)
+
+    async def stream(
+        self, model: str, messages: list[ChatMessage], params: CallParams
+    ) -> AsyncIterator[StreamChunk]:
+        await apply_fault("fail" if params.fault == "fail" else "stall" if params.fault == "stall" else None)
+        completion = answer(model, messages, params.max_tokens)
+        for piece in pieces(completion.content):
+            if params.fault == "slow":
+                await asyncio.sleep(SLOW_SECONDS)
+            yield StreamChunk(text=piece)
+        yield StreamChunk(
+            finish_reason=completion.finish_reason,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+        )
 
     async def aclose(self) -> None:
         return None

@@ -8,15 +8,17 @@ For tests and benchmarks of the gateway over real HTTP: `python -m api.gateway.p
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import time
 import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.gateway.providers.base import ChatMessage, ProviderError
-from api.gateway.providers.mock import answer, apply_fault
+from api.gateway.providers.mock import SLOW_SECONDS, answer, apply_fault, pieces
 
 MODELS = ("mock-small", "mock-large")
 
@@ -49,6 +51,11 @@ def create_mock_app() -> FastAPI:
             return JSONResponse({"error": {"message": str(exc), "code": exc.code}}, status_code=503)
         messages = [ChatMessage(m["role"], m.get("content") or "") for m in body["messages"]]
         completion = answer(body["model"], messages, body.get("max_tokens"))
+        report_usage = not request.headers.get("x-mock-no-usage")
+        if body.get("stream"):
+            return StreamingResponse(
+                _sse(body["model"], completion, fault, report_usage), media_type="text/event-stream"
+            )
         return JSONResponse(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -62,15 +69,38 @@ def create_mock_app() -> FastAPI:
                         "finish_reason": completion.finish_reason,
                     }
                 ],
-                "usage": {
-                    "prompt_tokens": completion.input_tokens,
-                    "completion_tokens": completion.output_tokens,
-                    "total_tokens": completion.input_tokens + completion.output_tokens,
-                },
+                **({"usage": _usage(completion)} if report_usage else {}),
             }
         )
 
     return app
+
+
+def _usage(completion) -> dict[str, int]:
+    return {
+        "prompt_tokens": completion.input_tokens,
+        "completion_tokens": completion.output_tokens,
+        "total_tokens": completion.input_tokens + completion.output_tokens,
+    }
+
+
+async def _sse(model: str, completion, fault: str | None, report_usage: bool):
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
+    for piece in pieces(completion.content):
+        if fault == "slow":
+            await asyncio.sleep(SLOW_SECONDS)
+        chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        yield f"data: {json.dumps(chunk)}\n\n"
+    done = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": completion.finish_reason}]}
+    yield f"data: {json.dumps(done)}\n\n"
+    if report_usage:
+        yield f"data: {json.dumps({**base, 'choices': [], 'usage': _usage(completion)})}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def main() -> None:

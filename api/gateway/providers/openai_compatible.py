@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
+from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
 from api.gateway.providers.mock import count_prompt_tokens, count_tokens
+
+_BAD_ANSWER = (ValueError, KeyError, IndexError, TypeError, AttributeError)
 
 
 class OpenAICompatibleProvider:
@@ -31,7 +35,8 @@ class OpenAICompatibleProvider:
             transport=transport,
         )
 
-    async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion:
+    @staticmethod
+    def _body(model: str, messages: list[ChatMessage], params: CallParams) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -40,48 +45,84 @@ class OpenAICompatibleProvider:
             body["max_tokens"] = params.max_tokens
         if params.temperature is not None:
             body["temperature"] = params.temperature
+        return body
+
+    @staticmethod
+    def _check(status_code: int) -> None:
+        """Connection trouble, 5xx and 429 may be retried elsewhere; another 4xx is the request's fault."""
+        if status_code == 429 or status_code >= 500:
+            raise ProviderError(f"the provider answered {status_code}", code=f"provider_{status_code}")
+        if status_code >= 400:
+            raise ProviderError(
+                f"the provider refused the request ({status_code})",
+                code="provider_rejected_request",
+                retryable=False,
+            )
+
+    async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion:
         try:
-            response = await self._client.post("/chat/completions", json=body)
+            response = await self._client.post("/chat/completions", json=self._body(model, messages, params))
         except httpx.TimeoutException as exc:
             raise ProviderError("the provider did not answer in time", code="provider_timeout") from exc
         except httpx.HTTPError as exc:
             raise ProviderError(
                 f"cannot reach the provider: {type(exc).__name__}", code="provider_unreachable"
             ) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderError(
-                f"the provider answered {response.status_code}", code=f"provider_{response.status_code}"
-            )
-        if response.status_code >= 400:
-            raise ProviderError(
-                f"the provider refused the request ({response.status_code})",
-                code="provider_rejected_request",
-                retryable=False,
-            )
+        self._check(response.status_code)
         try:
             data = response.json()
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        except _BAD_ANSWER as exc:
             raise ProviderError(
                 "the provider's answer is not a chat completion", code="provider_bad_response"
             ) from exc
+        finish_reason = choice.get("finish_reason") or "stop"
         usage = data.get("usage") or {}
         if isinstance(usage.get("prompt_tokens"), int) and isinstance(usage.get("completion_tokens"), int):
-            return Completion(
-                content,
-                usage["prompt_tokens"],
-                usage["completion_tokens"],
-                choice.get("finish_reason") or "stop",
-            )
+            return Completion(content, usage["prompt_tokens"], usage["completion_tokens"], finish_reason)
         # No usage reported: count locally and say so.
-        return Completion(
-            content,
-            count_prompt_tokens(messages),
-            count_tokens(content),
-            choice.get("finish_reason") or "stop",
-            True,
-        )
+        return Completion(content, count_prompt_tokens(messages), count_tokens(content), finish_reason, True)
+
+    async def stream(
+        self, model: str, messages: list[ChatMessage], params: CallParams
+    ) -> AsyncIterator[StreamChunk]:
+        """Server-sent chunks; the last one carries the usage (`stream_options.include_usage`)."""
+        body = {
+            **self._body(model, messages, params),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        try:
+            async with self._client.stream("POST", "/chat/completions", json=body) as response:
+                self._check(response.status_code)
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    chunk = json.loads(data)
+                    usage = chunk.get("usage") or {}
+                    choice = (chunk.get("choices") or [{}])[0]
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text or choice.get("finish_reason") or usage:
+                        yield StreamChunk(
+                            text=text,
+                            finish_reason=choice.get("finish_reason"),
+                            input_tokens=usage.get("prompt_tokens"),
+                            output_tokens=usage.get("completion_tokens"),
+                        )
+        except httpx.TimeoutException as exc:
+            raise ProviderError("the provider did not answer in time", code="provider_timeout") from exc
+        except httpx.HTTPError as exc:
+            raise ProviderError(
+                f"the stream broke: {type(exc).__name__}", code="provider_unreachable"
+            ) from exc
+        except _BAD_ANSWER as exc:
+            raise ProviderError(
+                "the provider's stream is not chat-completion chunks", code="provider_bad_response"
+            ) from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.auth.router import router as auth_router
 from api.billing.router import router as billing_router
+from api.chats.router import router as chats_router
 from api.core.db import Database
 from api.core.deps import Public
 from api.core.errors import install_error_handlers
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gateway_router)
     app.include_router(security_router)
     app.include_router(billing_router)
+    app.include_router(chats_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

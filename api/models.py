@@ -3,6 +3,7 @@
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
 from api.billing.models import AppSetting, IdempotencyRecord, LedgerEntry
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
+from api.chats.models import Chat, Message
 from api.core.db import Base
 from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
@@ -18,10 +19,12 @@ __all__ = [
     "AppSetting",
     "AssistantRole",
     "AuthSession",
+    "Chat",
     "EmailMessage",
     "IdempotencyRecord",
     "LedgerEntry",
     "LlmModel",
+    "Message",
     "ModelPrice",
     "ModelRoute",
     "OneTimeToken",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from api.core import idempotency
 from api.core.deps import LlmAccount, RequestCtx, SessionDep
 from api.core.errors import (
     AccountBlocked,
+    AppError,
     Forbidden,
     NotAuthenticated,
     ProviderUnavailable,
@@ -32,9 +34,20 @@ from api.gateway.schemas import (
     ModelOut,
     Usage,
 )
-from api.gateway.service import Gateway, MaxTokensTooLarge
+from api.gateway.service import (
+    ChatLimitReached,
+    ChatMessageLimitReached,
+    ChatNotFound,
+    Gateway,
+    MaxTokensTooLarge,
+)
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+
+class InvalidChatId(AppError):
+    status_code = 422
+    code = "invalid_chat_id"
 
 
 def get_gateway(request: Request) -> Gateway:
@@ -73,6 +86,10 @@ async def list_models(account: LlmAccount, session: SessionDep, gateway: Gateway
         ModelRequired,
         RoleNotFound,
         MaxTokensTooLarge,
+        ChatNotFound,
+        ChatLimitReached,
+        ChatMessageLimitReached,
+        InvalidChatId,
         InsufficientBalance,
         IdempotencyInProgress,
         IdempotencyKeyReused,
@@ -131,7 +148,19 @@ def _call_args(request: Request, body: ChatCompletionIn) -> dict:
         "temperature": body.temperature,
         "role": _assistant_role(request, body),
         "fault": (body.metadata or {}).get("mock"),
+        "chat_id": _chat_id(request, body),
     }
+
+
+def _chat_id(request: Request, body: ChatCompletionIn) -> uuid.UUID | None:
+    """`metadata.chat_id` or the `X-Chat-Id` header: the chat (a UUID the client picks) for the call."""
+    raw = (body.metadata or {}).get("chat_id") or request.headers.get("x-chat-id")
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise InvalidChatId("chat_id must be a UUID") from None
 
 
 async def _complete(request, body, account, session, gateway, ctx) -> ChatCompletionOut:

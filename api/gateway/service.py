@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,19 +19,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.billing import service as billing
 from api.billing.service import CreditRate, InsufficientBalance
 from api.catalogue.service import CatalogueCache, ModelRequired, ModelSpec
+from api.chats import repository as chats
+from api.chats.models import Chat, Message
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
 from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
-from api.gateway.providers.mock import count_prompt_tokens
+from api.gateway.providers.mock import count_prompt_tokens, count_tokens
 from api.gateway.providers.pool import ProviderPool
 from api.quotas import repository as quotas
+from api.quotas.windows import month_start, next_day, next_month, seconds_until, utc_day
 from api.users import repository as users
 from api.users.models import Account, Plan
 
 DAILY_REQUESTS = "requests_per_day"
+DAILY_TOKENS = "tokens_per_day"
+MONTHLY_TOKENS = "tokens_per_month"
 log = logging.getLogger("aiadmin.gateway")
+
+
+class ChatNotFound(AppError):
+    status_code = 404
+    code = "chat_not_found"
+
+
+class ChatLimitReached(QuotaExceeded):
+    code = "chat_limit_reached"
+
+
+class ChatMessageLimitReached(QuotaExceeded):
+    code = "chat_message_limit_reached"
 
 
 class MaxTokensTooLarge(AppError):
@@ -101,22 +119,13 @@ async def _reserve(
     return Charge(reference, reserved, rate)
 
 
-def _utc_day(at: datetime) -> date:
-    return at.astimezone(UTC).date()
-
-
-def _seconds_to_next_utc_day(at: datetime) -> int:
-    tomorrow = datetime.combine(_utc_day(at) + timedelta(days=1), datetime.min.time(), UTC)
-    return max(1, int((tomorrow - at).total_seconds()))
-
-
 async def _take_daily_request(
     session: AsyncSession, account: Account, plan: Plan | None, ctx: RequestContext, at: datetime
 ) -> None:
     limit = plan.daily_requests if plan else 0
     if limit is None:
         return
-    if await quotas.try_consume(session, account.id, DAILY_REQUESTS, _utc_day(at), limit) is not None:
+    if await quotas.try_consume(session, account.id, DAILY_REQUESTS, utc_day(at), limit) is not None:
         return
     record(
         session,
@@ -129,7 +138,7 @@ async def _take_daily_request(
         properties={"metric": DAILY_REQUESTS, "limit": limit},
     )
     await session.commit()
-    retry_after = _seconds_to_next_utc_day(at)
+    retry_after = seconds_until(next_day(at), at)
     raise QuotaExceeded(
         f"plan {account.plan_code!r} allows {limit} completions per UTC day; try again tomorrow",
         headers={"Retry-After": str(retry_after)},
@@ -165,16 +174,21 @@ async def call_with_fallback(
 async def _settle_failed_call(
     session: AsyncSession,
     account: Account,
-    call: dict,
-    charge: Charge,
+    prepared: Prepared,
     error: BaseException,
     started: float,
     ctx: RequestContext,
     at: datetime,
 ) -> None:
-    """Transaction 2 (failure): give the quota and the reserved credits back, record the failed call."""
+    """Transaction 2 (failure): give the quota, the chat's slots and the credits back, record the failure."""
+    call, charge = prepared.call, prepared.charge
     await session.rollback()
-    await quotas.release(session, account.id, DAILY_REQUESTS, _utc_day(at))
+    await quotas.release(session, account.id, DAILY_REQUESTS, utc_day(at))
+    if prepared.chat_id is not None:
+        if prepared.chat_created:  # a chat is made by its first message: no message, no chat
+            await chats.delete_own(session, account.id, prepared.chat_id)
+        else:
+            await chats.give_back_message_slots(session, prepared.chat_id, 2)
     if charge.reserved:
         await billing.move(
             session,
@@ -225,6 +239,8 @@ class Prepared:
     call: dict
     charge: Charge
     reference: uuid.UUID
+    chat_id: uuid.UUID | None = None
+    chat_created: bool = False
 
 
 async def prepare(
@@ -240,6 +256,7 @@ async def prepare(
     at: datetime,
     role: str | None = None,
     fault: str | None = None,
+    chat_id: uuid.UUID | None = None,
 ) -> Prepared:
     """Resolve role, model and parameters, then transaction 1: take the quota and reserve the credits."""
     catalogue = await gateway.catalogue.get(session)
@@ -261,29 +278,154 @@ async def prepare(
     )
     if persona:  # the role's system prompt comes first, whatever the client sent
         messages = [ChatMessage("system", persona.system_prompt), *messages]
-    call = {**about(account), "model_id": spec.id, "role_id": persona.id if persona else None}
+    call = {
+        **about(account),
+        "model_id": spec.id,
+        "role_id": persona.id if persona else None,
+        "chat_id": chat_id,
+    }
 
-    # Transaction 1: take the quota and reserve the credits (both atomic), committed before any provider
-    # is called; a refusal of either leaves nothing taken.
+    # Transaction 1: take the quota, the chat's message slots and the credits (each atomic), committed
+    # before any provider is called; a refusal of any leaves nothing taken.
     reference = uuid.uuid4()
+    await _check_token_quotas(session, account, plan, ctx, at)
     await _take_daily_request(session, account, plan, ctx, at)
     try:
+        chat_created = await _take_chat(session, account, plan, chat_id, messages, at) if chat_id else False
         charge = await _reserve(session, account, spec, messages, params, reference.hex, at)
-    except InsufficientBalance:
+    except (InsufficientBalance, ChatLimitReached, ChatMessageLimitReached, ChatNotFound) as refusal:
         await session.rollback()
-        record(
-            session,
-            EventType.BALANCE_INSUFFICIENT,
-            at=at,
-            ctx=ctx,
-            **call,
-            status="refused",
-            error_code=InsufficientBalance.code,
-        )
-        await session.commit()
+        if not isinstance(refusal, ChatNotFound):
+            refused = (
+                EventType.BALANCE_INSUFFICIENT
+                if isinstance(refusal, InsufficientBalance)
+                else EventType.QUOTA_EXCEEDED
+            )
+            record(session, refused, at=at, ctx=ctx, **call, status="refused", error_code=refusal.code)
+            await session.commit()
         raise
     await session.commit()
-    return Prepared(spec, params, messages, call, charge, reference)
+    return Prepared(spec, params, messages, call, charge, reference, chat_id, chat_created)
+
+
+async def _check_token_quotas(
+    session: AsyncSession, account: Account, plan: Plan | None, ctx: RequestContext, at: datetime
+) -> None:
+    """Refuse when the day's or the month's tokens are used up. Tokens are known only after a call, so
+    calls already under way may end a little past the limit; the next one is refused."""
+    if plan is None:
+        return
+    for metric, limit, window, retry_after in (
+        (DAILY_TOKENS, plan.tokens_per_day, utc_day(at), seconds_until(next_day(at), at)),
+        (MONTHLY_TOKENS, plan.tokens_per_month, month_start(at), seconds_until(next_month(at), at)),
+    ):
+        if limit is None or await quotas.used(session, account.id, metric, window) < limit:
+            continue
+        record(
+            session,
+            EventType.QUOTA_EXCEEDED,
+            at=at,
+            ctx=ctx,
+            **about(account),
+            status="refused",
+            error_code="token_quota_exceeded",
+            properties={"metric": metric, "limit": limit},
+        )
+        await session.commit()
+        period = "day" if metric == DAILY_TOKENS else "month"
+        raise QuotaExceeded(
+            f"plan {account.plan_code!r} allows {limit} tokens per {period}; try again when it resets",
+            headers={"Retry-After": str(retry_after)},
+            limit=limit,
+            metric=metric,
+            retry_after=retry_after,
+        )
+
+
+async def _take_chat(
+    session: AsyncSession, account: Account, plan: Plan | None, chat_id: uuid.UUID, messages, at: datetime
+) -> bool:
+    """The chat the call goes to (made on its first message) with room for its two messages; whether
+    it was made now."""
+    created = False
+    if await chats.get_own(session, account.id, chat_id) is None:
+        if await chats.exists(session, chat_id):
+            raise ChatNotFound("no such chat")
+        if (
+            plan
+            and plan.max_chats is not None
+            and await chats.count_own(session, account.id) >= plan.max_chats
+        ):
+            raise ChatLimitReached(
+                f"plan {account.plan_code!r} keeps at most {plan.max_chats} chats: delete one"
+            )
+        first = next((m.content for m in reversed(messages) if m.role == "user"), "New chat")
+        session.add(
+            Chat(
+                id=chat_id,
+                account_id=account.id,
+                title=first[:80],
+                message_count=0,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        await session.flush()
+        created = True
+    limit = plan.max_messages_per_chat if plan else None
+    if not await chats.take_message_slots(session, chat_id, 2, limit, at):
+        raise ChatMessageLimitReached(f"a chat on plan {account.plan_code!r} holds at most {limit} messages")
+    return created
+
+
+async def store_outcome(
+    session: AsyncSession,
+    account: Account,
+    prepared: Prepared,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    answer: str,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """Transaction 2 (success), beside the call's own event: count the tokens, keep the chat's messages."""
+    total = input_tokens + output_tokens
+    await quotas.add(session, account.id, DAILY_TOKENS, utc_day(at), total)
+    await quotas.add(session, account.id, MONTHLY_TOKENS, month_start(at), total)
+    if prepared.chat_id is None:
+        return
+    asked = next((m.content for m in reversed(prepared.messages) if m.role == "user"), "")
+    session.add_all(
+        [
+            Message(
+                chat_id=prepared.chat_id,
+                role="user",
+                content=asked,
+                tokens=count_tokens(asked),
+                created_at=at,
+            ),
+            Message(
+                chat_id=prepared.chat_id,
+                role="assistant",
+                content=answer,
+                tokens=output_tokens,
+                model_id=prepared.spec.id,
+                created_at=at,
+            ),
+        ]
+    )
+    if prepared.chat_created:
+        record(session, EventType.CHAT_CREATED, at=at, ctx=ctx, **prepared.call, status="ok")
+    record(
+        session,
+        EventType.MESSAGE_SENT,
+        at=at,
+        ctx=ctx,
+        **prepared.call,
+        input_tokens=count_tokens(asked),
+        status="ok",
+    )
 
 
 async def complete(
@@ -310,7 +452,7 @@ async def complete(
     except BaseException as exc:
         # Whatever went wrong (the providers, a bug, the request being cancelled), the unit taken above is
         # given back and the failed call is recorded: nothing is charged for a call that did not happen.
-        await _settle_failed_call(session, account, call, charge, exc, started, ctx, at)
+        await _settle_failed_call(session, account, prepared, exc, started, ctx, at)
         if isinstance(exc, ProviderError):
             log.warning("model %s: providers failed: %s", spec.id, exc)
             raise ProviderUnavailable(
@@ -323,6 +465,16 @@ async def complete(
     # its cost at the price in force.
     cost_usd = spec.cost_usd(at, completion.input_tokens, completion.output_tokens)
     credits = await _settle_charge(session, account, call, charge, cost_usd, ctx, at)
+    await store_outcome(
+        session,
+        account,
+        prepared,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+        answer=completion.content,
+        ctx=ctx,
+        at=at,
+    )
     properties = {"attempts": attempts} if attempts else {}
     if completion.usage_estimated:
         properties["usage_estimated"] = True

@@ -32,6 +32,7 @@ from api.gateway.service import (
     ProviderError,
     _settle_charge,
     _settle_failed_call,
+    store_outcome,
 )
 from api.users.models import Account
 
@@ -205,13 +206,21 @@ async def _settle(
                 error = ClientDisconnected("the client left before the first token")
             if state.attempts and not isinstance(error, AllProvidersFailed):
                 error.attempts = state.attempts
-            await _settle_failed_call(
-                session, account, prepared.call, prepared.charge, error, started, ctx, at
-            )
+            await _settle_failed_call(session, account, prepared, error, started, ctx, at)
             return
         input_tokens, output_tokens, estimated = _usage(state, prepared)
         cost_usd = prepared.spec.cost_usd(at, input_tokens, output_tokens)
         credits = await _settle_charge(session, account, prepared.call, prepared.charge, cost_usd, ctx, at)
+        await store_outcome(
+            session,
+            account,
+            prepared,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            answer="".join(state.sent),
+            ctx=ctx,
+            at=at,
+        )
         properties = {"stream": True, **({"attempts": state.attempts} if state.attempts else {})}
         if estimated:
             properties["usage_estimated"] = True

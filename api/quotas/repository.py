@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,4 +49,29 @@ async def release(session: AsyncSession, account_id: uuid.UUID, metric: str, win
             QuotaUsage.used > 0,
         )
         .values(used=QuotaUsage.used - 1)
+    )
+
+
+async def used(session: AsyncSession, account_id: uuid.UUID, metric: str, window_start: date) -> int:
+    value = await session.scalar(
+        select(QuotaUsage.used).where(
+            QuotaUsage.account_id == account_id,
+            QuotaUsage.metric == metric,
+            QuotaUsage.window_start == window_start,
+        )
+    )
+    return int(value or 0)
+
+
+async def add(
+    session: AsyncSession, account_id: uuid.UUID, metric: str, window_start: date, amount: int
+) -> None:
+    """Count `amount` more (tokens, known only after the call), with no limit check."""
+    insert = _INSERTS[session.bind.dialect.name]
+    await session.execute(
+        insert(QuotaUsage)
+        .values(account_id=account_id, metric=metric, window_start=window_start, used=amount)
+        .on_conflict_do_update(
+            index_elements=["account_id", "metric", "window_start"], set_={"used": QuotaUsage.used + amount}
+        )
     )

@@ -25,6 +25,11 @@ class Plan(Base):
     daily_requests: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Model tiers the plan may call, comma-separated ("free", "free,paid").
     model_tiers: Mapped[str] = mapped_column(String(64), default="free")
+    # Tokens (in + out) per UTC day and per calendar month, chats kept, messages per chat; None: no limit.
+    tokens_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_chats: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_messages_per_chat: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
     def tiers(self) -> frozenset[str]:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
 
 from api.auth import api_keys
 from api.auth import repository as auth_repo
 from api.auth.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SecurityEventOut, SessionOut
+from api.chats import repository as chats
 from api.core.deps import Authenticated, CurrentAccount, RequestCtx, SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
+from api.gateway.service import DAILY_REQUESTS, DAILY_TOKENS, MONTHLY_TOKENS
+from api.quotas import repository as quotas
+from api.quotas.windows import month_start, next_day, next_month, utc_day
 from api.security import repository as security_log
+from api.users import repository as users
 from api.users.schemas import AccountOut
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
@@ -69,3 +76,47 @@ async def revoke_api_key(
 ) -> Response:
     await api_keys.revoke(session, account, key_id, ctx=ctx, at=utcnow())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class QuotaOut(BaseModel):
+    used: int
+    limit: int | None
+    remaining: int | None
+    resets_at: datetime | None
+
+
+class UsageOut(BaseModel):
+    plan: str
+    requests_today: QuotaOut
+    tokens_today: QuotaOut
+    tokens_this_month: QuotaOut
+    chats: QuotaOut
+
+
+def _quota(used: int, limit: int | None, resets_at: datetime | None) -> QuotaOut:
+    return QuotaOut(
+        used=used, limit=limit, remaining=None if limit is None else max(0, limit - used), resets_at=resets_at
+    )
+
+
+@router.get("/usage", responses=AUTH_ERRORS)
+async def my_usage(account: CurrentAccount, session: SessionDep) -> UsageOut:
+    """Today's and this month's use against the plan's limits, and when each resets (UTC)."""
+    now = utcnow()
+    plan = await users.get_plan(session, account.plan_code)
+    day, month = utc_day(now), month_start(now)
+    return UsageOut(
+        plan=account.plan_code,
+        requests_today=_quota(
+            await quotas.used(session, account.id, DAILY_REQUESTS, day), plan.daily_requests, next_day(now)
+        ),
+        tokens_today=_quota(
+            await quotas.used(session, account.id, DAILY_TOKENS, day), plan.tokens_per_day, next_day(now)
+        ),
+        tokens_this_month=_quota(
+            await quotas.used(session, account.id, MONTHLY_TOKENS, month),
+            plan.tokens_per_month,
+            next_month(now),
+        ),
+        chats=_quota(await chats.count_own(session, account.id), plan.max_chats, None),
+    )

@@ -1,0 +1,58 @@
+"""All SQL of chats and messages; every read is scoped to the owner (someone else's chat is not found)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.chats.models import Chat, Message
+
+
+async def get_own(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid.UUID) -> Chat | None:
+    return await session.scalar(select(Chat).where(Chat.id == chat_id, Chat.account_id == account_id))
+
+
+async def exists(session: AsyncSession, chat_id: uuid.UUID) -> bool:
+    return await session.scalar(select(func.count()).select_from(Chat).where(Chat.id == chat_id)) > 0
+
+
+async def count_own(session: AsyncSession, account_id: uuid.UUID) -> int:
+    return await session.scalar(select(func.count()).select_from(Chat).where(Chat.account_id == account_id))
+
+
+async def list_own(session: AsyncSession, account_id: uuid.UUID, *, limit: int, offset: int) -> list[Chat]:
+    query = select(Chat).where(Chat.account_id == account_id).order_by(Chat.updated_at.desc(), Chat.id)
+    return list((await session.scalars(query.limit(limit).offset(offset))).all())
+
+
+async def messages(session: AsyncSession, chat_id: uuid.UUID) -> list[Message]:
+    return list(
+        (await session.scalars(select(Message).where(Message.chat_id == chat_id).order_by(Message.id))).all()
+    )
+
+
+async def take_message_slots(
+    session: AsyncSession, chat_id: uuid.UUID, count: int, limit: int | None, at: datetime
+) -> bool:
+    """Count `count` more messages in the chat unless that passes `limit` (atomic, like the quotas)."""
+    statement = update(Chat).where(Chat.id == chat_id)
+    if limit is not None:
+        statement = statement.where(Chat.message_count + count <= limit)
+    result = await session.execute(statement.values(message_count=Chat.message_count + count, updated_at=at))
+    return result.rowcount == 1
+
+
+async def give_back_message_slots(session: AsyncSession, chat_id: uuid.UUID, count: int) -> None:
+    await session.execute(
+        update(Chat)
+        .where(Chat.id == chat_id, Chat.message_count >= count)
+        .values(message_count=Chat.message_count - count)
+    )
+
+
+async def delete_own(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid.UUID) -> bool:
+    result = await session.execute(delete(Chat).where(Chat.id == chat_id, Chat.account_id == account_id))
+    return result.rowcount == 1

@@ -1,0 +1,96 @@
+"""`/api/v1/chats`: the caller's chats; someone else's chat is not found."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.chats import repository as chats
+from api.chats.schemas import ChatOut, ChatWithMessages, MessageOut, RenameIn
+from api.core.deps import CurrentAccount, SessionDep
+from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
+from api.core.types import utcnow
+
+router = APIRouter(prefix="/api/v1/chats", tags=["chats"])
+ERRORS = responses(NotAuthenticated, AccountBlocked, NotFound)
+
+
+async def _own(session, account, chat_id: uuid.UUID):
+    chat = await chats.get_own(session, account.id, chat_id)
+    if chat is None:
+        raise NotFound("no such chat")
+    return chat
+
+
+@router.get("", responses=ERRORS)
+async def list_chats(
+    account: CurrentAccount,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[ChatOut]:
+    """The caller's chats, the most recently used first."""
+    return [
+        ChatOut.model_validate(c)
+        for c in await chats.list_own(session, account.id, limit=limit, offset=offset)
+    ]
+
+
+@router.get("/{chat_id}", responses=ERRORS)
+async def read_chat(chat_id: uuid.UUID, account: CurrentAccount, session: SessionDep) -> ChatWithMessages:
+    chat = await _own(session, account, chat_id)
+    messages = [MessageOut.model_validate(m) for m in await chats.messages(session, chat.id)]
+    return ChatWithMessages(**ChatOut.model_validate(chat).model_dump(), messages=messages)
+
+
+@router.patch("/{chat_id}", responses=ERRORS)
+async def rename_chat(
+    chat_id: uuid.UUID, body: RenameIn, account: CurrentAccount, session: SessionDep
+) -> ChatOut:
+    chat = await _own(session, account, chat_id)
+    chat.title = body.title
+    chat.updated_at = utcnow()
+    await session.commit()
+    return ChatOut.model_validate(chat)
+
+
+@router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+async def delete_chat(chat_id: uuid.UUID, account: CurrentAccount, session: SessionDep) -> Response:
+    """Deletes the chat and its messages (the usage events, which hold no text, stay)."""
+    if not await chats.delete_own(session, account.id, chat_id):
+        raise NotFound("no such chat")
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{chat_id}/export", responses=ERRORS)
+async def export_chat(
+    chat_id: uuid.UUID,
+    account: CurrentAccount,
+    session: SessionDep,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
+    """The chat as a file: JSON (the chat and its messages) or CSV (one row per message)."""
+    chat = await read_chat(chat_id, account, session)
+    filename = f"chat-{chat.id}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "json":
+        return Response(chat.model_dump_json(indent=2), media_type="application/json", headers=headers)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["created_at", "role", "model_id", "tokens", "content"])
+    for message in chat.messages:
+        writer.writerow(
+            [
+                message.created_at.isoformat(),
+                message.role,
+                message.model_id or "",
+                message.tokens,
+                message.content,
+            ]
+        )
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -1,0 +1,26 @@
+"""Quota windows: the UTC day and the calendar month (UTC), and when each ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+
+def utc_day(at: datetime) -> date:
+    return at.astimezone(UTC).date()
+
+
+def month_start(at: datetime) -> date:
+    return utc_day(at).replace(day=1)
+
+
+def next_day(at: datetime) -> datetime:
+    return datetime.combine(utc_day(at) + timedelta(days=1), datetime.min.time(), UTC)
+
+
+def next_month(at: datetime) -> datetime:
+    first = (month_start(at).replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime.combine(first, datetime.min.time(), UTC)
+
+
+def seconds_until(moment: datetime, at: datetime) -> int:
+    return max(1, int((moment - at).total_seconds()))

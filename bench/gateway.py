@@ -1,0 +1,388 @@
+"""Gateway benchmark: the same mock upstream on loopback, called (a) directly, (b) through aiadmin on
+PostgreSQL with quota, billing and the outbox on, (c) through LiteLLM's proxy (its own venv).
+
+    .venv/bin/python bench/gateway.py [--seconds 15] [--concurrency 32] [--skip-litellm]
+
+Prints a table and writes it to bench/RESULTS.md (section "Gateway"). Server CPU is read from
+/proc/<pid>/stat (user + system, the process and its children) before and after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PG = os.environ.get("AIADMIN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
+LITELLM_VERSION = os.environ.get("AIADMIN_BENCH_LITELLM", "litellm[proxy]")
+BODY = {"model": "mock-large", "messages": [{"role": "user", "content": "Summarise the plot of Hamlet."}]}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its reaped children, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU of a process and all its live descendants (LiteLLM and uvicorn workers fork)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if int(entry.name) == pid or _descends(int(entry.name), pid, ppid):
+            total += cpu_seconds(int(entry.name))
+    return total
+
+
+def _descends(child: int, ancestor: int, parent: int) -> bool:
+    seen = 0
+    while parent > 1 and seen < 64:
+        if parent == ancestor:
+            return True
+        try:
+            parent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+        seen += 1
+    return False
+
+
+def wait_ready(url: str, seconds: float = 120, headers=None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2, headers=headers).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start(argv: list[str], env: dict | None = None, log: str = "server") -> subprocess.Popen:
+    out = open(ROOT / "bench" / f".{log}.log", "w")
+    return subprocess.Popen(
+        argv, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+    server_cpu_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+    @property
+    def cpu_per_call(self) -> float:
+        return self.server_cpu_ms / max(1, self.requests)
+
+
+async def load(
+    url: str, headers: dict, seconds: float, concurrency: int
+) -> tuple[int, int, list[float], float]:
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < stop_at:
+                began = time.perf_counter()
+                try:
+                    response = await client.post(url, json=BODY)
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                if ok:
+                    latencies.append((time.perf_counter() - began) * 1000)
+                else:
+                    errors += 1
+
+        began = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return len(latencies), errors, latencies, time.monotonic() - began
+
+
+def measure(name: str, url: str, headers: dict, server_pid: int, seconds: float, concurrency: int) -> Result:
+    asyncio.run(load(url, headers, 2, concurrency))  # warm-up
+    cpu_before = tree_cpu(server_pid)
+    count, errors, latencies, elapsed = asyncio.run(load(url, headers, seconds, concurrency))
+    cpu_ms = (tree_cpu(server_pid) - cpu_before) * 1000
+    result = Result(name, count, errors, elapsed, latencies, cpu_ms)
+    print(
+        f"{name:<34} {result.rps:8.0f} req/s  p50 {result.pct(0.5):6.1f} ms  p99 {result.pct(0.99):6.1f} ms  "
+        f"server CPU {result.cpu_per_call:6.2f} ms/call  errors {errors}",
+        flush=True,
+    )
+    return result
+
+
+def setup_aiadmin(upstream: str) -> tuple[str, dict]:
+    """A fresh PostgreSQL database: migrated, the upstream as a provider, a pro user with credits."""
+    import asyncio as aio
+
+    import psycopg
+    from sqlalchemy import update
+    from sqlalchemy.engine import make_url
+
+    from api.catalogue.models import ModelRoute, Provider
+    from api.core.migrate import upgrade
+    from api.core.settings import Settings
+    from api.core.types import utcnow
+    from api.users.models import Account, Plan
+    from tests.support import db_execute
+
+    name = "aiadmin_bench"
+    admin_url = make_url(PG).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG).set(database=name).render_as_string(hide_password=False)
+    settings = Settings(
+        database_url=url, environment="test", secret_key="bench-secret-key-0123456789-abcdefghij"
+    )
+    upgrade(settings)
+    db_execute(
+        settings,
+        Provider.__table__.insert().values(
+            id="upstream",
+            kind="openai_compatible",
+            display_name="mock over HTTP",
+            base_url=f"{upstream}/v1",
+            api_key_encrypted=None,
+            priority=1,
+            timeout_seconds=30,
+            max_retries=0,
+            enabled=True,
+            extra_headers={},
+            created_at=utcnow(),
+        ),
+        ModelRoute.__table__.insert().values(
+            model_id="mock-large", provider_id="upstream", provider_model="mock-large"
+        ),
+        update(Plan)
+        .where(Plan.code == "pro")
+        .values(daily_requests=10**9, tokens_per_day=None, tokens_per_month=None),
+    )
+
+    async def user() -> None:
+        from api.auth import service as auth
+        from api.core.db import Database
+        from api.events.outbox import RequestContext
+
+        db = Database(settings)
+        async with db.sessionmaker() as session:
+            await auth.register(
+                session,
+                settings,
+                email="bench@example.com",
+                password="bench-password-123",
+                country="DE",
+                ctx=RequestContext(),
+                at=utcnow(),
+                verified=True,
+                plan="pro",
+            )
+        await db.dispose()
+
+    aio.run(user())
+    db_execute(settings, update(Account).values(balance=10**9))
+    return url, {
+        "AIADMIN_DATABASE_URL": url,
+        "AIADMIN_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "AIADMIN_ENVIRONMENT": "test",
+    }
+
+
+def litellm_ready() -> Path | None:
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if binary.exists():
+        return binary
+    print("installing LiteLLM into bench/.venv-litellm …", flush=True)
+    subprocess.run([PY, "-m", "venv", str(LITELLM_VENV)], check=True)
+    done = subprocess.run([str(LITELLM_VENV / "bin" / "pip"), "install", "-q", LITELLM_VERSION], check=False)
+    return binary if done.returncode == 0 and binary.exists() else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--skip-litellm", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    procs: list[subprocess.Popen] = []
+    results: list[Result] = []
+    try:
+        mock_port = free_port()
+        mock = start([PY, "-m", "api.gateway.providers.mock_server", "--port", str(mock_port)], log="mock")
+        procs.append(mock)
+        upstream = f"http://127.0.0.1:{mock_port}"
+        wait_ready(f"{upstream}/v1/models")
+        results.append(
+            measure(
+                "(a) mock upstream, direct",
+                f"{upstream}/v1/chat/completions",
+                {},
+                mock.pid,
+                args.seconds,
+                args.concurrency,
+            )
+        )
+
+        _, env = setup_aiadmin(upstream)
+        api_port = free_port()
+        api = start(
+            [
+                str(Path(PY).with_name("uvicorn")),
+                "api.main:app",
+                "--port",
+                str(api_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env={**env, "PYTHONPATH": str(ROOT)},
+            log="aiadmin",
+        )
+        procs.append(api)
+        base = f"http://127.0.0.1:{api_port}"
+        wait_ready(f"{base}/health")
+        token = httpx.post(
+            f"{base}/api/v1/auth/login", json={"email": "bench@example.com", "password": "bench-password-123"}
+        ).json()["access_token"]
+        results.append(
+            measure(
+                "(b) aiadmin, PostgreSQL, paid model",
+                f"{base}/v1/chat/completions",
+                {"Authorization": f"Bearer {token}"},
+                api.pid,
+                args.seconds,
+                args.concurrency,
+            )
+        )
+
+        if not args.skip_litellm and (binary := litellm_ready()):
+            config = ROOT / "bench" / ".litellm.yaml"
+            config.write_text(
+                "model_list:\n  - model_name: mock-large\n    litellm_params:\n"
+                f"      model: openai/mock-large\n      api_base: {upstream}/v1\n      api_key: not-needed\n"
+            )
+            lite_port = free_port()
+            lite = start(
+                [str(binary), "--config", str(config), "--port", str(lite_port), "--host", "127.0.0.1"],
+                env={
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                    "LITELLM_MASTER_KEY": "sk-bench-master",
+                    "DISABLE_ADMIN_UI": "True",
+                    "LITELLM_LOG": "ERROR",
+                },
+                log="litellm",
+            )
+            procs.append(lite)
+            headers = {"Authorization": "Bearer sk-bench-master"}
+            wait_ready(f"http://127.0.0.1:{lite_port}/health/liveliness", seconds=180)
+            results.append(
+                measure(
+                    "(c) LiteLLM proxy (no database)",
+                    f"http://127.0.0.1:{lite_port}/v1/chat/completions",
+                    headers,
+                    lite.pid,
+                    args.seconds,
+                    args.concurrency,
+                )
+            )
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+    write_results(results, args)
+
+
+def write_results(results: list[Result], args) -> None:
+    direct = results[0]
+    lines = [
+        "## Gateway",
+        "",
+        f"`bench/gateway.py`, {args.concurrency} concurrent clients, {args.seconds:.0f} s per target "
+        "after a 2 s warm-up, "
+        f"on this machine ({os.cpu_count()} cores; load generator, servers and PostgreSQL share them). "
+        "Server CPU is the server process tree's user + system time over the run, per successful call.",
+        "",
+        "| target | req/s | p50 ms | p99 ms | added p99 ms | server CPU ms/call | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        added = r.pct(0.99) - direct.pct(0.99) if r is not direct else 0.0
+        lines.append(
+            f"| {r.name} | {r.rps:.0f} | {r.pct(0.5):.1f} | {r.pct(0.99):.1f} | {added:.1f} | "
+            f"{r.cpu_per_call:.2f} | {r.errors} |"
+        )
+    lines += [
+        "",
+        f"(a) is also the load generator's ceiling: {direct.rps:.0f} req/s against the cheapest server.",
+        "",
+    ]
+    path = ROOT / "bench" / "RESULTS.md"
+    text = (
+        path.read_text()
+        if path.exists()
+        else "# Benchmarks\n\nFigures measured by the scripts in `bench/`.\n\n"
+    )
+    start_at = text.find("## Gateway")
+    if start_at >= 0:
+        end_at = text.find("\n## ", start_at + 1)
+        text = text[:start_at] + text[end_at + 1 if end_at >= 0 else len(text) :]
+    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 
 from api.auth import service as auth
+from api.billing import service as billing
+from api.billing.service import InsufficientBalance
 from api.core.db import Database
 from api.core.errors import QuotaExceeded
 from api.core.settings import Settings
@@ -90,6 +93,16 @@ async def generate(
                     verified=True,
                     plan="pro" if rng.random() < 0.25 else "free",
                 )
+                if account.plan_code == "pro":  # paying users: credits for the paid models
+                    await billing.top_up(
+                        session,
+                        settings,
+                        account,
+                        amount=Decimal(rng.choice((5, 10, 20))),
+                        currency="USD",
+                        ctx=ctx,
+                        at=at,
+                    )
             accounts.append((account, ctx))
             stats["users"] += 1
         for account, ctx in rng.sample(accounts, k=max(1, int(len(accounts) * rng.uniform(0.3, 0.7)))):
@@ -121,7 +134,7 @@ async def generate(
                             at=at + timedelta(minutes=call + 1),
                         )
                         stats["completions"] += 1
-                    except QuotaExceeded:
+                    except (QuotaExceeded, InsufficientBalance):
                         stats["refusals"] += 1
         if progress:
             progress(day_index + 1, days)

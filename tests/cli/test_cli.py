@@ -28,10 +28,12 @@ def test_create_admin_refuses_a_short_password_and_writes_nothing(env_settings, 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_demo_data_only_fills_an_empty_database(env_settings, capsys):
-    assert main(["demo-data", "--users", "4", "--days", "3", "--if-empty"]) == 0
+    assert main(["demo-data", "--users", "12", "--days", "3", "--if-empty"]) == 0
     first = event_counts(env_settings)
-    assert first["user.registered"] == 5  # the demo admin and four users
+    assert first["user.registered"] == 13  # the demo admin and twelve users
     assert first["llm.call_succeeded"] > 0
+    # Some demo users pay: they topped up and their paid-model calls were charged.
+    assert first["balance.topped_up"] > 0 and first["balance.charged"] > 0
     assert main(["demo-data", "--if-empty"]) == 0
     assert "left as it is" in capsys.readouterr().out
     assert event_counts(env_settings) == first

@@ -65,6 +65,8 @@ class Settings(DatabaseSettings):
     catalogue_cache_seconds: float = Field(default=5.0, ge=0)
     # Test mode: the offline mock provider obeys `metadata.mock` ("fail", "stall", "slow") in requests.
     mock_faults: bool = False
+    # Make every call of the offline mock fail, stall or stream slowly (to show fallback and refunds).
+    mock_fault: Literal["fail", "stall", "slow"] | None = None
     # Test top-ups (credits without a payment): allowed unless in production, or as set here.
     test_top_ups: bool | None = None
 

@@ -274,7 +274,7 @@ async def prepare(
         temperature=_first(
             temperature, role_params.get("temperature"), spec.default_params.get("temperature")
         ),
-        fault=fault if gateway.settings.mock_faults else None,
+        fault=(fault if gateway.settings.mock_faults else None) or gateway.settings.mock_fault,
     )
     if persona:  # the role's system prompt comes first, whatever the client sent
         messages = [ChatMessage("system", persona.system_prompt), *messages]

@@ -194,3 +194,25 @@ def test_max_tokens_above_the_models_limit_is_a_400(gateway_settings):
         )
     assert response.status_code == 400 and response.json()["error"]["code"] == "max_tokens_too_large"
     assert event_counts(gateway_settings)["llm.call_failed"] == 0
+
+
+def test_the_mock_can_be_made_to_fail_by_settings_and_the_call_falls_back(settings, upstream):
+    failing = settings.model_copy(update={"mock_fault": "fail", "catalogue_cache_seconds": 0})
+    with TestClient(create_app(failing)) as client:
+        headers = sign_up(client, "ada@example.com")
+        refused = client.post("/v1/chat/completions", headers=headers, json=completion_body())
+        assert (
+            refused.status_code == 502
+        )  # the mock is the only provider of mock-small: nothing to fall back to
+        db_execute(
+            failing,
+            http_provider_row(failing, "backup", f"{upstream.url}/v1", priority=200),
+            ModelRoute.__table__.insert().values(
+                model_id="mock-small", provider_id="backup", provider_model="mock-small"
+            ),
+        )
+        assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code == 200
+    (event,) = events_of(failing, "llm.call_succeeded")
+    assert event.provider == "backup" and event.properties["attempts"] == [
+        {"provider": "mock", "error": "mock_failure"}
+    ]

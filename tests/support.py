@@ -193,3 +193,52 @@ def wait_for_events(settings: Settings, type_: str, count: int = 1, timeout: flo
         if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def staff_headers(client: httpx.Client, settings: Settings, role: str) -> dict[str, str]:
+    """A signed-in staff member `<role>@example.com`; an admin enrols TOTP first, as it must."""
+    import pyotp
+
+    email = f"{role}@example.com"
+    create_staff_account(settings, email, role)
+    headers = bearer(tokens(client, email)["access_token"])
+    if role == "admin":
+        totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
+        assert (
+            client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).status_code
+            == 200
+        )
+    return headers
+
+
+def grant_credits(settings: Settings, email: str, credits) -> None:
+    """Credits as an admin adjustment gives them: the balance and its ledger row together."""
+    from sqlalchemy import update
+
+    from api.billing.models import LedgerEntry
+    from api.core.types import utcnow
+    from api.users.models import Account
+
+    engine = make_sync_engine(settings)
+    try:
+        with engine.begin() as conn:
+            account_id = conn.scalar(select(Account.id).where(Account.email == email))
+            conn.execute(update(Account).where(Account.id == account_id).values(balance=credits))
+            conn.execute(
+                LedgerEntry.__table__.insert().values(
+                    account_id=account_id,
+                    kind="adjustment",
+                    amount=credits,
+                    balance_after=credits,
+                    created_at=utcnow(),
+                    details={},
+                )
+            )
+    finally:
+        engine.dispose()

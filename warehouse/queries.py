@@ -37,9 +37,3 @@ def daily_usage(
             """,
             [start, start, end, end],
         ).df()
-
-
-def last_published_at(*, path: Path | None = None):
-    with connect_serving(path) as con:
-        row = con.execute("SELECT max(published_at) FROM main._publication").fetchone()
-        return row[0] if row else None

@@ -118,6 +118,21 @@ async def verify(
     raise InvalidOtp("wrong or expired code")
 
 
+async def _verify_enabled(
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    code: str,
+    *,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """Changing the second factor needs it on, and a valid code (TOTP or recovery) from it."""
+    if not account.two_factor_enabled:
+        raise TwoFactorNotSetUp("two-factor authentication is not on")
+    await verify(session, settings, account, code, ctx=ctx, at=at)
+
+
 async def disable(
     session: AsyncSession,
     settings: Settings,
@@ -127,9 +142,7 @@ async def disable(
     ctx: RequestContext,
     at: datetime,
 ) -> None:
-    if not account.two_factor_enabled:
-        raise TwoFactorNotSetUp("two-factor authentication is not on")
-    await verify(session, settings, account, code, ctx=ctx, at=at)
+    await _verify_enabled(session, settings, account, code, ctx=ctx, at=at)
     await _clear(session, account)
     security.record(session, EventType.SECURITY_TWO_FACTOR_DISABLED, at=at, ctx=ctx, account=account)
     await session.commit()
@@ -144,9 +157,7 @@ async def regenerate_recovery_codes(
     ctx: RequestContext,
     at: datetime,
 ) -> list[str]:
-    if not account.two_factor_enabled:
-        raise TwoFactorNotSetUp("two-factor authentication is not on")
-    await verify(session, settings, account, code, ctx=ctx, at=at)
+    await _verify_enabled(session, settings, account, code, ctx=ctx, at=at)
     codes = await _store_recovery_codes(session, settings, account, at)
     security.record(session, EventType.SECURITY_RECOVERY_CODES_REGENERATED, at=at, ctx=ctx, account=account)
     await session.commit()

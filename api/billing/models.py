@@ -14,7 +14,6 @@ from api.core.db import Base
 from api.core.types import BigIntPK, JSONDoc, UTCDateTime
 
 CREDITS = Numeric(18, 6)
-LEDGER_KINDS = ("top_up", "charge", "refund", "adjustment")
 
 
 class LedgerEntry(Base):

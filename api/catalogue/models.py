@@ -17,9 +17,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.db import Base
 from api.core.types import BigIntPK, JSONDoc, UTCDateTime
 
-TIERS = ("free", "paid")
-PROVIDER_KINDS = ("mock", "openai_compatible")
-
 
 class Provider(Base):
     __tablename__ = "providers"

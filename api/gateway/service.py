@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,13 +30,19 @@ from api.gateway.providers.base import CallParams, ChatMessage, Completion, Prov
 from api.gateway.providers.mock import count_prompt_tokens, count_tokens
 from api.gateway.providers.pool import ProviderPool
 from api.quotas import repository as quotas
-from api.quotas.windows import month_start, next_day, next_month, seconds_until, utc_day
+from api.quotas.windows import (
+    DAILY_REQUESTS,
+    DAILY_TOKENS,
+    MONTHLY_TOKENS,
+    month_start,
+    next_day,
+    next_month,
+    seconds_until,
+    utc_day,
+)
 from api.users import repository as users
 from api.users.models import Account, Plan
 
-DAILY_REQUESTS = "requests_per_day"
-DAILY_TOKENS = "tokens_per_day"
-MONTHLY_TOKENS = "tokens_per_month"
 log = logging.getLogger("aiadmin.gateway")
 
 
@@ -127,6 +134,32 @@ async def _take_daily_request(
         return
     if await quotas.try_consume(session, account.id, DAILY_REQUESTS, utc_day(at), limit) is not None:
         return
+    await _refuse_quota(
+        session,
+        account,
+        ctx,
+        at,
+        metric=DAILY_REQUESTS,
+        limit=limit,
+        error_code=QuotaExceeded.code,
+        retry_after=seconds_until(next_day(at), at),
+        message=f"plan {account.plan_code!r} allows {limit} completions per UTC day; try again tomorrow",
+    )
+
+
+async def _refuse_quota(
+    session: AsyncSession,
+    account: Account,
+    ctx: RequestContext,
+    at: datetime,
+    *,
+    metric: str,
+    limit: int,
+    error_code: str,
+    retry_after: int,
+    message: str,
+) -> NoReturn:
+    """Record the refusal (committed: it must survive the 429), then refuse with the limit and Retry-After."""
     record(
         session,
         EventType.QUOTA_EXCEEDED,
@@ -134,16 +167,15 @@ async def _take_daily_request(
         ctx=ctx,
         **about(account),
         status="refused",
-        error_code=QuotaExceeded.code,
-        properties={"metric": DAILY_REQUESTS, "limit": limit},
+        error_code=error_code,
+        properties={"metric": metric, "limit": limit},
     )
     await session.commit()
-    retry_after = seconds_until(next_day(at), at)
     raise QuotaExceeded(
-        f"plan {account.plan_code!r} allows {limit} completions per UTC day; try again tomorrow",
+        message,
         headers={"Retry-After": str(retry_after)},
         limit=limit,
-        metric=DAILY_REQUESTS,
+        metric=metric,
         retry_after=retry_after,
     )
 
@@ -171,7 +203,7 @@ async def call_with_fallback(
     raise AllProvidersFailed(attempts)
 
 
-async def _settle_failed_call(
+async def settle_failed_call(
     session: AsyncSession,
     account: Account,
     prepared: Prepared,
@@ -321,24 +353,17 @@ async def _check_token_quotas(
     ):
         if limit is None or await quotas.used(session, account.id, metric, window) < limit:
             continue
-        record(
-            session,
-            EventType.QUOTA_EXCEEDED,
-            at=at,
-            ctx=ctx,
-            **about(account),
-            status="refused",
-            error_code="token_quota_exceeded",
-            properties={"metric": metric, "limit": limit},
-        )
-        await session.commit()
         period = "day" if metric == DAILY_TOKENS else "month"
-        raise QuotaExceeded(
-            f"plan {account.plan_code!r} allows {limit} tokens per {period}; try again when it resets",
-            headers={"Retry-After": str(retry_after)},
-            limit=limit,
+        await _refuse_quota(
+            session,
+            account,
+            ctx,
+            at,
             metric=metric,
+            limit=limit,
+            error_code="token_quota_exceeded",
             retry_after=retry_after,
+            message=f"plan {account.plan_code!r} allows {limit} tokens per {period}: wait for the reset",
         )
 
 
@@ -452,7 +477,7 @@ async def complete(
     except BaseException as exc:
         # Whatever went wrong (the providers, a bug, the request being cancelled), the unit taken above is
         # given back and the failed call is recorded: nothing is charged for a call that did not happen.
-        await _settle_failed_call(session, account, prepared, exc, started, ctx, at)
+        await settle_failed_call(session, account, prepared, exc, started, ctx, at)
         if isinstance(exc, ProviderError):
             log.warning("model %s: providers failed: %s", spec.id, exc)
             raise ProviderUnavailable(
@@ -464,7 +489,7 @@ async def complete(
     # Transaction 2 (success): settle the credits to the real cost, record the call with its tokens and
     # its cost at the price in force.
     cost_usd = spec.cost_usd(at, completion.input_tokens, completion.output_tokens)
-    credits = await _settle_charge(session, account, call, charge, cost_usd, ctx, at)
+    credits = await settle_charge(session, account, call, charge, cost_usd, ctx, at)
     await store_outcome(
         session,
         account,
@@ -498,7 +523,7 @@ async def complete(
     return CompletionResult(completion, spec, provider_id, at, f"chatcmpl-{reference.hex}")
 
 
-async def _settle_charge(
+async def settle_charge(
     session: AsyncSession,
     account: Account,
     call: dict,

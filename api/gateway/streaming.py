@@ -30,8 +30,8 @@ from api.gateway.service import (
     Gateway,
     Prepared,
     ProviderError,
-    _settle_charge,
-    _settle_failed_call,
+    settle_charge,
+    settle_failed_call,
     store_outcome,
 )
 from api.users.models import Account
@@ -206,11 +206,11 @@ async def _settle(
                 error = ClientDisconnected("the client left before the first token")
             if state.attempts and not isinstance(error, AllProvidersFailed):
                 error.attempts = state.attempts
-            await _settle_failed_call(session, account, prepared, error, started, ctx, at)
+            await settle_failed_call(session, account, prepared, error, started, ctx, at)
             return
         input_tokens, output_tokens, estimated = _usage(state, prepared)
         cost_usd = prepared.spec.cost_usd(at, input_tokens, output_tokens)
-        credits = await _settle_charge(session, account, prepared.call, prepared.charge, cost_usd, ctx, at)
+        credits = await settle_charge(session, account, prepared.call, prepared.charge, cost_usd, ctx, at)
         await store_outcome(
             session,
             account,

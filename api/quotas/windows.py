@@ -1,8 +1,12 @@
-"""Quota windows: the UTC day and the calendar month (UTC), and when each ends."""
+"""Quota metrics and their windows: the UTC day and the calendar month (UTC), and when each ends."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+
+DAILY_REQUESTS = "requests_per_day"
+DAILY_TOKENS = "tokens_per_day"
+MONTHLY_TOKENS = "tokens_per_month"
 
 
 def utc_day(at: datetime) -> date:

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import BaseModel
 
 from api.auth import api_keys
 from api.auth import repository as auth_repo
@@ -16,12 +15,19 @@ from api.chats import repository as chats
 from api.core.deps import Authenticated, CurrentAccount, RequestCtx, SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
-from api.gateway.service import DAILY_REQUESTS, DAILY_TOKENS, MONTHLY_TOKENS
 from api.quotas import repository as quotas
-from api.quotas.windows import month_start, next_day, next_month, utc_day
+from api.quotas.windows import (
+    DAILY_REQUESTS,
+    DAILY_TOKENS,
+    MONTHLY_TOKENS,
+    month_start,
+    next_day,
+    next_month,
+    utc_day,
+)
 from api.security import repository as security_log
 from api.users import repository as users
-from api.users.schemas import AccountOut
+from api.users.schemas import AccountOut, QuotaOut, UsageOut
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
 AUTH_ERRORS = responses(NotAuthenticated, AccountBlocked)
@@ -76,21 +82,6 @@ async def revoke_api_key(
 ) -> Response:
     await api_keys.revoke(session, account, key_id, ctx=ctx, at=utcnow())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-class QuotaOut(BaseModel):
-    used: int
-    limit: int | None
-    remaining: int | None
-    resets_at: datetime | None
-
-
-class UsageOut(BaseModel):
-    plan: str
-    requests_today: QuotaOut
-    tokens_today: QuotaOut
-    tokens_this_month: QuotaOut
-    chats: QuotaOut
 
 
 def _quota(used: int, limit: int | None, resets_at: datetime | None) -> QuotaOut:

@@ -26,3 +26,18 @@ class AccountOut(BaseModel):
     def permissions(self) -> list[str]:
         """What this account's role may do (the panel shows only the pages these allow)."""
         return sorted(ROLE_PERMISSIONS.get(self.role, frozenset()))
+
+
+class QuotaOut(BaseModel):
+    used: int
+    limit: int | None
+    remaining: int | None
+    resets_at: datetime | None
+
+
+class UsageOut(BaseModel):
+    plan: str
+    requests_today: QuotaOut
+    tokens_today: QuotaOut
+    tokens_this_month: QuotaOut
+    chats: QuotaOut

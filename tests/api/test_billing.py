@@ -13,7 +13,7 @@ from api.billing.models import LedgerEntry
 from api.core.db import make_sync_engine
 from api.main import create_app
 from api.users.models import Account
-from tests.support import completion_body, db_execute, event_counts, events_of, sign_up
+from tests.support import completion_body, db_execute, event_counts, events_of, grant_credits, sign_up
 
 PAID = "mock-large"  # $2.50 / $10.00 per 1M tokens; 1 credit = $0.01 by default
 
@@ -151,27 +151,6 @@ def test_fifty_concurrent_calls_against_a_quota_of_three_let_exactly_three_throu
     assert statuses.count(200) == 3 and statuses.count(429) == 47
 
 
-def _grant(settings, email: str, credits: Decimal) -> None:
-    """Credits as an admin adjustment gives them: the balance and its ledger row together."""
-    from api.core.types import utcnow
-
-    engine = make_sync_engine(settings)
-    with engine.begin() as conn:
-        account_id = conn.scalar(select(Account.id).where(Account.email == email))
-        conn.execute(update(Account).where(Account.id == account_id).values(balance=credits))
-        conn.execute(
-            LedgerEntry.__table__.insert().values(
-                account_id=account_id,
-                kind="adjustment",
-                amount=credits,
-                balance_after=credits,
-                created_at=utcnow(),
-                details={},
-            )
-        )
-    engine.dispose()
-
-
 def test_fifty_concurrent_calls_against_a_balance_worth_five_let_exactly_five_through(live_server, settings):
     from api.gateway.providers.base import ChatMessage
     from api.gateway.providers.mock import count_prompt_tokens
@@ -185,7 +164,7 @@ def test_fifty_concurrent_calls_against_a_balance_worth_five_let_exactly_five_th
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
     _pro(settings, "ada@example.com")
-    _grant(settings, "ada@example.com", 5 * one_call)
+    grant_credits(settings, "ada@example.com", 5 * one_call)
 
     statuses = _burst(live_server.url, headers, body)
     assert statuses.count(200) == 5 and statuses.count(402) == 45

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from tests.support import PASSWORD, mails
+from tests.support import PASSWORD, free_port, mails
 
 
 class Inbox:
@@ -21,16 +19,10 @@ class Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server():
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, inbox
     controller.stop()
@@ -55,7 +47,7 @@ def test_the_confirmation_mail_reaches_a_real_smtp_server(settings, smtp_server)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_mail_server_that_is_down_leaves_the_mail_pending_for_a_retry(settings):
     down = settings.model_copy(
-        update={"smtp_host": "127.0.0.1", "smtp_port": _free_port(), "smtp_starttls": False}
+        update={"smtp_host": "127.0.0.1", "smtp_port": free_port(), "smtp_starttls": False}
     )
     with TestClient(create_app(down)) as client:
         response = client.post(

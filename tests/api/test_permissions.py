@@ -6,7 +6,6 @@ import re
 import uuid
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from api.core import permissions_doc
@@ -16,7 +15,7 @@ from api.core.permissions_doc import declared_permissions
 from api.core.types import utcnow
 from api.main import create_app
 from api.users.models import ROLES
-from tests.support import bearer, create_staff_account, sign_up, tokens
+from tests.support import bearer, sign_up, staff_headers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
 # Called last: they end the caller's session.
@@ -52,19 +51,6 @@ def test_docs_permissions_md_is_what_the_code_renders():
     assert DOC.read_text() == permissions_doc.render(), "docs/permissions.md is stale: run `make docs`"
 
 
-def _staff_with_tokens(client, settings, role: str) -> dict[str, str]:
-    email = f"{role}@example.com"
-    create_staff_account(settings, email, role)
-    headers = bearer(tokens(client, email)["access_token"])
-    if role == "admin":  # admins must have a second factor before they can use their permissions
-        totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-        assert (
-            client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).status_code
-            == 200
-        )
-    return headers
-
-
 def _fresh_session(settings, email: str) -> dict[str, str]:
     """A new session for the account, minted straight in the database (as a login would make one)."""
     from datetime import timedelta
@@ -96,7 +82,7 @@ def _fresh_session(settings, email: str) -> dict[str, str]:
 
 @pytest.fixture
 def role_headers(client, settings) -> dict[str, dict[str, str]]:
-    headers = {role: _staff_with_tokens(client, settings, role) for role in ROLES if role != "user"}
+    headers = {role: staff_headers(client, settings, role) for role in ROLES if role != "user"}
     headers["user"] = sign_up(client, "user@example.com")
     return headers
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.api.test_permissions import _staff_with_tokens
-from tests.support import PASSWORD, bearer, sign_up, tokens
+from tests.support import PASSWORD, bearer, sign_up, staff_headers, tokens
 
 
 def test_security_staff_can_filter_everyones_log_and_others_cannot_read_it(client, settings):
@@ -13,7 +12,7 @@ def test_security_staff_can_filter_everyones_log_and_others_cannot_read_it(clien
         json={"email": "ada@example.com", "password": "wrong-password"},
         headers={"User-Agent": "curl/8"},
     )
-    admin = _staff_with_tokens(client, settings, "admin")
+    admin = staff_headers(client, settings, "admin")
     failed = client.get(
         "/api/v1/admin/security-events",
         headers=admin,
@@ -23,7 +22,7 @@ def test_security_staff_can_filter_everyones_log_and_others_cannot_read_it(clien
     assert failed[0]["outcome"] == "failure" and failed[0]["user_agent"] == "curl/8"
     assert failed[0]["details"]["error_code"] == "invalid_credentials" and failed[0]["ip"]
 
-    moderator = _staff_with_tokens(client, settings, "moderator")
+    moderator = staff_headers(client, settings, "moderator")
     assert client.get("/api/v1/admin/security-events", headers=moderator).status_code == 403
     ada = bearer(tokens(client, "ada@example.com", PASSWORD)["access_token"])
     own = client.get("/api/v1/me/security-events", headers=ada).json()

@@ -18,6 +18,7 @@ from tests.support import (
     LiveServer,
     completion_body,
     db_execute,
+    grant_credits,
     http_provider_row,
     sign_up,
     wait_for_events,
@@ -120,9 +121,7 @@ def test_a_provider_failing_before_the_first_token_falls_back(faulty_settings, u
 
 def _pro_with_credits(settings, email: str, credits: Decimal) -> None:
     db_execute(settings, update(Account).where(Account.email == email).values(plan_code="pro"))
-    from tests.api.test_billing import _grant
-
-    _grant(settings, email, credits)
+    grant_credits(settings, email, credits)
 
 
 def test_a_client_that_leaves_mid_stream_pays_only_for_what_it_received(server, faulty_settings):

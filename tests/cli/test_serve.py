@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ import httpx
 import pytest
 
 from api.core.migrate import upgrade
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -34,7 +28,7 @@ def _answers(url: str) -> bool:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_starts_api_dagster_and_panel_and_ctrl_c_stops_them_all(settings, tmp_path):
     upgrade(settings)
-    api, dagster, panel = _free_port(), _free_port(), _free_port()
+    api, dagster, panel = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "AIADMIN_DATA_DIR": str(settings.data_dir),

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
+from api.users.models import Account
 
 
 async def add(session: AsyncSession, row) -> None:
@@ -18,6 +19,17 @@ async def add(session: AsyncSession, row) -> None:
 
 async def get_session(session: AsyncSession, session_id: uuid.UUID) -> AuthSession | None:
     return await session.get(AuthSession, session_id)
+
+
+async def account_of_live_session(
+    session: AsyncSession, account_id: uuid.UUID, session_id: uuid.UUID
+) -> Account | None:
+    """The account, if `session_id` is one of its sessions and not revoked (one query per request)."""
+    return await session.scalar(
+        select(Account)
+        .join(AuthSession, AuthSession.account_id == Account.id)
+        .where(Account.id == account_id, AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+    )
 
 
 async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:

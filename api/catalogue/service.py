@@ -1,7 +1,9 @@
 """The catalogue as the gateway uses it: an immutable snapshot, reloaded from the database every few seconds.
 
-Reading four small tables on every completion would cost more than the call's own bookkeeping; a snapshot
-that is at most `catalogue_cache_seconds` old (and reloaded at once in the process that changes it) does not.
+Models, prices, providers, roles, plans and the credit rate. Reading them on every completion would cost
+more than the call's own bookkeeping; a snapshot that is at most `catalogue_cache_seconds` old (and
+reloaded at once in the process that changes it) does not. A call reserves and settles at the one rate
+and price it started with.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.billing.service import CreditRate, credit_rate
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.core.crypto import Encryptor
 from api.core.errors import AppError
 from api.core.settings import Settings
+from api.users.models import Plan
 
 MILLION = Decimal(1_000_000)
 
@@ -101,9 +105,39 @@ class RoleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanSpec:
+    """A plan's limits (None: no limit) and the model tiers it may call."""
+
+    code: str
+    daily_requests: int | None
+    tokens_per_day: int | None
+    tokens_per_month: int | None
+    max_chats: int | None
+    max_messages_per_chat: int | None
+    tiers: frozenset[str]
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanSpec:
+        return cls(
+            plan.code,
+            plan.daily_requests,
+            plan.tokens_per_day,
+            plan.tokens_per_month,
+            plan.max_chats,
+            plan.max_messages_per_chat,
+            plan.tiers,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Catalogue:
     models: dict[str, ModelSpec]
     roles: dict[str, RoleSpec] = field(default_factory=dict)
+    plans: dict[str, PlanSpec] = field(default_factory=dict)
+    credit_rate: CreditRate | None = None
+
+    def plan(self, code: str) -> PlanSpec | None:
+        return self.plans.get(code)
 
     def role(self, role_id: str) -> RoleSpec:
         try:
@@ -176,8 +210,10 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
         r.id: RoleSpec(r.id, r.name, r.system_prompt, r.default_model, dict(r.default_params or {}))
         for r in (await session.scalars(select(AssistantRole).where(AssistantRole.enabled.is_(True)))).all()
     }
+    plans = {p.code: PlanSpec.of(p) for p in (await session.scalars(select(Plan))).all()}
+    rate = await credit_rate(session)
     await session.commit()  # end the read
-    return Catalogue(models, roles)
+    return Catalogue(models, roles, plans, rate)
 
 
 class CatalogueCache:

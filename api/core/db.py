@@ -64,7 +64,7 @@ def make_async_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url)
         _configure_sqlite(engine.sync_engine, settings.sqlite_busy_timeout_ms, immediate=True)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=10, max_overflow=20)
 
 
 def make_sync_engine(settings: DatabaseSettings) -> Engine:

@@ -100,14 +100,12 @@ async def _authenticate(
         principal = Principal(account, api_key_id=key.id) if account else None
     else:
         claims = decode_access_token(settings, token)
-        account = await users.get_account(session, claims.account_id) if claims else None
-        auth_session = await auth_repo.get_session(session, claims.session_id) if account else None
-        live = (
-            auth_session is not None
-            and auth_session.revoked_at is None
-            and auth_session.account_id == account.id
+        account = (
+            await auth_repo.account_of_live_session(session, claims.account_id, claims.session_id)
+            if claims
+            else None
         )
-        principal = Principal(account, session_id=claims.session_id) if live else None
+        principal = Principal(account, session_id=claims.session_id) if account else None
     if principal is None:
         raise NotAuthenticated("invalid, expired or revoked credentials", headers=_UNAUTHENTICATED)
     if principal.account.is_blocked:

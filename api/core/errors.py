@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("aiadmin.api")
@@ -128,6 +130,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             _body("validation_error", message, "invalid_request_error", details=details),
             status_code=422,
+        )
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database unreachable, restarting or out of connections is the server's trouble, not a bug:
+        # a 503 the client may retry. The pool drops connections a disconnect broke, so the next request
+        # reconnects. Any other database error is a bug.
+        unavailable = isinstance(exc, PoolTimeout | OperationalError) or getattr(
+            exc, "connection_invalidated", False
+        )
+        if not unavailable:
+            return await _unexpected(request, exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            _body("database_unavailable", "the database is unavailable: try again shortly", "api_error"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import jwt
 from argon2 import PasswordHasher
@@ -79,16 +81,27 @@ def issue_access_token(
 
 def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
     """Who and which session a valid access token is for; None for anything expired, tampered or foreign."""
+    verified = _verify(settings.secret_key.get_secret_value(), settings.jwt_audience, token)
+    if verified is None or verified[1] <= time.time():
+        return None
+    return verified[0]
+
+
+@lru_cache(maxsize=4096)
+def _verify(secret: str, audience: str, token: str) -> tuple[AccessClaims, int] | None:
+    """The claims and expiry of a well-signed access token. Everything here depends on the token's bytes
+    only, so it is cached (a client sends the same token with every request); the expiry is checked by
+    the caller against the clock."""
     try:
         claims = jwt.decode(
             token,
-            settings.secret_key.get_secret_value(),
+            secret,
             algorithms=[_ALGORITHM],
-            audience=settings.jwt_audience,
-            options={"require": ["sub", "sid", "exp", "iat", "aud", "typ"]},
+            audience=audience,
+            options={"require": ["sub", "sid", "exp", "iat", "aud", "typ"], "verify_exp": False},
         )
-        if claims.get("typ") != ACCESS_TOKEN_TYPE:
+        if claims.get("typ") != ACCESS_TOKEN_TYPE or not isinstance(claims["exp"], int):
             return None
-        return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]))
+        return AccessClaims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"])), claims["exp"]
     except (jwt.PyJWTError, ValueError, TypeError):
         return None

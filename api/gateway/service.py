@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.billing import service as billing
 from api.billing.service import CreditRate, InsufficientBalance
-from api.catalogue.service import CatalogueCache, ModelRequired, ModelSpec
+from api.catalogue.service import CatalogueCache, ModelRequired, ModelSpec, PlanSpec
 from api.chats import repository as chats
 from api.chats.models import Chat, Message
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
@@ -40,8 +40,7 @@ from api.quotas.windows import (
     seconds_until,
     utc_day,
 )
-from api.users import repository as users
-from api.users.models import Account, Plan
+from api.users.models import Account
 
 log = logging.getLogger("aiadmin.gateway")
 
@@ -104,12 +103,18 @@ class Charge:
 
 
 async def _reserve(
-    session: AsyncSession, account: Account, spec: ModelSpec, messages, params: CallParams, reference: str, at
+    session: AsyncSession,
+    account: Account,
+    spec: ModelSpec,
+    rate: CreditRate,
+    messages,
+    params: CallParams,
+    reference: str,
+    at,
 ) -> Charge:
     """Reserve the worst-case cost (the prompt as counted here, the most tokens the answer may have)."""
     if spec.tier != "paid":
         return Charge(reference, Decimal(0), None)
-    rate = await billing.credit_rate(session)
     worst_output = params.max_tokens or spec.max_output_tokens
     reserved = rate.credits_for_usd(spec.cost_usd(at, count_prompt_tokens(messages), worst_output))
     taken = await billing.move(
@@ -127,7 +132,7 @@ async def _reserve(
 
 
 async def _take_daily_request(
-    session: AsyncSession, account: Account, plan: Plan | None, ctx: RequestContext, at: datetime
+    session: AsyncSession, account: Account, plan: PlanSpec | None, ctx: RequestContext, at: datetime
 ) -> None:
     limit = plan.daily_requests if plan else 0
     if limit is None:
@@ -296,7 +301,7 @@ async def prepare(
     model = model or (persona.default_model if persona else None)
     if not model:
         raise ModelRequired("name a `model` (or an assistant role that has a default model)")
-    plan = await users.get_plan(session, account.plan_code)
+    plan = catalogue.plan(account.plan_code)
     spec = catalogue.callable(model, plan.tiers if plan else frozenset(), account.plan_code)
     if max_tokens is not None and max_tokens > spec.max_output_tokens:
         raise MaxTokensTooLarge(f"{spec.id!r} writes at most {spec.max_output_tokens} tokens per answer")
@@ -324,7 +329,9 @@ async def prepare(
     await _take_daily_request(session, account, plan, ctx, at)
     try:
         chat_created = await _take_chat(session, account, plan, chat_id, messages, at) if chat_id else False
-        charge = await _reserve(session, account, spec, messages, params, reference.hex, at)
+        charge = await _reserve(
+            session, account, spec, catalogue.credit_rate, messages, params, reference.hex, at
+        )
     except (InsufficientBalance, ChatLimitReached, ChatMessageLimitReached, ChatNotFound) as refusal:
         await session.rollback()
         if not isinstance(refusal, ChatNotFound):
@@ -341,7 +348,7 @@ async def prepare(
 
 
 async def _check_token_quotas(
-    session: AsyncSession, account: Account, plan: Plan | None, ctx: RequestContext, at: datetime
+    session: AsyncSession, account: Account, plan: PlanSpec | None, ctx: RequestContext, at: datetime
 ) -> None:
     """Refuse when the day's or the month's tokens are used up. Tokens are known only after a call, so
     calls already under way may end a little past the limit; the next one is refused."""
@@ -368,7 +375,7 @@ async def _check_token_quotas(
 
 
 async def _take_chat(
-    session: AsyncSession, account: Account, plan: Plan | None, chat_id: uuid.UUID, messages, at: datetime
+    session: AsyncSession, account: Account, plan: PlanSpec | None, chat_id: uuid.UUID, messages, at: datetime
 ) -> bool:
     """The chat the call goes to (made on its first message) with room for its two messages; whether
     it was made now."""
@@ -416,8 +423,9 @@ async def store_outcome(
 ) -> None:
     """Transaction 2 (success), beside the call's own event: count the tokens, keep the chat's messages."""
     total = input_tokens + output_tokens
-    await quotas.add(session, account.id, DAILY_TOKENS, utc_day(at), total)
-    await quotas.add(session, account.id, MONTHLY_TOKENS, month_start(at), total)
+    await quotas.add(
+        session, account.id, [(DAILY_TOKENS, utc_day(at), total), (MONTHLY_TOKENS, month_start(at), total)]
+    )
     if prepared.chat_id is None:
         return
     asked = next((m.content for m in reversed(prepared.messages) if m.role == "user"), "")
@@ -565,5 +573,5 @@ async def settle_charge(
 
 async def models_for(session: AsyncSession, gateway: Gateway, account: Account) -> list[ModelSpec]:
     catalogue = await gateway.catalogue.get(session)
-    plan = await users.get_plan(session, account.plan_code)
+    plan = catalogue.plan(account.plan_code)
     return catalogue.listed_for(plan.tiers if plan else frozenset())

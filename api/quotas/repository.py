@@ -63,15 +63,19 @@ async def used(session: AsyncSession, account_id: uuid.UUID, metric: str, window
     return int(value or 0)
 
 
-async def add(
-    session: AsyncSession, account_id: uuid.UUID, metric: str, window_start: date, amount: int
-) -> None:
-    """Count `amount` more (tokens, known only after the call), with no limit check."""
+async def add(session: AsyncSession, account_id: uuid.UUID, counts: list[tuple[str, date, int]]) -> None:
+    """Count more of several metrics at once (tokens, known only after the call), with no limit check:
+    one statement for all the (metric, window start, amount) given."""
     insert = _INSERTS[session.bind.dialect.name]
+    stmt = insert(QuotaUsage).values(
+        [
+            {"account_id": account_id, "metric": metric, "window_start": window_start, "used": amount}
+            for metric, window_start, amount in counts
+        ]
+    )
     await session.execute(
-        insert(QuotaUsage)
-        .values(account_id=account_id, metric=metric, window_start=window_start, used=amount)
-        .on_conflict_do_update(
-            index_elements=["account_id", "metric", "window_start"], set_={"used": QuotaUsage.used + amount}
+        stmt.on_conflict_do_update(
+            index_elements=["account_id", "metric", "window_start"],
+            set_={"used": QuotaUsage.used + stmt.excluded.used},
         )
     )

@@ -1,4 +1,8 @@
-"""Any OpenAI-compatible chat-completions API: OpenAI, OpenRouter, Ollama (/v1), vLLM, LiteLLM, …"""
+"""Any OpenAI-compatible chat-completions API: OpenAI, OpenRouter, Ollama (/v1), vLLM, LiteLLM, …
+
+The HTTP client is aiohttp: per call it costs about a third of the CPU of httpx (bench/gateway.py), and
+the upstream call is most of what a completion costs the gateway.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
 from api.gateway.providers.mock import count_prompt_tokens, count_tokens
@@ -22,18 +26,25 @@ class OpenAICompatibleProvider:
         api_key: str | None,
         timeout_seconds: float,
         extra_headers: dict[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        headers = {"Content-Type": "application/json", **(extra_headers or {})}
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Content-Type": "application/json", **(extra_headers or {})}
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            transport=transport,
-        )
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=min(10.0, timeout_seconds))
+        self._session: aiohttp.ClientSession | None = None  # made on first use, inside the running loop
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=30),
+                json_serialize=json.dumps,
+                raise_for_status=False,
+                trust_env=False,
+            )
+        return self._session
 
     @staticmethod
     def _body(model: str, messages: list[ChatMessage], params: CallParams) -> dict[str, Any]:
@@ -61,16 +72,17 @@ class OpenAICompatibleProvider:
 
     async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion:
         try:
-            response = await self._client.post("/chat/completions", json=self._body(model, messages, params))
-        except httpx.TimeoutException as exc:
+            async with self._client().post(self._url, json=self._body(model, messages, params)) as response:
+                self._check(response.status)
+                raw = await response.read()
+        except TimeoutError as exc:
             raise ProviderError("the provider did not answer in time", code="provider_timeout") from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise ProviderError(
                 f"cannot reach the provider: {type(exc).__name__}", code="provider_unreachable"
             ) from exc
-        self._check(response.status_code)
         try:
-            data = response.json()
+            data = json.loads(raw)
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
         except _BAD_ANSWER as exc:
@@ -94,9 +106,10 @@ class OpenAICompatibleProvider:
             "stream_options": {"include_usage": True},
         }
         try:
-            async with self._client.stream("POST", "/chat/completions", json=body) as response:
-                self._check(response.status_code)
-                async for line in response.aiter_lines():
+            async with self._client().post(self._url, json=body) as response:
+                self._check(response.status)
+                async for raw_line in response.content:
+                    line = raw_line.decode("utf-8").strip()
                     if not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
@@ -113,9 +126,9 @@ class OpenAICompatibleProvider:
                             input_tokens=usage.get("prompt_tokens"),
                             output_tokens=usage.get("completion_tokens"),
                         )
-        except httpx.TimeoutException as exc:
+        except TimeoutError as exc:
             raise ProviderError("the provider did not answer in time", code="provider_timeout") from exc
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise ProviderError(
                 f"the stream broke: {type(exc).__name__}", code="provider_unreachable"
             ) from exc
@@ -125,4 +138,5 @@ class OpenAICompatibleProvider:
             ) from exc
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()

@@ -24,11 +24,14 @@ class OltpResource(ConfigurableResource):
 
     database_url: str | None = None
 
+    def settings(self) -> DatabaseSettings:
+        return DatabaseSettings(database_url=self.database_url) if self.database_url else DatabaseSettings()
+
+    def resolved_url(self) -> str:
+        return self.settings().database_url
+
     def engine(self) -> Engine:
-        settings = (
-            DatabaseSettings(database_url=self.database_url) if self.database_url else DatabaseSettings()
-        )
-        return make_sync_engine(settings)
+        return make_sync_engine(self.settings())
 
 
 class WarehouseResource(ConfigurableResource):

@@ -3,7 +3,9 @@
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from api.core.settings import DatabaseSettings
+from pipelines.checks import reconciles_with_raw_events
 from pipelines.dbt_assets import dbt_models, dbt_resource
+from pipelines.dimensions import raw_dimensions
 from pipelines.extract import raw_usage_events
 from pipelines.publish import serving_warehouse
 from pipelines.resources import OltpResource, WarehouseResource
@@ -25,7 +27,8 @@ def build_definitions(
     """The definitions for these settings; by default the database comes from the environment at run time."""
     warehouse = warehouse or get_warehouse_settings()
     return Definitions(
-        assets=[raw_usage_events, dbt_models, serving_warehouse],
+        assets=[raw_usage_events, raw_dimensions, dbt_models, serving_warehouse],
+        asset_checks=[reconciles_with_raw_events],
         jobs=[refresh_warehouse],
         resources={
             "oltp": OltpResource(database_url=database.database_url if database else None),

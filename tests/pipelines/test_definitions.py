@@ -26,6 +26,19 @@ def test_the_definitions_hold_extract_dbt_and_publish_with_dbt_tests_as_checks()
     from pipelines.definitions import defs
 
     keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
-    assert keys == {"raw/usage_events", "staging/stg_usage_events", "marts/daily_usage", "serving_warehouse"}
+    assert {
+        "raw/usage_events",
+        "raw/accounts",
+        "raw/model_prices",
+        "staging/stg_usage_events",
+        "intermediate/int_activity_events",
+        "snapshots/snap_accounts",
+        "marts/fct_llm_calls",
+        "marts/mart_active_users_daily",
+        "marts/mart_retention_weekly",
+        "marts/daily_usage",
+        "serving_warehouse",
+    } <= keys
+    assert not any("api_key" in key or "password" in key for key in keys)
     check_names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert "unique_daily_usage_day" in check_names
+    assert {"unique_daily_usage_day", "reconciles_with_raw_events"} <= check_names

@@ -24,7 +24,8 @@ renamed as (
         error_code,
         country as country_code,
         client,
-        properties
+        properties,
+        loaded_at
     from source
 )
 

@@ -1,0 +1,317 @@
+"""A fixed set of events whose every figure was worked out by hand (the comments), against the marts.
+
+Weeks start on Monday: W1 = 2 March 2026, W2 = 9 March, W3 = 16 March, W4 = 23 March. Users A and B
+register in W1, C in W2; S is staff (an admin) and must never count as a user.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from api.events.models import UsageEvent
+from api.users.models import Account
+from tests.support import db_execute
+
+A, B, C, S = (uuid.uuid4() for _ in range(4))
+COUNTRY = {A: "DE", B: "DE", C: "FR", S: None}
+
+
+def _at(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 3, day, hour, 0, tzinfo=UTC)
+
+
+_MEASURES = (
+    "chat_id",
+    "role_id",
+    "model_id",
+    "provider",
+    "plan",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "credits",
+    "latency_ms",
+    "status",
+    "error_code",
+)
+
+
+def _event(day: int, type_: str, user, hour: int = 12, **fields) -> dict:
+    """Every column given (a multi-row insert takes its columns from the first row)."""
+    return {
+        **dict.fromkeys(_MEASURES),
+        "event_id": uuid.uuid4(),
+        "occurred_at": _at(day, hour),
+        "type": type_,
+        "user_id": user,
+        "country": COUNTRY.get(user),
+        "client": "web",
+        "properties": fields.pop("properties", {}),
+        **fields,
+    }
+
+
+def _call(day: int, user, model: str, tokens_in: int, tokens_out: int, cost: str, credits: str, **fields):
+    return _event(
+        day,
+        "llm.call_succeeded",
+        user,
+        model_id=model,
+        provider="p1",
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+        cost_usd=Decimal(cost),
+        credits=Decimal(credits),
+        latency_ms=fields.pop("latency_ms", 200),
+        plan="pro",
+        status="ok",
+        **fields,
+    )
+
+
+EVENTS = [
+    # A: registers 2 Mar, a chat and two calls of m1 as role r1; logs in 3 Mar; calls m2 10 Mar, m1 24 Mar.
+    _event(2, "user.registered", A, hour=9),
+    _event(2, "balance.topped_up", A, credits=Decimal("10")),
+    _event(2, "chat.created", A),
+    _call(2, A, "m1", 10, 20, "0.001", "0.1", role_id="r1", latency_ms=100),
+    _call(2, A, "m1", 10, 20, "0.001", "0.1", role_id="r1", latency_ms=300),
+    _event(3, "user.login_succeeded", A),
+    _call(10, A, "m2", 5, 5, "0.002", "0.2"),
+    _call(24, A, "m1", 10, 20, "0.001", "0.1"),
+    # B: registers 4 Mar; 5 Mar one failed call and one good; logs in 16 Mar.
+    _event(4, "user.registered", B),
+    _event(
+        5,
+        "llm.call_failed",
+        B,
+        model_id="m1",
+        provider="p1",
+        latency_ms=500,
+        status="error",
+        error_code="provider_500",
+    ),
+    _call(5, B, "m1", 10, 10, "0.001", "0.1"),
+    _event(16, "user.login_succeeded", B),
+    # C: registers 9 Mar in France with a call; refused by the quota 10 Mar; a message 11 Mar.
+    _event(9, "user.registered", C),
+    _call(9, C, "m1", 20, 30, "0.003", "0.3"),
+    _event(10, "quota.exceeded", C, plan="free", error_code="quota_exceeded", properties={"metric": "x"}),
+    _event(11, "message.sent", C),
+    # S (staff): registered and logs in every day of W1, makes one call: never a user.
+    _event(2, "user.registered", S),
+    *[_event(day, "user.login_succeeded", S) for day in (2, 3, 4, 5)],
+    _call(3, S, "m1", 1, 1, "0.0001", "0"),
+    # Someone failing to log in is nobody's activity.
+    _event(3, "user.login_failed", None),
+]
+
+
+def _accounts() -> list[dict]:
+    return [
+        {
+            "id": user,
+            "email": f"{name}@oracle.example.com",
+            "password_hash": "x",
+            "role": "admin" if user == S else "user",
+            "plan_code": "pro",
+            "country": COUNTRY[user],
+            "is_blocked": False,
+            "created_at": _at(2),
+            "balance": Decimal(0),
+        }
+        for name, user in (("a", A), ("b", B), ("c", C), ("s", S))
+    ]
+
+
+# Loaded by a second run, to prove the incremental models: later days, and a day already built (3 Mar).
+LATE = {
+    e["event_id"]
+    for e in EVENTS
+    if e["occurred_at"] >= _at(10, 0) or (e["user_id"] == A and e["type"] == "user.login_succeeded")
+}
+
+
+def _dbt_full_refresh(warehouse_settings) -> None:
+    from pipelines.dbt_assets import DBT_DIR, DBT_EXECUTABLE
+
+    env = {**os.environ, "AIADMIN_WAREHOUSE_PATH": str(warehouse_settings.warehouse_path)}
+    done = subprocess.run(
+        [DBT_EXECUTABLE, "build", "--full-refresh", "--quiet", "--profiles-dir", "."],
+        cwd=DBT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _all_marts(path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
+            ).fetchall()
+        ]
+        return {
+            table: sorted(con.execute(f'SELECT * FROM marts."{table}"').fetchall(), key=repr)
+            for table in tables
+        }
+
+
+def test_incremental_runs_match_the_hand_worked_figures_and_a_full_refresh_rebuilds_them(
+    settings, warehouse_settings, pipeline
+):
+    db_execute(
+        settings,
+        Account.__table__.insert().values(_accounts()),
+        UsageEvent.__table__.insert().values([e for e in EVENTS if e["event_id"] not in LATE]),
+    )
+    pipeline()
+    db_execute(settings, UsageEvent.__table__.insert().values([e for e in EVENTS if e["event_id"] in LATE]))
+    result = pipeline()  # the incremental models add the late rows and rebuild the days they touch
+    assert {c.check_name: c.passed for c in result.get_asset_check_evaluations()}[
+        "reconciles_with_raw_events"
+    ]
+
+    with duckdb.connect(str(warehouse_settings.serving_path), read_only=True) as con:
+
+        def marts(sql: str) -> list[tuple]:
+            return con.execute(sql).fetchall()
+
+        check_actives(marts)
+        check_retention_and_lifecycle(marts)
+        check_usage_cost_and_latency(marts)
+        check_top_users_models_and_geography(marts)
+        check_user_facts_refusals_and_balance(marts)
+
+    incremental = _all_marts(warehouse_settings.warehouse_path)
+    _dbt_full_refresh(warehouse_settings)
+    assert _all_marts(warehouse_settings.warehouse_path) == incremental
+
+
+def check_actives(marts):
+    daily = {
+        row[0]: row[1:]
+        for row in marts("SELECT day, dau, wau, mau, new_users FROM marts.mart_active_users_daily")
+    }
+    assert min(daily) == date(2026, 3, 2) and max(daily) == date(2026, 3, 24) and len(daily) == 23
+    assert daily[date(2026, 3, 2)] == (1, 1, 1, 1)  # A (S is staff)
+    assert daily[date(2026, 3, 4)] == (1, 2, 2, 1)  # B; A within 7 and 30 days
+    assert daily[date(2026, 3, 7)] == (0, 2, 2, 0)
+    assert daily[date(2026, 3, 10)] == (2, 3, 3, 0)  # A and C; B on 4-5 Mar is within 7 days
+    assert daily[date(2026, 3, 16)] == (1, 3, 3, 0)  # B; A and C on 10-11 Mar
+    assert daily[date(2026, 3, 24)] == (1, 1, 3, 0)  # A alone in 18-24 Mar
+    stickiness = marts("SELECT stickiness FROM marts.mart_active_users_daily WHERE day = '2026-03-10'")
+    assert float(stickiness[0][0]) == pytest.approx(2 / 3, abs=1e-4)
+
+    periods = set(
+        marts("SELECT period, period_start, active_users, new_users FROM marts.mart_active_users_periods")
+    )
+    assert periods == {
+        ("week", date(2026, 3, 2), 2, 2),
+        ("week", date(2026, 3, 9), 2, 1),
+        ("week", date(2026, 3, 16), 1, 0),
+        ("week", date(2026, 3, 23), 1, 0),
+        ("month", date(2026, 3, 1), 3, 3),
+    }
+
+
+def check_retention_and_lifecycle(marts):
+    retention = marts(
+        "SELECT cohort_week, week_number, cohort_size, active_users, retention_pct "
+        "FROM marts.mart_retention_weekly ORDER BY 1, 2"
+    )
+    w1, w2 = date(2026, 3, 2), date(2026, 3, 9)
+    assert [(r[0], r[1], r[2], r[3], float(r[4])) for r in retention] == [
+        (w1, 0, 2, 2, 100.0),
+        (w1, 1, 2, 1, 50.0),  # A on 10 Mar
+        (w1, 2, 2, 1, 50.0),  # B on 16 Mar
+        (w1, 3, 2, 1, 50.0),  # A on 24 Mar
+        (w2, 0, 1, 1, 100.0),
+        (w2, 1, 1, 0, 0.0),
+        (w2, 2, 1, 0, 0.0),
+    ]
+    lifecycle = set(marts("SELECT week, state, users FROM marts.mart_lifecycle_weekly"))
+    assert lifecycle == {
+        (w1, "new", 2),
+        (w2, "new", 1),
+        (w2, "returning", 1),  # A
+        (w2, "dormant", 1),  # B
+        (date(2026, 3, 16), "resurrecting", 1),  # B
+        (date(2026, 3, 16), "dormant", 2),  # A and C
+        (date(2026, 3, 23), "resurrecting", 1),  # A
+        (date(2026, 3, 23), "dormant", 1),  # B
+    }
+
+
+def check_usage_cost_and_latency(marts):
+    totals = marts(
+        "SELECT sum(calls), sum(completions), sum(failed_calls), sum(input_tokens), sum(output_tokens), "
+        "sum(cost_usd), sum(credits) FROM marts.mart_usage_daily"
+    )[0]
+    # 8 calls: A 4, B 2 (one failed), C 1, S 1. Tokens in 10+10+5+10+10+20+1, out 20+20+5+20+10+30+1.
+    assert totals == (8, 7, 1, 66, 106, Decimal("0.0091"), Decimal("0.9"))
+    roles = marts("SELECT role_id, sum(calls) FROM marts.mart_usage_daily GROUP BY 1 ORDER BY 1")
+    assert roles == [("(none)", 6), ("r1", 2)]
+    latency = marts(
+        "SELECT calls, errors, error_rate, latency_p50_ms, latency_p95_ms FROM marts.mart_latency_daily "
+        "WHERE day = '2026-03-02'"
+    )
+    assert latency == [(2, 0, 0, 200.0, 290.0)]  # 100 and 300 ms: p50 200, p95 100 + 0.95 * 200
+    chats = marts(
+        "SELECT chats_created, messages_sent, failed_calls, error_rate FROM marts.mart_chats_daily "
+        "WHERE day = '2026-03-05'"
+    )
+    assert [(r[0], r[1], r[2], float(r[3])) for r in chats] == [(0, 0, 1, 0.5)]
+    projection = marts(
+        "SELECT cost_usd_to_date, days_elapsed, days_in_month, projected_cost_usd "
+        "FROM marts.mart_cost_projection"
+    )
+    assert projection[0][:3] == (Decimal("0.0091"), 24, 31)
+    assert float(projection[0][3]) == pytest.approx(0.0091 / 24 * 31, abs=1e-8)
+
+
+def check_top_users_models_and_geography(marts):
+    top_users = marts(
+        "SELECT user_id, sum(cost_usd) AS cost FROM marts.fct_user_days "
+        "GROUP BY 1 ORDER BY cost DESC LIMIT 10"
+    )
+    assert top_users == [(str(A), Decimal("0.005")), (str(C), Decimal("0.003")), (str(B), Decimal("0.001"))]
+    top_models = marts("SELECT model_id, sum(calls) FROM marts.mart_usage_daily GROUP BY 1 ORDER BY 2 DESC")
+    assert top_models == [("m1", 7), ("m2", 1)]
+    geography = marts(
+        "SELECT country_code, sum(new_users), sum(calls), sum(cost_usd) FROM marts.mart_geography_daily "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    assert geography == [
+        ("(unknown)", 0, 1, Decimal("0.0001")),  # the staff call
+        ("DE", 2, 6, Decimal("0.006")),
+        ("FR", 1, 1, Decimal("0.003")),
+    ]
+
+
+def check_user_facts_refusals_and_balance(marts):
+    facts = {
+        row[0]: row[1:]
+        for row in marts(
+            "SELECT user_id, chats, messages, completions, input_tokens, output_tokens, cost_usd, "
+            "active_days, favourite_model, favourite_role FROM marts.mart_user_facts"
+        )
+    }
+    assert facts[str(A)] == (1, 0, 4, 35, 65, Decimal("0.005"), 4, "m1", "r1")
+    assert facts[str(C)] == (0, 1, 1, 20, 30, Decimal("0.003"), 3, "m1", None)
+    assert facts[str(S)][2] == 0  # staff activity is not a user's
+    refusals = marts("SELECT day, plan, error_code, metric, refusals FROM marts.mart_quota_refusals_daily")
+    assert refusals == [(date(2026, 3, 10), "free", "quota_exceeded", "x", 1)]
+    balance = marts("SELECT day, movement, movements, credits FROM marts.mart_balance_daily")
+    assert balance == [(date(2026, 3, 2), "topped_up", 1, Decimal("10"))]

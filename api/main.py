@@ -18,6 +18,7 @@ from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
 from api.mail.sender import make_sender
 from api.security.router import router as security_router
+from api.system.router import router as system_router
 from api.users.router import router as users_router
 
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(security_router)
     app.include_router(billing_router)
     app.include_router(chats_router)
+    app.include_router(system_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

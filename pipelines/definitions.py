@@ -1,24 +1,19 @@
 """The Dagster definitions: `pipelines.definitions:defs` (workspace.yaml)."""
 
-from dagster import AssetSelection, Definitions, define_asset_job
+__all__ = ["REFRESH_JOB", "build_definitions", "defs"]
+
+from dagster import Definitions
 
 from api.core.settings import DatabaseSettings
 from pipelines.checks import reconciles_with_raw_events
 from pipelines.dbt_assets import dbt_models, dbt_resource
 from pipelines.dimensions import raw_dimensions
 from pipelines.extract import raw_usage_events
+from pipelines.jobs import REFRESH_JOB, refresh_warehouse
+from pipelines.orchestration import daily_refresh, new_events_sensor, note_failed_runs, note_succeeded_runs
 from pipelines.publish import serving_warehouse
 from pipelines.resources import OltpResource, WarehouseResource
 from warehouse.settings import WarehouseSettings, get_warehouse_settings
-
-REFRESH_JOB = "refresh_warehouse"
-
-refresh_warehouse = define_asset_job(
-    REFRESH_JOB,
-    selection=AssetSelection.all(),
-    description="Extract new events, build the dbt models and tests, publish the serving copy.",
-    config={"execution": {"config": {"in_process": {}}}},
-)
 
 
 def build_definitions(
@@ -30,6 +25,8 @@ def build_definitions(
         assets=[raw_usage_events, raw_dimensions, dbt_models, serving_warehouse],
         asset_checks=[reconciles_with_raw_events],
         jobs=[refresh_warehouse],
+        schedules=[daily_refresh],
+        sensors=[new_events_sensor, note_succeeded_runs, note_failed_runs],
         resources={
             "oltp": OltpResource(database_url=database.database_url if database else None),
             "warehouse": WarehouseResource(

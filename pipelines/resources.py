@@ -40,6 +40,11 @@ class WarehouseResource(ConfigurableResource):
     warehouse_path: str
     serving_path: str
 
+    @property
+    def data_dir(self) -> Path:
+        """Where the pipeline notes its runs (warehouse/status.py): beside the working warehouse."""
+        return Path(self.warehouse_path).parent
+
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         """The one writer slot (a pool of size 1) across threads and processes: an exclusive lock on

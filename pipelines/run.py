@@ -3,6 +3,7 @@
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult
 
 from pipelines.definitions import REFRESH_JOB, build_definitions
+from warehouse.status import record_run
 
 
 class PipelineFailed(Exception):
@@ -21,8 +22,16 @@ def run_pipeline(
     job = definitions.resolve_job_def(REFRESH_JOB)
     result = job.execute_in_process(instance=instance or DagsterInstance.get(), raise_on_error=False)
     failed_checks = [e for e in result.get_asset_check_evaluations() if not e.passed]
-    if not result.success or failed_checks:
-        steps = [e.step_key for e in result.get_step_failure_events()]
-        checks = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed_checks]
+    steps = [e.step_key for e in result.get_step_failure_events()]
+    checks = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed_checks]
+    succeeded = result.success and not failed_checks
+    record_run(
+        definitions.resources["warehouse"].data_dir,
+        run_id=result.run_id,
+        succeeded=succeeded,
+        failed_steps=steps,
+        message=None if succeeded else f"failed steps {steps}, failed checks {checks}",
+    )
+    if not succeeded:
         raise PipelineFailed(result.run_id, steps, checks)
     return result

@@ -22,6 +22,7 @@ class Permission(StrEnum):
     ANALYTICS_READ = "analytics:read"
     AUDIT_READ = "audit:read"
     SECURITY_READ = "security:read"  # everyone's login history and the security log
+    HEALTH_READ = "health:read"  # the system's health: database, warehouse, pipeline, providers
 
 
 P = Permission
@@ -36,10 +37,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             P.CONVERSATIONS_READ,
             P.ANALYTICS_READ,
             P.AUDIT_READ,
+            P.HEALTH_READ,
         }
     ),
-    "analyst": frozenset({P.ACCOUNT_SELF, P.LLM_USE, P.USERS_READ, P.ANALYTICS_READ}),
-    "viewer": frozenset({P.ACCOUNT_SELF, P.ANALYTICS_READ}),
+    "analyst": frozenset({P.ACCOUNT_SELF, P.LLM_USE, P.USERS_READ, P.ANALYTICS_READ, P.HEALTH_READ}),
+    "viewer": frozenset({P.ACCOUNT_SELF, P.ANALYTICS_READ, P.HEALTH_READ}),
     "user": frozenset({P.ACCOUNT_SELF, P.LLM_USE}),
 }
 

@@ -26,6 +26,7 @@ COVERS = {
     Permission.ANALYTICS_READ: "dashboards and the analytics API (issues 5, 7)",
     Permission.AUDIT_READ: "the audit log (issue 6)",
     Permission.SECURITY_READ: "everyone's login history and the security log",
+    Permission.HEALTH_READ: "the system's health: database, warehouse freshness, pipeline runs, providers",
 }
 
 

@@ -7,6 +7,7 @@ from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
 from tests.support import completion_body, event_counts, sign_up
 from warehouse.queries import daily_usage
+from warehouse.status import read_status
 
 
 def _activity(client, emails_and_calls: dict[str, int]) -> None:
@@ -97,3 +98,5 @@ def test_a_failing_dbt_test_fails_the_run_and_keeps_the_last_serving_copy(
         pipeline()
     assert failed.value.failed_steps == ["dbt_models"]
     assert daily_usage(path=warehouse_settings.serving_path).equals(published)
+    noted = read_status(warehouse_settings.data_dir)  # what /api/v1/admin/health shows
+    assert noted["last_run"]["status"] == "failure" and noted["last_run"]["failed_steps"] == ["dbt_models"]

@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from api.core.db import Database
 from api.core.settings import get_settings
@@ -146,6 +147,22 @@ def cmd_pipeline_run(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_marts(args: argparse.Namespace) -> int:
+    from warehouse.exports import export_marts
+    from warehouse.queries import ServingNotReady, connect_serving
+    from warehouse.settings import get_warehouse_settings
+
+    serving = get_warehouse_settings().serving_path
+    try:
+        connect_serving(serving).close()
+    except ServingNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path, rows in export_marts(serving, Path(args.directory)):
+        print(f"{path}  {rows} rows")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from aiadmin.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_USER_EMAIL, DEMO_USER_PASSWORD
     from aiadmin.serve import services, supervise
@@ -205,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_sub.add_parser("run", help="materialise every asset once, in-process, and publish").set_defaults(
         func=cmd_pipeline_run
     )
+
+    export = sub.add_parser("export-marts", help="write every mart of the serving copy as Parquet files")
+    export.add_argument("directory", help="where to write <mart>.parquet (created if missing)")
+    export.set_defaults(func=cmd_export_marts)
 
     serve = sub.add_parser("serve", help="run the API, Dagster and the panel until Ctrl-C")
     serve.add_argument("--host", default=os.environ.get("AIADMIN_HOST", "127.0.0.1"))

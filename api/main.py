@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.analytics.router import router as analytics_router
 from api.auth.router import router as auth_router
 from api.billing.router import router as billing_router
 from api.chats.router import router as chats_router
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(billing_router)
     app.include_router(chats_router)
     app.include_router(system_router)
+    app.include_router(analytics_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

@@ -1,8 +1,9 @@
-"""Exports of a query result as the user sees it: CSV and XLSX."""
+"""Exports: a query result as the user sees it (CSV, XLSX), and every mart as Parquet for BI tools."""
 
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 from openpyxl import Workbook
@@ -24,3 +25,32 @@ def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def export_marts(serving_path: Path, out_dir: Path) -> list[tuple[Path, int]]:
+    """Every table of the serving copy's `marts` schema as `<out_dir>/<table>.parquet` (written next to
+    the target and renamed, so a half-written file never has the final name). The files and their rows."""
+    import duckdb
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with duckdb.connect(str(serving_path), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1"
+            ).fetchall()
+        ]
+        for table in tables:
+            target = out_dir / f"{table}.parquet"
+            partial = out_dir / f".{table}.parquet.partial"
+            # Identifiers come from the file's own catalogue, quoted; COPY takes no parameter for its path.
+            con.execute(f'COPY marts."{table}" TO \'{_sql_string(partial)}\' (FORMAT parquet)')
+            partial.replace(target)
+            (rows,) = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()  # noqa: S608
+            written.append((target, rows))
+    return written
+
+
+def _sql_string(path: Path) -> str:
+    return str(path).replace("'", "''")

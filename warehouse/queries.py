@@ -1,14 +1,25 @@
-"""The analytics queries that the panel and the analytics API share, on the serving copy only."""
+"""The analytics queries that the panel and the analytics API share, on the serving copy only.
+
+Each takes a date range (UTC days, both ends included; None: unbounded) and returns a DataFrame whose
+columns are the API's and the CSV's. Periods: `day`, `week` (Monday) or `month`.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import pandas as pd
 
 from warehouse.settings import get_warehouse_settings
+
+Grain = Literal["day", "week", "month"]
+TopKind = Literal["users", "models", "roles", "providers", "countries"]
+TopMetric = Literal["cost", "calls", "tokens", "credits"]
+CostDimension = Literal["model", "provider", "role", "plan", "country"]
+GRAINS = ("day", "week", "month")
 
 
 class ServingNotReady(Exception):
@@ -23,17 +34,215 @@ def connect_serving(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
+def _query(sql: str, params: list, path: Path | None) -> pd.DataFrame:
+    with connect_serving(path) as con:
+        return con.execute(sql, params).df()
+
+
+# The SQL below is put together from fixed fragments only (columns, grains and measures picked from the
+# tables in this module); every value is a bound parameter.
+
+
+def _range(column: str) -> str:
+    """`column` within [start, end], either end open when None (two parameters)."""
+    return (
+        f"{column} BETWEEN coalesce(CAST(? AS DATE), DATE '0001-01-01') "
+        "AND coalesce(CAST(? AS DATE), DATE '9999-12-31')"
+    )
+
+
+def _range_params(start: date | None, end: date | None) -> list:
+    return [start, end]
+
+
+def _check_grain(grain: str) -> str:
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {GRAINS}")
+    return grain
+
+
 def daily_usage(
     start: date | None = None, end: date | None = None, *, path: Path | None = None
 ) -> pd.DataFrame:
     """One row per UTC day: active users, completions and tokens in and out."""
-    with connect_serving(path) as con:
-        return con.execute(
-            """
-            SELECT day, active_users, completions, input_tokens, output_tokens
-            FROM marts.daily_usage
-            WHERE (CAST(? AS DATE) IS NULL OR day >= ?) AND (CAST(? AS DATE) IS NULL OR day <= ?)
-            ORDER BY day
-            """,
-            [start, start, end, end],
-        ).df()
+    return _query(
+        "SELECT day, active_users, completions, input_tokens, output_tokens FROM marts.daily_usage "
+        f"WHERE {_range('day')} ORDER BY day",
+        _range_params(start, end),
+        path,
+    )
+
+
+def active_users(
+    start: date | None = None, end: date | None = None, grain: Grain = "day", *, path: Path | None = None
+) -> pd.DataFrame:
+    """Per day: DAU, rolling WAU (7 days) and MAU (30 days), stickiness, new users. Per calendar week or
+    month: the distinct users active in it, and new users."""
+    if _check_grain(grain) == "day":
+        return _query(
+            "SELECT day AS period_start, dau, wau, mau, stickiness, new_users "
+            f"FROM marts.mart_active_users_daily WHERE {_range('day')} ORDER BY day",
+            _range_params(start, end),
+            path,
+        )
+    return _query(
+        "SELECT period_start, active_users, new_users FROM marts.mart_active_users_periods "
+        f"WHERE period = ? AND {_range('period_start')} ORDER BY period_start",
+        [grain, *_range_params(start, end)],
+        path,
+    )
+
+
+def usage(
+    start: date | None = None, end: date | None = None, grain: Grain = "day", *, path: Path | None = None
+) -> pd.DataFrame:
+    """Per period: calls, completions, failed calls, the error rate, tokens in and out, cost and credits."""
+    return _query(
+        f"""
+        SELECT CAST(date_trunc('{_check_grain(grain)}', day) AS DATE) AS period_start,
+               sum(calls)::BIGINT AS calls, sum(completions)::BIGINT AS completions,
+               sum(failed_calls)::BIGINT AS failed_calls,
+               round(sum(failed_calls) / nullif(sum(calls), 0), 4) AS error_rate,
+               sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+               sum(cost_usd) AS cost_usd, sum(credits) AS credits
+        FROM marts.mart_usage_daily WHERE {_range("day")}
+        GROUP BY 1 ORDER BY 1
+        """,
+        _range_params(start, end),
+        path,
+    )
+
+
+_COST_COLUMNS = {"model": "model_id", "provider": "provider", "role": "role_id", "plan": "plan",
+                 "country": "country_code"}  # fmt: skip
+
+
+def costs(
+    start: date | None = None,
+    end: date | None = None,
+    by: CostDimension = "model",
+    *,
+    path: Path | None = None,
+) -> pd.DataFrame:
+    """Cost (USD) and credits in the range by model, provider, assistant role, plan or country."""
+    if by not in _COST_COLUMNS:
+        raise ValueError(f"by must be one of {tuple(_COST_COLUMNS)}")
+    column = _COST_COLUMNS[by]
+    return _query(
+        f"""
+        SELECT {column} AS {by}, sum(calls)::BIGINT AS calls, sum(input_tokens)::BIGINT AS input_tokens,
+               sum(output_tokens)::BIGINT AS output_tokens, sum(cost_usd) AS cost_usd, sum(credits) AS credits
+        FROM marts.mart_usage_daily WHERE {_range("day")}
+        GROUP BY 1 ORDER BY cost_usd DESC, 1
+        """,
+        _range_params(start, end),
+        path,
+    )
+
+
+_TOP_ORDER = {
+    "cost": "cost_usd",
+    "calls": "calls",
+    "tokens": "input_tokens + output_tokens",
+    "credits": "credits",
+}
+_TOP_KEY = {"models": "model_id", "roles": "role_id", "providers": "provider", "countries": "country_code"}
+
+
+def top(
+    kind: TopKind,
+    start: date | None = None,
+    end: date | None = None,
+    metric: TopMetric = "cost",
+    limit: int = 10,
+    *,
+    path: Path | None = None,
+) -> pd.DataFrame:
+    """The top `limit` end users (with their email), models, roles, providers or countries in the range,
+    by cost, calls, tokens or credits; ties broken by name."""
+    if metric not in _TOP_ORDER or not 1 <= limit <= 1000:
+        raise ValueError("metric must be cost, calls, tokens or credits; limit 1..1000")
+    if kind == "users":
+        key = "user_id"
+        totals = f"""
+            SELECT d.user_id, any_value(f.email) AS email, any_value(f.plan_code) AS plan,
+                   sum(d.completions + d.failed_calls)::BIGINT AS calls,
+                   sum(d.input_tokens)::BIGINT AS input_tokens,
+                   sum(d.output_tokens)::BIGINT AS output_tokens, sum(d.cost_usd) AS cost_usd,
+                   sum(d.credits) AS credits
+            FROM marts.fct_user_days AS d LEFT JOIN marts.mart_user_facts AS f USING (user_id)
+            WHERE {_range("d.day")} GROUP BY d.user_id
+        """
+    elif kind in _TOP_KEY:
+        key = _TOP_KEY[kind]
+        totals = f"""
+            SELECT {key}, sum(calls)::BIGINT AS calls, sum(input_tokens)::BIGINT AS input_tokens,
+                   sum(output_tokens)::BIGINT AS output_tokens, sum(cost_usd) AS cost_usd,
+                   sum(credits) AS credits
+            FROM marts.mart_usage_daily WHERE {_range("day")} GROUP BY 1
+        """
+    else:
+        raise ValueError(f"kind must be users or one of {tuple(_TOP_KEY)}")
+    return _query(
+        f"SELECT * FROM ({totals}) ORDER BY {_TOP_ORDER[metric]} DESC, {key} LIMIT ?",
+        [*_range_params(start, end), limit],
+        path,
+    )
+
+
+def geography(
+    start: date | None = None, end: date | None = None, *, path: Path | None = None
+) -> pd.DataFrame:
+    """Per country: distinct active end users, new users, calls, tokens, cost and credits in the range."""
+    return _query(
+        f"""
+        WITH users AS (
+            SELECT coalesce(country_code, '(unknown)') AS country_code,
+                   count(DISTINCT user_id) AS active_users
+            FROM marts.fct_user_days WHERE {_range("day")} GROUP BY 1
+        ),
+        activity AS (
+            SELECT country_code, sum(new_users)::BIGINT AS new_users, sum(calls)::BIGINT AS calls,
+                   sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+                   sum(cost_usd) AS cost_usd, sum(credits) AS credits
+            FROM marts.mart_geography_daily WHERE {_range("day")} GROUP BY 1
+        )
+        SELECT country_code, coalesce(users.active_users, 0) AS active_users, activity.new_users,
+               activity.calls, activity.input_tokens, activity.output_tokens, activity.cost_usd,
+               activity.credits
+        FROM activity LEFT JOIN users USING (country_code)
+        ORDER BY active_users DESC, country_code
+        """,
+        [*_range_params(start, end), *_range_params(start, end)],
+        path,
+    )
+
+
+def retention(
+    start: date | None = None, end: date | None = None, *, path: Path | None = None
+) -> pd.DataFrame:
+    """Weekly cohorts registered in the range: % of each cohort active N weeks after registering."""
+    return _query(
+        "SELECT cohort_week, week_number, cohort_size, active_users, retention_pct "
+        f"FROM marts.mart_retention_weekly WHERE {_range('cohort_week')} "
+        "ORDER BY cohort_week, week_number",
+        _range_params(start, end),
+        path,
+    )
+
+
+def latency(start: date | None = None, end: date | None = None, *, path: Path | None = None) -> pd.DataFrame:
+    """Per provider and model over the range: calls, errors, the error rate, latency p50 and p95 (ms),
+    exact over the calls (not averaged from daily figures)."""
+    return _query(
+        f"""
+        SELECT provider, model_id, count(*) AS calls, count(*) FILTER (WHERE NOT succeeded) AS errors,
+               round(count(*) FILTER (WHERE NOT succeeded) / count(*), 4) AS error_rate,
+               quantile_cont(latency_ms, 0.5) AS latency_p50_ms,
+               quantile_cont(latency_ms, 0.95) AS latency_p95_ms
+        FROM marts.fct_llm_calls WHERE {_range("day")}
+        GROUP BY 1, 2 ORDER BY calls DESC, 1, 2
+        """,
+        _range_params(start, end),
+        path,
+    )

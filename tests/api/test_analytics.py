@@ -1,0 +1,88 @@
+"""`/api/v1/analytics/…`: the warehouse's figures for staff with analytics:read, as JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+from tests.support import completion_body, sign_up, staff_headers
+from warehouse import queries
+
+ENDPOINTS = [
+    "/api/v1/analytics/active-users",
+    "/api/v1/analytics/active-users?grain=week",
+    "/api/v1/analytics/usage?grain=month",
+    "/api/v1/analytics/costs?by=plan",
+    "/api/v1/analytics/top/users",
+    "/api/v1/analytics/top/models?metric=calls",
+    "/api/v1/analytics/top/roles",
+    "/api/v1/analytics/geography",
+    "/api/v1/analytics/retention",
+    "/api/v1/analytics/latency",
+]
+
+
+def test_before_the_first_publish_the_answer_is_503_warehouse_not_ready(client, settings):
+    analyst = staff_headers(client, settings, "analyst")
+    response = client.get("/api/v1/analytics/usage", headers=analyst)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "warehouse_not_ready"
+
+
+def test_analytics_answer_staff_with_the_permission_in_json_and_csv(
+    client, settings, warehouse_settings, pipeline
+):
+    ada = sign_up(client, "ada@example.com", country="DE")
+    bob = sign_up(client, "bob@example.com", country="FR")
+    for headers, calls in ((ada, 2), (bob, 1)):
+        for _ in range(calls):
+            assert (
+                client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code
+                == 200
+            )
+    pipeline()
+    analyst = staff_headers(client, settings, "analyst")
+    assert client.get("/api/v1/analytics/usage", headers=ada).status_code == 403
+
+    for url in ENDPOINTS:
+        response = client.get(url, headers=analyst)
+        assert response.status_code == 200, (url, response.text)
+        assert response.json()["rows"], url
+
+    today = datetime.now(UTC).date()
+    usage = client.get("/api/v1/analytics/usage", headers=analyst).json()
+    assert usage["columns"][0] == "period_start"
+    assert usage["rows"] == [
+        {
+            **usage["rows"][0],
+            "period_start": today.isoformat(),
+            "calls": 3,
+            "completions": 3,
+            "failed_calls": 0,
+        }
+    ]
+    top_users = client.get("/api/v1/analytics/top/users?metric=calls", headers=analyst).json()["rows"]
+    assert [(r["email"], r["calls"]) for r in top_users] == [("ada@example.com", 2), ("bob@example.com", 1)]
+    countries = {
+        r["country_code"]: r["active_users"]
+        for r in client.get("/api/v1/analytics/geography", headers=analyst).json()["rows"]
+    }
+    assert countries["DE"] == 1 and countries["FR"] == 1
+
+    # The API and the panel share the query layer: the same figures.
+    shared = queries.top("users", metric="calls", path=warehouse_settings.serving_path)
+    assert list(shared["email"]) == ["ada@example.com", "bob@example.com"]
+
+    exported = client.get("/api/v1/analytics/top/models?format=csv", headers=analyst)
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert 'filename="top-models.csv"' in exported.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert rows[0]["model_id"] == "mock-small" and rows[0]["calls"] == "3"
+
+    tomorrow = today + timedelta(days=1)
+    empty = client.get(f"/api/v1/analytics/usage?start={tomorrow}", headers=analyst).json()
+    assert empty["rows"] == []
+    backwards = client.get(f"/api/v1/analytics/usage?start={tomorrow}&end={today}", headers=analyst)
+    assert backwards.status_code == 422 and backwards.json()["error"]["code"] == "invalid_range"
+    assert client.get("/api/v1/analytics/top/planets", headers=analyst).status_code == 422

@@ -29,8 +29,11 @@ class Publication:
 def publish(
     warehouse_path: Path, serving_path: Path, schemas: tuple[str, ...] = PUBLISHED_SCHEMAS
 ) -> Publication:
+    # A publish killed halfway leaves its temporary file behind: it was never renamed, so no reader saw
+    # it; the next publish (under the same writer lock) clears it away.
+    for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp_path = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
-    tmp_path.unlink(missing_ok=True)
     published_at = datetime.now(UTC).replace(tzinfo=None)
     tables: list[str] = []
     with duckdb.connect() as con:

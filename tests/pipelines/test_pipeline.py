@@ -100,3 +100,34 @@ def test_a_failing_dbt_test_fails_the_run_and_keeps_the_last_serving_copy(
     assert daily_usage(path=warehouse_settings.serving_path).equals(published)
     noted = read_status(warehouse_settings.data_dir)  # what /api/v1/admin/health shows
     assert noted["last_run"]["status"] == "failure" and noted["last_run"]["failed_steps"] == ["dbt_models"]
+
+
+def test_dbt_docs_generate_documents_the_built_marts_and_names_the_exposures(
+    client, settings, warehouse_settings, pipeline, tmp_path
+):
+    import json
+    import os
+    import subprocess
+
+    from pipelines.dbt_assets import DBT_DIR, DBT_EXECUTABLE
+
+    if settings.database_url.startswith("postgresql"):
+        pytest.skip("the dbt docs do not depend on the API's database: once, on SQLite, is enough")
+    _activity(client, {"ada@example.com": 1})
+    pipeline()
+    done = subprocess.run(
+        [DBT_EXECUTABLE, "docs", "generate", "--profiles-dir", ".", "--target-path", str(tmp_path / "docs")],
+        cwd=DBT_DIR,
+        env={**os.environ, "AIADMIN_WAREHOUSE_PATH": str(warehouse_settings.warehouse_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    catalog = json.loads((tmp_path / "docs" / "catalog.json").read_text())
+    documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
+    assert {"mart_active_users_daily", "fct_llm_calls", "mart_user_facts"} <= documented
+    manifest = json.loads((tmp_path / "docs" / "manifest.json").read_text())
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    assert set(exposures) == {"admin_panel", "analytics_api"}
+    assert "model.aiadmin.daily_usage" in exposures["admin_panel"]["depends_on"]["nodes"]

@@ -58,3 +58,44 @@ def test_exports_round_trip_what_the_user_sees(tmp_path):
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == ("day", "active_users")
     assert rows[1][0].date().isoformat() == "2026-11-01" and rows[1][1] == 3
+
+
+_PUBLISH_FOREVER = """
+import sys
+from pathlib import Path
+from warehouse.publish import publish
+print("publishing", flush=True)
+while True:
+    publish(Path(sys.argv[1]), Path(sys.argv[2]))
+"""
+
+
+def test_a_publish_killed_at_any_moment_leaves_the_last_copy_whole_and_the_next_one_cleans_up(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    source, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    _build(source, [(f"2026-01-{d:02d}", d, d, d, d) for d in range(1, 29)])
+    with duckdb.connect(str(source)) as con:  # a copy that takes a while, to be killed inside
+        con.execute("CREATE TABLE marts.wide AS SELECT range AS x, range * 2 AS y FROM range(2000000)")
+    publish(source, serving)
+    for delay in (0.05, 0.2, 0.45, 0.1, 0.3, 0.6):  # inside a copy, between copies, during the rename
+        child = subprocess.Popen(
+            [sys.executable, "-c", _PUBLISH_FOREVER, str(source), str(serving)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.getcwd()},
+        )
+        assert child.stdout.readline() == "publishing\n"
+        time.sleep(delay)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        assert len(daily_usage(path=serving)) == 28  # whole, whichever copy it is
+    left_behind = list(tmp_path.glob(".serving.duckdb.*.tmp"))
+    publish(source, serving)
+    assert left_behind  # the kills did interrupt copies
+    assert not list(tmp_path.glob(".serving.duckdb.*.tmp"))
+    assert len(daily_usage(path=serving)) == 28

@@ -68,8 +68,13 @@ async def generate(
     """Register users over the first days, then log them in and chat, day by day, up to today."""
     rng = random.Random(seed)
     gateway = Gateway(settings)
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    today = now.date()
     first_day = today - timedelta(days=days - 1)
+
+    def past(at: datetime) -> datetime:  # today's activity happens before now, never later today
+        return min(at, now - timedelta(seconds=1))
+
     accounts: list[tuple[Account, RequestContext]] = []
     stats = {"users": 0, "logins": 0, "completions": 0, "refusals": 0}
     for day_index in range(days):
@@ -80,7 +85,7 @@ async def generate(
         while len(accounts) < due:
             n = len(accounts) + 1
             ctx = RequestContext(country=rng.choice(COUNTRIES), client=rng.choice(CLIENTS))
-            at = day_start + timedelta(seconds=rng.randrange(0, 6 * 3600))
+            at = past(day_start + timedelta(seconds=rng.randrange(0, 6 * 3600)))
             async with db.sessionmaker() as session:
                 account = await auth.register(
                     session,
@@ -106,7 +111,7 @@ async def generate(
             accounts.append((account, ctx))
             stats["users"] += 1
         for account, ctx in rng.sample(accounts, k=max(1, int(len(accounts) * rng.uniform(0.3, 0.7)))):
-            at = day_start + timedelta(seconds=rng.randrange(6 * 3600, 20 * 3600))
+            at = past(day_start + timedelta(seconds=rng.randrange(6 * 3600, 20 * 3600)))
             async with db.sessionmaker() as session:
                 await auth.login(
                     session,
@@ -131,7 +136,7 @@ async def generate(
                             max_tokens=None,
                             temperature=None,
                             ctx=ctx,
-                            at=at + timedelta(minutes=call + 1),
+                            at=past(at + timedelta(minutes=call + 1)),
                         )
                         stats["completions"] += 1
                     except (QuotaExceeded, InsufficientBalance):

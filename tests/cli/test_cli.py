@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
 
 from aiadmin.cli import main
 from api.main import create_app
-from tests.support import PASSWORD, event_counts
+from tests.support import PASSWORD, event_counts, events_of
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -37,6 +39,9 @@ def test_demo_data_only_fills_an_empty_database(env_settings, capsys):
     assert main(["demo-data", "--if-empty"]) == 0
     assert "left as it is" in capsys.readouterr().out
     assert event_counts(env_settings) == first
+    # Nothing happens later than now (analytics would show activity from the future).
+    latest = max(e.occurred_at for t in first for e in events_of(env_settings, t))
+    assert latest <= datetime.now(UTC)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

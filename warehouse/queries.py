@@ -6,6 +6,7 @@ columns are the API's and the CSV's. Periods: `day`, `week` (Monday) or `month`.
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -26,12 +27,34 @@ class ServingNotReady(Exception):
     """No serving copy has been published yet: run the pipeline first."""
 
 
+_OPEN: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 def connect_serving(path: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the published copy; it never takes a write lock."""
+    """A read-only cursor on the published copy, as it is now; it never takes a write lock.
+
+    One private DuckDB instance per published file (in memory, the file ATTACHed read-only) serves every
+    thread of the process through its own cursor. When a publish has renamed a new file over the path,
+    the next call opens that one; cursors already open keep reading the file they started with.
+    (`duckdb.connect(path)` would share one instance per path within the process, and a new connection
+    would keep seeing the old file for as long as any connection to it stayed open.)
+    """
     path = path or get_warehouse_settings().serving_path
-    if not path.exists():
-        raise ServingNotReady(f"no published warehouse at {path}: run `aiadmin pipeline run`")
-    return duckdb.connect(str(path), read_only=True)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise ServingNotReady(f"no published warehouse at {path}: run `aiadmin pipeline run`") from None
+    version = (stat.st_ino, stat.st_mtime_ns)
+    with _OPEN_LOCK:
+        opened = _OPEN.get(str(path))
+        if opened is None or opened[0] != version:
+            instance = duckdb.connect()
+            instance.execute("ATTACH ? AS serving (READ_ONLY)", [str(path)])
+            opened = _OPEN[str(path)] = (version, instance)  # the old instance closes with its last cursor
+        cursor = opened[1].cursor()
+    cursor.execute("USE serving")  # per cursor: each has its own default catalog
+    return cursor
 
 
 def _query(sql: str, params: list, path: Path | None) -> pd.DataFrame:

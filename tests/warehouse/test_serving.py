@@ -1,0 +1,239 @@
+"""The serving copy under load and for other readers: atomic publishes, and files DuckDB 1.4 opens."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.support import completion_body, sign_up
+from warehouse.publish import publish
+from warehouse.queries import connect_serving
+
+READS = 1_000
+PUBLISHES = 20
+READS_BETWEEN_PUBLISHES = 40  # the reader opens each copy at least this often before it is replaced
+
+# The DuckDB of the BI drivers (JDBC/ODBC 1.4.x), in a virtualenv of its own kept between runs.
+DUCKDB_14 = "1.4.5"
+
+
+# --- a reader loop while the marts are published again and again -------------------------------------
+
+
+def _build_version(path: Path, version: int) -> None:
+    """Marts whose content depends on `version` and that agree with each other within one version."""
+    rows = 100 + 10 * version
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        con.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        con.execute(
+            "CREATE OR REPLACE TABLE marts.facts AS "
+            "SELECT ? AS version, i AS id, i * ? AS amount FROM range(?) AS r(i)",
+            [version, version + 1, rows],
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE marts.summary AS "
+            "SELECT any_value(version) AS version, count(*) AS rows, sum(amount) AS total FROM marts.facts"
+        )
+        con.execute("CREATE OR REPLACE TABLE staging.scratch AS SELECT ? AS version", [version])
+
+
+def _expected(version: int) -> tuple[int, int, int]:
+    rows = 100 + 10 * version
+    return version, rows, (version + 1) * rows * (rows - 1) // 2
+
+
+def _read_once(serving: Path) -> int:
+    with connect_serving(serving) as con:
+        return _read_once_on(con)
+
+
+def _read_once_on(con: duckdb.DuckDBPyConnection) -> int:
+    """One reader's query: one version throughout, and the summary agrees with the facts."""
+    found = con.execute(
+        """
+        SELECT f.low, f.high, f.rows, f.total, s.version, s.rows, s.total, p.tables
+        FROM (SELECT min(version) AS low, max(version) AS high, count(*) AS rows, sum(amount) AS total
+              FROM marts.facts) AS f, marts.summary AS s, main._publication AS p
+        """
+    ).fetchall()
+    assert len(found) == 1, found
+    low, high, *facts, tables = found[0]
+    assert low == high, f"versions {low}..{high} mixed in one table"
+    assert facts == [*_expected(low)[1:], *_expected(low)], found
+    assert tables == ["marts.facts", "marts.summary"], tables
+    return low
+
+
+def test_a_reader_loop_of_1000_queries_during_20_publishes_sees_0_errors(tmp_path):
+    working, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    _build_version(working, 0)
+    publish(working, serving)
+
+    reads = 0
+    errors: list[str] = []
+    seen: set[int] = set()
+
+    publishing = threading.Event()
+    publishing.set()
+
+    def reader() -> None:  # reads while the publishes go on, and at least READS times
+        nonlocal reads
+        while publishing.is_set() or reads < READS:
+            try:
+                seen.add(_read_once(serving))
+            except Exception as exc:  # every failure counts, whatever it is
+                errors.append(f"{type(exc).__name__}: {exc}")
+            reads += 1
+
+    thread = threading.Thread(target=reader, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    for version in range(1, PUBLISHES + 1):
+        # Let the reader open the copy published last a few times before replacing it.
+        wait_for = reads + READS_BETWEEN_PUBLISHES
+        deadline = time.monotonic() + 60
+        while reads < wait_for and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert thread.is_alive(), f"the reader finished before publish {version}; errors: {errors[:3]}"
+        _build_version(working, version)
+        publish(working, serving)
+    last = reads + READS_BETWEEN_PUBLISHES  # and the last copy too
+    while reads < last and thread.is_alive():
+        time.sleep(0.001)
+    publishing.clear()
+    thread.join(timeout=120)
+    elapsed = time.monotonic() - started
+
+    assert not thread.is_alive(), "the reader hung"
+    assert reads >= READS
+    assert errors == [], f"{len(errors)} reader errors in {elapsed:.1f}s, first: {errors[:3]}"
+    assert seen == set(range(PUBLISHES + 1)), sorted(seen)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_overlapping_readers_in_one_process_see_a_new_publication(tmp_path):
+    working, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
+    _build_version(working, 0)
+    publish(working, serving)
+    held = connect_serving(serving)  # a request still running
+    try:
+        for version in range(1, 4):
+            _build_version(working, version)
+            publish(working, serving)
+            newer = connect_serving(serving)  # a request that started after the publish
+            held.close()
+            held = newer
+            assert _read_once_on(held) == version
+    finally:
+        held.close()
+
+
+# --- a file published by the real pipeline, opened by DuckDB 1.4 -----------------------------------------
+
+
+@pytest.fixture
+def database_url(sqlite_template, tmp_path) -> str:
+    """SQLite only here: the serving copy does not depend on the API's database."""
+    path = tmp_path / "aiadmin.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def _duckdb14_venv() -> Path:
+    """A virtualenv with DuckDB 1.4, made once and kept in the user's cache (outside the work tree)."""
+    root = os.environ.get("AIADMIN_DUCKDB14_VENV")
+    if root:
+        venv = Path(root)
+    else:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        venv = cache / "aiadmin" / f"venv-duckdb-{DUCKDB_14}"
+    python, ready = venv / "bin" / "python", venv / ".aiadmin-ready"
+    if ready.exists():
+        return python
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once make it once
+        if ready.exists():
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        steps = (
+            [sys.executable, "-m", "venv", str(venv)],
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"duckdb=={DUCKDB_14}",
+            ],
+        )
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                shutil.rmtree(venv, ignore_errors=True)
+                pytest.skip(
+                    f"cannot make a virtualenv with duckdb=={DUCKDB_14} (offline?): {done.stderr[-800:]}"
+                )
+        ready.write_text(DUCKDB_14)
+    return python
+
+
+# Every table of the file, read whole: the DuckDB version, and each table's rows and columns.
+_READ_EVERY_TABLE = """
+import json, sys
+import duckdb
+
+con = duckdb.connect(sys.argv[1], read_only=True)
+tables = con.execute(
+    "SELECT table_schema, table_name FROM information_schema.tables "
+    "WHERE table_type = 'BASE TABLE' ORDER BY ALL"
+).fetchall()
+seen = {}
+for schema, table in tables:
+    rows = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
+    seen[f"{schema}.{table}"] = [len(rows), [d[0] for d in con.description]]
+print(json.dumps({"version": duckdb.__version__, "tables": seen}))
+"""
+
+
+def _read_every_table(python: Path | str, path: Path) -> dict:
+    result = subprocess.run(
+        [str(python), "-c", _READ_EVERY_TABLE, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_file_published_by_the_pipeline_opens_in_duckdb_1_4(client, warehouse_settings, pipeline):
+    python = _duckdb14_venv()
+    for email, calls in {"ada@example.com": 2, "bob@example.com": 1}.items():
+        headers = sign_up(client, email)
+        for _ in range(calls):
+            assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).is_success
+    assert pipeline().success
+    serving = warehouse_settings.serving_path
+
+    read_by_14 = _read_every_table(python, serving)
+    read_here = _read_every_table(sys.executable, serving)
+
+    assert read_by_14["version"].startswith("1.4."), read_by_14["version"]
+    assert read_here["version"] == duckdb.__version__ and not read_here["version"].startswith("1.4.")
+    assert read_by_14["tables"] == read_here["tables"]
+    here = read_here["tables"]
+    marts = {name: count for name, (count, _columns) in here.items() if name.startswith("marts.")}
+    models = (Path(__file__).parents[2] / "dbt" / "models" / "marts").glob("*.sql")
+    assert sorted(marts) == sorted(f"marts.{model.stem}" for model in models)
+    assert marts["marts.daily_usage"] == 1 and marts["marts.mart_user_facts"] == 2
+    assert here["main._publication"][0] == 1

@@ -45,7 +45,7 @@ def export_marts(serving_path: Path, out_dir: Path) -> list[tuple[Path, int]]:
             target = out_dir / f"{table}.parquet"
             partial = out_dir / f".{table}.parquet.partial"
             # Identifiers come from the file's own catalogue, quoted; COPY takes no parameter for its path.
-            con.execute(f'COPY marts."{table}" TO \'{_sql_string(partial)}\' (FORMAT parquet)')
+            con.execute(f"COPY marts.\"{table}\" TO '{_sql_string(partial)}' (FORMAT parquet)")
             partial.replace(target)
             (rows,) = con.execute(f'SELECT count(*) FROM marts."{table}"').fetchone()  # noqa: S608
             written.append((target, rows))

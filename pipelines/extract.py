@@ -115,11 +115,8 @@ ORDER BY id
 class _PostgresSource:
     """Rows of transactions at or past the cursor, in one snapshot; the next cursor is its xmin."""
 
-    # Rows of this batch already loaded: those in the re-read window (txid at or past the cursor).
-    INSERT_NEW = (
-        "INSERT INTO raw.usage_events BY NAME SELECT * FROM incoming AS b WHERE NOT EXISTS "
-        "(SELECT 1 FROM raw.usage_events AS r WHERE r.txid >= ? AND r.event_id = b.event_id)"
-    )
+    # Rows loaded before that this run reads again: those of the re-read window (txid at or past the cursor).
+    ALREADY_LOADED = "SELECT event_id FROM raw.usage_events WHERE txid >= ?"
 
     def __init__(self, database_url: str) -> None:
         self.uri = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -141,10 +138,7 @@ class _SqliteSource:
     """Rows past the highest id loaded (SQLite commits in id order); the next cursor is the last id read."""
 
     # Never re-read, but matched all the same, so that a row can never be loaded twice.
-    INSERT_NEW = (
-        "INSERT INTO raw.usage_events BY NAME SELECT * FROM incoming AS b WHERE NOT EXISTS "
-        "(SELECT 1 FROM raw.usage_events AS r WHERE r.id > ? AND r.event_id = b.event_id)"
-    )
+    ALREADY_LOADED = "SELECT event_id FROM raw.usage_events WHERE id > ?"
 
     def __init__(self, oltp: OltpResource) -> None:
         self.oltp = oltp
@@ -201,10 +195,16 @@ def extract_usage_events(oltp: OltpResource, warehouse: WarehouseResource, log=N
         read = inserted = 0
         duck.execute("BEGIN TRANSACTION")
         try:
+            # The source returns each row once per run, so only rows of earlier runs can repeat: their
+            # ids, taken once, are what each batch is matched against (not everything loaded so far).
+            duck.execute(f"CREATE TEMP TABLE loaded AS {source.ALREADY_LOADED}", [cursor])
             with source.read(cursor) as (horizon, reader):
                 for batch in reader:
                     incoming = pa.Table.from_batches([batch])  # noqa: F841 (read by DuckDB by name)
-                    (added,) = duck.execute(source.INSERT_NEW, [cursor]).fetchone()
+                    (added,) = duck.execute(
+                        "INSERT INTO raw.usage_events BY NAME SELECT * FROM incoming "
+                        "WHERE event_id NOT IN (SELECT event_id FROM loaded)"
+                    ).fetchone()
                     read += batch.num_rows
                     inserted += added
                     if log:
@@ -215,7 +215,7 @@ def extract_usage_events(oltp: OltpResource, warehouse: WarehouseResource, log=N
                 "INSERT OR REPLACE INTO raw.extract_state VALUES ('usage_events', ?, ?, now())",
                 [horizon, SCHEMA_VERSION],
             )
-            duck.execute("COMMIT")
+            duck.execute("DROP TABLE loaded; COMMIT")
         except BaseException:
             duck.execute("ROLLBACK")
             raise

@@ -163,11 +163,11 @@ def costs(
     )
 
 
-_TOP_ORDER = {
-    "cost": "cost_usd",
-    "calls": "calls",
-    "tokens": "input_tokens + output_tokens",
-    "credits": "credits",
+_TOP_ORDER = {  # {t} is the table's alias, if any
+    "cost": "{t}cost_usd",
+    "calls": "{t}calls",
+    "tokens": "{t}input_tokens + {t}output_tokens",
+    "credits": "{t}credits",
 }
 _TOP_KEY = {"models": "model_id", "roles": "role_id", "providers": "provider", "countries": "country_code"}
 
@@ -186,17 +186,31 @@ def top(
     if metric not in _TOP_ORDER or not 1 <= limit <= 1000:
         raise ValueError("metric must be cost, calls, tokens or credits; limit 1..1000")
     if kind == "users":
-        key = "user_id"
-        totals = f"""
-            SELECT d.user_id, any_value(f.email) AS email, any_value(f.plan_code) AS plan,
-                   sum(d.completions + d.failed_calls)::BIGINT AS calls,
-                   sum(d.input_tokens)::BIGINT AS input_tokens,
-                   sum(d.output_tokens)::BIGINT AS output_tokens, sum(d.cost_usd) AS cost_usd,
-                   sum(d.credits) AS credits
-            FROM marts.fct_user_days AS d LEFT JOIN marts.mart_user_facts AS f USING (user_id)
-            WHERE {_range("d.day")} GROUP BY d.user_id
-        """
-    elif kind in _TOP_KEY:
+        if start is None and end is None:  # all time: the per-user totals are already summed
+            totals = """
+                SELECT user_id, completions + failed_calls AS calls, input_tokens, output_tokens, cost_usd,
+                       credits
+                FROM marts.mart_user_facts
+                WHERE role = 'user' AND active_days > 0 AND ? IS NULL AND ? IS NULL
+            """
+        else:
+            totals = f"""
+                SELECT user_id, sum(completions + failed_calls)::BIGINT AS calls,
+                       sum(input_tokens)::BIGINT AS input_tokens,
+                       sum(output_tokens)::BIGINT AS output_tokens, sum(cost_usd) AS cost_usd,
+                       sum(credits) AS credits
+                FROM marts.fct_user_days WHERE {_range("day")} GROUP BY user_id
+            """
+        measure = _TOP_ORDER[metric]
+        top_rows = f"SELECT * FROM ({totals}) ORDER BY {measure.format(t='')} DESC, user_id LIMIT ?"
+        return _query(  # the email and plan of the top users only
+            "SELECT t.user_id, f.email, f.plan_code AS plan, t.calls, t.input_tokens, t.output_tokens, "
+            f"t.cost_usd, t.credits FROM ({top_rows}) AS t LEFT JOIN marts.mart_user_facts AS f "
+            f"USING (user_id) ORDER BY {measure.format(t='t.')} DESC, t.user_id",
+            [*_range_params(start, end), limit],
+            path,
+        )
+    if kind in _TOP_KEY:
         key = _TOP_KEY[kind]
         totals = f"""
             SELECT {key}, sum(calls)::BIGINT AS calls, sum(input_tokens)::BIGINT AS input_tokens,
@@ -207,7 +221,7 @@ def top(
     else:
         raise ValueError(f"kind must be users or one of {tuple(_TOP_KEY)}")
     return _query(
-        f"SELECT * FROM ({totals}) ORDER BY {_TOP_ORDER[metric]} DESC, {key} LIMIT ?",
+        f"SELECT * FROM ({totals}) ORDER BY {_TOP_ORDER[metric].format(t='')} DESC, {key} LIMIT ?",
         [*_range_params(start, end), limit],
         path,
     )
@@ -255,17 +269,35 @@ def retention(
 
 
 def latency(start: date | None = None, end: date | None = None, *, path: Path | None = None) -> pd.DataFrame:
-    """Per provider and model over the range: calls, errors, the error rate, latency p50 and p95 (ms),
-    exact over the calls (not averaged from daily figures)."""
+    """Per provider and model over the range: calls, errors, the error rate, and latency p50 and p95 in ms,
+    read from 5%-wide buckets (each is the upper bound of the bucket it falls in: within 5% of exact)."""
     return _query(
         f"""
-        SELECT provider, model_id, count(*) AS calls, count(*) FILTER (WHERE NOT succeeded) AS errors,
-               round(count(*) FILTER (WHERE NOT succeeded) / count(*), 4) AS error_rate,
-               quantile_cont(latency_ms, 0.5) AS latency_p50_ms,
-               quantile_cont(latency_ms, 0.95) AS latency_p95_ms
-        FROM marts.fct_llm_calls WHERE {_range("day")}
-        GROUP BY 1, 2 ORDER BY calls DESC, 1, 2
+        WITH buckets AS (
+            SELECT provider, model_id, bucket_upper_ms, sum(calls) AS calls
+            FROM marts.mart_latency_histogram_daily WHERE {_range("day")} GROUP BY 1, 2, 3
+        ),
+        running AS (
+            SELECT *, sum(calls) OVER (PARTITION BY provider, model_id ORDER BY bucket_upper_ms) AS below,
+                   sum(calls) OVER (PARTITION BY provider, model_id) AS measured
+            FROM buckets
+        ),
+        percentiles AS (
+            SELECT provider, model_id,
+                   min(bucket_upper_ms) FILTER (WHERE below >= 0.5 * measured) AS latency_p50_ms,
+                   min(bucket_upper_ms) FILTER (WHERE below >= 0.95 * measured) AS latency_p95_ms
+            FROM running GROUP BY 1, 2
+        ),
+        outcomes AS (
+            SELECT provider, model_id, sum(calls)::BIGINT AS calls, sum(errors)::BIGINT AS errors
+            FROM marts.mart_latency_daily WHERE {_range("day")} GROUP BY 1, 2
+        )
+        SELECT outcomes.provider, outcomes.model_id, outcomes.calls, outcomes.errors,
+               round(outcomes.errors / outcomes.calls, 4) AS error_rate,
+               percentiles.latency_p50_ms, percentiles.latency_p95_ms
+        FROM outcomes LEFT JOIN percentiles USING (provider, model_id)
+        ORDER BY outcomes.calls DESC, 1, 2
         """,
-        _range_params(start, end),
+        [*_range_params(start, end), *_range_params(start, end)],
         path,
     )

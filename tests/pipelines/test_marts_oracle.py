@@ -193,6 +193,7 @@ def test_incremental_runs_match_the_hand_worked_figures_and_a_full_refresh_rebui
         check_usage_cost_and_latency(marts)
         check_top_users_models_and_geography(marts)
         check_user_facts_refusals_and_balance(marts)
+    check_shared_queries(warehouse_settings.serving_path)
 
     incremental = _all_marts(warehouse_settings.warehouse_path)
     _dbt_full_refresh(warehouse_settings)
@@ -315,3 +316,22 @@ def check_user_facts_refusals_and_balance(marts):
     assert refusals == [(date(2026, 3, 10), "free", "quota_exceeded", "x", 1)]
     balance = marts("SELECT day, movement, movements, credits FROM marts.mart_balance_daily")
     assert balance == [(date(2026, 3, 2), "topped_up", 1, Decimal("10"))]
+
+
+def check_shared_queries(serving):
+    """The query layer of the panel and the API on the same figures."""
+    from warehouse import queries
+
+    all_time = queries.top("users", metric="cost", path=serving)
+    march = queries.top("users", start=date(2026, 3, 1), end=date(2026, 3, 31), metric="cost", path=serving)
+    assert list(all_time["user_id"]) == list(march["user_id"]) == [str(A), str(C), str(B)]
+    assert list(all_time["email"]) == ["a@oracle.example.com", "c@oracle.example.com", "b@oracle.example.com"]
+    assert list(march["calls"]) == list(all_time["calls"]) == [4, 1, 2]
+    # Percentiles from 5% buckets, nearest rank: 100 and 300 ms give p50 in 100's bucket, p95 in 300's.
+    latency = queries.latency(start=date(2026, 3, 2), end=date(2026, 3, 2), path=serving)
+    row = latency[(latency.provider == "p1") & (latency.model_id == "m1")].iloc[0]
+    assert (row.calls, row.errors) == (2, 0)
+    assert 100 <= row.latency_p50_ms <= 105 and 300 <= row.latency_p95_ms <= 315
+    whole = queries.latency(path=serving)
+    m1 = whole[whole.model_id == "m1"].iloc[0]
+    assert (m1.calls, m1.errors, m1.error_rate) == (7, 1, round(1 / 7, 4))

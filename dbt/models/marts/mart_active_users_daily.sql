@@ -1,6 +1,35 @@
 -- Grain: UTC day, from the first to the last day with any event (days without activity included).
+-- Rolling windows without a range join: each active day of a user counts them in the window of every
+-- day until their next active day or the window's end (intervals that never overlap for one user), so
+-- WAU and MAU on a day are running sums of interval starts and ends (linear in user-days).
 with user_days as (
-    select day, user_id from {{ ref('fct_user_days') }}
+    select
+        user_id,
+        day,
+        lead(day) over (partition by user_id order by day) as next_day
+    from {{ ref('fct_user_days') }}
+),
+
+intervals as (
+    select
+        day as first_day,
+        least(day + 6, coalesce(next_day - 1, day + 6)) as last_wau_day,
+        least(day + 29, coalesce(next_day - 1, day + 29)) as last_mau_day
+    from user_days
+),
+
+changes as (
+    select first_day as day, 1 as dau, 1 as wau, 1 as mau from intervals
+    union all
+    select first_day + 1 as day, -1 as dau, 0 as wau, 0 as mau from intervals
+    union all
+    select last_wau_day + 1 as day, 0 as dau, -1 as wau, 0 as mau from intervals
+    union all
+    select last_mau_day + 1 as day, 0 as dau, 0 as wau, -1 as mau from intervals
+),
+
+per_day as (
+    select day, sum(dau) as dau, sum(wau) as wau, sum(mau) as mau from changes group by day
 ),
 
 bounds as (
@@ -15,13 +44,12 @@ days as (
 rolling as (
     select
         days.day,
-        count(distinct user_days.user_id) filter (where user_days.day = days.day) as dau,
-        count(distinct user_days.user_id) filter (where user_days.day > days.day - 7) as wau,
-        count(distinct user_days.user_id) as mau
+        sum(coalesce(per_day.dau, 0)) over running as dau,
+        sum(coalesce(per_day.wau, 0)) over running as wau,
+        sum(coalesce(per_day.mau, 0)) over running as mau
     from days
-    left join user_days
-        on user_days.day > days.day - 30 and user_days.day <= days.day
-    group by days.day
+    left join per_day on per_day.day = days.day
+    window running as (order by days.day rows between unbounded preceding and current row)
 ),
 
 registrations as (

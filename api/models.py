@@ -13,6 +13,15 @@ from api.users.models import Account, Plan
 
 metadata = Base.metadata
 
+# Kept by migrations outside the models: PostgreSQL's writing-transaction id on usage_events, which only the
+# pipeline's extract reads (migration 0007, pipelines/extract.py).
+DATABASE_ONLY = {("column", "txid"), ("index", "ix_usage_events_txid")}
+
+
+def include_object(object_, name, type_, reflected, compare_to) -> bool:
+    """For Alembic's comparisons: leave alone what exists in the database only on purpose."""
+    return not (reflected and compare_to is None and (type_, name) in DATABASE_ONLY)
+
 __all__ = [
     "Account",
     "ApiKey",
@@ -35,5 +44,6 @@ __all__ = [
     "RefreshToken",
     "SecurityEvent",
     "UsageEvent",
+    "include_object",
     "metadata",
 ]

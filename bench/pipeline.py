@@ -663,7 +663,8 @@ def write_results(results: list[SizeResult], args) -> None:
         f"{args.incremental:,} events in the last 24 hours, extracts them, copies the dimensions and runs "
         "`dbt build`. Query times are the median of "
         f"{RUNS} runs on the published serving copy (read-only), the result fetched as a DataFrame; the "
-        "`warehouse.queries` functions open their own connection each time, as the panel does.",
+        "`warehouse.queries` functions go through `connect_serving()` as the panel does (a read-only "
+        'instance of the published file, opened by the first call: the "first" column).',
         "",
         row("step", [f"{r.events:,} events ({r.users:,} users)" for r in results]),
         f"| --- | {bar} |",

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.billing.models import AppSetting, LedgerEntry
@@ -77,8 +77,8 @@ async def move(
     ).scalar_one_or_none()
     if balance is None:
         return None
-    session.add(
-        LedgerEntry(
+    await session.execute(  # a plain INSERT: rows are never read back or changed in the session
+        insert(LedgerEntry.__table__).values(
             account_id=account_id,
             kind=kind,
             amount=amount,

@@ -1,16 +1,27 @@
-"""Append usage events inside the caller's transaction (the transactional outbox)."""
+"""Append usage events inside the caller's transaction (the transactional outbox).
+
+`record()` keeps the event with the session; when the session commits, every event it holds is written
+in one INSERT (no ORM unit of work, which cost more than the rest of a completion's bookkeeping), in the
+same transaction as the change it describes. A rollback drops the events recorded before it.
+"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from api.events.models import UsageEvent
 from api.events.types import EventType
 from api.users.models import Account
+
+_PENDING = "aiadmin.outbox"
+_COLUMNS = tuple(c.name for c in UsageEvent.__table__.columns if c.name != "id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,28 +35,44 @@ class RequestContext:
 
 
 def record(
-    session: AsyncSession,
+    session: AsyncSession | Session,
     type_: EventType,
     *,
     at: datetime,
     ctx: RequestContext,
     **fields,
-) -> UsageEvent:
+) -> None:
     """Add one event to the session; the service's commit makes it durable with the change itself.
 
     The country is the trusted proxy's for this request, else the one passed (the account's profile).
     """
     profile_country = fields.pop("country", None)
-    event = UsageEvent(
+    row = dict.fromkeys(_COLUMNS)
+    row.update(
+        event_id=fields.pop("event_id", None) or uuid.uuid4(),
         type=type_.value,
         occurred_at=at,
         country=ctx.country or profile_country,
         client=ctx.client,
         properties=fields.pop("properties", None) or {},
-        **fields,
     )
-    session.add(event)
-    return event
+    unknown = set(fields) - set(_COLUMNS)
+    if unknown:
+        raise TypeError(f"usage events have no column {sorted(unknown)}")
+    row.update(fields)
+    session.info.setdefault(_PENDING, []).append(row)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_outbox(session: Session) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.execute(insert(UsageEvent.__table__), rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_outbox(session: Session, _previous_transaction) -> None:
+    session.info.pop(_PENDING, None)
 
 
 def about(account: Account | None) -> dict[str, Any]:

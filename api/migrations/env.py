@@ -6,7 +6,7 @@ from alembic import context
 
 from api.core.db import make_sync_engine
 from api.core.settings import Settings, get_settings
-from api.models import metadata
+from api.models import include_object, metadata
 
 config = context.config
 settings: Settings = config.attributes.get("settings") or get_settings()
@@ -20,6 +20,7 @@ def run_migrations() -> None:
             target_metadata=metadata,
             render_as_batch=settings.is_sqlite,  # SQLite alters tables by copying them
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -65,17 +65,16 @@ async def used(session: AsyncSession, account_id: uuid.UUID, metric: str, window
 
 async def add(session: AsyncSession, account_id: uuid.UUID, counts: list[tuple[str, date, int]]) -> None:
     """Count more of several metrics at once (tokens, known only after the call), with no limit check:
-    one statement for all the (metric, window start, amount) given."""
+    one statement, executed for each (metric, window start, amount)."""
     insert = _INSERTS[session.bind.dialect.name]
-    stmt = insert(QuotaUsage).values(
-        [
-            {"account_id": account_id, "metric": metric, "window_start": window_start, "used": amount}
-            for metric, window_start, amount in counts
-        ]
-    )
+    stmt = insert(QuotaUsage)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["account_id", "metric", "window_start"],
             set_={"used": QuotaUsage.used + stmt.excluded.used},
-        )
+        ),
+        [
+            {"account_id": account_id, "metric": metric, "window_start": window_start, "used": amount}
+            for metric, window_start, amount in counts
+        ],
     )

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from sqlalchemy import update
 
+from api.users.models import Account
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
-from tests.support import completion_body, event_counts, sign_up
+from tests.support import completion_body, db_execute, event_counts, sign_up
 from warehouse.queries import daily_usage
 from warehouse.status import read_status
 
@@ -30,6 +32,7 @@ def test_materialising_twice_over_the_same_events_counts_each_event_once(
 
     first = pipeline()
     usage_first = daily_usage(path=warehouse_settings.serving_path)
+    db_execute(settings, update(Account).where(Account.email == "bob@example.com").values(plan_code="pro"))
     second = pipeline()
     usage_second = daily_usage(path=warehouse_settings.serving_path)
 
@@ -40,6 +43,13 @@ def test_materialising_twice_over_the_same_events_counts_each_event_once(
     today = usage_second.iloc[0]
     assert today["active_users"] == 2
     assert today["completions"] == 5
+    # The dimension snapshot keeps history: bob's plan before and after the change.
+    with duckdb.connect(str(warehouse_settings.warehouse_path), read_only=True) as con:
+        versions = con.execute(
+            "SELECT s.plan_code, s.dbt_valid_to IS NULL FROM snapshots.snap_accounts AS s "
+            "WHERE s.email = 'bob@example.com' ORDER BY s.dbt_valid_from"
+        ).fetchall()
+    assert versions == [("free", False), ("pro", True)]
 
 
 def test_dbt_tests_run_as_asset_checks_and_pass(client, settings, pipeline):

@@ -22,6 +22,7 @@ def include_object(object_, name, type_, reflected, compare_to) -> bool:
     """For Alembic's comparisons: leave alone what exists in the database only on purpose."""
     return not (reflected and compare_to is None and (type_, name) in DATABASE_ONLY)
 
+
 __all__ = [
     "Account",
     "ApiKey",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from results import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -377,18 +378,7 @@ def write_results(results: list[Result], args) -> None:
         f"(a) is also the load generator's ceiling: {direct.rps:.0f} req/s against the cheapest server.",
         "",
     ]
-    path = ROOT / "bench" / "RESULTS.md"
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Benchmarks\n\nFigures measured by the scripts in `bench/`.\n\n"
-    )
-    start_at = text.find("## Gateway")
-    if start_at >= 0:
-        end_at = text.find("\n## ", start_at + 1)
-        text = text[:start_at] + text[end_at + 1 if end_at >= 0 else len(text) :]
-    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
-    print("\n".join(lines))
+    write_section("Gateway", lines)
 
 
 if __name__ == "__main__":

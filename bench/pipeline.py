@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from results import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("AIADMIN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "aiadmin_bench_pipeline"
@@ -765,18 +767,7 @@ def write_results(results: list[SizeResult], args) -> None:
         ),
         "",
     ]
-    path = ROOT / "bench" / "RESULTS.md"
-    text = (
-        path.read_text()
-        if path.exists()
-        else "# Benchmarks\n\nFigures measured by the scripts in `bench/`.\n\n"
-    )
-    start_at = text.find("## Pipeline")
-    if start_at >= 0:
-        end_at = text.find("\n## ", start_at + 1)
-        text = text[:start_at] + text[end_at + 1 if end_at >= 0 else len(text) :]
-    path.write_text(text.rstrip() + "\n\n" + "\n".join(lines))
-    print("\n".join(lines))
+    write_section("Pipeline", lines)
 
 
 def main() -> None:

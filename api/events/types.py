@@ -35,3 +35,21 @@ class EventType(StrEnum):
     SECURITY_RECOVERY_CODES_REGENERATED = "security.recovery_codes_regenerated"
     SECURITY_API_KEY_CREATED = "security.api_key_created"
     SECURITY_API_KEY_REVOKED = "security.api_key_revoked"
+
+
+# What makes a user active (registered, logged in, chatted, called a model, was refused by a quota, topped
+# up): the API's live figures use it, and dbt's macro `user_activity_event_types` must list the same
+# (tests/api/test_live.py compares them).
+USER_ACTIVITY = frozenset(
+    {
+        EventType.USER_REGISTERED,
+        EventType.USER_LOGIN_SUCCEEDED,
+        EventType.CHAT_CREATED,
+        EventType.MESSAGE_SENT,
+        EventType.LLM_CALL_SUCCEEDED,
+        EventType.LLM_CALL_FAILED,
+        EventType.QUOTA_EXCEEDED,
+        EventType.BALANCE_TOPPED_UP,
+    }
+)
+LLM_CALLS = frozenset({EventType.LLM_CALL_SUCCEEDED, EventType.LLM_CALL_FAILED})

@@ -1,4 +1,5 @@
-"""`/api/v1/admin/health`: is everything behind the API well (health:read)?"""
+"""`/api/v1/admin/health`: is everything behind the API well (health:read)? `/api/v1/admin/live`: the last
+minutes, straight from the OLTP database (analytics:read)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.deps import HealthReader, SessionDep
+from api.core.deps import AnalyticsReader, HealthReader, SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.events.models import UsageEvent
-from api.events.types import EventType
+from api.events.types import LLM_CALLS, USER_ACTIVITY, EventType
+from api.users.models import Account
 from warehouse import status as pipeline_status
 from warehouse.settings import WarehouseSettings
 
@@ -111,3 +114,86 @@ async def health(_staff: HealthReader, session: SessionDep, request: Request) ->
             for p in sorted(providers.values(), key=lambda p: (p.priority, p.id))
         ],
     )
+
+
+LIVE_WINDOWS = (1, 5, 60)  # minutes
+
+
+class LiveWindow(BaseModel):
+    minutes: int
+    requests: int  # LLM calls
+    errors: int  # failed LLM calls
+    error_rate: float | None
+    active_users: int  # end users who did anything (the warehouse's definition of active)
+    latency_p95_ms: float | None
+
+
+class LiveOut(BaseModel):
+    at: datetime
+    windows: list[LiveWindow]
+
+
+@router.get("/live", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+async def live(_staff: AnalyticsReader, session: SessionDep) -> LiveOut:
+    """Requests, errors, active users and p95 latency over the last 1, 5 and 60 minutes, from the OLTP
+    database (the warehouse lags by up to a minute)."""
+    now = utcnow()
+    windows = []
+    for minutes in LIVE_WINDOWS:
+        since = now - timedelta(minutes=minutes)
+        calls = UsageEvent.type.in_([t.value for t in LLM_CALLS])
+        requests, errors = (
+            await session.execute(
+                select(
+                    func.count().filter(calls),
+                    func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
+                ).where(UsageEvent.occurred_at >= since)
+            )
+        ).one()
+        active = await session.scalar(
+            select(func.count(func.distinct(UsageEvent.user_id)))
+            .select_from(UsageEvent)
+            .outerjoin(Account, Account.id == UsageEvent.user_id)
+            .where(
+                UsageEvent.occurred_at >= since,
+                UsageEvent.type.in_([t.value for t in USER_ACTIVITY]),
+                func.coalesce(Account.role, "user") == "user",
+            )
+        )
+        windows.append(
+            LiveWindow(
+                minutes=minutes,
+                requests=requests,
+                errors=errors,
+                error_rate=round(errors / requests, 4) if requests else None,
+                active_users=active or 0,
+                latency_p95_ms=await _latency_p95(session, since),
+            )
+        )
+    return LiveOut(at=now, windows=windows)
+
+
+async def _latency_p95(session: AsyncSession, since: datetime) -> float | None:
+    """The 95th percentile (interpolated) of the LLM calls' latency since then."""
+    calls = (
+        UsageEvent.occurred_at >= since,
+        UsageEvent.type.in_([t.value for t in LLM_CALLS]),
+        UsageEvent.latency_ms.is_not(None),
+    )
+    if session.bind.dialect.name == "postgresql":
+        value = await session.scalar(
+            select(func.percentile_cont(0.95).within_group(UsageEvent.latency_ms)).where(*calls)
+        )
+        return float(value) if value is not None else None
+    # SQLite (development) has no percentile function: the latencies of the window, in order.
+    values = list(
+        (
+            await session.scalars(select(UsageEvent.latency_ms).where(*calls).order_by(UsageEvent.latency_ms))
+        ).all()
+    )
+    if not values:
+        return None
+    position = 0.95 * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return float(values[low] + (values[high] - values[low]) * (position - low))

@@ -8,18 +8,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.analytics.router import router as analytics_router
+from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
 from api.billing.router import router as billing_router
 from api.chats.router import router as chats_router
 from api.core.db import Database
 from api.core.deps import Public
 from api.core.errors import install_error_handlers
+from api.core.request_id import RequestIdMiddleware
 from api.core.settings import Settings, get_settings
 from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
 from api.mail.sender import make_sender
 from api.security.router import router as security_router
 from api.system.router import router as system_router
+from api.users.admin_router import router as admin_users_router
 from api.users.router import router as users_router
 
 
@@ -45,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = Gateway(settings)
     app.state.mailer = make_sender(settings)
     install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(gateway_router)
@@ -53,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chats_router)
     app.include_router(system_router)
     app.include_router(analytics_router)
+    app.include_router(admin_users_router)
+    app.include_router(audit_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Every table of the OLTP schema, imported in one place for Alembic and for the pipeline's extract."""
 
+from api.audit.models import AuditEntry
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
 from api.billing.models import AppSetting, IdempotencyRecord, LedgerEntry
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
@@ -28,6 +29,7 @@ __all__ = [
     "ApiKey",
     "AppSetting",
     "AssistantRole",
+    "AuditEntry",
     "AuthSession",
     "Chat",
     "EmailMessage",

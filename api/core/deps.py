@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit.service import AuditContext
 from api.auth import api_keys
 from api.auth import repository as auth_repo
 from api.auth.errors import TwoFactorRequired
@@ -73,6 +74,15 @@ def get_request_context(request: Request, settings: SettingsDep) -> RequestConte
 
 
 RequestCtx = Annotated[RequestContext, Depends(get_request_context)]
+
+
+def get_audit_context(request: Request, settings: SettingsDep) -> AuditContext:
+    return AuditContext(
+        ip=client_ip(request, settings), request_id=getattr(request.state, "request_id", None)
+    )
+
+
+AuditCtx = Annotated[AuditContext, Depends(get_audit_context)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +177,6 @@ LlmAccount = Annotated[Account, Depends(_account_of(Permission.LLM_USE))]
 SecurityReader = Annotated[Account, Depends(_account_of(Permission.SECURITY_READ))]
 HealthReader = Annotated[Account, Depends(_account_of(Permission.HEALTH_READ))]
 AnalyticsReader = Annotated[Account, Depends(_account_of(Permission.ANALYTICS_READ))]
+UsersReader = Annotated[Account, Depends(_account_of(Permission.USERS_READ))]
+UsersWriter = Annotated[Account, Depends(_account_of(Permission.USERS_WRITE))]
+AuditReader = Annotated[Account, Depends(_account_of(Permission.AUDIT_READ))]

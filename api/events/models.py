@@ -42,4 +42,7 @@ class UsageEvent(Base):
     client: Mapped[str | None] = mapped_column(String(32), nullable=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
 
-    __table_args__ = (Index("ix_usage_events_occurred_at", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_usage_events_occurred_at", "occurred_at"),
+        Index("ix_usage_events_user_time", "user_id", "occurred_at"),
+    )

@@ -19,6 +19,7 @@ class EventType(StrEnum):
     BALANCE_REFUNDED = "balance.refunded"
     PLAN_CHANGED = "plan.changed"
     BALANCE_INSUFFICIENT = "balance.insufficient"
+    BALANCE_ADJUSTED = "balance.adjusted"
     USER_EMAIL_CONFIRMED = "user.email_confirmed"
     USER_LOGGED_OUT = "user.logged_out"
     USER_LOGGED_OUT_EVERYWHERE = "user.logged_out_everywhere"

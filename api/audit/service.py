@@ -1,0 +1,51 @@
+"""Write the audit log, in the transaction of the change it records (both commit, or neither)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.audit.models import AuditEntry
+from api.users.models import Account
+
+
+@dataclass(frozen=True, slots=True)
+class AuditContext:
+    """Where a staff action came from."""
+
+    ip: str | None = None
+    request_id: str | None = None
+
+
+async def write(
+    session: AsyncSession,
+    actor: Account,
+    action: str,
+    *,
+    target_type: str,
+    target_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    at: datetime,
+    context: AuditContext,
+    reason: str | None = None,
+) -> None:
+    await session.execute(
+        insert(AuditEntry.__table__).values(
+            occurred_at=at,
+            actor_id=actor.id,
+            actor_email=actor.email,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            before=before,
+            after=after,
+            reason=reason,
+            ip=context.ip,
+            request_id=context.request_id,
+        )
+    )

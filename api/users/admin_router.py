@@ -1,0 +1,196 @@
+"""`/api/v1/admin/users`: find and look at accounts (users:read); block, unblock, change the plan, adjust
+the balance (users:write), each written to the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.billing.service import InsufficientBalance
+from api.core.deps import AuditCtx, RequestCtx, SessionDep, UsersReader, UsersWriter
+from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
+from api.core.types import utcnow
+from api.core.validation import SafeStr
+from api.users import admin
+from api.users.admin import (
+    AlreadyInThatState,
+    CannotActOnSelf,
+    SortColumn,
+    StaffTargetRequiresAdmin,
+    UnknownPlan,
+)
+
+router = APIRouter(prefix="/api/v1/admin/users", tags=["admin: users"])
+
+READ_ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, NotFound)
+WRITE_ERRORS = responses(
+    NotAuthenticated, Forbidden, AccountBlocked, NotFound, CannotActOnSelf, StaffTargetRequiresAdmin,
+    AlreadyInThatState,
+)  # fmt: skip
+Reason = Annotated[SafeStr, Field(min_length=3, max_length=500, description="why (kept in the audit log)")]
+
+
+class AdminAccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    role: str
+    plan_code: str
+    country: str | None
+    is_blocked: bool
+    balance: Decimal
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class AccountPage(BaseModel):
+    total: int
+    items: list[AdminAccountOut]
+
+
+class ProfileOut(BaseModel):
+    account: AdminAccountOut
+    stats: dict[str, Any]
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Reason
+
+
+class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: Annotated[str, Field(min_length=1, max_length=32)]
+    reason: Annotated[SafeStr | None, Field(max_length=500)] = None
+
+
+class BalanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Annotated[Decimal, Field(gt=-(10**9), lt=10**9, max_digits=16, decimal_places=6)]
+    reason: Reason
+
+
+class BalanceOut(BaseModel):
+    balance: Decimal
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    occurred_at: datetime
+    actor_id: uuid.UUID | None
+    actor_email: str | None
+    action: str
+    target_type: str
+    target_id: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str | None
+    ip: str | None
+    request_id: str | None
+
+
+@router.get("", responses=READ_ERRORS)
+async def list_users(
+    _staff: UsersReader,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=320, description="part of the email, or the id")] = None,
+    plan: Annotated[str | None, Query(max_length=32)] = None,
+    status: Literal["active", "blocked"] | None = None,
+    role: Literal["user", "admin", "moderator", "analyst", "viewer"] | None = None,
+    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    registered_from: date | None = None,
+    registered_to: date | None = None,
+    last_login_from: date | None = None,
+    last_login_to: date | None = None,
+    balance_min: Annotated[Decimal | None, Query(ge=0, le=10**12)] = None,
+    balance_max: Annotated[Decimal | None, Query(ge=0, le=10**12)] = None,
+    sort: SortColumn = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> AccountPage:
+    """Accounts that match every filter given, sorted on any column, a page at a time, with the total."""
+    filters = admin.UserFilter(
+        q, plan, status, role, country, registered_from, registered_to, last_login_from, last_login_to,
+        balance_min, balance_max,
+    )  # fmt: skip
+    total, rows = await admin.search(
+        session, filters, sort=sort, descending=order == "desc", limit=limit, offset=offset
+    )
+    return AccountPage(total=total, items=[AdminAccountOut.model_validate(row) for row in rows])
+
+
+@router.get("/{account_id}", responses=READ_ERRORS)
+async def profile(_staff: UsersReader, session: SessionDep, account_id: uuid.UUID) -> ProfileOut:
+    """The account, and its lifetime usage, favourite models and roles, and the last 30 days' activity."""
+    account = await admin.get(session, account_id)
+    stats = await admin.stats(session, account_id, utcnow())
+    return ProfileOut(account=AdminAccountOut.model_validate(account), stats=stats)
+
+
+@router.get("/{account_id}/history", responses=READ_ERRORS)
+async def account_history(
+    _staff: UsersReader, session: SessionDep, account_id: uuid.UUID
+) -> list[AuditEntryOut]:
+    """What staff did to this account (blocks and unblocks with their reasons, plan and balance changes)."""
+    await admin.get(session, account_id)
+    return [AuditEntryOut.model_validate(row) for row in await admin.history(session, account_id)]
+
+
+async def _set_blocked(staff, session, account_id, body: ReasonIn, ctx, audit_ctx, *, blocked: bool):
+    account = await admin.set_blocked(
+        session, staff, account_id, blocked=blocked, reason=body.reason, at=utcnow(), ctx=ctx,
+        context=audit_ctx,
+    )  # fmt: skip
+    return AdminAccountOut.model_validate(account)
+
+
+@router.post("/{account_id}/block", responses=WRITE_ERRORS)
+async def block(
+    staff: UsersWriter, session: SessionDep, account_id: uuid.UUID, body: ReasonIn, ctx: RequestCtx,
+    audit_ctx: AuditCtx,
+) -> AdminAccountOut:  # fmt: skip
+    """Block the account: its tokens and API keys stop working at their next request."""
+    return await _set_blocked(staff, session, account_id, body, ctx, audit_ctx, blocked=True)
+
+
+@router.post("/{account_id}/unblock", responses=WRITE_ERRORS)
+async def unblock(
+    staff: UsersWriter, session: SessionDep, account_id: uuid.UUID, body: ReasonIn, ctx: RequestCtx,
+    audit_ctx: AuditCtx,
+) -> AdminAccountOut:  # fmt: skip
+    return await _set_blocked(staff, session, account_id, body, ctx, audit_ctx, blocked=False)
+
+
+@router.post("/{account_id}/plan", responses={**WRITE_ERRORS, **responses(UnknownPlan)})
+async def change_plan(
+    staff: UsersWriter, session: SessionDep, account_id: uuid.UUID, body: PlanIn, ctx: RequestCtx,
+    audit_ctx: AuditCtx,
+) -> AdminAccountOut:  # fmt: skip
+    """Move the account to another plan (its limits and model tiers apply at its next request)."""
+    account = await admin.change_plan(
+        session, staff, account_id, plan=body.plan, reason=body.reason, at=utcnow(), ctx=ctx,
+        context=audit_ctx,
+    )  # fmt: skip
+    return AdminAccountOut.model_validate(account)
+
+
+@router.post("/{account_id}/balance", responses={**WRITE_ERRORS, **responses(InsufficientBalance)})
+async def adjust_balance(
+    staff: UsersWriter, session: SessionDep, account_id: uuid.UUID, body: BalanceIn, ctx: RequestCtx,
+    audit_ctx: AuditCtx,
+) -> BalanceOut:  # fmt: skip
+    """Add credits (or take them, with a negative amount; never below zero): a ledger adjustment."""
+    balance = await admin.adjust_balance(
+        session, staff, account_id, amount=body.amount, reason=body.reason, at=utcnow(), ctx=ctx,
+        context=audit_ctx,
+    )  # fmt: skip
+    return BalanceOut(balance=balance)

@@ -1,0 +1,186 @@
+"""`/api/v1/admin/users`: search, profiles, and the actions staff take, each audited."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from api.core import permissions_doc
+from api.main import create_app
+from tests.support import completion_body, events_of, sign_up, staff_headers
+
+USERS = "/api/v1/admin/users"
+
+
+def _audit(client, headers, account_id):
+    response = client.get(f"{USERS}/{account_id}/history", headers=headers)
+    assert response.status_code == 200
+    return response.json()
+
+
+def _id(client, headers, email):
+    page = client.get(USERS, params={"q": email}, headers=headers).json()
+    assert page["total"] == 1, page
+    return page["items"][0]["id"]
+
+
+def test_search_filter_sort_and_paginate_with_a_total(client, settings):
+    for n, country in enumerate(("DE", "FR", "DE", "US", "DE")):
+        sign_up(client, f"person{n}@example.com", country=country)
+    admin = staff_headers(client, settings, "admin")
+
+    page = client.get(
+        USERS, params={"role": "user", "sort": "email", "order": "asc", "limit": 2}, headers=admin
+    )
+    assert page.status_code == 200
+    body = page.json()
+    assert body["total"] == 5 and [i["email"] for i in body["items"]] == [
+        "person0@example.com",
+        "person1@example.com",
+    ]
+    second = client.get(
+        USERS,
+        params={"role": "user", "sort": "email", "order": "asc", "limit": 2, "offset": 2},
+        headers=admin,
+    ).json()
+    assert [i["email"] for i in second["items"]] == ["person2@example.com", "person3@example.com"]
+    germans = client.get(USERS, params={"country": "de", "role": "user"}, headers=admin).json()
+    assert germans["total"] == 3
+    by_id = germans["items"][0]["id"]
+    assert client.get(USERS, params={"q": by_id}, headers=admin).json()["total"] == 1
+    assert client.get(USERS, params={"q": "PERSON4@"}, headers=admin).json()["total"] == 1
+    assert client.get(USERS, params={"q": "%"}, headers=admin).json()["total"] == 0  # no wildcard injection
+    assert client.get(USERS, params={"sort": "password_hash"}, headers=admin).status_code == 422
+    assert client.get(USERS, params={"balance_min": "-1"}, headers=admin).status_code == 422
+
+
+def test_profile_shows_usage_favourite_models_and_recent_activity(client, settings):
+    ada = sign_up(client, "ada@example.com")
+    for _ in range(2):
+        assert client.post("/v1/chat/completions", headers=ada, json=completion_body()).status_code == 200
+    analyst = staff_headers(client, settings, "analyst")
+    account_id = _id(client, analyst, "ada@example.com")
+    profile = client.get(f"{USERS}/{account_id}", headers=analyst).json()
+    assert profile["account"]["email"] == "ada@example.com"
+    stats = profile["stats"]
+    assert stats["completions"] == 2 and stats["input_tokens"] > 0 and stats["output_tokens"] > 0
+    assert stats["top_models"] == [{"id": "mock-small", "calls": 2}]
+    assert sum(day["events"] for day in stats["activity_30_days"]) >= 3  # registered, logged in, 2 calls
+    assert client.get(f"{USERS}/00000000-0000-0000-0000-000000000000", headers=analyst).status_code == 404
+
+
+def test_block_with_a_reason_ends_access_at_once_and_unblock_restores_it_both_audited(client, settings):
+    ada = sign_up(client, "ada@example.com")
+    moderator = staff_headers(client, settings, "moderator")
+    account_id = _id(client, moderator, "ada@example.com")
+
+    assert (
+        client.post(f"{USERS}/{account_id}/block", json={"reason": "x"}, headers=moderator).status_code == 422
+    )
+    blocked = client.post(
+        f"{USERS}/{account_id}/block",
+        json={"reason": "spam"},
+        headers={**moderator, "X-Request-ID": "req-42"},
+    )
+    assert blocked.status_code == 200 and blocked.json()["is_blocked"] is True
+    assert blocked.headers["x-request-id"] == "req-42"
+    refused = client.get("/api/v1/me", headers=ada)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_blocked"
+    again = client.post(f"{USERS}/{account_id}/block", json={"reason": "spam"}, headers=moderator)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "no_change"
+
+    assert (
+        client.post(f"{USERS}/{account_id}/unblock", json={"reason": "appeal"}, headers=moderator).status_code
+        == 200
+    )
+    assert client.get("/api/v1/me", headers=ada).status_code == 200
+
+    history = _audit(client, moderator, account_id)
+    assert [(h["action"], h["reason"], h["before"], h["after"]) for h in history] == [
+        ("user.unblock", "appeal", {"is_blocked": True}, {"is_blocked": False}),
+        ("user.block", "spam", {"is_blocked": False}, {"is_blocked": True}),
+    ]
+    assert history[1]["request_id"] == "req-42" and history[1]["actor_email"].startswith("moderator")
+    assert history[1]["ip"]
+    assert [e.properties["reason"] for e in events_of(settings, "user.blocked")] == ["spam"]
+    admin = staff_headers(client, settings, "admin")  # the audit log itself, filtered
+    blocks = client.get("/api/v1/admin/audit", params={"action": "user.block"}, headers=admin).json()
+    assert [(b["target_id"], b["reason"]) for b in blocks] == [(account_id, "spam")]
+    assert client.get("/api/v1/admin/audit", headers=ada).status_code == 403
+    assert len(events_of(settings, "user.unblocked")) == 1
+
+
+def test_plan_change_applies_at_the_next_request_and_balance_adjustments_are_ledger_rows(client, settings):
+    ada = sign_up(client, "ada@example.com")
+    admin = staff_headers(client, settings, "admin")
+    account_id = _id(client, admin, "ada@example.com")
+    assert "mock-large" not in [m["id"] for m in client.get("/v1/models", headers=ada).json()["data"]]
+
+    unknown = client.post(f"{USERS}/{account_id}/plan", json={"plan": "platinum"}, headers=admin)
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_plan"
+    assert client.post(f"{USERS}/{account_id}/plan", json={"plan": "pro"}, headers=admin).status_code == 200
+    assert "mock-large" in [m["id"] for m in client.get("/v1/models", headers=ada).json()["data"]]
+    assert events_of(settings, "plan.changed")[0].properties["to"] == "pro"
+
+    added = client.post(
+        f"{USERS}/{account_id}/balance", json={"amount": "12.5", "reason": "goodwill"}, headers=admin
+    )
+    assert added.status_code == 200 and Decimal(added.json()["balance"]) == Decimal("12.5")
+    too_much = client.post(
+        f"{USERS}/{account_id}/balance", json={"amount": "-20", "reason": "fix"}, headers=admin
+    )
+    assert too_much.status_code == 402 and too_much.json()["error"]["code"] == "insufficient_balance"
+    taken = client.post(
+        f"{USERS}/{account_id}/balance", json={"amount": "-2.5", "reason": "fix"}, headers=admin
+    )
+    assert Decimal(taken.json()["balance"]) == Decimal(10)
+    ledger = client.get("/api/v1/me/balance", headers=ada).json()
+    assert Decimal(ledger["balance"]) == Decimal(10)
+    actions = [(h["action"], h["after"]) for h in _audit(client, admin, account_id)]
+    assert actions == [
+        ("user.balance_adjust", {"balance": "10.000000"}),
+        ("user.balance_adjust", {"balance": "12.500000"}),
+        ("user.plan_change", {"plan": "pro"}),
+    ]
+    assert [e.credits for e in events_of(settings, "balance.adjusted")] == [Decimal("12.5"), Decimal("-2.5")]
+
+
+def test_refusals_read_only_staff_staff_targets_and_oneself(client, settings):
+    sign_up(client, "ada@example.com")
+    analyst = staff_headers(client, settings, "analyst")
+    account_id = _id(client, analyst, "ada@example.com")
+    no = client.post(f"{USERS}/{account_id}/block", json={"reason": "spam"}, headers=analyst)
+    assert no.status_code == 403 and no.json()["error"]["code"] == "forbidden"
+
+    moderator = staff_headers(client, settings, "moderator")
+    analyst_id = _id(client, moderator, "analyst@example.com")
+    moderator_id = _id(client, moderator, "moderator@example.com")
+    staff_target = client.post(f"{USERS}/{analyst_id}/block", json={"reason": "test"}, headers=moderator)
+    assert staff_target.json()["error"]["code"] == "staff_target_requires_admin"
+    self_target = client.post(f"{USERS}/{moderator_id}/plan", json={"plan": "pro"}, headers=moderator)
+    assert self_target.json()["error"]["code"] == "cannot_act_on_self"
+    assert _audit(client, moderator, analyst_id) == []
+
+
+# Every mutating admin route and the test above that proves it writes its audit row.
+AUDITED = {
+    ("POST", "/api/v1/admin/users/{account_id}/block"): "test_block_with_a_reason_ends_access_at_once",
+    ("POST", "/api/v1/admin/users/{account_id}/unblock"): "test_block_with_a_reason_ends_access_at_once",
+    ("POST", "/api/v1/admin/users/{account_id}/plan"): "test_plan_change_applies_at_the_next_request",
+    ("POST", "/api/v1/admin/users/{account_id}/balance"): "test_plan_change_applies_at_the_next_request",
+}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_mutating_admin_route_is_proven_to_write_the_audit_log(database_url):
+    mutating = {
+        (method, route.path)
+        for route in permissions_doc.api_routes(create_app().routes)
+        if route.path.startswith("/api/v1/admin/")
+        for method in route.methods - {"GET", "HEAD", "OPTIONS"}
+    }
+    assert mutating == set(AUDITED), "a mutating admin route needs a test that checks its audit row"
+    for test_name in AUDITED.values():
+        assert any(re.match(test_name, name) for name in globals()), test_name

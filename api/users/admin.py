@@ -196,28 +196,19 @@ async def set_blocked(
     if target.is_blocked == blocked:
         raise AlreadyInThatState("the account is already " + ("blocked" if blocked else "not blocked"))
     target.is_blocked = blocked
-    record(
-        session,
-        EventType.USER_BLOCKED if blocked else EventType.USER_UNBLOCKED,
-        at=at,
-        ctx=ctx,
-        **about(target),
-        status="ok",
-        properties={"by": str(actor.id), "reason": reason},
-    )
-    await audit.write(
+    await _commit_change(
         session,
         actor,
+        target,
+        EventType.USER_BLOCKED if blocked else EventType.USER_UNBLOCKED,
         "user.block" if blocked else "user.unblock",
-        target_type="account",
-        target_id=str(target.id),
         before={"is_blocked": not blocked},
         after={"is_blocked": blocked},
-        at=at,
-        context=context,
         reason=reason,
+        at=at,
+        ctx=ctx,
+        context=context,
     )
-    await session.commit()
     return target
 
 
@@ -240,28 +231,20 @@ async def change_plan(
         raise AlreadyInThatState(f"the account is already on {plan!r}")
     before = target.plan_code
     target.plan_code = plan
-    record(
-        session,
-        EventType.PLAN_CHANGED,
-        at=at,
-        ctx=ctx,
-        **about(target),
-        status="ok",
-        properties={"from": before, "to": plan, "by": str(actor.id)},
-    )
-    await audit.write(
+    await _commit_change(
         session,
         actor,
+        target,
+        EventType.PLAN_CHANGED,
         "user.plan_change",
-        target_type="account",
-        target_id=str(target.id),
         before={"plan": before},
         after={"plan": plan},
-        at=at,
-        context=context,
         reason=reason,
+        at=at,
+        ctx=ctx,
+        context=context,
+        properties={"from": before, "to": plan},
     )
-    await session.commit()
     return target
 
 
@@ -291,30 +274,63 @@ async def adjust_balance(
     )
     if balance is None:
         raise InsufficientBalance(f"the balance is {before}: it cannot go below zero")
+    await _commit_change(
+        session,
+        actor,
+        target,
+        EventType.BALANCE_ADJUSTED,
+        "user.balance_adjust",
+        before={"balance": str(before)},
+        after={"balance": str(balance)},
+        reason=reason,
+        at=at,
+        ctx=ctx,
+        context=context,
+        credits=amount,
+    )
+    return balance
+
+
+async def _commit_change(
+    session: AsyncSession,
+    actor: Account,
+    target: Account,
+    event: EventType,
+    action: str,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    reason: str | None,
+    at: datetime,
+    ctx: RequestContext,
+    context: AuditContext,
+    properties: dict[str, Any] | None = None,
+    **measures,
+) -> None:
+    """The change's usage event and audit row, committed with the change itself."""
     record(
         session,
-        EventType.BALANCE_ADJUSTED,
+        event,
         at=at,
         ctx=ctx,
         **about(target),
-        credits=amount,
+        **measures,
         status="ok",
-        properties={"by": str(actor.id), "reason": reason},
+        properties={"by": str(actor.id), "reason": reason, **(properties or {})},
     )
     await audit.write(
         session,
         actor,
-        "user.balance_adjust",
+        action,
         target_type="account",
         target_id=str(target.id),
-        before={"balance": str(before)},
-        after={"balance": str(balance)},
+        before=before,
+        after=after,
         at=at,
         context=context,
         reason=reason,
     )
     await session.commit()
-    return balance
 
 
 async def history(session: AsyncSession, target_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:

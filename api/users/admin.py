@@ -112,6 +112,27 @@ async def search(
     return int(total or 0), list(rows.all())
 
 
+EXPORT_COLUMNS = (
+    "id",
+    "email",
+    "role",
+    "plan_code",
+    "country",
+    "is_blocked",
+    "balance",
+    "created_at",
+    "last_login_at",
+)
+
+
+def export_query(f: UserFilter, *, sort: SortColumn, descending: bool) -> Select:
+    """Every matching account's exported columns, in the list's order (no page)."""
+    column = getattr(Account, sort)
+    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
+    columns = [getattr(Account, name) for name in EXPORT_COLUMNS]
+    return _filtered(select(*columns), f).order_by(order, Account.id)
+
+
 async def get(session: AsyncSession, account_id: uuid.UUID) -> Account:
     account = await session.get(Account, account_id)
     if account is None:

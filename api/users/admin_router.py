@@ -8,10 +8,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.billing.service import InsufficientBalance
+from api.core import exports
 from api.core.deps import AuditCtx, RequestCtx, SessionDep, UsersReader, UsersWriter
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
@@ -126,6 +127,30 @@ async def list_users(
         session, filters, sort=sort, descending=order == "desc", limit=limit, offset=offset
     )
     return AccountPage(total=total, items=[AdminAccountOut.model_validate(row) for row in rows])
+
+
+@router.get("/export", responses=READ_ERRORS)
+async def export_users(
+    _staff: UsersReader,
+    session: SessionDep,
+    request: Request,
+    format: Literal["csv", "xlsx"] = "csv",
+    q: Annotated[str | None, Query(max_length=320)] = None,
+    plan: Annotated[str | None, Query(max_length=32)] = None,
+    status: Literal["active", "blocked"] | None = None,
+    role: Literal["user", "admin", "moderator", "analyst", "viewer"] | None = None,
+    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    sort: SortColumn = "created_at",
+    order: Literal["asc", "desc"] = "desc",
+):
+    """Every account that matches (no page), as CSV (streamed) or XLSX, with flat memory."""
+    query = admin.export_query(
+        admin.UserFilter(q, plan, status, role, country), sort=sort, descending=order == "desc"
+    )
+    header = list(admin.EXPORT_COLUMNS)
+    if format == "csv":
+        return exports.csv_response(request.app.state.db.sessionmaker, query, header, tuple, "users")
+    return await exports.xlsx_response(session, query, header, tuple, "users")
 
 
 @router.get("/{account_id}", responses=READ_ERRORS)

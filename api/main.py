@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 
 from api.analytics.router import router as analytics_router
 from api.audit.router import router as audit_router
@@ -15,6 +16,7 @@ from api.chats.router import router as chats_router
 from api.core.db import Database
 from api.core.deps import Public
 from api.core.errors import install_error_handlers
+from api.core.metrics import Metrics, MetricsMiddleware
 from api.core.request_id import RequestIdMiddleware
 from api.core.settings import Settings, get_settings
 from api.gateway.router import router as gateway_router
@@ -48,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = Gateway(settings)
     app.state.mailer = make_sender(settings)
     install_error_handlers(app)
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(auth_router)
     app.include_router(users_router)
@@ -64,6 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["health"], dependencies=[Public], response_class=PlainTextResponse)
+    async def metrics() -> str:
+        """Prometheus text format (this process). Public like /health: keep it off the internet at the
+        proxy, or scrape it on an internal port."""
+        return app.state.metrics.render()
 
     return app
 

@@ -180,3 +180,4 @@ AnalyticsReader = Annotated[Account, Depends(_account_of(Permission.ANALYTICS_RE
 UsersReader = Annotated[Account, Depends(_account_of(Permission.USERS_READ))]
 UsersWriter = Annotated[Account, Depends(_account_of(Permission.USERS_WRITE))]
 AuditReader = Annotated[Account, Depends(_account_of(Permission.AUDIT_READ))]
+ConversationsReader = Annotated[Account, Depends(_account_of(Permission.CONVERSATIONS_READ))]

@@ -184,3 +184,33 @@ def test_every_mutating_admin_route_is_proven_to_write_the_audit_log(database_ur
     assert mutating == set(AUDITED), "a mutating admin route needs a test that checks its audit row"
     for test_name in AUDITED.values():
         assert any(re.match(test_name, name) for name in globals()), test_name
+
+
+def test_a_moderator_reads_a_users_transcript_and_each_read_is_audited(client, settings):
+    ada = sign_up(client, "ada@example.com")
+    chat_id = "5b0b5e36-7a43-4a2f-9d0e-3f1e2d1c0b9a"
+    body = {**completion_body(content="my secret plan"), "metadata": {"chat_id": chat_id}}
+    assert client.post("/v1/chat/completions", headers=ada, json=body).status_code == 200
+    moderator = staff_headers(client, settings, "moderator")
+    account_id = _id(client, moderator, "ada@example.com")
+
+    listed = client.get(f"{USERS}/{account_id}/chats", headers=moderator).json()
+    assert [c["id"] for c in listed] == [chat_id]
+    url = f"{USERS}/{account_id}/chats/{chat_id}"
+    transcript = client.get(url, params={"reason": "abuse report 17"}, headers=moderator)
+    assert transcript.status_code == 200
+    assert transcript.json()["messages"][0]["content"] == "my secret plan"
+    client.get(url, headers=moderator)
+    reads = client.get(
+        "/api/v1/admin/audit",
+        params={"action": "conversation.read"},
+        headers=staff_headers(client, settings, "admin"),
+    ).json()
+    assert [(r["target_id"], r["reason"], r["actor_email"]) for r in reads] == [
+        (chat_id, None, "moderator@example.com"),
+        (chat_id, "abuse report 17", "moderator@example.com"),
+    ]
+    analyst = staff_headers(client, settings, "analyst")  # no conversations:read
+    assert client.get(url, headers=analyst).status_code == 403
+    other = f"{USERS}/{_id(client, moderator, 'analyst@example.com')}/chats/{chat_id}"
+    assert client.get(other, headers=moderator).status_code == 404  # the chat is not that user's

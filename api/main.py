@@ -24,6 +24,7 @@ from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
 from api.mail.sender import make_sender
 from api.security.router import router as security_router
+from api.system.error_log import note_unhandled
 from api.system.router import router as system_router
 from api.users.admin_router import router as admin_users_router
 from api.users.router import router as users_router
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.gateway = Gateway(settings)
     app.state.mailer = make_sender(settings)
-    install_error_handlers(app)
+    install_error_handlers(app, on_unhandled=note_unhandled)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)

@@ -10,6 +10,7 @@ from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
 from api.quotas.models import QuotaUsage
 from api.security.models import SecurityEvent
+from api.system.models import ErrorEntry
 from api.users.models import Account, Plan
 
 metadata = Base.metadata
@@ -33,6 +34,7 @@ __all__ = [
     "AuthSession",
     "Chat",
     "EmailMessage",
+    "ErrorEntry",
     "IdempotencyRecord",
     "LedgerEntry",
     "LlmModel",

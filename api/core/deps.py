@@ -70,6 +70,7 @@ def get_request_context(request: Request, settings: SettingsDep) -> RequestConte
         client=client if _CLIENT.match(client) else "other",
         ip=client_ip(request, settings),
         user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+        request_id=getattr(request.state, "request_id", None),
     )
 
 

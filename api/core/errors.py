@@ -7,6 +7,7 @@ The body follows the OpenAI error shape so that OpenAI clients surface the messa
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -109,7 +110,11 @@ def _body(code: str, message: str, type_: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "type": type_, "param": None, **extra}}
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(
+    app: FastAPI, on_unhandled: Callable[[Request, Exception], Awaitable[None]]
+) -> None:
+    """`on_unhandled` notes a 500 (the error log) before the client gets its body and request id."""
+
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse(
@@ -154,7 +159,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A 500 is a bug: log it whole, tell the client nothing of the internals.
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse(_body("internal_error", "internal server error", "api_error"), status_code=500)
+        await on_unhandled(request, exc)
+        request_id = getattr(request.state, "request_id", None)
+        return JSONResponse(
+            _body("internal_error", "internal server error", "api_error", request_id=request_id),
+            status_code=500,
+            headers={"X-Request-ID": request_id} if request_id else None,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -32,6 +32,7 @@ class RequestContext:
     client: str = "api"
     ip: str | None = None
     user_agent: str | None = None
+    request_id: str | None = None  # not copied onto events; for the error log
 
 
 def record(

@@ -40,6 +40,7 @@ from api.quotas.windows import (
     seconds_until,
     utc_day,
 )
+from api.system.error_log import note_provider_failure
 from api.users.models import Account
 
 log = logging.getLogger("aiadmin.gateway")
@@ -247,6 +248,15 @@ async def settle_failed_call(
             properties={"reference": charge.reference},
         )
     attempts = getattr(error, "attempts", None)
+    if isinstance(error, ProviderError):
+        await note_provider_failure(
+            session,
+            request_id=ctx.request_id,
+            account_id=account.id,
+            error_code=error.code,
+            message=str(error),
+            details={"model": prepared.spec.id, "attempts": attempts or []},
+        )
     record(
         session,
         EventType.LLM_CALL_FAILED,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, respons
 from api.core.types import utcnow
 from api.events.models import UsageEvent
 from api.events.types import LLM_CALLS, USER_ACTIVITY, EventType
+from api.system.models import ErrorEntry
 from api.users.models import Account
 from warehouse import status as pipeline_status
 from warehouse.settings import WarehouseSettings
@@ -197,3 +199,41 @@ async def _latency_p95(session: AsyncSession, since: datetime) -> float | None:
     low = int(position)
     high = min(low + 1, len(values) - 1)
     return float(values[low] + (values[high] - values[low]) * (position - low))
+
+
+class ErrorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    occurred_at: datetime
+    kind: str
+    request_id: str | None
+    method: str | None
+    path: str | None
+    status: int | None
+    error_type: str
+    message: str
+    account_id: uuid.UUID | None
+    details: dict[str, Any]
+
+
+@router.get("/errors", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+async def error_log(
+    _staff: HealthReader,
+    session: SessionDep,
+    kind: Literal["unhandled", "provider"] | None = None,
+    request_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[ErrorOut]:
+    """Unhandled exceptions and provider failures, newest first; find one by the request id a client saw."""
+    query = select(ErrorEntry)
+    if kind:
+        query = query.where(ErrorEntry.kind == kind)
+    if request_id:
+        query = query.where(ErrorEntry.request_id == request_id)
+    if since:
+        query = query.where(ErrorEntry.occurred_at >= since)
+    rows = await session.scalars(query.order_by(ErrorEntry.id.desc()).limit(limit).offset(offset))
+    return [ErrorOut.model_validate(row) for row in rows.all()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,15 +35,45 @@ async def write(
     context: AuditContext,
     reason: str | None = None,
 ) -> None:
+    await write_as(
+        session,
+        actor.id,
+        action,
+        actor_email=actor.email,
+        target_type=target_type,
+        target_id=target_id,
+        before=before,
+        after=after,
+        at=at,
+        context=context,
+        reason=reason,
+    )
+
+
+async def write_as(
+    session: AsyncSession,
+    actor_id: uuid.UUID | None,
+    action: str,
+    *,
+    target_type: str,
+    target_id: str,
+    after: dict[str, Any],
+    at: datetime,
+    context: AuditContext,
+    before: dict[str, Any] | None = None,
+    actor_email: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """The same, for an actor known by id (an admin's requests under impersonation)."""
     await session.execute(
         insert(AuditEntry.__table__).values(
             occurred_at=at,
-            actor_id=actor.id,
-            actor_email=actor.email,
+            actor_id=actor_id,
+            actor_email=actor_email,
             action=action,
             target_type=target_type,
             target_id=target_id,
-            before=before,
+            before=before or {},
             after=after,
             reason=reason,
             ip=context.ip,

@@ -29,6 +29,8 @@ class AuthSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Set when an admin opened this session as the account (impersonation): who, for the audit log.
+    impersonator_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 class RefreshToken(Base):

@@ -22,14 +22,23 @@ async def get_session(session: AsyncSession, session_id: uuid.UUID) -> AuthSessi
 
 
 async def account_of_live_session(
-    session: AsyncSession, account_id: uuid.UUID, session_id: uuid.UUID
-) -> Account | None:
-    """The account, if `session_id` is one of its sessions and not revoked (one query per request)."""
-    return await session.scalar(
-        select(Account)
-        .join(AuthSession, AuthSession.account_id == Account.id)
-        .where(Account.id == account_id, AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-    )
+    session: AsyncSession, account_id: uuid.UUID, session_id: uuid.UUID, at: datetime
+) -> tuple[Account, uuid.UUID | None] | None:
+    """The account and the session's impersonator (None: the account itself), if `session_id` is one of
+    its sessions, not revoked nor expired (one query per request)."""
+    row = (
+        await session.execute(
+            select(Account, AuthSession.impersonator_id)
+            .join(AuthSession, AuthSession.account_id == Account.id)
+            .where(
+                Account.id == account_id,
+                AuthSession.id == session_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > at,
+            )
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import service as audit
 from api.audit.service import AuditContext
 from api.auth import api_keys
 from api.auth import repository as auth_repo
@@ -93,6 +94,7 @@ class Principal:
     account: Account
     session_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    impersonator_id: uuid.UUID | None = None  # an admin acting as the account
 
 
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
@@ -111,17 +113,42 @@ async def _authenticate(
         principal = Principal(account, api_key_id=key.id) if account else None
     else:
         claims = decode_access_token(settings, token)
-        account = (
-            await auth_repo.account_of_live_session(session, claims.account_id, claims.session_id)
+        found = (
+            await auth_repo.account_of_live_session(session, claims.account_id, claims.session_id, utcnow())
             if claims
             else None
         )
-        principal = Principal(account, session_id=claims.session_id) if account else None
+        principal = (
+            Principal(found[0], session_id=claims.session_id, impersonator_id=found[1]) if found else None
+        )
     if principal is None:
         raise NotAuthenticated("invalid, expired or revoked credentials", headers=_UNAUTHENTICATED)
     if principal.account.is_blocked:
         raise AccountBlocked("this account is blocked")
     return principal
+
+
+class ImpersonationReadOnly(Forbidden):
+    code = "impersonation_read_only"
+
+
+async def _impersonated_request(
+    session: AsyncSession, settings: Settings, request: Request, principal: Principal
+) -> None:
+    """An admin acting as the account may look, not change: every request is audited in the admin's name."""
+    if request.method not in ("GET", "HEAD"):
+        raise ImpersonationReadOnly("an impersonation session can only read")
+    await audit.write_as(
+        session,
+        principal.impersonator_id,
+        "impersonation.request",
+        target_type="account",
+        target_id=str(principal.account.id),
+        after={"method": request.method, "path": request.url.path[:300]},
+        at=utcnow(),
+        context=get_audit_context(request, settings),
+    )
+    await session.commit()
 
 
 def require(permission: Permission) -> Callable:
@@ -132,6 +159,7 @@ def require(permission: Permission) -> Callable:
     """
 
     async def dependency(
+        request: Request,
         session: SessionDep,
         settings: SettingsDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -140,6 +168,8 @@ def require(permission: Permission) -> Callable:
         principal = await _authenticate(
             session, settings, token, accept_api_keys=permission in API_KEY_PERMISSIONS
         )
+        if principal.impersonator_id is not None:
+            await _impersonated_request(session, settings, request, principal)
         account = principal.account
         if account.must_enrol_two_factor and permission is not Permission.ACCOUNT_SELF:
             raise TwoFactorRequired(
@@ -180,5 +210,6 @@ HealthReader = Annotated[Account, Depends(_account_of(Permission.HEALTH_READ))]
 AnalyticsReader = Annotated[Account, Depends(_account_of(Permission.ANALYTICS_READ))]
 UsersReader = Annotated[Account, Depends(_account_of(Permission.USERS_READ))]
 UsersWriter = Annotated[Account, Depends(_account_of(Permission.USERS_WRITE))]
+UsersImpersonator = Annotated[Account, Depends(_account_of(Permission.USERS_IMPERSONATE))]
 AuditReader = Annotated[Account, Depends(_account_of(Permission.AUDIT_READ))]
 ConversationsReader = Annotated[Account, Depends(_account_of(Permission.CONVERSATIONS_READ))]

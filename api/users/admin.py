@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.audit import service as audit
 from api.audit.models import AuditEntry
 from api.audit.service import AuditContext
+from api.auth.models import AuthSession
 from api.billing import service as billing
 from api.billing.service import InsufficientBalance
 from api.core.errors import AppError, Conflict, Forbidden, NotFound
+from api.core.security import AccessToken, issue_access_token
+from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.events.outbox import RequestContext, about, record
 from api.events.types import USER_ACTIVITY, EventType
@@ -310,6 +313,59 @@ async def adjust_balance(
         credits=amount,
     )
     return balance
+
+
+IMPERSONATION_MINUTES = 15
+
+
+class CannotImpersonateStaff(Forbidden):
+    code = "cannot_impersonate_staff"
+
+
+async def impersonate(
+    session: AsyncSession,
+    settings: Settings,
+    actor: Account,
+    target_id: uuid.UUID,
+    *,
+    reason: str,
+    at: datetime,
+    ctx: RequestContext,
+    context: AuditContext,
+) -> AccessToken:
+    """A short-lived, read-only session as the account, marked with the admin's id: every request made
+    with it is audited in the admin's name (api/core/deps.py). No refresh token."""
+    target = await get(session, target_id)
+    _may_act(actor, target)
+    if target.is_staff:
+        raise CannotImpersonateStaff("only end users can be impersonated")
+    expires_at = at + timedelta(minutes=IMPERSONATION_MINUTES)
+    auth_session = AuthSession(
+        account_id=target.id,
+        created_at=at,
+        expires_at=expires_at,
+        last_used_at=at,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+        impersonator_id=actor.id,
+    )
+    session.add(auth_session)
+    await session.flush()
+    await audit.write(
+        session,
+        actor,
+        "user.impersonate",
+        target_type="account",
+        target_id=str(target.id),
+        before={},
+        after={"session_id": str(auth_session.id), "expires_at": expires_at.isoformat()},
+        at=at,
+        context=context,
+        reason=reason,
+    )
+    await session.commit()
+    token = issue_access_token(settings, target.id, auth_session.id, now=at)
+    return AccessToken(token.token, min(token.expires_in, IMPERSONATION_MINUTES * 60))
 
 
 async def _commit_change(

@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.billing.service import InsufficientBalance
 from api.core import exports
-from api.core.deps import AuditCtx, RequestCtx, SessionDep, UsersReader, UsersWriter
+from api.core.deps import (
+    AuditCtx,
+    RequestCtx,
+    SessionDep,
+    SettingsDep,
+    UsersImpersonator,
+    UsersReader,
+    UsersWriter,
+)
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.core.validation import SafeStr
@@ -75,6 +83,13 @@ class BalanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: Annotated[Decimal, Field(gt=-(10**9), lt=10**9, max_digits=16, decimal_places=6)]
     reason: Reason
+
+
+class ImpersonationOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
+    expires_in: int
+    read_only: bool = True
 
 
 class BalanceOut(BaseModel):
@@ -219,3 +234,19 @@ async def adjust_balance(
         context=audit_ctx,
     )  # fmt: skip
     return BalanceOut(balance=balance)
+
+
+@router.post(
+    "/{account_id}/impersonate",
+    responses={**WRITE_ERRORS, **responses(admin.CannotImpersonateStaff)},
+)
+async def impersonate(
+    staff: UsersImpersonator, session: SessionDep, settings: SettingsDep, account_id: uuid.UUID,
+    body: ReasonIn, ctx: RequestCtx, audit_ctx: AuditCtx,
+) -> ImpersonationOut:  # fmt: skip
+    """A 15-minute, read-only access token as the user (no refresh token); every request made with it is
+    written to the audit log in the admin's name."""
+    token = await admin.impersonate(
+        session, settings, staff, account_id, reason=body.reason, at=utcnow(), ctx=ctx, context=audit_ctx
+    )
+    return ImpersonationOut(access_token=token.token, expires_in=token.expires_in)

@@ -170,6 +170,7 @@ AUDITED = {
     ("POST", "/api/v1/admin/users/{account_id}/unblock"): "test_block_with_a_reason_ends_access_at_once",
     ("POST", "/api/v1/admin/users/{account_id}/plan"): "test_plan_change_applies_at_the_next_request",
     ("POST", "/api/v1/admin/users/{account_id}/balance"): "test_plan_change_applies_at_the_next_request",
+    ("POST", "/api/v1/admin/users/{account_id}/impersonate"): "test_an_admin_impersonates_read_only",
 }
 
 
@@ -214,3 +215,36 @@ def test_a_moderator_reads_a_users_transcript_and_each_read_is_audited(client, s
     assert client.get(url, headers=analyst).status_code == 403
     other = f"{USERS}/{_id(client, moderator, 'analyst@example.com')}/chats/{chat_id}"
     assert client.get(other, headers=moderator).status_code == 404  # the chat is not that user's
+
+
+def test_an_admin_impersonates_read_only_and_every_request_is_audited_in_the_admins_name(client, settings):
+    sign_up(client, "ada@example.com")
+    admin = staff_headers(client, settings, "admin")
+    account_id = _id(client, admin, "ada@example.com")
+    moderator = staff_headers(client, settings, "moderator")  # no users:impersonate
+    denied = client.post(f"{USERS}/{account_id}/impersonate", json={"reason": "support"}, headers=moderator)
+    assert denied.status_code == 403
+
+    granted = client.post(f"{USERS}/{account_id}/impersonate", json={"reason": "ticket 9"}, headers=admin)
+    assert granted.status_code == 200
+    body = granted.json()
+    assert body["expires_in"] <= 15 * 60 and body["read_only"] is True and "refresh_token" not in body
+    as_ada = {"Authorization": f"Bearer {body['access_token']}"}
+    assert client.get("/api/v1/me", headers=as_ada).json()["email"] == "ada@example.com"
+    assert client.get("/api/v1/me/usage", headers=as_ada).status_code == 200
+    write = client.post("/api/v1/me/api-keys", json={"name": "sneaky"}, headers=as_ada)
+    assert write.status_code == 403 and write.json()["error"]["code"] == "impersonation_read_only"
+
+    admin_id = _id(client, admin, "admin@example.com")
+    trail = client.get("/api/v1/admin/audit", params={"target_id": account_id}, headers=admin).json()
+    assert [(t["action"], t["actor_id"], t["after"].get("path")) for t in trail] == [
+        ("impersonation.request", admin_id, "/api/v1/me/usage"),
+        ("impersonation.request", admin_id, "/api/v1/me"),
+        ("user.impersonate", admin_id, None),
+    ]
+    staff_target = client.post(
+        f"{USERS}/{_id(client, admin, 'moderator@example.com')}/impersonate",
+        json={"reason": "just checking"},
+        headers=admin,
+    )
+    assert staff_target.json()["error"]["code"] == "cannot_impersonate_staff"

@@ -26,6 +26,7 @@ from api.mail.sender import make_sender
 from api.security.router import router as security_router
 from api.system.error_log import note_unhandled
 from api.system.router import router as system_router
+from api.system.settings_router import router as settings_router
 from api.users.admin_router import router as admin_users_router
 from api.users.router import router as users_router
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_users_router)
     app.include_router(audit_router)
     app.include_router(moderation_router)
+    app.include_router(settings_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from api.core.errors import AppError, Conflict, NotAuthenticated
+from api.core.errors import AppError, Conflict, Forbidden, NotAuthenticated
 
 
 class TooManyAttempts(AppError):
@@ -53,3 +53,7 @@ class TwoFactorAlreadyEnabled(Conflict):
 
 class TwoFactorNotSetUp(Conflict):
     code = "two_factor_not_set_up"
+
+
+class RegistrationClosed(Forbidden):
+    code = "registration_closed"

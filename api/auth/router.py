@@ -13,6 +13,7 @@ from api.auth.errors import (
     InvalidRefreshToken,
     OtpRequired,
     RefreshTokenReused,
+    RegistrationClosed,
     TooManyAttempts,
     TwoFactorAlreadyEnabled,
     TwoFactorNotSetUp,
@@ -37,6 +38,7 @@ from api.core.deps import Authenticated, Public, RequestCtx, SessionDep, Setting
 from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.mail.service import deliver_pending
+from api.system import settings_service as system_settings
 from api.users.schemas import AccountOut
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -60,7 +62,7 @@ def _tokens(pair: service.TokenPair) -> TokenOut:
     "/register",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Public],
-    responses=responses(EmailTaken, PasswordTooCommon),
+    responses=responses(EmailTaken, PasswordTooCommon, RegistrationClosed),
 )
 async def register(
     body: RegisterIn,
@@ -71,6 +73,8 @@ async def register(
     background: BackgroundTasks,
 ) -> AccountOut:
     """Create an end-user account; a confirmation link goes to the email address."""
+    if not await system_settings.registration_open(session):
+        raise RegistrationClosed("registration is closed for now")
     account = await service.register(
         session,
         settings,

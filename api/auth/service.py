@@ -42,10 +42,10 @@ from api.events.types import EventType
 from api.mail import service as mail
 from api.security import repository as security_log
 from api.security import service as security
+from api.system import settings_service as system_settings
 from api.users import repository as users
 from api.users.models import Account
 
-DEFAULT_PLAN = "free"
 CONFIRM_EMAIL = "confirm_email"
 RESET_PASSWORD = "reset_password"  # noqa: S105 (a purpose name)
 REFRESH_PREFIX = "rt_"
@@ -72,9 +72,10 @@ async def register(
     at: datetime,
     role: str = "user",
     verified: bool = False,
-    plan: str = DEFAULT_PLAN,
+    plan: str | None = None,
 ) -> Account:
-    """A new account; unless `verified` (made by an operator), a confirmation link is emailed."""
+    """A new account (on `plan`, else the default plan staff set); unless `verified` (made by an
+    operator), a confirmation link is emailed."""
     check_new_password(password, email=email)
     password_hash = await hash_password_async(password)
     if await users.get_account_by_email(session, email) is not None:
@@ -83,7 +84,7 @@ async def register(
         email=email,
         password_hash=password_hash,
         role=role,
-        plan_code=plan,
+        plan_code=plan or await system_settings.default_plan(session),
         country=country or ctx.country,
         created_at=at,
         email_verified_at=at if verified else None,

@@ -56,6 +56,17 @@ async def credit_rate(session: AsyncSession) -> CreditRate:
     return CreditRate(value["currency"], Decimal(value["price_per_credit"]), Decimal(value["usd_per_credit"]))
 
 
+async def set_credit_rate(session: AsyncSession, rate: CreditRate, at: datetime) -> None:
+    """Change the rate (the caller commits; gateways pick it up with their next catalogue snapshot)."""
+    row = await session.get(AppSetting, "credit_rate")
+    row.value = {
+        "currency": rate.currency,
+        "price_per_credit": str(rate.price_per_credit),
+        "usd_per_credit": str(rate.usd_per_credit),
+    }
+    row.updated_at = at
+
+
 async def move(
     session: AsyncSession,
     account_id: uuid.UUID,

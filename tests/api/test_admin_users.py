@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from decimal import Decimal
 
@@ -164,13 +165,20 @@ def test_refusals_read_only_staff_staff_targets_and_oneself(client, settings):
     assert _audit(client, moderator, analyst_id) == []
 
 
-# Every mutating admin route and the test above that proves it writes its audit row.
+# Every mutating admin route, and the test that proves it writes its audit row (module, test name prefix).
 AUDITED = {
-    ("POST", "/api/v1/admin/users/{account_id}/block"): "test_block_with_a_reason_ends_access_at_once",
-    ("POST", "/api/v1/admin/users/{account_id}/unblock"): "test_block_with_a_reason_ends_access_at_once",
-    ("POST", "/api/v1/admin/users/{account_id}/plan"): "test_plan_change_applies_at_the_next_request",
-    ("POST", "/api/v1/admin/users/{account_id}/balance"): "test_plan_change_applies_at_the_next_request",
-    ("POST", "/api/v1/admin/users/{account_id}/impersonate"): "test_an_admin_impersonates_read_only",
+    ("POST", "/api/v1/admin/users/{account_id}/block"): ("test_admin_users", "test_block_with_a_reason"),
+    ("POST", "/api/v1/admin/users/{account_id}/unblock"): ("test_admin_users", "test_block_with_a_reason"),
+    ("POST", "/api/v1/admin/users/{account_id}/plan"): ("test_admin_users", "test_plan_change_applies"),
+    ("POST", "/api/v1/admin/users/{account_id}/balance"): ("test_admin_users", "test_plan_change_applies"),
+    ("POST", "/api/v1/admin/users/{account_id}/impersonate"): (
+        "test_admin_users",
+        "test_an_admin_impersonates",
+    ),
+    ("PATCH", "/api/v1/admin/settings"): ("test_admin_settings", "test_settings_registration"),
+    ("POST", "/api/v1/admin/plans"): ("test_admin_settings", "test_plans_create_update_delete"),
+    ("PUT", "/api/v1/admin/plans/{code}"): ("test_admin_settings", "test_plans_create_update_delete"),
+    ("DELETE", "/api/v1/admin/plans/{code}"): ("test_admin_settings", "test_plans_create_update_delete"),
 }
 
 
@@ -183,8 +191,9 @@ def test_every_mutating_admin_route_is_proven_to_write_the_audit_log(database_ur
         for method in route.methods - {"GET", "HEAD", "OPTIONS"}
     }
     assert mutating == set(AUDITED), "a mutating admin route needs a test that checks its audit row"
-    for test_name in AUDITED.values():
-        assert any(re.match(test_name, name) for name in globals()), test_name
+    for module, test_name in AUDITED.values():
+        tests = vars(importlib.import_module(f"tests.api.{module}"))
+        assert any(re.match(test_name, name) for name in tests), (module, test_name)
 
 
 def test_a_moderator_reads_a_users_transcript_and_each_read_is_audited(client, settings):

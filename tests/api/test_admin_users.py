@@ -179,6 +179,13 @@ AUDITED = {
     ("POST", "/api/v1/admin/plans"): ("test_admin_settings", "test_plans_create_update_delete"),
     ("PUT", "/api/v1/admin/plans/{code}"): ("test_admin_settings", "test_plans_create_update_delete"),
     ("DELETE", "/api/v1/admin/plans/{code}"): ("test_admin_settings", "test_plans_create_update_delete"),
+    ("POST", "/api/v1/admin/providers"): ("test_admin_providers", "test_add_rotate_test_and_disable"),
+    ("PUT", "/api/v1/admin/providers/{provider_id}"): (
+        "test_admin_providers",
+        "test_add_rotate_test_and_disable",
+    ),
+    ("POST", "/api/v1/admin/providers/{provider_id}/rotate-key"): ("test_admin_providers", "test_add_rotate"),
+    ("POST", "/api/v1/admin/providers/{provider_id}/test"): ("test_admin_providers", "test_add_rotate"),
 }
 
 

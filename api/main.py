@@ -12,6 +12,7 @@ from api.analytics.router import router as analytics_router
 from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
 from api.billing.router import router as billing_router
+from api.catalogue.models_router import router as models_router
 from api.catalogue.providers_router import router as providers_router
 from api.chats.moderation_router import router as moderation_router
 from api.chats.router import router as chats_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(moderation_router)
     app.include_router(settings_router)
     app.include_router(providers_router)
+    app.include_router(models_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

@@ -186,6 +186,10 @@ AUDITED = {
     ),
     ("POST", "/api/v1/admin/providers/{provider_id}/rotate-key"): ("test_admin_providers", "test_add_rotate"),
     ("POST", "/api/v1/admin/providers/{provider_id}/test"): ("test_admin_providers", "test_add_rotate"),
+    ("POST", "/api/v1/admin/models"): ("test_admin_models", "test_create_rename_reprice"),
+    ("PUT", "/api/v1/admin/models/{model_id}"): ("test_admin_models", "test_create_rename_reprice"),
+    ("POST", "/api/v1/admin/models/order"): ("test_admin_models", "test_create_rename_reprice"),
+    ("DELETE", "/api/v1/admin/models/{model_id}"): ("test_admin_models", "test_create_rename_reprice"),
 }
 
 

@@ -14,6 +14,7 @@ from api.auth.router import router as auth_router
 from api.billing.router import router as billing_router
 from api.catalogue.models_router import router as models_router
 from api.catalogue.providers_router import router as providers_router
+from api.catalogue.roles_router import router as roles_router
 from api.chats.moderation_router import router as moderation_router
 from api.chats.router import router as chats_router
 from api.core.db import Database
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(settings_router)
     app.include_router(providers_router)
     app.include_router(models_router)
+    app.include_router(roles_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

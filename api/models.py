@@ -3,7 +3,14 @@
 from api.audit.models import AuditEntry
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
 from api.billing.models import AppSetting, IdempotencyRecord, LedgerEntry
-from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
+from api.catalogue.models import (
+    AssistantRole,
+    AssistantRoleVersion,
+    LlmModel,
+    ModelPrice,
+    ModelRoute,
+    Provider,
+)
 from api.chats.models import Chat, Message
 from api.core.db import Base
 from api.events.models import UsageEvent
@@ -30,6 +37,7 @@ __all__ = [
     "ApiKey",
     "AppSetting",
     "AssistantRole",
+    "AssistantRoleVersion",
     "AuditEntry",
     "AuthSession",
     "Chat",

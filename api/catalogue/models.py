@@ -7,11 +7,23 @@ force at a call's time is the one whose `effective_from` is the latest not after
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -90,3 +102,24 @@ class AssistantRole(Base):
     default_params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AssistantRoleVersion(Base):
+    """Every state a role has had: version 1 at creation, one more at each change (rows never change;
+    kept when the role is deleted)."""
+
+    __tablename__ = "assistant_role_versions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    role_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    system_prompt: Mapped[str] = mapped_column(Text)
+    default_model: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    default_params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    author_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("role_id", "version", name="uq_role_versions_role_version"),)

@@ -190,6 +190,10 @@ AUDITED = {
     ("PUT", "/api/v1/admin/models/{model_id}"): ("test_admin_models", "test_create_rename_reprice"),
     ("POST", "/api/v1/admin/models/order"): ("test_admin_models", "test_create_rename_reprice"),
     ("DELETE", "/api/v1/admin/models/{model_id}"): ("test_admin_models", "test_create_rename_reprice"),
+    ("POST", "/api/v1/admin/roles"): ("test_admin_roles", "test_versions_diff_rollback"),
+    ("PUT", "/api/v1/admin/roles/{role_id}"): ("test_admin_roles", "test_versions_diff_rollback"),
+    ("POST", "/api/v1/admin/roles/{role_id}/rollback"): ("test_admin_roles", "test_versions_diff_rollback"),
+    ("DELETE", "/api/v1/admin/roles/{role_id}"): ("test_admin_roles", "test_versions_diff_rollback"),
 }
 
 

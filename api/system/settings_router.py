@@ -18,7 +18,6 @@ from api.billing.service import CreditRate
 from api.core.deps import AuditCtx, SessionDep, SettingsWriter, UsersReader
 from api.core.errors import (
     AccountBlocked,
-    AppError,
     Conflict,
     Forbidden,
     NotAuthenticated,
@@ -27,17 +26,13 @@ from api.core.errors import (
 )
 from api.core.types import utcnow
 from api.system import settings_service
+from api.users.admin import UnknownPlan
 from api.users.models import Account, Plan
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: plans and settings"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
 PlanCode = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$")]
 Limit = Annotated[int | None, Field(ge=0, le=10**12)]
-
-
-class UnknownPlan(AppError):
-    status_code = 422
-    code = "unknown_plan"
 
 
 class PlanExists(Conflict):

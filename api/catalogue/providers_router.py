@@ -4,6 +4,7 @@ write-only: encrypted at rest, shown masked (`sk-…abcd`) in every answer and a
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -203,12 +204,7 @@ async def test_provider(
         r.provider_model for m in catalogue.models.values() for r in m.routes if r.provider.id == provider_id
     ]
     model = model or (routed[0] if routed else "mock-small")
-    spec = ProviderSpec(
-        id=provider.id, kind=provider.kind, base_url=provider.base_url,
-        api_key=encryptor.decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else None,
-        priority=provider.priority, timeout_seconds=provider.timeout_seconds, max_retries=0,
-        extra_headers=tuple(sorted((provider.extra_headers or {}).items())),
-    )  # fmt: skip
+    spec = replace(ProviderSpec.of(provider, encryptor), max_retries=0)
     pool = ProviderPool()
     began = time.perf_counter()
     try:

@@ -51,6 +51,20 @@ class ProviderSpec:
     max_retries: int
     extra_headers: tuple[tuple[str, str], ...]
 
+    @classmethod
+    def of(cls, provider: Provider, encryptor: Encryptor) -> ProviderSpec:
+        """The provider row as the gateway uses it, its key decrypted."""
+        return cls(
+            id=provider.id,
+            kind=provider.kind,
+            base_url=provider.base_url,
+            api_key=encryptor.decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else None,
+            priority=provider.priority,
+            timeout_seconds=provider.timeout_seconds,
+            max_retries=provider.max_retries,
+            extra_headers=tuple(sorted((provider.extra_headers or {}).items())),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
@@ -166,16 +180,7 @@ class Catalogue:
 async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     encryptor = Encryptor(settings)
     providers = {
-        p.id: ProviderSpec(
-            id=p.id,
-            kind=p.kind,
-            base_url=p.base_url,
-            api_key=encryptor.decrypt(p.api_key_encrypted) if p.api_key_encrypted else None,
-            priority=p.priority,
-            timeout_seconds=p.timeout_seconds,
-            max_retries=p.max_retries,
-            extra_headers=tuple(sorted((p.extra_headers or {}).items())),
-        )
+        p.id: ProviderSpec.of(p, encryptor)
         for p in (await session.scalars(select(Provider).where(Provider.enabled.is_(True)))).all()
     }
     routes: dict[str, list[RouteSpec]] = {}

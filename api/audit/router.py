@@ -6,43 +6,53 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query, Request
 
-from api.audit.models import AuditEntry
+from api.audit.service import COLUMNS, AuditFilter, log_query
+from api.core import exports
 from api.core.deps import AuditReader, SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.users.admin_router import AuditEntryOut
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: audit"])
+ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
 
 
-@router.get("/audit", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
-async def audit_log(
-    _staff: AuditReader,
-    session: SessionDep,
+def _filter(
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64, description="e.g. user.block")] = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     target_id: Annotated[str | None, Query(max_length=128)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
+) -> AuditFilter:
+    return AuditFilter(actor_id, action, target_type, target_id, since, until)
+
+
+Filters = Annotated[AuditFilter, Depends(_filter)]
+
+
+@router.get("/audit", responses=ERRORS)
+async def audit_log(
+    _staff: AuditReader,
+    session: SessionDep,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[AuditEntryOut]:
     """Newest first."""
-    query = select(AuditEntry)
-    for column, value in (
-        (AuditEntry.actor_id, actor_id),
-        (AuditEntry.action, action),
-        (AuditEntry.target_type, target_type),
-        (AuditEntry.target_id, target_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if since is not None:
-        query = query.where(AuditEntry.occurred_at >= since)
-    if until is not None:
-        query = query.where(AuditEntry.occurred_at < until)
-    rows = await session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset))
+    rows = await session.scalars(log_query(filters).limit(limit).offset(offset))
     return [AuditEntryOut.model_validate(row) for row in rows.all()]
+
+
+@router.get("/audit/export", responses=ERRORS)
+async def export_audit_log(
+    _staff: AuditReader,
+    session: SessionDep,
+    request: Request,
+    filters: Filters,
+    format: exports.Format = "csv",
+):
+    """Every matching entry (before and after as JSON), as CSV (streamed) or XLSX."""
+    query = log_query(filters, columns=True)
+    return await exports.list_response(request, session, format, query, list(COLUMNS), filename="audit")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.audit.models import AuditEntry
@@ -80,3 +80,36 @@ async def write_as(
             request_id=context.request_id,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    actor_id: uuid.UUID | None = None
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+COLUMNS = ("id", "occurred_at", "actor_id", "actor_email", "action", "target_type", "target_id", "before",
+           "after", "reason", "ip", "request_id")  # fmt: skip
+
+
+def log_query(f: AuditFilter, *, columns: bool = False) -> Select:
+    """The audit log, newest first, filtered by actor, action, target and time (entries, or the exported
+    columns)."""
+    query = select(*(getattr(AuditEntry, c) for c in COLUMNS)) if columns else select(AuditEntry)
+    for column, value in (
+        (AuditEntry.actor_id, f.actor_id),
+        (AuditEntry.action, f.action),
+        (AuditEntry.target_type, f.target_type),
+        (AuditEntry.target_id, f.target_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if f.since is not None:
+        query = query.where(AuditEntry.occurred_at >= f.since)
+    if f.until is not None:
+        query = query.where(AuditEntry.occurred_at < f.until)
+    return query.order_by(AuditEntry.id.desc())

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.events.types import EventType
@@ -35,6 +35,23 @@ async def login_failures(
     return int(count), oldest
 
 
+COLUMNS = ("id", "occurred_at", "kind", "outcome", "account_id", "email", "ip", "user_agent", "details")
+
+
+def events_query(
+    *, account_id: uuid.UUID | None = None, email: str | None = None, kind: str | None = None, columns=False
+) -> Select:
+    """Login history and the security log, newest first (events, or the exported columns)."""
+    query = select(*(getattr(SecurityEvent, c) for c in COLUMNS)) if columns else select(SecurityEvent)
+    if account_id is not None:
+        query = query.where(SecurityEvent.account_id == account_id)
+    if email is not None:
+        query = query.where(SecurityEvent.email == email)
+    if kind is not None:
+        query = query.where(SecurityEvent.kind == kind)
+    return query.order_by(SecurityEvent.id.desc())
+
+
 async def list_events(
     session: AsyncSession,
     *,
@@ -44,11 +61,5 @@ async def list_events(
     limit: int = 100,
     offset: int = 0,
 ) -> list[SecurityEvent]:
-    query = select(SecurityEvent).order_by(SecurityEvent.id.desc()).limit(limit).offset(offset)
-    if account_id is not None:
-        query = query.where(SecurityEvent.account_id == account_id)
-    if email is not None:
-        query = query.where(SecurityEvent.email == email)
-    if kind is not None:
-        query = query.where(SecurityEvent.kind == kind)
+    query = events_query(account_id=account_id, email=email, kind=kind).limit(limit).offset(offset)
     return list((await session.scalars(query)).all())

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from api.auth.schemas import SecurityEventOut
+from api.core import exports
 from api.core.deps import SecurityReader, SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.security import repository as security_log
@@ -34,3 +35,21 @@ async def security_events(
         offset=offset,
     )
     return [SecurityEventOut.model_validate(row) for row in rows]
+
+
+@router.get("/security-events/export", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+async def export_security_events(
+    _staff: SecurityReader,
+    session: SessionDep,
+    request: Request,
+    account_id: uuid.UUID | None = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    kind: Annotated[str | None, Query(max_length=48)] = None,
+    format: exports.Format = "csv",
+):
+    """Every matching event (logins, failures, password and 2FA changes), as CSV (streamed) or XLSX."""
+    query = security_log.events_query(
+        account_id=account_id, email=email.strip().lower() if email else None, kind=kind, columns=True
+    )
+    header = list(security_log.COLUMNS)
+    return await exports.list_response(request, session, format, query, header, filename="security-events")

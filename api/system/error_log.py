@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import insert
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.types import utcnow
@@ -59,3 +60,21 @@ async def note_provider_failure(
             details=details,
         )
     )
+
+
+COLUMNS = ("id", "occurred_at", "kind", "request_id", "method", "path", "status", "error_type", "message",
+           "account_id", "details")  # fmt: skip
+
+
+def errors_query(
+    *, kind: str | None = None, request_id: str | None = None, since: datetime | None = None, columns=False
+) -> Select:
+    """The error log, newest first (entries, or the exported columns)."""
+    query = select(*(getattr(ErrorEntry, c) for c in COLUMNS)) if columns else select(ErrorEntry)
+    if kind:
+        query = query.where(ErrorEntry.kind == kind)
+    if request_id:
+        query = query.where(ErrorEntry.request_id == request_id)
+    if since:
+        query = query.where(ErrorEntry.occurred_at >= since)
+    return query.order_by(ErrorEntry.id.desc())

@@ -12,15 +12,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core import exports
 from api.core.deps import AnalyticsReader, HealthReader, SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.events.models import UsageEvent
-from api.events.types import LLM_CALLS, USER_ACTIVITY, EventType
-from api.system.models import ErrorEntry
-from api.users.models import Account
+from api.events.types import EventType
+from api.system import error_log as errors
+from api.system import live as live_figures
 from warehouse import status as pipeline_status
 from warehouse.settings import WarehouseSettings
 
@@ -143,62 +143,18 @@ async def live(_staff: AnalyticsReader, session: SessionDep) -> LiveOut:
     windows = []
     for minutes in LIVE_WINDOWS:
         since = now - timedelta(minutes=minutes)
-        calls = UsageEvent.type.in_([t.value for t in LLM_CALLS])
-        requests, errors = (
-            await session.execute(
-                select(
-                    func.count().filter(calls),
-                    func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
-                ).where(UsageEvent.occurred_at >= since)
-            )
-        ).one()
-        active = await session.scalar(
-            select(func.count(func.distinct(UsageEvent.user_id)))
-            .select_from(UsageEvent)
-            .outerjoin(Account, Account.id == UsageEvent.user_id)
-            .where(
-                UsageEvent.occurred_at >= since,
-                UsageEvent.type.in_([t.value for t in USER_ACTIVITY]),
-                func.coalesce(Account.role, "user") == "user",
-            )
-        )
+        calls = await live_figures.call_counts(session, since)
         windows.append(
             LiveWindow(
                 minutes=minutes,
-                requests=requests,
-                errors=errors,
-                error_rate=round(errors / requests, 4) if requests else None,
-                active_users=active or 0,
-                latency_p95_ms=await _latency_p95(session, since),
+                requests=calls.requests,
+                errors=calls.errors,
+                error_rate=round(calls.error_rate, 4) if calls.error_rate is not None else None,
+                active_users=await live_figures.active_users(session, since),
+                latency_p95_ms=await live_figures.latency_p95(session, since),
             )
         )
     return LiveOut(at=now, windows=windows)
-
-
-async def _latency_p95(session: AsyncSession, since: datetime) -> float | None:
-    """The 95th percentile (interpolated) of the LLM calls' latency since then."""
-    calls = (
-        UsageEvent.occurred_at >= since,
-        UsageEvent.type.in_([t.value for t in LLM_CALLS]),
-        UsageEvent.latency_ms.is_not(None),
-    )
-    if session.bind.dialect.name == "postgresql":
-        value = await session.scalar(
-            select(func.percentile_cont(0.95).within_group(UsageEvent.latency_ms)).where(*calls)
-        )
-        return float(value) if value is not None else None
-    # SQLite (development) has no percentile function: the latencies of the window, in order.
-    values = list(
-        (
-            await session.scalars(select(UsageEvent.latency_ms).where(*calls).order_by(UsageEvent.latency_ms))
-        ).all()
-    )
-    if not values:
-        return None
-    position = 0.95 * (len(values) - 1)
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    return float(values[low] + (values[high] - values[low]) * (position - low))
 
 
 class ErrorOut(BaseModel):
@@ -228,12 +184,23 @@ async def error_log(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[ErrorOut]:
     """Unhandled exceptions and provider failures, newest first; find one by the request id a client saw."""
-    query = select(ErrorEntry)
-    if kind:
-        query = query.where(ErrorEntry.kind == kind)
-    if request_id:
-        query = query.where(ErrorEntry.request_id == request_id)
-    if since:
-        query = query.where(ErrorEntry.occurred_at >= since)
-    rows = await session.scalars(query.order_by(ErrorEntry.id.desc()).limit(limit).offset(offset))
+    query = errors.errors_query(kind=kind, request_id=request_id, since=since)
+    rows = await session.scalars(query.limit(limit).offset(offset))
     return [ErrorOut.model_validate(row) for row in rows.all()]
+
+
+@router.get("/errors/export", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+async def export_error_log(
+    _staff: HealthReader,
+    session: SessionDep,
+    request: Request,
+    kind: Literal["unhandled", "provider"] | None = None,
+    request_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    format: exports.Format = "csv",
+):
+    """The whole matching error log, as CSV (streamed) or XLSX."""
+    query = errors.errors_query(kind=kind, request_id=request_id, since=since, columns=True)
+    return await exports.list_response(
+        request, session, format, query, list(errors.COLUMNS), filename="errors"
+    )

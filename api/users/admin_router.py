@@ -149,7 +149,7 @@ async def export_users(
     _staff: UsersReader,
     session: SessionDep,
     request: Request,
-    format: Literal["csv", "xlsx"] = "csv",
+    format: exports.Format = "csv",
     q: Annotated[str | None, Query(max_length=320)] = None,
     plan: Annotated[str | None, Query(max_length=32)] = None,
     status: Literal["active", "blocked"] | None = None,
@@ -162,10 +162,9 @@ async def export_users(
     query = admin.export_query(
         admin.UserFilter(q, plan, status, role, country), sort=sort, descending=order == "desc"
     )
-    header = list(admin.EXPORT_COLUMNS)
-    if format == "csv":
-        return exports.csv_response(request.app.state.db.sessionmaker, query, header, tuple, "users")
-    return await exports.xlsx_response(session, query, header, tuple, "users")
+    return await exports.list_response(
+        request, session, format, query, list(admin.EXPORT_COLUMNS), filename="users"
+    )
 
 
 @router.get("/{account_id}", responses=READ_ERRORS)

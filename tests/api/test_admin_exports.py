@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import tracemalloc
 import uuid
 from datetime import UTC, datetime
@@ -83,3 +84,47 @@ def test_an_xlsx_export_opens_with_the_filtered_users(client, settings):
     ).text
     assert [r["email"] for r in csv.DictReader(io.StringIO(as_csv))] == ["ada@example.com", "cyd@example.com"]
     assert client.get(EXPORT, headers=sign_up(client, "eve@example.com")).status_code == 403
+
+
+def _xlsx_rows(response) -> list[tuple]:
+    assert response.status_code == 200, response.text
+    return list(
+        load_workbook(io.BytesIO(response.content), read_only=True).active.iter_rows(values_only=True)
+    )
+
+
+def test_the_audit_log_and_the_security_log_export_with_their_filters(client, settings):
+    ada = sign_up(client, "ada@example.com")
+    client.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": "wrong password"})
+    admin = staff_headers(client, settings, "admin")
+    ada_id = client.get("/api/v1/me", headers=ada).json()["id"]
+    for action in ("block", "unblock"):
+        client.post(f"/api/v1/admin/users/{ada_id}/{action}", json={"reason": "a test"}, headers=admin)
+
+    audit_csv = client.get("/api/v1/admin/audit/export", params={"target_id": ada_id}, headers=admin)
+    assert audit_csv.headers["content-type"].startswith("text/csv")
+    entries = list(csv.DictReader(io.StringIO(audit_csv.text)))
+    assert [e["action"] for e in entries] == ["user.unblock", "user.block"]  # newest first
+    assert json.loads(entries[1]["after"]) == {"is_blocked": True}  # JSON, not Python's repr
+    audit_xlsx = _xlsx_rows(
+        client.get(
+            "/api/v1/admin/audit/export", params={"format": "xlsx", "action": "user.block"}, headers=admin
+        )
+    )
+    assert audit_xlsx[0][:5] == ("id", "occurred_at", "actor_id", "actor_email", "action")
+    assert [r[4] for r in audit_xlsx[1:]] == ["user.block"]
+
+    security = "/api/v1/admin/security-events/export"
+    failures = _xlsx_rows(
+        client.get(security, params={"format": "xlsx", "kind": "user.login_failed"}, headers=admin)
+    )
+    assert [(r[2], r[5]) for r in failures[1:]] == [("user.login_failed", "ada@example.com")]
+    logins = list(
+        csv.DictReader(
+            io.StringIO(client.get(security, params={"email": "ADA@example.com"}, headers=admin).text)
+        )
+    )
+    assert {e["kind"] for e in logins} >= {"user.login_succeeded", "user.login_failed", "user.registered"}
+    analyst = staff_headers(client, settings, "analyst")  # neither audit:read nor security:read
+    assert client.get("/api/v1/admin/audit/export", headers=analyst).status_code == 403
+    assert client.get(security, headers=analyst).status_code == 403

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+
 from fastapi.testclient import TestClient
 
 from api.core.deps import Public
@@ -48,4 +52,11 @@ def test_a_500_and_a_provider_failure_are_logged_with_the_request_id_the_client_
             ("trace-502", "all_providers_failed")
         ]
         assert provider[0]["details"]["attempts"] == [{"provider": "mock", "error": "mock_failure"}]
+        exported = client.get(
+            "/api/v1/admin/errors/export", params={"kind": "provider", "format": "csv"}, headers=viewer
+        )
+        (row,) = csv.DictReader(io.StringIO(exported.text))
+        assert (row["request_id"], row["error_type"]) == ("trace-502", "all_providers_failed")
+        assert json.loads(row["details"])["attempts"][0]["provider"] == "mock"
+        assert client.get("/api/v1/admin/errors/export", headers=ada).status_code == 403
         assert client.get("/api/v1/admin/errors", headers=ada).status_code == 403

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
+from api.alerts.router import router as alerts_router
+from api.alerts.service import evaluate_due
 from api.analytics.router import router as analytics_router
 from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
@@ -21,11 +23,16 @@ from api.core.db import Database
 from api.core.deps import Public
 from api.core.errors import install_error_handlers
 from api.core.metrics import Metrics, MetricsMiddleware
+from api.core.periodic import Periodic
 from api.core.request_id import RequestIdMiddleware
 from api.core.settings import Settings, get_settings
+from api.core.types import utcnow
 from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
 from api.mail.sender import make_sender
+from api.mail.service import deliver_all
+from api.notifications.router import me_router as my_notifications_router
+from api.notifications.router import router as notifications_router
 from api.security.router import router as security_router
 from api.system.error_log import note_unhandled
 from api.system.router import router as system_router
@@ -34,15 +41,33 @@ from api.users.admin_router import router as admin_users_router
 from api.users.router import router as users_router
 
 
+def background_jobs(app: FastAPI) -> Periodic:
+    """What the API process does besides answering requests (see api/core/periodic.py)."""
+    settings: Settings = app.state.settings
+    jobs = app.state.jobs = Periodic()
+    state = app.state
+    jobs.add("mail", settings.mail_interval_seconds, lambda: deliver_all(state.db.sessionmaker, state.mailer))
+    # Alert mails go through the outbox, which the mail job delivers.
+    jobs.add(
+        "alerts", settings.alerts_interval_seconds,
+        lambda: evaluate_due(state.db.sessionmaker, settings, None, utcnow()),
+    )  # fmt: skip
+    return jobs
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings)
+        jobs = background_jobs(app)
+        if settings.background_jobs:
+            jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()
             await app.state.gateway.aclose()
             await app.state.db.dispose()
 
@@ -74,6 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(providers_router)
     app.include_router(models_router)
     app.include_router(roles_router)
+    app.include_router(alerts_router)
+    app.include_router(notifications_router)
+    app.include_router(my_notifications_router)
 
     @app.get("/health", tags=["health"], dependencies=[Public])
     async def health() -> dict[str, str]:

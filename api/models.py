@@ -1,5 +1,6 @@
 """Every table of the OLTP schema, imported in one place for Alembic and for the pipeline's extract."""
 
+from api.alerts.models import AlertEvent, AlertRule
 from api.audit.models import AuditEntry
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
 from api.billing.models import AppSetting, IdempotencyRecord, LedgerEntry
@@ -15,6 +16,7 @@ from api.chats.models import Chat, Message
 from api.core.db import Base
 from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
+from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.quotas.models import QuotaUsage
 from api.security.models import SecurityEvent
 from api.system.models import ErrorEntry
@@ -34,12 +36,15 @@ def include_object(object_, name, type_, reflected, compare_to) -> bool:
 
 __all__ = [
     "Account",
+    "AlertEvent",
+    "AlertRule",
     "ApiKey",
     "AppSetting",
     "AssistantRole",
     "AssistantRoleVersion",
     "AuditEntry",
     "AuthSession",
+    "Broadcast",
     "Chat",
     "EmailMessage",
     "ErrorEntry",
@@ -49,6 +54,8 @@ __all__ = [
     "Message",
     "ModelPrice",
     "ModelRoute",
+    "Notification",
+    "NotificationRule",
     "OneTimeToken",
     "Plan",
     "Provider",

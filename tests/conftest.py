@@ -84,7 +84,11 @@ def database_url(request, tmp_path) -> Iterator[str]:
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
     return Settings(
-        environment="test", secret_key=TEST_SECRET, data_dir=tmp_path / "var", database_url=database_url
+        environment="test",
+        secret_key=TEST_SECRET,
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        background_jobs=False,  # tests run the jobs themselves, or turn them on
     )
 
 

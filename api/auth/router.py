@@ -83,9 +83,19 @@ async def register(
         country=body.country,
         ctx=ctx,
         at=utcnow(),
+        locale=body.locale or _locale_of(request.headers.get("accept-language", "")),
     )
     _deliver_mail_after_response(request, background)
     return AccountOut.model_validate(account)
+
+
+def _locale_of(accept_language: str) -> str:
+    """Russian if the browser puts it before English (or has no English), else English."""
+    for part in accept_language.split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith(("ru", "en")):
+            return tag[:2]
+    return "en"
 
 
 async def _confirm(session, settings, ctx, token: str) -> StatusOut:

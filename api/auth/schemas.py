@@ -35,6 +35,9 @@ class RegisterIn(Strict):
     email: Email
     password: Password
     country: Country | None = None
+    locale: Literal["en", "ru"] | None = Field(
+        default=None, description="language of the texts sent to the account; else from Accept-Language"
+    )
 
 
 class LoginIn(Strict):

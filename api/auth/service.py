@@ -40,6 +40,7 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.mail import service as mail
+from api.notifications import service as notifications
 from api.security import repository as security_log
 from api.security import service as security
 from api.system import settings_service as system_settings
@@ -73,6 +74,7 @@ async def register(
     role: str = "user",
     verified: bool = False,
     plan: str | None = None,
+    locale: str = "en",
 ) -> Account:
     """A new account (on `plan`, else the default plan staff set); unless `verified` (made by an
     operator), a confirmation link is emailed."""
@@ -86,6 +88,7 @@ async def register(
         role=role,
         plan_code=plan or await system_settings.default_plan(session),
         country=country or ctx.country,
+        locale=locale,
         created_at=at,
         email_verified_at=at if verified else None,
     )
@@ -96,6 +99,7 @@ async def register(
         raise EmailTaken("an account with this email already exists") from exc
     if not verified:
         await _send_confirmation(session, settings, account, at)
+    await notifications.notify(session, settings, "welcome", account, at)
     security.record(
         session, EventType.USER_REGISTERED, at=at, ctx=ctx, account=account, details={"role": role}
     )

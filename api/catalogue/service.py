@@ -24,6 +24,7 @@ from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute
 from api.core.crypto import Encryptor
 from api.core.errors import AppError
 from api.core.settings import Settings
+from api.notifications import service as notifications
 from api.users.models import Plan
 
 MILLION = Decimal(1_000_000)
@@ -149,6 +150,8 @@ class Catalogue:
     roles: dict[str, RoleSpec] = field(default_factory=dict)
     plans: dict[str, PlanSpec] = field(default_factory=dict)
     credit_rate: CreditRate | None = None
+    # The balance_low notification fires when a charge takes a balance below this (None: the rule is off).
+    balance_low_below: Decimal | None = None
 
     def plan(self, code: str) -> PlanSpec | None:
         return self.plans.get(code)
@@ -217,8 +220,9 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     }
     plans = {p.code: PlanSpec.of(p) for p in (await session.scalars(select(Plan))).all()}
     rate = await credit_rate(session)
+    balance_low_below = await notifications.balance_low_threshold(session)
     await session.commit()  # end the read
-    return Catalogue(models, roles, plans, rate)
+    return Catalogue(models, roles, plans, rate, balance_low_below)
 
 
 class CatalogueCache:

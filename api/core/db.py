@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -89,3 +90,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def insert_for(session: AsyncSession):
+    """The dialect's INSERT construct (with ON CONFLICT), for the database the session is bound to."""
+    return _INSERTS[session.bind.dialect.name]

@@ -216,3 +216,5 @@ SettingsWriter = Annotated[Account, Depends(_account_of(Permission.SETTINGS_WRIT
 UsersImpersonator = Annotated[Account, Depends(_account_of(Permission.USERS_IMPERSONATE))]
 AuditReader = Annotated[Account, Depends(_account_of(Permission.AUDIT_READ))]
 ConversationsReader = Annotated[Account, Depends(_account_of(Permission.CONVERSATIONS_READ))]
+NotificationsSender = Annotated[Account, Depends(_account_of(Permission.NOTIFICATIONS_SEND))]
+AlertsWriter = Annotated[Account, Depends(_account_of(Permission.ALERTS_WRITE))]

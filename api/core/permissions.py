@@ -18,7 +18,8 @@ class Permission(StrEnum):
     CATALOGUE_WRITE = "catalogue:write"  # models and assistant roles
     PROVIDERS_WRITE = "providers:write"  # provider keys
     SETTINGS_WRITE = "settings:write"  # plans, limits, global settings
-    NOTIFICATIONS_SEND = "notifications:send"
+    NOTIFICATIONS_SEND = "notifications:send"  # broadcasts, notification rules, the delivery log
+    ALERTS_WRITE = "alerts:write"  # alert rules (their history is health:read)
     ANALYTICS_READ = "analytics:read"
     AUDIT_READ = "audit:read"
     SECURITY_READ = "security:read"  # everyone's login history and the security log

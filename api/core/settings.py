@@ -78,6 +78,12 @@ class Settings(DatabaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "aiadmin <no-reply@aiadmin.example.com>"
 
+    # Background jobs of the API process (api/core/periodic.py): mail delivery and alert evaluation.
+    # Every replica may run them: each job claims its work in the database first.
+    background_jobs: bool = True
+    mail_interval_seconds: float = Field(default=5.0, gt=0)
+    alerts_interval_seconds: float = Field(default=60.0, gt=0)
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET_KEY:

@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NoReturn
 
@@ -29,6 +29,7 @@ from api.events.types import EventType
 from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
 from api.gateway.providers.mock import count_prompt_tokens, count_tokens
 from api.gateway.providers.pool import ProviderPool
+from api.notifications import service as notifications
 from api.quotas import repository as quotas
 from api.quotas.windows import (
     DAILY_REQUESTS,
@@ -95,12 +96,26 @@ class CompletionResult:
 
 
 @dataclass(frozen=True, slots=True)
+class LowBalanceWatch:
+    """The balance_low rule, watching one paid call: it fires if the call takes the balance from at least
+    the threshold to below it. (Concurrent calls of one account each judge from their own reservation.)"""
+
+    threshold: Decimal
+    balance_before: Decimal
+    settings: Settings
+
+    def crossed(self, spent: Decimal) -> bool:
+        return self.balance_before >= self.threshold > self.balance_before - spent
+
+
+@dataclass(frozen=True, slots=True)
 class Charge:
     """The credits reserved for one call of a paid model (zero for free-tier models)."""
 
     reference: str
     reserved: Decimal
     rate: CreditRate | None
+    watch: LowBalanceWatch | None = None
 
 
 async def _reserve(
@@ -112,6 +127,8 @@ async def _reserve(
     params: CallParams,
     reference: str,
     at,
+    settings: Settings,
+    balance_low_below: Decimal | None,
 ) -> Charge:
     """Reserve the worst-case cost (the prompt as counted here, the most tokens the answer may have)."""
     if spec.tier != "paid":
@@ -129,11 +146,19 @@ async def _reserve(
     )
     if taken is None:
         raise InsufficientBalance(f"this call may cost up to {reserved} credits: top up your balance")
-    return Charge(reference, reserved, rate)
+    watch = (
+        None if balance_low_below is None else LowBalanceWatch(balance_low_below, taken + reserved, settings)
+    )
+    return Charge(reference, reserved, rate, watch)
 
 
 async def _take_daily_request(
-    session: AsyncSession, account: Account, plan: PlanSpec | None, ctx: RequestContext, at: datetime
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    plan: PlanSpec | None,
+    ctx: RequestContext,
+    at: datetime,
 ) -> None:
     limit = plan.daily_requests if plan else 0
     if limit is None:
@@ -142,6 +167,7 @@ async def _take_daily_request(
         return
     await _refuse_quota(
         session,
+        settings,
         account,
         ctx,
         at,
@@ -155,6 +181,7 @@ async def _take_daily_request(
 
 async def _refuse_quota(
     session: AsyncSession,
+    settings: Settings,
     account: Account,
     ctx: RequestContext,
     at: datetime,
@@ -176,6 +203,12 @@ async def _refuse_quota(
         error_code=error_code,
         properties={"metric": metric, "limit": limit},
     )
+    resets_at = at + timedelta(seconds=retry_after)
+    await notifications.notify(
+        session, settings, "quota_exhausted", account, at,
+        {"limit": limit, "metric": metric, "resets_at": resets_at.strftime("%Y-%m-%d %H:%M")},
+        dedup_key=f"quota_exhausted:{metric}:{resets_at:%Y-%m-%d}",
+    )  # fmt: skip
     await session.commit()
     raise QuotaExceeded(
         message,
@@ -335,13 +368,14 @@ async def prepare(
     # Transaction 1: take the quota, the chat's message slots and the credits (each atomic), committed
     # before any provider is called; a refusal of any leaves nothing taken.
     reference = uuid.uuid4()
-    await _check_token_quotas(session, account, plan, ctx, at)
-    await _take_daily_request(session, account, plan, ctx, at)
+    await _check_token_quotas(session, gateway.settings, account, plan, ctx, at)
+    await _take_daily_request(session, gateway.settings, account, plan, ctx, at)
     try:
         chat_created = await _take_chat(session, account, plan, chat_id, messages, at) if chat_id else False
         charge = await _reserve(
-            session, account, spec, catalogue.credit_rate, messages, params, reference.hex, at
-        )
+            session, account, spec, catalogue.credit_rate, messages, params, reference.hex, at,
+            gateway.settings, catalogue.balance_low_below,
+        )  # fmt: skip
     except (InsufficientBalance, ChatLimitReached, ChatMessageLimitReached, ChatNotFound) as refusal:
         await session.rollback()
         if not isinstance(refusal, ChatNotFound):
@@ -358,7 +392,12 @@ async def prepare(
 
 
 async def _check_token_quotas(
-    session: AsyncSession, account: Account, plan: PlanSpec | None, ctx: RequestContext, at: datetime
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    plan: PlanSpec | None,
+    ctx: RequestContext,
+    at: datetime,
 ) -> None:
     """Refuse when the day's or the month's tokens are used up. Tokens are known only after a call, so
     calls already under way may end a little past the limit; the next one is refused."""
@@ -373,6 +412,7 @@ async def _check_token_quotas(
         period = "day" if metric == DAILY_TOKENS else "month"
         await _refuse_quota(
             session,
+            settings,
             account,
             ctx,
             at,
@@ -568,6 +608,12 @@ async def settle_charge(
                 session, account.id, -extra, kind="charge", at=at, reference=charge.reference, details=details
             )
         actual = charge.reserved + extra
+    if charge.watch is not None and charge.watch.crossed(actual):
+        values = {
+            "balance": f"{charge.watch.balance_before - actual:.2f}",
+            "threshold": f"{charge.watch.threshold:.2f}",
+        }
+        await notifications.notify(session, charge.watch.settings, "balance_low", account, at, values)
     record(
         session,
         EventType.BALANCE_CHARGED,

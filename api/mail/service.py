@@ -16,8 +16,12 @@ log = logging.getLogger("aiadmin.mail")
 MAX_ATTEMPTS = 5
 
 
-def enqueue(session: AsyncSession, *, to: str, subject: str, body: str, kind: str, at: datetime) -> None:
-    session.add(EmailMessage(to_address=to, subject=subject, body=body, kind=kind, created_at=at))
+def enqueue(
+    session: AsyncSession, *, to: str, subject: str, body: str, kind: str, at: datetime
+) -> EmailMessage:
+    message = EmailMessage(to_address=to, subject=subject, body=body, kind=kind, created_at=at)
+    session.add(message)
+    return message
 
 
 async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, limit: int = 50) -> int:
@@ -64,3 +68,11 @@ async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, l
                 sent += 1
             await session.commit()
     return sent
+
+
+async def deliver_all(sessionmaker: async_sessionmaker, sender: Sender, *, batch: int = 50) -> int:
+    """Deliver batch after batch until the outbox holds nothing ready (the background job's run)."""
+    total = 0
+    while (sent := await deliver_pending(sessionmaker, sender, limit=batch)) == batch:
+        total += sent
+    return total + sent

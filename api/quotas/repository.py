@@ -6,12 +6,10 @@ import uuid
 from datetime import date
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.db import insert_for
 from api.quotas.models import QuotaUsage
-
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 async def try_consume(
@@ -24,7 +22,7 @@ async def try_consume(
     """
     if limit <= 0:
         return None
-    insert = _INSERTS[session.bind.dialect.name]
+    insert = insert_for(session)
     stmt = (
         insert(QuotaUsage)
         .values(account_id=account_id, metric=metric, window_start=window_start, used=1)
@@ -66,7 +64,7 @@ async def used(session: AsyncSession, account_id: uuid.UUID, metric: str, window
 async def add(session: AsyncSession, account_id: uuid.UUID, counts: list[tuple[str, date, int]]) -> None:
     """Count more of several metrics at once (tokens, known only after the call), with no limit check:
     one statement, executed for each (metric, window start, amount)."""
-    insert = _INSERTS[session.bind.dialect.name]
+    insert = insert_for(session)
     stmt = insert(QuotaUsage)
     await session.execute(
         stmt.on_conflict_do_update(

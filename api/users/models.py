@@ -47,6 +47,8 @@ class Account(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")
     plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"), default="free")
     country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    # The language of the texts sent to the account (notifications): "en" or "ru".
+    locale: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -16,6 +16,7 @@ class AccountOut(BaseModel):
     role: str
     plan_code: str
     country: str | None
+    locale: str
     is_blocked: bool
     created_at: datetime
     email_verified_at: datetime | None

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from api.gateway.providers.mock_server import create_mock_app
-from tests.support import LiveServer
+from tests.support import LiveServer, free_port
 
 
 @pytest.fixture
@@ -13,3 +14,24 @@ def upstream():
     with LiveServer(app) as server:
         server.app = app
         yield server
+
+
+class SmtpInbox:
+    """What a real SMTP server on loopback received (aiosmtpd envelopes)."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on a free loopback port: (its controller, its inbox)."""
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()

@@ -194,6 +194,18 @@ AUDITED = {
     ("PUT", "/api/v1/admin/roles/{role_id}"): ("test_admin_roles", "test_versions_diff_rollback"),
     ("POST", "/api/v1/admin/roles/{role_id}/rollback"): ("test_admin_roles", "test_versions_diff_rollback"),
     ("DELETE", "/api/v1/admin/roles/{role_id}"): ("test_admin_roles", "test_versions_diff_rollback"),
+    ("POST", "/api/v1/admin/alerts/rules"): ("test_admin_alerts", "test_an_admin_creates_edits_and_deletes"),
+    ("PATCH", "/api/v1/admin/alerts/rules/{rule_id}"): (
+        "test_admin_alerts",
+        "test_an_admin_creates_edits_and_deletes",
+    ),
+    ("DELETE", "/api/v1/admin/alerts/rules/{rule_id}"): (
+        "test_admin_alerts",
+        "test_an_admin_creates_edits_and_deletes",
+    ),
+    ("POST", "/api/v1/admin/alerts/evaluate"): ("test_admin_alerts", "test_error_rate_rule_fires_once"),
+    ("POST", "/api/v1/admin/notifications/broadcasts"): ("test_notifications", "test_a_broadcast_reaches"),
+    ("PUT", "/api/v1/admin/notifications/rules/{code}"): ("test_notifications", "test_the_welcome_rule"),
 }
 
 

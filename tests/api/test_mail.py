@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from tests.support import PASSWORD, free_port, mails
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -36,11 +17,10 @@ def test_the_confirmation_mail_reaches_a_real_smtp_server(settings, smtp_server)
     )
     with TestClient(create_app(smtp)) as client:
         client.post("/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD})
-    (envelope,) = inbox.messages
+    (envelope,) = [m for m in inbox.messages if b"Subject: Confirm your email" in m.content]
     assert envelope.rcpt_tos == ["ada@example.com"]
-    body = envelope.content.decode()
-    assert "Subject: Confirm your email" in body and "confirm-email?token=" in body
-    (outbox_row,) = mails(settings, "ada@example.com")
+    assert "confirm-email?token=" in envelope.content.decode()
+    (outbox_row,) = mails(settings, "ada@example.com", kind="confirm_email")
     assert outbox_row.sent_at is not None and outbox_row.attempts == 1
 
 
@@ -54,5 +34,5 @@ def test_a_mail_server_that_is_down_leaves_the_mail_pending_for_a_retry(settings
             "/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD}
         )
     assert response.status_code == 201  # the sign-up itself is not lost
-    (row,) = mails(settings, "ada@example.com")
+    (row,) = mails(settings, "ada@example.com", kind="confirm_email")
     assert row.sent_at is None and row.attempts == 1 and row.last_error

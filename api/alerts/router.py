@@ -1,0 +1,132 @@
+"""`/api/v1/admin/alerts`: alert rules on error rate, p95 latency, spend and provider failures, changed by
+admins (alerts:write, each change audited) and read with their history by whoever sees the system's health
+(health:read)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from pydantic import AwareDatetime
+
+from api.alerts import service
+from api.alerts.schemas import EvaluationOut, HistoryPage, Kind, RuleIn, RuleOut, RulePatch
+from api.alerts.service import AlertRuleExists, AlertRuleNotFound, InvalidAlertRule, UnknownProvider
+from api.audit import service as audit
+from api.core import exports
+from api.core.deps import AlertsWriter, AuditCtx, HealthReader, SessionDep
+from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
+from api.core.types import utcnow
+
+router = APIRouter(prefix="/api/v1/admin/alerts", tags=["admin: alerts"])
+
+READ_ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
+RULE_ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, AlertRuleNotFound)
+WRITE_ERRORS = responses(
+    NotAuthenticated, Forbidden, AccountBlocked, AlertRuleNotFound, AlertRuleExists, InvalidAlertRule,
+    UnknownProvider,
+)  # fmt: skip
+RuleId = Annotated[int, Path(ge=1, le=2**53)]
+
+
+@router.get("/rules", responses=READ_ERRORS)
+async def list_rules(_staff: HealthReader, session: SessionDep) -> list[RuleOut]:
+    """Every rule with its state (ok or firing) and last figure; webhook URLs masked."""
+    return [service.rule_out(rule) for rule in await service.list_rules(session)]
+
+
+@router.post(
+    "/rules",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(NotAuthenticated, Forbidden, AccountBlocked, AlertRuleExists, UnknownProvider),
+)
+async def create_rule(staff: AlertsWriter, session: SessionDep, body: RuleIn, audit_ctx: AuditCtx) -> RuleOut:
+    """A new rule, in state ok; the next evaluation measures it."""
+    rule = await service.create_rule(session, staff, body, at=utcnow(), context=audit_ctx)
+    return service.rule_out(rule)
+
+
+@router.get("/rules/{rule_id}", responses=RULE_ERRORS)
+async def get_rule(_staff: HealthReader, session: SessionDep, rule_id: RuleId) -> RuleOut:
+    return service.rule_out(await service.get_rule(session, rule_id))
+
+
+@router.patch("/rules/{rule_id}", responses=WRITE_ERRORS)
+async def update_rule(
+    staff: AlertsWriter, session: SessionDep, rule_id: RuleId, body: RulePatch, audit_ctx: AuditCtx
+) -> RuleOut:
+    """Change the fields sent (`enabled: false` pauses the rule). A webhook's URL, shown masked, is only
+    replaced when sent."""
+    rule = await service.update_rule(session, staff, rule_id, body, at=utcnow(), context=audit_ctx)
+    return service.rule_out(rule)
+
+
+@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=RULE_ERRORS)
+async def delete_rule(
+    staff: AlertsWriter, session: SessionDep, rule_id: RuleId, audit_ctx: AuditCtx
+) -> Response:
+    """The rule goes; its history stays, under its name."""
+    await service.delete_rule(session, staff, rule_id, at=utcnow(), context=audit_ctx)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/evaluate", responses=READ_ERRORS)
+async def evaluate(
+    staff: AlertsWriter, session: SessionDep, request: Request, audit_ctx: AuditCtx
+) -> EvaluationOut:
+    """Evaluate every enabled rule now (as the background job does each interval), send what fired or
+    resolved, and say how each notification fared."""
+    await session.commit()  # end the request's read transaction: evaluation writes in transactions of its own
+    state = request.app.state
+    at = utcnow()
+    result = await service.evaluate_due(state.db.sessionmaker, state.settings, state.mailer, at, force=True)
+    events = await service.events(session, result.event_ids)
+    await audit.write(
+        session, staff, "alert.evaluate", target_type="alert_rule", target_id="*", before={},
+        after={
+            "evaluated": result.evaluated,
+            "events": [{"id": e.id, "rule_id": e.rule_id, "kind": e.kind} for e in events],
+            "failed_rules": result.failed_rules,
+        },
+        at=at, context=audit_ctx,
+    )  # fmt: skip
+    await session.commit()
+    return EvaluationOut(at=at, evaluated=result.evaluated, events=events)
+
+
+@router.get("/history", responses=READ_ERRORS)
+async def history(
+    _staff: HealthReader,
+    session: SessionDep,
+    rule_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    kind: Kind | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> HistoryPage:
+    """What fired, repeated and resolved, newest first, and whether each notification reached its target
+    (an email's status follows its outbox row: queued until the mail job has sent it)."""
+    total, items = await service.history(
+        session, rule_id=rule_id, kind=kind, since=since, until=until, limit=limit, offset=offset
+    )
+    return HistoryPage(total=total, items=items)
+
+
+@router.get("/history/export", responses=READ_ERRORS)
+async def export_history(
+    _staff: HealthReader,
+    session: SessionDep,
+    request: Request,
+    format: exports.Format = "csv",
+    rule_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    kind: Kind | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+):
+    """The whole filtered history (no page), as CSV (streamed) or XLSX."""
+    query = service.history_query(rule_id=rule_id, kind=kind, since=since, until=until)
+    return await exports.list_response(
+        request, session, format, query, list(service.HISTORY_COLUMNS), service.history_row,
+        filename="alert_history",
+    )  # fmt: skip

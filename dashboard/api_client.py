@@ -34,7 +34,33 @@ class ApiClient:
         self.token = token
         self.timeout = timeout or settings.api_timeout_seconds
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    @classmethod
+    def of(cls, staff: StaffSession) -> ApiClient:
+        """A client acting as the signed-in staff member (their access token)."""
+        return cls(token=staff.token)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._request("GET", path, params={k: v for k, v in params.items() if v not in (None, "")})
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self._request("POST", path, json=body)
+
+    def put(self, path: str, body: Any) -> Any:
+        return self._request("PUT", path, json=body)
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self._request("PATCH", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self._request("DELETE", path)
+
+    def download(self, path: str, **params: Any) -> bytes:
+        """A file the API makes (an export): its bytes."""
+        return self._request(
+            "GET", path, raw=True, params={k: v for k, v in params.items() if v not in (None, "")}
+        )
+
+    def _request(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         headers = {"X-Client": "admin-panel"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -47,6 +73,8 @@ class ApiClient:
                 503, "api_unreachable", f"the API at {self.base_url} is unreachable: {exc}"
             ) from exc
         if response.is_success:
+            if raw:
+                return response.content
             return response.json() if response.content else None
         try:
             error = response.json()["error"]

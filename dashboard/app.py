@@ -15,31 +15,69 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the path
     sys.path.insert(0, str(ROOT))
 
+from dashboard import i18n  # noqa: E402
 from dashboard.api_client import ApiClient, ApiError  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
-# Each page and the permission it needs; the permissions come from the API (`/api/v1/me`), which also
-# enforces them on every call.
+# Each page, its section, its title in English and Russian, and the permission it needs; the permissions
+# come from the API (`/api/v1/me`), which also enforces them on every call.
 PAGES = {
-    "overview": {"title": "Overview", "icon": ":material/monitoring:", "permission": "analytics:read"},
+    "overview": ("analytics", "Overview", "Обзор", ":material/monitoring:", "analytics:read"),
+    # users and logs pages
+    # catalogue pages
+    # messaging and system pages
 }
+SECTIONS = {
+    "analytics": ("Analytics", "Аналитика"),
+    "people": ("Users", "Пользователи"),
+    "catalogue": ("Catalogue", "Каталог"),
+    "messaging": ("Messaging", "Сообщения"),
+    "system": ("System", "Система"),
+}
+T = i18n.texts(
+    {
+        "tagline": (
+            "Back office of the AI-assistant service. Staff sign in with their aiadmin account.",
+            "Бэк-офис сервиса ИИ-ассистентов. Сотрудники входят со своей учётной записью aiadmin.",
+        ),
+        "email": ("Email", "Эл. почта"),
+        "password": ("Password", "Пароль"),
+        "otp": (
+            "Code from your authenticator app (if two-factor is on)",
+            "Код из приложения-аутентификатора (если включена двухфакторная защита)",
+        ),
+        "sign_in": ("Sign in", "Войти"),
+        "enter_both": ("Enter your email and password.", "Введите эл. почту и пароль."),
+        "signed_out": ("You were signed out: {reason}", "Вы вышли из системы: {reason}"),
+        "no_pages": ("Your role has no pages in the panel yet.", "Для вашей роли в панели пока нет страниц."),
+    }
+)
+
+
+def language_picker() -> None:
+    st.selectbox(
+        i18n.t("language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="locale",
+        label_visibility="collapsed",
+    )  # fmt: skip
+
 
 st.set_page_config(page_title="aiadmin", page_icon=":material/admin_panel_settings:", layout="wide")
 
 
 def login_page() -> None:
+    language_picker()
     st.title("aiadmin")
-    st.caption("Back office of the AI-assistant service. Staff sign in with their aiadmin account.")
+    st.caption(T("tagline"))
     if notice := st.session_state.pop("signed_out_because", None):
-        st.warning(notice)
+        st.warning(T("signed_out", reason=notice))
     with st.form("login"):
-        email = st.text_input("Email")
-        password = st.text_input("Password", type="password")
-        otp = st.text_input("Code from your authenticator app (if two-factor is on)", max_chars=32)
-        submitted = st.form_submit_button("Sign in", type="primary")
+        email = st.text_input(T("email"))
+        password = st.text_input(T("password"), type="password")
+        otp = st.text_input(T("otp"), max_chars=32)
+        submitted = st.form_submit_button(T("sign_in"), type="primary")
     if submitted:
         if not email or not password:
-            st.error("Enter your email and password.")
+            st.error(T("enter_both"))
             return
         try:
             staff = ApiClient().login(email, password, otp.strip() or None)
@@ -56,6 +94,19 @@ def logout() -> None:
         ApiClient().logout(staff)
 
 
+def navigation(staff) -> dict[str, list]:
+    """The pages the role may see, by section, titled in the current language."""
+    russian = i18n.current() == "ru"
+    sections: dict[str, list] = {}
+    for name, (section, english, russian_title, icon, permission) in PAGES.items():
+        if permission in staff.permissions:
+            title = russian_title if russian else english
+            page = st.Page(str(PAGES_DIR / f"{name}.py"), title=title, icon=icon, url_path=name)
+            sections.setdefault(SECTIONS[section][1 if russian else 0], []).append(page)
+    return sections
+
+
+st.session_state.setdefault("locale", "en")
 staff = st.session_state.get("staff")
 if staff is not None:
     # Every interaction asks the API who this is now: a block, a demotion or a revoked session signs out.
@@ -63,20 +114,17 @@ if staff is not None:
         staff = st.session_state["staff"] = ApiClient().revalidate(staff)
     except ApiError as exc:
         st.session_state.pop("staff", None)
-        st.session_state["signed_out_because"] = f"You were signed out: {exc.message}"
+        st.session_state["signed_out_because"] = exc.message
         staff = None
 if staff is None:
-    st.navigation([st.Page(login_page, title="Sign in", icon=":material/login:")], position="hidden").run()
+    st.navigation([st.Page(login_page, title=T("sign_in"), icon=":material/login:")], position="hidden").run()
 else:
     with st.sidebar:
+        language_picker()
         st.write(f"**{staff.email}**  \n{staff.role}")
-        st.button("Sign out", on_click=logout, icon=":material/logout:")
-    pages = [
-        st.Page(str(PAGES_DIR / f"{name}.py"), title=page["title"], icon=page["icon"])
-        for name, page in PAGES.items()
-        if page["permission"] in staff.permissions
-    ]
+        st.button(i18n.t("sign_out"), on_click=logout, icon=":material/logout:")
+    pages = navigation(staff)
     if pages:
         st.navigation(pages).run()
     else:
-        st.info("Your role has no pages in the panel yet.")
+        st.info(T("no_pages"))

@@ -6,24 +6,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard.settings import get_dashboard_settings
 from tests.support import PASSWORD, completion_body, create_staff_account, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
 OVERVIEW = str(ROOT / "dashboard" / "app_pages" / "overview.py")
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_streamlit_caches():
-    st.cache_data.clear()
-    get_dashboard_settings.cache_clear()
-    yield
-    get_dashboard_settings.cache_clear()
 
 
 def _staff(settings, email: str, role: str = "admin") -> None:

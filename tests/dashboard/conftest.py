@@ -1,0 +1,67 @@
+"""Panel tests: pages run by Streamlit's AppTest against a live API, signed in as a real staff member."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard.api_client import ApiClient, StaffSession
+from dashboard.settings import get_dashboard_settings
+from tests.support import PASSWORD, create_staff_account
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "dashboard" / "app.py")
+PAGES = ROOT / "dashboard" / "app_pages"
+ROLES = ("admin", "moderator", "analyst", "viewer")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches():
+    st.cache_data.clear()
+    get_dashboard_settings.cache_clear()
+    yield
+    get_dashboard_settings.cache_clear()
+
+
+def sign_in_staff(settings, api_url: str, role: str, email: str | None = None) -> StaffSession:
+    """A staff member of `role` signed in through the API as the panel does (an admin enrols TOTP first
+    and signs in with a code)."""
+    email = email or f"{role}@example.com"
+    create_staff_account(settings, email, role)
+    client = ApiClient(api_url)
+    if role != "admin":
+        return client.login(email, PASSWORD)
+    with httpx.Client(base_url=api_url) as http:
+        token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        totp = pyotp.TOTP(http.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
+        assert http.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).is_success
+    # The code just used may not be used again: sign in with the next one (the API accepts one step ahead).
+    return client.login(email, PASSWORD, totp.at(datetime.now(UTC) + timedelta(seconds=30)))
+
+
+@pytest.fixture
+def panel(env_settings, live_server, monkeypatch) -> Callable[..., AppTest]:
+    """`panel("users", role="admin", locale="en")`: that page run by AppTest, signed in as that role
+    (staff accounts are made once per role per test), against the live API."""
+    monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
+    sessions: dict[str, StaffSession] = {}
+
+    def open_page(page: str, *, role: str = "admin", locale: str = "en", timeout: float = 60) -> AppTest:
+        if role not in sessions:
+            sessions[role] = sign_in_staff(env_settings, live_server.url, role)
+        app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=timeout)
+        app.session_state["staff"] = sessions[role]
+        app.session_state["locale"] = locale
+        return app.run()
+
+    open_page.api_url = live_server.url
+    open_page.sessions = sessions
+    return open_page

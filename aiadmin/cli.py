@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,12 +15,30 @@ from api.core.db import Database
 from api.core.settings import get_settings
 
 
-def _progress(label: str):
-    def show(done: int, total: int) -> None:
+def _progress(label: str, stream=None, unit: str = "day"):
+    """A progress bar: redrawn in place on a terminal, one line per tenth of the way otherwise (logs)."""
+    stream = stream or sys.stdout
+    started = time.monotonic()
+    shown = [-1, 0]  # the tenth last printed (logs), the longest line drawn (terminal)
+
+    def show(done: int, total: int, counts: dict[str, int] | None = None) -> None:
         width = 30
         filled = width * done // max(1, total)
-        end = "\n" if done >= total else ""
-        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, flush=True)
+        elapsed = time.monotonic() - started
+        eta = f"  eta {elapsed / done * (total - done):.0f}s" if done else ""
+        where, extra = f"{unit} {done}/{total}", ""
+        if counts:  # demo data: the bar is the expected work; say which day it is and what was made
+            if "day" in counts:
+                where = f"day {counts['day']}/{counts['days']}"
+            calls = counts.get("calls", 0)
+            extra = f"  {counts.get('users', 0)} users  {calls} calls ({calls / max(elapsed, 1e-9):.0f}/s)"
+        line = f"{label} [{'#' * filled}{'.' * (width - filled)}] {where}{extra}{eta}"
+        if stream.isatty():  # padded: a shorter line must cover the longer one before it
+            shown[1] = max(shown[1], len(line))
+            print(f"\r{line.ljust(shown[1])}", end="\n" if done >= total else "", file=stream, flush=True)
+        elif done >= total or 10 * done // max(1, total) > shown[0]:
+            shown[0] = 10 * done // max(1, total)
+            print(line, file=stream, flush=True)
 
     return show
 
@@ -107,28 +126,38 @@ def cmd_reset_2fa(args: argparse.Namespace) -> int:
     return _run_operator_action(reset)
 
 
-async def _demo_data(users: int, days: int, if_empty: bool) -> None:
-    from aiadmin.demo import account_count, ensure_demo_admin, generate
+async def _demo_data(users: int, days: int, if_empty: bool, seed: int) -> int:
+    from aiadmin.demo import account_count, generate
+    from api.core.errors import AppError
 
     settings = get_settings()
     db = Database(settings)
     try:
         if if_empty and await account_count(db) > 0:
             print("database already has accounts: demo data left as it is")
-            return
-        await ensure_demo_admin(db, settings)
-        stats = await generate(db, settings, users_count=users, days=days, progress=_progress("demo data"))
+            return 0
+        try:
+            stats = await generate(
+                db, settings, users_count=users, days=days, seed=seed, progress=_progress("demo data")
+            )
+        except AppError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        seconds = max(stats["seconds"], 1)
         print(
-            f"demo data: {stats['users']} users, {stats['logins']} logins, "
-            f"{stats['completions']} completions, {stats['refusals']} quota refusals"
+            f"demo data: {stats['users']} users over {days} days: {stats['logins']} logins, "
+            f"{stats['chats']} chats with {stats['messages']} messages, {stats['calls']} calls "
+            f"({stats['failed_calls']} failed, not charged; {stats['quota_refusals']} refused by a quota), "
+            f"{stats['top_ups']} top-ups, {stats['plan_changes']} plan changes, {stats['blocks']} blocks; "
+            f"{stats['events']} usage events in {stats['seconds']} s ({stats['calls'] / seconds:.0f} calls/s)"
         )
+        return 0
     finally:
         await db.dispose()
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    asyncio.run(_demo_data(args.users, args.days, args.if_empty))
-    return 0
+    return asyncio.run(_demo_data(args.users, args.days, args.if_empty, args.seed))
 
 
 def cmd_pipeline_run(_args: argparse.Namespace) -> int:
@@ -190,7 +219,65 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return supervise(specs, env, "\n".join(lines))
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from aiadmin import operations
+    from api.core.permissions import Permission
+    from api.notifications import service as notifications
+
+    texts = {"en": {"subject": args.subject, "body": args.body}}
+    if args.subject_ru or args.body_ru:
+        texts["ru"] = {"subject": args.subject_ru or args.subject, "body": args.body_ru or args.body}
+
+    async def notify(session, settings, at):
+        segment = operations.parse_segment(args.segment)
+        actor = await operations.acting_staff(session, args.actor, Permission.NOTIFICATIONS_SEND)
+        _, context = operations.cli_contexts()
+        sent = await notifications.broadcast(
+            session, settings, actor, segment=segment, channels=list(dict.fromkeys(args.channel)),
+            templates=texts, at=at, context=context,
+        )  # fmt: skip
+        mail = " (emails go out through the API's mail job)" if "email" in sent.channels else ""
+        return f"broadcast {sent.id}: {sent.recipients} users, by {', '.join(sent.channels)}{mail}"
+
+    return _run_operator_action(notify)
+
+
+def cmd_set_plan(args: argparse.Namespace) -> int:
+    from aiadmin import operations
+    from api.core.permissions import Permission
+
+    async def set_plan(session, _settings, at):
+        segment = operations.parse_segment(args.segment)
+        actor = await operations.acting_staff(session, args.actor, Permission.USERS_WRITE)
+        moved, already = await operations.change_plan_for_segment(
+            session, actor, segment, plan=args.plan, reason=args.reason, at=at,
+            progress=_progress("plan change", unit="users"),
+        )  # fmt: skip
+        return f"{moved} users moved to {args.plan!r}; {already} were on it already"
+
+    return _run_operator_action(set_plan)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from aiadmin import operations
+    from api.core import exports
+
+    listed = operations.LISTS[args.list]
+    output = Path(args.output or f"{args.list}.{args.format}")
+
+    async def export(session, _settings, _at):
+        await operations.acting_staff(session, args.actor, listed.permission)
+        count = await exports.write_file(
+            session, listed.query(), list(listed.header), output, args.format, listed.row
+        )
+        return f"{count} rows of {args.list} written to {output}"
+
+    return _run_operator_action(export)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from aiadmin.operations import LISTS
+
     parser = argparse.ArgumentParser(prog="aiadmin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -212,8 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     reset.set_defaults(func=cmd_reset_2fa)
 
     demo = sub.add_parser("demo-data", help="generate demo users and activity through the domain code")
-    demo.add_argument("--users", type=int, default=40)
-    demo.add_argument("--days", type=int, default=14)
+    demo.add_argument("--users", type=int, default=200, help="users registering over the period")
+    demo.add_argument("--days", type=int, default=60, help="days of history, up to now")
+    demo.add_argument("--seed", type=int, default=7, help="the same seed makes the same data")
     demo.add_argument("--if-empty", action="store_true", help="do nothing when the database has accounts")
     demo.set_defaults(func=cmd_demo_data)
 
@@ -226,6 +314,30 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export-marts", help="write every mart of the serving copy as Parquet files")
     export.add_argument("directory", help="where to write <mart>.parquet (created if missing)")
     export.set_defaults(func=cmd_export_marts)
+
+    notify = sub.add_parser("notify", help="send a notification to a segment of users (audited)")
+    notify.add_argument("--actor", required=True, help="the staff account acting (needs notifications:send)")
+    notify.add_argument("--segment", default="all", help="all, plan:CODE, country:CC or inactive:DAYS")
+    notify.add_argument("--channel", action="append", choices=["email", "in_app"], required=True)
+    notify.add_argument("--subject", required=True, help="English; {email}, {plan}, {app_url} are filled in")
+    notify.add_argument("--body", required=True)
+    notify.add_argument("--subject-ru", help="Russian (users with locale ru); else they get the English")
+    notify.add_argument("--body-ru")
+    notify.set_defaults(func=cmd_notify)
+
+    set_plan = sub.add_parser("set-plan", help="move every user of a segment to a plan (each change audited)")
+    set_plan.add_argument("--actor", required=True, help="the staff account acting (needs users:write)")
+    set_plan.add_argument("--segment", required=True, help="all, plan:CODE, country:CC or inactive:DAYS")
+    set_plan.add_argument("--plan", required=True)
+    set_plan.add_argument("--reason", required=True, help="kept in the audit log")
+    set_plan.set_defaults(func=cmd_set_plan)
+
+    export_list = sub.add_parser("export", help="write an admin list as CSV or XLSX (a page at a time)")
+    export_list.add_argument("list", choices=sorted(LISTS))
+    export_list.add_argument("--actor", required=True, help="the staff account reading (its permission)")
+    export_list.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    export_list.add_argument("--output", "-o", help="the file (default: <list>.<format>)")
+    export_list.set_defaults(func=cmd_export)
 
     serve = sub.add_parser("serve", help="run the API, Dagster and the panel until Ctrl-C")
     serve.add_argument("--host", default=os.environ.get("AIADMIN_HOST", "127.0.0.1"))

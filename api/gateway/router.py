@@ -70,7 +70,18 @@ async def list_models(account: LlmAccount, session: SessionDep, gateway: Gateway
     """The models the caller's plan may use."""
     specs = await service.models_for(session, gateway, account)
     return ModelList(
-        data=[ModelOut(id=m.id, created=int(m.created_at.timestamp()), owned_by="aiadmin") for m in specs]
+        data=[
+            ModelOut(
+                id=m.id,
+                created=int(m.created_at.timestamp()),
+                owned_by="aiadmin",
+                display_name=m.display_name,
+                context_length=m.context_length,
+                max_output_tokens=m.max_output_tokens,
+                tier=m.tier,
+            )
+            for m in specs
+        ]
     )
 
 

@@ -67,6 +67,11 @@ class ModelOut(BaseModel):
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str
+    # Beyond OpenAI's fields (its clients keep extra fields): what apps show their users.
+    display_name: str
+    context_length: int
+    max_output_tokens: int
+    tier: Literal["free", "paid"]
 
 
 class ModelList(BaseModel):

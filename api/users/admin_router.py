@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.billing.service import InsufficientBalance
@@ -113,10 +113,7 @@ class AuditEntryOut(BaseModel):
     request_id: str | None
 
 
-@router.get("", responses=READ_ERRORS)
-async def list_users(
-    _staff: UsersReader,
-    session: SessionDep,
+def _filters(
     q: Annotated[str | None, Query(max_length=320, description="part of the email, or the id")] = None,
     plan: Annotated[str | None, Query(max_length=32)] = None,
     status: Literal["active", "blocked"] | None = None,
@@ -128,16 +125,27 @@ async def list_users(
     last_login_to: date | None = None,
     balance_min: Annotated[Decimal | None, Query(ge=0, le=10**12)] = None,
     balance_max: Annotated[Decimal | None, Query(ge=0, le=10**12)] = None,
+) -> admin.UserFilter:
+    return admin.UserFilter(
+        q, plan, status, role, country, registered_from, registered_to, last_login_from, last_login_to,
+        balance_min, balance_max,
+    )  # fmt: skip
+
+
+Filters = Annotated[admin.UserFilter, Depends(_filters)]
+
+
+@router.get("", responses=READ_ERRORS)
+async def list_users(
+    _staff: UsersReader,
+    session: SessionDep,
+    filters: Filters,
     sort: SortColumn = "created_at",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AccountPage:
     """Accounts that match every filter given, sorted on any column, a page at a time, with the total."""
-    filters = admin.UserFilter(
-        q, plan, status, role, country, registered_from, registered_to, last_login_from, last_login_to,
-        balance_min, balance_max,
-    )  # fmt: skip
     total, rows = await admin.search(
         session, filters, sort=sort, descending=order == "desc", limit=limit, offset=offset
     )
@@ -149,19 +157,14 @@ async def export_users(
     _staff: UsersReader,
     session: SessionDep,
     request: Request,
+    filters: Filters,
     format: exports.Format = "csv",
-    q: Annotated[str | None, Query(max_length=320)] = None,
-    plan: Annotated[str | None, Query(max_length=32)] = None,
-    status: Literal["active", "blocked"] | None = None,
-    role: Literal["user", "admin", "moderator", "analyst", "viewer"] | None = None,
-    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
     sort: SortColumn = "created_at",
     order: Literal["asc", "desc"] = "desc",
 ):
-    """Every account that matches (no page), as CSV (streamed) or XLSX, with flat memory."""
-    query = admin.export_query(
-        admin.UserFilter(q, plan, status, role, country), sort=sort, descending=order == "desc"
-    )
+    """Every account that matches the list's filters (no page), as CSV (streamed) or XLSX, with flat
+    memory."""
+    query = admin.export_query(filters, sort=sort, descending=order == "desc")
     return await exports.list_response(
         request, session, format, query, list(admin.EXPORT_COLUMNS), filename="users"
     )

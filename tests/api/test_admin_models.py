@@ -49,6 +49,8 @@ def test_create_rename_reprice_hide_reorder_and_delete_a_model(client, settings)
         headers=admin,
     ).json()
     assert repriced["display_name"] == "Acme Mini 2" and len(repriced["price_history"]) == 2
+    listed = {m["id"]: m for m in client.get("/v1/models", headers=ada).json()["data"]}
+    assert listed["acme-mini"]["display_name"] == "Acme Mini 2"  # the rename reaches the apps' model list
     assert (
         client.post("/v1/chat/completions", headers=ada, json=completion_body(model="acme-mini")).status_code
         == 200

@@ -23,8 +23,19 @@ PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 # come from the API (`/api/v1/me`), which also enforces them on every call.
 PAGES = {
     "overview": ("analytics", "Overview", "Обзор", ":material/monitoring:", "analytics:read"),
+    "reports": ("analytics", "Reports", "Отчёты", ":material/summarize:", "analytics:read"),
+    "users": ("people", "Users", "Пользователи", ":material/group:", "users:read"),
+    "audit": ("system", "Audit & logs", "Аудит и журналы", ":material/policy:", "audit:read"),
     # users and logs pages
+    "models": ("catalogue", "Models", "Модели", ":material/neurology:", "analytics:read"),
+    "roles": ("catalogue", "Roles & prompts", "Роли и промпты", ":material/psychology:", "analytics:read"),
+    "providers": ("catalogue", "Providers & keys", "Провайдеры и ключи", ":material/key:", "providers:write"),
+    "plans": ("catalogue", "Plans & limits", "Тарифы и лимиты", ":material/workspace_premium:", "users:read"),
+    "settings": ("system", "Settings", "Настройки", ":material/settings:", "settings:write"),
     # catalogue pages
+    "notifications": ("messaging", "Notifications", "Уведомления", ":material/send:", "notifications:send"),
+    "alerts": ("messaging", "Alerts", "Оповещения", ":material/notifications_active:", "health:read"),
+    "health": ("system", "System health", "Состояние системы", ":material/monitor_heart:", "health:read"),
     # messaging and system pages
 }
 SECTIONS = {
@@ -98,11 +109,12 @@ def navigation(staff) -> dict[str, list]:
     """The pages the role may see, by section, titled in the current language."""
     russian = i18n.current() == "ru"
     sections: dict[str, list] = {}
-    for name, (section, english, russian_title, icon, permission) in PAGES.items():
-        if permission in staff.permissions:
-            title = russian_title if russian else english
-            page = st.Page(str(PAGES_DIR / f"{name}.py"), title=title, icon=icon, url_path=name)
-            sections.setdefault(SECTIONS[section][1 if russian else 0], []).append(page)
+    for section, labels in SECTIONS.items():
+        for name, (in_section, english, russian_title, icon, permission) in PAGES.items():
+            if in_section == section and permission in staff.permissions:
+                title = russian_title if russian else english
+                page = st.Page(str(PAGES_DIR / f"{name}.py"), title=title, icon=icon, url_path=name)
+                sections.setdefault(labels[1 if russian else 0], []).append(page)
     return sections
 
 

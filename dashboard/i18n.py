@@ -94,3 +94,36 @@ def moment(value: datetime | str | None) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return f"{day(value)} {value:%H:%M} UTC"
+
+
+def duration(seconds: float | None) -> str:
+    """An age or a span, roughly: 45 s, 12 min, 3 h 5 min, 2 d 4 h (the Russian units in Russian)."""
+    if seconds is None:
+        return "—"
+    s, m, h, d = ("с", "мин", "ч", "д") if current() == "ru" else ("s", "min", "h", "d")
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} {s}"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} {m}"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} {h} {minutes} {m}" if minutes else f"{hours} {h}"
+    days, hours = divmod(hours, 24)
+    return f"{days} {d} {hours} {h}" if hours else f"{days} {d}"
+
+
+def amount(value: float | int | Decimal | str | None, max_decimals: int = 6) -> str:
+    """A price or a rate with the decimals it needs (at least 2, at most `max_decimals`): 0.15, 0.000125."""
+    if value is None or value == "":
+        return "—"
+    exponent = Decimal(str(value)).normalize().as_tuple().exponent
+    decimals = min(max_decimals, max(2, -exponent if isinstance(exponent, int) else 2))
+    return number(Decimal(str(value)), decimals)
+
+
+def yes_no(value: bool | None) -> str:
+    if value is None:
+        return "—"
+    return ("yes", "да")[current() == "ru"] if value else ("no", "нет")[current() == "ru"]

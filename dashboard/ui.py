@@ -103,3 +103,139 @@ def period(key: str, days: int = 30) -> tuple[date, date]:
     if isinstance(picked, tuple | list) and picked:
         return picked[0], picked[-1]
     return today - timedelta(days=days - 1), today
+
+
+_T = i18n.texts(
+    {
+        "params_json": (
+            'Default parameters must be a JSON object of numbers, e.g. {{"temperature": 0.7}}: {error}',
+            'Параметры по умолчанию должны быть JSON-объектом с числами, например {{"temperature": 0.7}}: '
+            "{error}",
+        ),
+        "params_object": ("not an object", "это не объект"),
+        "params_number": ("{name} is not a number", "{name} — не число"),
+        "params_many": ("at most 10 parameters", "не больше 10 параметров"),
+    }
+)
+
+
+def changed(message: str, *, forget: str | None = None) -> None:
+    """After a change: run the page again so that it shows the new state, `message` on top (`notice`).
+    `forget` clears the widgets whose keys start with it (a creation form starts empty again)."""
+    if forget:
+        for key in [k for k in st.session_state if str(k).startswith(forget)]:
+            del st.session_state[key]
+    st.session_state["ui:notice"] = message
+    st.rerun()
+
+
+def notice() -> None:
+    """The message the last change left (`changed`), shown once at the top of the page."""
+    if message := st.session_state.pop("ui:notice", None):
+        st.success(message, icon=":material/check_circle:")
+
+
+def metrics(values: list[tuple[str, str]], *, per_row: int = 3) -> None:
+    """Labelled figures, at most `per_row` side by side (readable on a tablet)."""
+    for start in range(0, len(values), per_row):
+        row = values[start : start + per_row]
+        for column, (label, value) in zip(st.columns(per_row), row, strict=False):
+            column.metric(label, value)
+
+
+def number_params(text: str) -> dict[str, float | int] | None:
+    """Default parameters typed as JSON (`{"temperature": 0.7}`), or None with the reason shown."""
+    import json
+
+    try:
+        value = json.loads(text.strip() or "{}")
+        if not isinstance(value, dict):
+            raise ValueError(_T("params_object"))
+        for name, number in value.items():
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValueError(_T("params_number", name=name))
+        if len(value) > 10:
+            raise ValueError(_T("params_many"))
+    except ValueError as exc:
+        st.error(_T("params_json", error=exc), icon=":material/error:")
+        return None
+    return value
+
+
+_LISTS = i18n.texts(
+    {
+        "download_all_csv": ("Download all as CSV", "Скачать всё в CSV"),
+        "download_all_xlsx": ("Download all as XLSX", "Скачать всё в XLSX"),
+        "previous": ("Previous", "Назад"),
+        "next": ("Next", "Далее"),
+        "page_of": ("Page {page} of {pages}", "Страница {page} из {pages}"),
+        "page": ("Page {page}", "Страница {page}"),
+    }
+)
+
+
+def list_downloads(
+    path: str, name: str, *, key: str | None = None, make: Callable[[str], bytes] | None = None, **params
+) -> None:
+    """CSV and XLSX downloads of a whole filtered list (every page), made by the API's `/export` endpoint
+    with `params` only when a button is clicked. `make(format)` replaces the plain API call if given."""
+    client = api()  # bound now: the download runs outside the page's script, without its session
+
+    def fetch(fmt: str) -> bytes:
+        return make(fmt) if make else client.download(path, format=fmt, **params)
+
+    key = key or name
+    left, right = st.columns(2)
+    left.download_button(
+        _LISTS("download_all_csv"), lambda: fetch("csv"), f"{name}.csv", "text/csv", key=f"{key}:csv",
+        on_click="ignore", icon=":material/download:",
+    )  # fmt: skip
+    right.download_button(
+        _LISTS("download_all_xlsx"), lambda: fetch("xlsx"), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
+        on_click="ignore", icon=":material/download:",
+    )  # fmt: skip
+
+
+def page_offset(key: str, size: int, filters: object) -> int:
+    """The offset of the page the list `key` is on; back to the first page whenever `filters` change."""
+    seen = f"{key}:filters"
+    if st.session_state.get(seen) != (filters, size):
+        st.session_state[seen] = (filters, size)
+        st.session_state[key] = 1
+    return (st.session_state.get(key, 1) - 1) * size
+
+
+def _turn_page(key: str, step: int) -> None:
+    st.session_state[key] = max(1, st.session_state.get(key, 1) + step)
+
+
+def page_buttons(key: str, *, size: int, shown: int, total: int | None = None) -> None:
+    """Previous / next under a list fetched at `page_offset(key, ...)`; with the total when the API gives it
+    (else "next" stops at a short page)."""
+    page = st.session_state.get(key, 1)
+    pages = max(1, -(-total // size)) if total is not None else None
+    last = page >= pages if pages is not None else shown < size
+    left, middle, right = st.columns(3, vertical_alignment="center")
+    left.button(
+        _LISTS("previous"), key=f"{key}:previous", disabled=page <= 1, on_click=_turn_page, args=(key, -1),
+        icon=":material/chevron_left:", width="stretch",
+    )  # fmt: skip
+    middle.caption(_LISTS("page_of", page=page, pages=pages) if pages else _LISTS("page", page=page))
+    right.button(
+        _LISTS("next"), key=f"{key}:next", disabled=last, on_click=_turn_page, args=(key, 1),
+        icon=":material/chevron_right:", width="stretch",
+    )  # fmt: skip
+
+
+def fetch(action: Callable[[], R], *, message: str | None = None) -> R | None:
+    """`call` under a spinner: for reading what a page shows (a refusal is shown, None returned)."""
+    with st.spinner(message or i18n.t("loading")):
+        return call(action)
+
+
+def fixed(name: Callable[[Any], str], options) -> Callable[[Any], str]:
+    """A widget's `format_func` with its labels made now, in the language of this run: Streamlit (and AppTest)
+    may format an option outside the page's run, where the language is not known. A typed-in option shows
+    as typed."""
+    labels = {option: name(option) for option in options}
+    return lambda option: labels.get(option, str(option))

@@ -301,3 +301,31 @@ def latency(start: date | None = None, end: date | None = None, *, path: Path | 
         [*_range_params(start, end), *_range_params(start, end)],
         path,
     )
+
+
+def kpis(start: date, end: date, *, path: Path | None = None) -> dict[str, float | None]:
+    """The Overview's figures for [start, end]: DAU, rolling WAU and MAU, stickiness on the range's last day;
+    new users, chats, messages, calls, errors, tokens in and out, cost and credits summed over the range."""
+    frame = _query(
+        f"""
+        WITH actives AS (
+            SELECT dau, wau, mau, stickiness FROM marts.mart_active_users_daily
+            WHERE day <= CAST(? AS DATE) ORDER BY day DESC LIMIT 1
+        ),
+        fresh AS (SELECT sum(new_users)::BIGINT AS new_users FROM marts.mart_active_users_daily
+                  WHERE {_range("day")}),
+        talk AS (SELECT sum(chats_created)::BIGINT AS chats, sum(messages_sent)::BIGINT AS messages
+                 FROM marts.mart_chats_daily WHERE {_range("day")}),
+        spend AS (
+            SELECT sum(calls)::BIGINT AS calls, sum(failed_calls)::BIGINT AS failed_calls,
+                   sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
+                   sum(cost_usd) AS cost_usd, sum(credits) AS credits
+            FROM marts.mart_usage_daily WHERE {_range("day")}
+        )
+        SELECT * FROM fresh, talk, spend LEFT JOIN actives ON TRUE
+        """,
+        [end, *_range_params(start, end), *_range_params(start, end), *_range_params(start, end)],
+        path,
+    )
+    row = frame.iloc[0].to_dict() if not frame.empty else {}
+    return {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}

@@ -1,75 +1,157 @@
-"""Overview: daily active users, completions and tokens, from the published warehouse."""
+"""Overview: the KPIs of a period against the period before, charts by day, week or month, the top 10s,
+geography, errors and latency from the published warehouse; a live strip from the API."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import streamlit as st
 
-from warehouse.exports import to_csv_bytes, to_xlsx_bytes
-from warehouse.queries import ServingNotReady, daily_usage
+from dashboard import i18n, ui
+from warehouse import queries
+from warehouse.queries import ServingNotReady
+
+T = i18n.texts(
+    {
+        "title": ("Overview", "Обзор"),
+        "dau": ("DAU", "DAU"),
+        "wau": ("WAU", "WAU"),
+        "mau": ("MAU", "MAU"),
+        "stickiness": ("Stickiness (DAU/MAU)", "Липкость (DAU/MAU)"),
+        "new_users": ("New users", "Новые пользователи"),
+        "chats": ("Chats", "Чаты"),
+        "messages": ("Messages", "Сообщения"),
+        "calls": ("Completions", "Запросы к LLM"),
+        "input_tokens": ("Tokens in", "Токены на входе"),
+        "output_tokens": ("Tokens out", "Токены на выходе"),
+        "cost_usd": ("Cost, USD", "Затраты, USD"),
+        "credits": ("Credits", "Кредиты"),
+        "vs_previous": (
+            "Change against {start} – {end}, the period before.",
+            "Изменение относительно {start} – {end}, предыдущего периода.",
+        ),
+        "active_users": ("Active users", "Активные пользователи"),
+        "usage": ("Completions and errors", "Запросы и ошибки"),
+        "tokens": ("Tokens", "Токены"),
+        "cost": ("Cost", "Затраты"),
+        "top": ("Top 10", "Топ-10"),
+        "top_users": ("Users", "Пользователи"),
+        "top_models": ("Models", "Модели"),
+        "top_roles": ("Roles", "Роли"),
+        "geography": ("Geography", "География"),
+        "errors_latency": ("Errors and latency", "Ошибки и задержки"),
+        "live": ("Live: the last 5 minutes", "Сейчас: последние 5 минут"),
+        "live_requests": ("Requests", "Запросы"),
+        "live_errors": ("Errors", "Ошибки"),
+        "live_users": ("Active users", "Активные пользователи"),
+        "live_p95": ("p95 latency, ms", "Задержка p95, мс"),
+        "no_activity": (
+            "No activity in this period yet. Pick a longer period, or come back after the first completions.",
+            "В этом периоде активности пока нет. Выберите период длиннее или зайдите после первых запросов.",
+        ),
+    }
+)
+KPIS = ("dau", "wau", "mau", "stickiness", "new_users", "chats", "messages", "calls", "input_tokens",
+        "output_tokens", "cost_usd", "credits")  # fmt: skip
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def load_daily_usage(role: str, start: date | None, end: date | None) -> pd.DataFrame:
-    """Cached per role and range (the role is in the key so pages never share another role's data)."""
+def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFrame | dict:
+    """A warehouse query, cached per role (so pages never share another role's data), range and options."""
     del role
-    return daily_usage(start, end)
+    return getattr(queries, name)(start=start, end=end, **options)
 
 
-staff = st.session_state.get("staff")
-role = staff.role if staff else "anonymous"
+def show(value: float | None, kpi: str) -> str:
+    if kpi == "stickiness":
+        return i18n.percent(value)
+    return i18n.number(value, 2 if kpi in ("cost_usd", "credits") else 0)
 
-st.title("Overview")
-today = datetime.now(UTC).date()
-picked = st.date_input("Period (UTC days)", value=(today - timedelta(days=29), today), max_value=today)
-start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (None, None)
+
+def change(now: float | None, before: float | None, kpi: str) -> str | None:
+    if now is None or before is None:
+        return None
+    if kpi == "stickiness":
+        return f"{i18n.number(100 * (now - before), 1)} pp"
+    return show(now - before, kpi)
+
+
+@st.fragment(run_every=15)
+def live_strip() -> None:
+    st.caption(T("live"))
+    live = ui.call(lambda: ui.api().get("/api/v1/admin/live"))
+    if not live:
+        return
+    window = next((w for w in live["windows"] if w["minutes"] == 5), live["windows"][0])
+    cols = st.columns(4)
+    cols[0].metric(T("live_requests"), i18n.number(window["requests"]))
+    cols[1].metric(T("live_errors"), i18n.number(window["errors"]))
+    cols[2].metric(T("live_users"), i18n.number(window["active_users"]))
+    cols[3].metric(T("live_p95"), i18n.number(window["latency_p95_ms"]))
+
+
+role = ui.staff().role
+st.title(T("title"))
+live_strip()
+
+left, right = st.columns([3, 1])
+with left:
+    start, end = ui.period("overview:period")
+with right:
+    grains = ("day", "week", "month")
+    grain = st.selectbox(i18n.t("grain"), grains, format_func=ui.fixed(i18n.t, grains), key="overview:grain")
+length = (end - start).days + 1
+before_start, before_end = start - timedelta(days=length), start - timedelta(days=1)
 
 try:
-    with st.spinner("Loading usage…"):
-        usage = load_daily_usage(role, start, end)
+    with st.spinner(i18n.t("loading")):
+        now = load(role, "kpis", start, end)
+        before = load(role, "kpis", before_start, before_end)
+        usage = load(role, "usage", start, end, grain=grain)
+        actives = load(role, "active_users", start, end, grain=grain)
 except ServingNotReady:
-    st.info("No analytics yet: the pipeline has not published the warehouse. Run `aiadmin pipeline run`.")
+    st.info(i18n.t("not_published"), icon=":material/hourglass_empty:")
     st.stop()
 
-if usage.empty:
-    st.info("No activity in this period yet.")
+if usage.empty and not now.get("new_users"):
+    st.info(T("no_activity"), icon=":material/inbox:")
     st.stop()
 
-latest = usage.iloc[-1]
-previous = usage.iloc[-2] if len(usage) > 1 else None
+for row in (KPIS[:6], KPIS[6:]):
+    cols = st.columns(len(row))
+    for col, kpi in zip(cols, row, strict=True):
+        col.metric(T(kpi), show(now.get(kpi), kpi), change(now.get(kpi), before.get(kpi), kpi))
+st.caption(T("vs_previous", start=i18n.day(before_start), end=i18n.day(before_end)))
 
-
-def delta(column: str):
-    return None if previous is None else int(latest[column] - previous[column])
-
-
-cols = st.columns(4)
-cols[0].metric(f"DAU ({latest['day']:%Y-%m-%d})", f"{int(latest['active_users']):,}", delta("active_users"))
-cols[1].metric("Completions in period", f"{int(usage['completions'].sum()):,}")
-cols[2].metric("Input tokens in period", f"{int(usage['input_tokens'].sum()):,}")
-cols[3].metric("Output tokens in period", f"{int(usage['output_tokens'].sum()):,}")
-
-chart = usage.set_index("day")
+st.subheader(T("active_users"))
+series = ["dau", "wau", "mau"] if grain == "day" else ["active_users"]
+st.line_chart(actives.set_index("period_start")[series])
 left, right = st.columns(2)
 with left:
-    st.subheader("Daily active users")
-    st.line_chart(chart[["active_users"]], y_label="users")
+    st.subheader(T("usage"))
+    st.bar_chart(usage.set_index("period_start")[["completions", "failed_calls"]], stack=True)
 with right:
-    st.subheader("Completions per day")
-    st.bar_chart(chart[["completions"]], y_label="completions")
-st.subheader("Tokens per day")
-st.area_chart(chart[["input_tokens", "output_tokens"]], y_label="tokens")
+    st.subheader(T("tokens"))
+    st.area_chart(usage.set_index("period_start")[["input_tokens", "output_tokens"]])
+st.subheader(T("cost"))
+st.bar_chart(usage.set_index("period_start")[["cost_usd"]])
+with st.expander(i18n.t("data")):
+    ui.table(usage, f"usage_by_{grain}_{start:%Y%m%d}_{end:%Y%m%d}")
 
-with st.expander("Data"):
-    st.dataframe(usage, hide_index=True, width="stretch")
-    name = f"daily_usage_{usage['day'].min():%Y%m%d}_{usage['day'].max():%Y%m%d}"
-    c1, c2 = st.columns(2)
-    c1.download_button("Download CSV", to_csv_bytes(usage), f"{name}.csv", "text/csv")
-    c2.download_button(
-        "Download XLSX",
-        to_xlsx_bytes(usage, "daily_usage"),
-        f"{name}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+st.subheader(T("top"))
+for tab, kind in zip(st.tabs([T("top_users"), T("top_models"), T("top_roles")]), ("users", "models", "roles"),
+                     strict=True):  # fmt: skip
+    with tab:
+        ui.table(load(role, "top", start, end, kind=kind), f"top_{kind}_{start:%Y%m%d}_{end:%Y%m%d}")
+
+left, right = st.columns(2)
+with left:
+    st.subheader(T("geography"))
+    countries = load(role, "geography", start, end)
+    if not countries.empty:
+        st.bar_chart(countries.head(15).set_index("country_code")[["active_users"]], horizontal=True)
+    ui.table(countries, f"geography_{start:%Y%m%d}_{end:%Y%m%d}")
+with right:
+    st.subheader(T("errors_latency"))
+    ui.table(load(role, "latency", start, end), f"latency_{start:%Y%m%d}_{end:%Y%m%d}")

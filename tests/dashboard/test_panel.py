@@ -12,7 +12,6 @@ from tests.support import PASSWORD, completion_body, create_staff_account, sign_
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
-OVERVIEW = str(ROOT / "dashboard" / "app_pages" / "overview.py")
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
@@ -56,31 +55,46 @@ def test_an_end_user_or_a_wrong_password_cannot_sign_in_to_the_panel(env_setting
 
 
 @sqlite_only
-def test_overview_says_what_to_do_before_the_first_publication(env_settings):
-    app = AppTest.from_file(OVERVIEW, default_timeout=60).run()
+def test_overview_says_what_to_do_before_the_first_publication(panel):
+    app = panel("overview", role="analyst")
     assert not app.exception
     assert "aiadmin pipeline run" in app.info[0].value
 
 
 @sqlite_only
-def test_overview_shows_dau_completions_and_tokens_from_the_serving_copy(env_settings, client, pipeline):
+def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_copy(
+    panel, env_settings, pipeline
+):
     usage = []
-    for email, calls in {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 0}.items():
-        headers = sign_up(client, email)
-        for _ in range(calls):
-            usage.append(
-                client.post("/v1/chat/completions", headers=headers, json=completion_body()).json()["usage"]
-            )
+    with httpx.Client(base_url=panel.api_url) as client:
+        for email, calls in {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 0}.items():
+            headers = sign_up(client, email, env_settings)
+            for _ in range(calls):
+                response = client.post("/v1/chat/completions", headers=headers, json=completion_body())
+                usage.append(response.json()["usage"])
     pipeline()
 
-    app = AppTest.from_file(OVERVIEW, default_timeout=60).run()
+    app = panel("overview", role="analyst")
     assert not app.exception
-    metrics = {m.label.split(" (")[0]: m.value for m in app.metric}
-    assert metrics["DAU"] == "3"
-    assert metrics["Completions in period"] == "3"
-    assert metrics["Input tokens in period"] == f"{sum(u['prompt_tokens'] for u in usage):,}"
-    assert metrics["Output tokens in period"] == f"{sum(u['completion_tokens'] for u in usage):,}"
-    assert [s.value for s in app.subheader] == ["Daily active users", "Completions per day", "Tokens per day"]
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["DAU"] == "3" and metrics["New users"] == "3" and metrics["Completions"] == "3"
+    assert metrics["Tokens in"] == f"{sum(u['prompt_tokens'] for u in usage):,}"
+    assert metrics["Tokens out"] == f"{sum(u['completion_tokens'] for u in usage):,}"
+    assert metrics["Requests"] == "3"  # the live strip: the last 5 minutes, from the API
+    assert [s.value for s in app.subheader][:4] == [
+        "Active users",
+        "Completions and errors",
+        "Tokens",
+        "Cost",
+    ]
+    top_users = app.dataframe[1].value
+    assert list(top_users["email"])[:2] == ["ada@example.com", "bob@example.com"]  # by cost
+
+    russian = panel("overview", role="analyst", locale="ru")
+    assert [t.value for t in russian.title] == ["Обзор"]
+    assert {m.label: m.value for m in russian.metric}["Токены на входе"] == metrics["Tokens in"].replace(
+        ",", "\u202f"
+    )
 
 
 @sqlite_only

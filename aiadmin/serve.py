@@ -51,7 +51,7 @@ def services(host: str, api_port: int, dagster_port: int, panel_port: int) -> li
                 "--browser.gatherUsageStats",
                 "false",
                 "--client.toolbarMode",
-                "minimal",
+                "viewer",  # the menu keeps Settings: the light or dark theme
             ],
         ),
     ]

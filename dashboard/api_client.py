@@ -25,6 +25,7 @@ class StaffSession:
     email: str
     role: str
     permissions: frozenset[str] = frozenset()
+    must_enrol: bool = False  # the role needs TOTP and it has none yet: only enrolment is possible
 
 
 class ApiClient:
@@ -92,6 +93,7 @@ class ApiClient:
             me["email"],
             me["role"],
             frozenset(me["permissions"]),
+            me["must_enrol_two_factor"],
         )
 
     def login(self, email: str, password: str, otp: str | None = None) -> StaffSession:
@@ -116,8 +118,9 @@ class ApiClient:
         if me["role"] == "user":
             raise ApiError(403, "not_staff", "this account is no longer a staff account")
         return StaffSession(
-            staff.token, staff.refresh_token, me["email"], me["role"], frozenset(me["permissions"])
-        )
+            staff.token, staff.refresh_token, me["email"], me["role"], frozenset(me["permissions"]),
+            me["must_enrol_two_factor"],
+        )  # fmt: skip
 
     def logout(self, staff: StaffSession) -> None:
         """End the staff member's session in the API; signing out of the panel works even if that fails."""

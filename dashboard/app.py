@@ -61,6 +61,23 @@ T = i18n.texts(
         "enter_both": ("Enter your email and password.", "Введите эл. почту и пароль."),
         "signed_out": ("You were signed out: {reason}", "Вы вышли из системы: {reason}"),
         "no_pages": ("Your role has no pages in the panel yet.", "Для вашей роли в панели пока нет страниц."),
+        "enrol": ("Set up two-factor authentication", "Настройка двухфакторной аутентификации"),
+        "enrol_why": (
+            "Your role needs a second factor before it can do anything else. Add this key to an "
+            "authenticator app (Google Authenticator, 1Password, Aegis…), then enter the code it shows.",
+            "Вашей роли нужен второй фактор, прежде чем станет доступно что-либо ещё. Добавьте этот ключ в "
+            "приложение-аутентификатор (Google Authenticator, 1Password, Aegis…) и введите показанный код.",
+        ),
+        "enrol_key": ("Key", "Ключ"),
+        "enrol_code": ("Code from the app", "Код из приложения"),
+        "enrol_confirm": ("Turn on two-factor authentication", "Включить двухфакторную аутентификацию"),
+        "enrol_done": (
+            "Two-factor authentication is on. Keep these recovery codes somewhere safe: each works once "
+            "instead of a code, and they are shown only now.",
+            "Двухфакторная аутентификация включена. Сохраните эти коды восстановления: каждый работает один "
+            "раз вместо кода, и показываются они только сейчас.",
+        ),
+        "continue": ("Continue", "Продолжить"),
     }
 )
 
@@ -105,6 +122,44 @@ def logout() -> None:
         ApiClient().logout(staff)
 
 
+def enrol_page() -> None:
+    """The one page of a staff member whose role needs TOTP and who has none yet (the API allows nothing
+    else): a new key, a first code to turn it on, the recovery codes once."""
+    staff = st.session_state["staff"]
+    client = ApiClient.of(staff)
+    st.title(T("enrol"))
+    if codes := st.session_state.get("recovery_codes"):
+        st.success(T("enrol_done"))
+        st.code("\n".join(codes), language=None)
+        if st.button(T("continue"), type="primary"):
+            st.session_state.pop("recovery_codes")
+            st.rerun()
+        return
+    st.write(T("enrol_why"))
+    if "totp_setup" not in st.session_state:
+        try:
+            st.session_state["totp_setup"] = client.post("/api/v1/auth/2fa/setup")
+        except ApiError as exc:
+            st.error(exc.message)
+            return
+    setup = st.session_state["totp_setup"]
+    st.text_input(T("enrol_key"), setup["secret"], disabled=True)
+    st.code(setup["otpauth_uri"], language=None)
+    with st.form("enrol"):
+        code = st.text_input(T("enrol_code"), max_chars=6)
+        submitted = st.form_submit_button(T("enrol_confirm"), type="primary")
+    if submitted:
+        try:
+            done = client.post("/api/v1/auth/2fa/enable", {"code": code.strip()})
+        except ApiError as exc:
+            st.error(exc.message)
+            return
+        st.session_state.pop("totp_setup", None)
+        st.session_state["recovery_codes"] = done["recovery_codes"]
+        st.session_state["staff"] = ApiClient().revalidate(staff)
+        st.rerun()
+
+
 def navigation(staff) -> dict[str, list]:
     """The pages the role may see, by section, titled in the current language."""
     russian = i18n.current() == "ru"
@@ -135,8 +190,11 @@ else:
         language_picker()
         st.write(f"**{staff.email}**  \n{staff.role}")
         st.button(i18n.t("sign_out"), on_click=logout, icon=":material/logout:")
-    pages = navigation(staff)
-    if pages:
+    if staff.must_enrol or st.session_state.get("recovery_codes"):
+        st.navigation(
+            [st.Page(enrol_page, title=T("enrol"), icon=":material/lock:")], position="hidden"
+        ).run()
+    elif pages := navigation(staff):
         st.navigation(pages).run()
     else:
         st.info(T("no_pages"))

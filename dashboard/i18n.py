@@ -60,6 +60,12 @@ t = texts(
         "search": ("Search", "Поиск"),
         "page": ("Page", "Страница"),
         "total": ("{count} in all", "Всего: {count}"),
+        "completions": ("Completions", "Ответы"),
+        "failed_calls": ("Failed calls", "Неудачные вызовы"),
+        "users": ("Users", "Пользователи"),
+        "input_tokens": ("Input tokens", "Входные токены"),
+        "output_tokens": ("Output tokens", "Выходные токены"),
+        "cost_usd": ("Cost, USD", "Стоимость, USD"),
     }
 )
 

@@ -239,3 +239,12 @@ def fixed(name: Callable[[Any], str], options) -> Callable[[Any], str]:
     as typed."""
     labels = {option: name(option) for option in options}
     return lambda option: labels.get(option, str(option))
+
+
+def usage_metrics(figures: dict[str, Any]) -> None:
+    """A model's or a role's usage (the API's `…/usage`): calls, users, tokens, and the cost when given."""
+    values = [(i18n.t(k), i18n.number(figures[k]))
+              for k in ("completions", "failed_calls", "users", "input_tokens", "output_tokens")]  # fmt: skip
+    if "cost_usd" in figures:
+        values.append((i18n.t("cost_usd"), i18n.amount(figures["cost_usd"])))
+    metrics(values)

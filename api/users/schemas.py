@@ -21,6 +21,8 @@ class AccountOut(BaseModel):
     created_at: datetime
     email_verified_at: datetime | None
     two_factor_enabled: bool
+    # Its role needs a second factor and it has none yet: it may do nothing else until it enrols.
+    must_enrol_two_factor: bool
 
     @computed_field
     @property

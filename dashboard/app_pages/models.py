@@ -46,12 +46,6 @@ T = i18n.texts(
         "tab_usage": ("Usage and prices", "Использование и цены"),
         "tab_edit": ("Edit", "Изменить"),
         "usage_loading": ("Loading usage…", "Загрузка использования…"),
-        "completions": ("Completions", "Ответы"),
-        "failed_calls": ("Failed calls", "Неудачные вызовы"),
-        "users": ("Users", "Пользователи"),
-        "input_tokens": ("Input tokens", "Входные токены"),
-        "output_tokens": ("Output tokens", "Выходные токены"),
-        "cost": ("Cost, USD", "Стоимость, USD"),
         "price_history": ("Price history", "История цен"),
         "effective_from": ("In force from", "Действует с"),
         "no_prices": ("No price set: calls cost nothing.", "Цена не задана: вызовы бесплатны."),
@@ -225,16 +219,7 @@ def usage_and_prices(model: dict[str, Any]) -> None:
     with st.spinner(T("usage_loading")):
         usage = ui.call(lambda: api.get(f"{MODELS}/{model['id']}/usage"))
     if usage is not None:
-        ui.metrics(
-            [
-                (T("completions"), i18n.number(usage["completions"])),
-                (T("failed_calls"), i18n.number(usage["failed_calls"])),
-                (T("users"), i18n.number(usage["users"])),
-                (T("input_tokens"), i18n.number(usage["input_tokens"])),
-                (T("output_tokens"), i18n.number(usage["output_tokens"])),
-                (T("cost"), i18n.amount(usage["cost_usd"])),
-            ]
-        )
+        ui.usage_metrics(usage)
     st.subheader(T("price_history"))
     history = [
         {

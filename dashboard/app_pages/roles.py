@@ -79,11 +79,6 @@ T = i18n.texts(
             "Роль {id}: версия {target} восстановлена как версия {version}.",
         ),
         "usage_loading": ("Loading usage…", "Загрузка использования…"),
-        "completions": ("Completions", "Ответы"),
-        "failed_calls": ("Failed calls", "Неудачные вызовы"),
-        "users": ("Users", "Пользователи"),
-        "input_tokens": ("Input tokens", "Входные токены"),
-        "output_tokens": ("Output tokens", "Выходные токены"),
         "new": ("Add a role", "Добавить роль"),
         "new_id_help": (
             "What clients send in `X-Assistant-Role`: lower-case letters, digits, `_` and `-`; it cannot be "
@@ -232,15 +227,7 @@ def usage(role_id: str) -> None:
     with st.spinner(T("usage_loading")):
         figures = ui.call(lambda: api.get(f"{ROLES}/{role_id}/usage"))
     if figures is not None:
-        ui.metrics(
-            [
-                (T("completions"), i18n.number(figures["completions"])),
-                (T("failed_calls"), i18n.number(figures["failed_calls"])),
-                (T("users"), i18n.number(figures["users"])),
-                (T("input_tokens"), i18n.number(figures["input_tokens"])),
-                (T("output_tokens"), i18n.number(figures["output_tokens"])),
-            ]
-        )
+        ui.usage_metrics(figures)
 
 
 st.title(T("title"))

@@ -133,3 +133,32 @@ def test_an_expired_access_token_is_refreshed_without_signing_out(env_settings, 
     app.run()
     assert [t.value for t in app.title] == ["Overview"]
     assert app.session_state["staff"].token not in ("expired-or-garbage", staff.token)
+
+
+@sqlite_only
+def test_an_admin_without_a_second_factor_enrols_in_the_panel_before_anything_else(
+    env_settings, live_server, monkeypatch
+):
+    import pyotp
+
+    monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
+    _staff(env_settings, "new-admin@example.com", role="admin")
+    app = _sign_in("new-admin@example.com")
+    assert not app.exception
+    assert [t.value for t in app.title] == ["Set up two-factor authentication"]
+    secret = app.text_input[0].value
+    assert app.code[0].value.startswith("otpauth://totp/") and secret in app.code[0].value
+    app.text_input[1].input("000000")
+    _press(app, "Turn on two-factor authentication")
+    assert app.error[0].value  # a wrong code: the API's refusal, still on the enrolment page
+    app.text_input[1].input(pyotp.TOTP(secret).now())
+    _press(app, "Turn on two-factor authentication")
+    assert len(app.code[0].value.split()) == 10  # the recovery codes, once
+    _press(app, "Continue")
+    assert [t.value for t in app.title] == ["Overview"]
+    assert app.session_state["staff"].must_enrol is False
+
+
+def _press(app: AppTest, label: str) -> None:
+    (button,) = [b for b in app.button if b.label == label]
+    button.click().run()

@@ -125,7 +125,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="aiadmin-bench-panel-"))
     shutil.copy(serving, data_dir / "serving.duckdb")
     with duckdb.connect(str(data_dir / "serving.duckdb"), read_only=True) as warehouse:
-        calls = warehouse.sql("SELECT sum(calls) FROM marts.mart_usage_daily").fetchone()[0] or 0
+        calls = warehouse.execute("SELECT sum(calls) FROM marts.mart_usage_daily").fetchone()[0] or 0
     processes, _api, panel = start(data_dir)
     try:
         from playwright.sync_api import sync_playwright
@@ -155,7 +155,7 @@ def main() -> None:
             f"Playwright) on the serving copy of `bench/pipeline.py`'s 10,000,000-event run ({calls:,} LLM "
             'calls in the marts), from the click on "Sign in" to every figure, chart and table drawn and '
             "Streamlit idle. "
-            "The API, the panel, the browser and the load share this machine's 2 cores.",
+            "The API, the panel and the browser share this machine's 2 cores.",
             "",
             "| run | seconds |",
             "| --- | --- |",

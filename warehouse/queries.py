@@ -303,14 +303,17 @@ def latency(start: date | None = None, end: date | None = None, *, path: Path | 
     )
 
 
-def kpis(start: date, end: date, *, path: Path | None = None) -> dict[str, float | None]:
-    """The Overview's figures for [start, end]: DAU, rolling WAU and MAU, stickiness on the range's last day;
-    new users, chats, messages, calls, errors, tokens in and out, cost and credits summed over the range."""
+def kpis(
+    start: date | None = None, end: date | None = None, *, path: Path | None = None
+) -> dict[str, float | None]:
+    """The Overview's figures for [start, end] (either end open when None): DAU, rolling WAU and MAU,
+    stickiness on the range's last day; new users, chats, messages, calls, errors, tokens in and out, cost
+    and credits summed over the range."""
     frame = _query(
         f"""
         WITH actives AS (
             SELECT dau, wau, mau, stickiness FROM marts.mart_active_users_daily
-            WHERE day <= CAST(? AS DATE) ORDER BY day DESC LIMIT 1
+            WHERE day <= coalesce(CAST(? AS DATE), DATE '9999-12-31') ORDER BY day DESC LIMIT 1
         ),
         fresh AS (SELECT sum(new_users)::BIGINT AS new_users FROM marts.mart_active_users_daily
                   WHERE {_range("day")}),

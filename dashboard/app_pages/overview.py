@@ -100,7 +100,9 @@ with left:
     start, end = ui.period("overview:period")
 with right:
     grains = ("day", "week", "month")
-    grain = st.selectbox(i18n.t("grain"), grains, format_func=ui.fixed(i18n.t, grains), key="overview:grain")
+    grain = st.selectbox(
+        i18n.t("grain"), grains, format_func=ui.fixed(i18n.t, grains), key=f"overview:grain:{i18n.current()}"
+    )
 length = (end - start).days + 1
 before_start, before_end = start - timedelta(days=length), start - timedelta(days=1)
 
@@ -118,7 +120,7 @@ if usage.empty and not now.get("new_users"):
     st.info(T("no_activity"), icon=":material/inbox:")
     st.stop()
 
-for row in (KPIS[:6], KPIS[6:]):
+for row in (KPIS[:4], KPIS[4:8], KPIS[8:]):  # four a row: the labels fit, also on a tablet
     cols = st.columns(len(row))
     for col, kpi in zip(cols, row, strict=True):
         col.metric(T(kpi), show(now.get(kpi), kpi), change(now.get(kpi), before.get(kpi), kpi))

@@ -59,7 +59,9 @@ with left:
     start, end = ui.period("reports:period", days=90)
 with right:
     grains = ("day", "week", "month")
-    grain = st.selectbox(i18n.t("grain"), grains, format_func=ui.fixed(i18n.t, grains), key="reports:grain")
+    grain = st.selectbox(
+        i18n.t("grain"), grains, format_func=ui.fixed(i18n.t, grains), key=f"reports:grain:{i18n.current()}"
+    )
 stamp = f"{start:%Y%m%d}_{end:%Y%m%d}"
 
 try:
@@ -88,7 +90,9 @@ with usage:
         st.bar_chart(frame.set_index("period_start")[["completions", "failed_calls"]], stack=True)
     ui.table(frame, f"usage_by_{grain}_{stamp}")
 with costs:
-    by = st.selectbox(T("by"), DIMENSIONS, format_func=ui.fixed(T, DIMENSIONS), key="reports:by")
+    by = st.selectbox(
+        T("by"), DIMENSIONS, format_func=ui.fixed(T, DIMENSIONS), key=f"reports:by:{i18n.current()}"
+    )
     frame = load(role, "costs", start, end, by=by)
     if not frame.empty:
         st.bar_chart(frame.head(20).set_index(by)[["cost_usd"]], horizontal=True)
@@ -97,7 +101,10 @@ for tab, kind in ((models, "models"), (roles, "roles")):
     with tab:
         metrics = ("cost", "calls", "tokens", "credits")
         metric = st.selectbox(
-            T("rank_by"), metrics, format_func=ui.fixed(T, metrics), key=f"reports:{kind}:metric"
+            T("rank_by"),
+            metrics,
+            format_func=ui.fixed(T, metrics),
+            key=f"reports:{kind}:metric:{i18n.current()}",
         )
         frame = load(role, "top", start, end, kind=kind, metric=metric, limit=50)
         key = "model_id" if kind == "models" else "role_id"

@@ -155,6 +155,7 @@ def test_switch_to_russian_and_the_dark_theme(world, browser_page):
     page.get_by_test_id("stSidebar").get_by_role("combobox", name="Language").click()
     page.get_by_role("option", name="Русский").click()
     expect(page.get_by_role("heading", name="Обзор")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Группировать по")).to_have_value("день")  # options too
     page.get_by_role("button", name="Main menu").click()  # Streamlit's menu: its Theme group
     page.get_by_role("menuitemradio", name="Dark").click()
     page.keyboard.press("Escape")

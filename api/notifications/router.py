@@ -31,6 +31,7 @@ from api.notifications.schemas import (
 )
 from api.notifications.service import DeliveryFilter, EmptySegment, UnknownRule
 from api.notifications.templates import PLACEHOLDERS, UnknownPlaceholder
+from api.users.admin import UnknownPlan
 from api.users.models import Plan
 
 router = APIRouter(prefix="/api/v1/admin/notifications", tags=["admin: notifications"])
@@ -38,10 +39,6 @@ me_router = APIRouter(prefix="/api/v1/me/notifications", tags=["me"])
 
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
 Status = Literal["delivered", "read", "queued", "sent", "retrying", "failed"]
-
-
-class UnknownPlan(NotFound):
-    code = "unknown_plan"
 
 
 class NoThreshold(AppError):

@@ -37,16 +37,12 @@ from api.auth.schemas import (
 from api.core.deps import Authenticated, Public, RequestCtx, SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, NotAuthenticated, responses
 from api.core.types import utcnow
-from api.mail.service import deliver_pending
+from api.mail.service import deliver_after_response
 from api.system import settings_service as system_settings
 from api.users.schemas import AccountOut
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 AUTH_ERRORS = (NotAuthenticated, AccountBlocked)
-
-
-def _deliver_mail_after_response(request: Request, background: BackgroundTasks) -> None:
-    background.add_task(deliver_pending, request.app.state.db.sessionmaker, request.app.state.mailer)
 
 
 def _tokens(pair: service.TokenPair) -> TokenOut:
@@ -85,7 +81,7 @@ async def register(
         at=utcnow(),
         locale=body.locale or _locale_of(request.headers.get("accept-language", "")),
     )
-    _deliver_mail_after_response(request, background)
+    deliver_after_response(background, request.app.state)
     return AccountOut.model_validate(account)
 
 
@@ -124,7 +120,7 @@ async def resend_confirmation(
     body: EmailIn, session: SessionDep, settings: SettingsDep, request: Request, background: BackgroundTasks
 ) -> AcceptedOut:
     await service.resend_confirmation(session, settings, email=body.email, at=utcnow())
-    _deliver_mail_after_response(request, background)
+    deliver_after_response(background, request.app.state)
     return AcceptedOut(message="if this email has an unconfirmed account, a new link is on its way")
 
 
@@ -179,7 +175,7 @@ async def forgot_password(
     background: BackgroundTasks,
 ) -> AcceptedOut:
     await service.forgot_password(session, settings, email=body.email, ctx=ctx, at=utcnow())
-    _deliver_mail_after_response(request, background)
+    deliver_after_response(background, request.app.state)
     return AcceptedOut(message="if this email has an account, a reset link is on its way")
 
 

@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, select
 
 from api.audit import service as audit
+from api.catalogue import service as catalogue
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.chats.models import Message
 from api.core.deps import AnalyticsReader, AuditCtx, CatalogueWriter, SessionDep
@@ -28,7 +29,6 @@ from api.core.errors import (
 from api.core.types import utcnow
 from api.core.validation import SafeStr
 from api.events.models import UsageEvent
-from api.events.types import EventType
 
 router = APIRouter(prefix="/api/v1/admin/models", tags=["admin: models"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, NotFound)
@@ -266,19 +266,4 @@ async def delete_model(
 async def model_usage(_staff: AnalyticsReader, session: SessionDep, model_id: ModelId) -> dict[str, Any]:
     """Lifetime calls, failures, tokens, cost and users of the model (OLTP; the warehouse has it by day)."""
     await _get(session, model_id)
-    row = (
-        await session.execute(
-            select(
-                func.count().filter(UsageEvent.type == EventType.LLM_CALL_SUCCEEDED.value),
-                func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
-                func.coalesce(func.sum(UsageEvent.input_tokens), 0),
-                func.coalesce(func.sum(UsageEvent.output_tokens), 0),
-                func.coalesce(func.sum(UsageEvent.cost_usd), 0),
-                func.count(func.distinct(UsageEvent.user_id)),
-            ).where(UsageEvent.model_id == model_id)
-        )
-    ).one()
-    return {
-        "model_id": model_id, "completions": row[0], "failed_calls": row[1], "input_tokens": int(row[2]),
-        "output_tokens": int(row[3]), "cost_usd": str(Decimal(row[4])), "users": row[5],
-    }  # fmt: skip
+    return {"model_id": model_id, **await catalogue.usage_totals(session, UsageEvent.model_id == model_id)}

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.audit import service as audit
+from api.catalogue import service as catalogue
 from api.catalogue.models import AssistantRole, AssistantRoleVersion, LlmModel
 from api.core.deps import AnalyticsReader, AuditCtx, CatalogueWriter, SessionDep
 from api.core.errors import (
@@ -27,7 +28,6 @@ from api.core.errors import (
 from api.core.types import utcnow
 from api.core.validation import SafeStr
 from api.events.models import UsageEvent
-from api.events.types import EventType
 
 router = APIRouter(prefix="/api/v1/admin/roles", tags=["admin: roles"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, NotFound)
@@ -252,18 +252,6 @@ async def role_diff(
 @router.get("/{role_id}/usage", responses=ERRORS)
 async def role_usage(_staff: AnalyticsReader, session: SessionDep, role_id: RoleId) -> dict[str, Any]:
     """Lifetime completions, failed calls, tokens and users of the role (OLTP)."""
-    row = (
-        await session.execute(
-            select(
-                func.count().filter(UsageEvent.type == EventType.LLM_CALL_SUCCEEDED.value),
-                func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
-                func.coalesce(func.sum(UsageEvent.input_tokens), 0),
-                func.coalesce(func.sum(UsageEvent.output_tokens), 0),
-                func.count(func.distinct(UsageEvent.user_id)),
-            ).where(UsageEvent.role_id == role_id)
-        )
-    ).one()
-    return {
-        "role_id": role_id, "completions": row[0], "failed_calls": row[1], "input_tokens": int(row[2]),
-        "output_tokens": int(row[3]), "users": row[4],
-    }  # fmt: skip
+    totals = await catalogue.usage_totals(session, UsageEvent.role_id == role_id)
+    del totals["cost_usd"]  # a role's cost is its models' (by model in the warehouse)
+    return {"role_id": role_id, **totals}

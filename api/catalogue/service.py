@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.billing.service import CreditRate, credit_rate
@@ -24,6 +24,8 @@ from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute
 from api.core.crypto import Encryptor
 from api.core.errors import AppError
 from api.core.settings import Settings
+from api.events.models import UsageEvent
+from api.events.types import EventType
 from api.notifications import service as notifications
 from api.users.models import Plan
 
@@ -249,3 +251,24 @@ class CatalogueCache:
                 self._snapshot = await load(session, self.settings)
                 self._loaded_at = time.monotonic()
             return self._snapshot
+
+
+async def usage_totals(session: AsyncSession, matches) -> dict[str, Any]:
+    """Lifetime completions, failed calls, tokens, cost and users of the LLM calls that match (OLTP; the
+    warehouse has them by day): a model's or a role's usage."""
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(UsageEvent.type == EventType.LLM_CALL_SUCCEEDED.value),
+                func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
+                func.coalesce(func.sum(UsageEvent.input_tokens), 0),
+                func.coalesce(func.sum(UsageEvent.output_tokens), 0),
+                func.coalesce(func.sum(UsageEvent.cost_usd), 0),
+                func.count(func.distinct(UsageEvent.user_id)),
+            ).where(matches)
+        )
+    ).one()
+    return {
+        "completions": row[0], "failed_calls": row[1], "input_tokens": int(row[2]),
+        "output_tokens": int(row[3]), "cost_usd": str(Decimal(row[4])), "users": row[5],
+    }  # fmt: skip

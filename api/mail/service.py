@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.background import BackgroundTasks
 
 from api.core.types import utcnow
 from api.mail.models import EmailMessage
@@ -68,6 +69,11 @@ async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, l
                 sent += 1
             await session.commit()
     return sent
+
+
+def deliver_after_response(background: BackgroundTasks, state) -> None:
+    """Send what a request queued once its response has gone (the mail job would, within seconds)."""
+    background.add_task(deliver_all, state.db.sessionmaker, state.mailer)
 
 
 async def deliver_all(sessionmaker: async_sessionmaker, sender: Sender, *, batch: int = 50) -> int:

@@ -14,7 +14,7 @@ from api.core import exports
 from api.core.deps import AuditCtx, CurrentAccount, NotificationsSender, SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
-from api.mail.service import deliver_all
+from api.mail.service import deliver_after_response
 from api.notifications import service
 from api.notifications.models import Broadcast
 from api.notifications.schemas import (
@@ -44,11 +44,6 @@ Status = Literal["delivered", "read", "queued", "sent", "retrying", "failed"]
 class NoThreshold(AppError):
     status_code = 422
     code = "no_threshold"
-
-
-def _send_mail_now(request: Request, background: BackgroundTasks) -> None:
-    """Start delivering the new mails after the response (the mail job would, within seconds)."""
-    background.add_task(deliver_all, request.app.state.db.sessionmaker, request.app.state.mailer)
 
 
 @router.get("/audience", responses=ERRORS)
@@ -88,7 +83,7 @@ async def send_broadcast(
         context=audit_ctx,
     )
     if "email" in sent.channels:
-        _send_mail_now(request, background)
+        deliver_after_response(background, request.app.state)
     return BroadcastOut.model_validate(sent)
 
 

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 MANIFEST := dbt/target/manifest.json
 DBT_SOURCES := $(shell find dbt/models dbt/macros -type f) dbt/dbt_project.yml dbt/profiles.yml
 
-.PHONY: run test lint install manifest docs clean
+.PHONY: run test test-long lint install manifest docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(STAMP)
 
 test: $(MANIFEST) lint
 	$(BIN)/pytest
+
+# The reliability suite's deep profile: more fuzz cases and state-machine runs, a 10-minute soak.
+test-long: $(MANIFEST) lint
+	AIADMIN_TEST_PROFILE=long $(BIN)/pytest tests/reliability
 
 clean:
 	rm -rf $(VENV) dbt/target dbt/logs .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from api.alerts.service import evaluate_due
 from api.analytics.router import router as analytics_router
 from api.audit.router import router as audit_router
 from api.auth.router import router as auth_router
+from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
 from api.catalogue.models_router import router as models_router
 from api.catalogue.providers_router import router as providers_router
@@ -24,6 +25,7 @@ from api.core.deps import Public
 from api.core.errors import install_error_handlers
 from api.core.metrics import Metrics, MetricsMiddleware
 from api.core.periodic import Periodic
+from api.core.request_guard import RequestGuard
 from api.core.request_id import RequestIdMiddleware
 from api.core.settings import Settings, get_settings
 from api.core.types import utcnow
@@ -51,6 +53,10 @@ def background_jobs(app: FastAPI) -> Periodic:
     jobs.add(
         "alerts", settings.alerts_interval_seconds,
         lambda: evaluate_due(state.db.sessionmaker, settings, None, utcnow()),
+    )  # fmt: skip
+    jobs.add(
+        "reservations", settings.reservations_interval_seconds,
+        lambda: refund_lost_reservations(state.db.sessionmaker, settings, utcnow()),
     )  # fmt: skip
     return jobs
 
@@ -82,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = make_sender(settings)
     install_error_handlers(app, on_unhandled=note_unhandled)
     app.state.metrics = Metrics()
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
+    )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(auth_router)

@@ -50,6 +50,7 @@ class UnknownProvider(AppError):
 
 
 class Route(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     provider_id: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")]
     provider_model: Annotated[SafeStr, Field(min_length=1, max_length=200)]
 

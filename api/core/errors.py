@@ -106,7 +106,7 @@ def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _body(code: str, message: str, type_: str, **extra: Any) -> dict[str, Any]:
+def error_body(code: str, message: str, type_: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "type": type_, "param": None, **extra}}
 
 
@@ -118,7 +118,7 @@ def install_error_handlers(
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse(
-            _body(exc.code, exc.message, exc.type, **exc.extra),
+            error_body(exc.code, exc.message, exc.type, **exc.extra),
             status_code=exc.status_code,
             headers=exc.headers,
         )
@@ -133,7 +133,7 @@ def install_error_handlers(
         where = ".".join(str(p) for p in first["loc"] if p != "body")
         message = f"{where}: {first['msg']}" if where else str(first["msg"])
         return JSONResponse(
-            _body("validation_error", message, "invalid_request_error", details=details),
+            error_body("validation_error", message, "invalid_request_error", details=details),
             status_code=422,
         )
 
@@ -150,7 +150,7 @@ def install_error_handlers(
             return await _unexpected(request, exc)
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
-            _body("database_unavailable", "the database is unavailable: try again shortly", "api_error"),
+            error_body("database_unavailable", "the database is unavailable: try again shortly", "api_error"),
             status_code=503,
             headers={"Retry-After": "1"},
         )
@@ -162,7 +162,7 @@ def install_error_handlers(
         await on_unhandled(request, exc)
         request_id = getattr(request.state, "request_id", None)
         return JSONResponse(
-            _body("internal_error", "internal server error", "api_error", request_id=request_id),
+            error_body("internal_error", "internal server error", "api_error", request_id=request_id),
             status_code=500,
             headers={"X-Request-ID": request_id} if request_id else None,
         )
@@ -172,7 +172,7 @@ def install_error_handlers(
         codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
         code = codes.get(exc.status_code, "http_error")
         return JSONResponse(
-            _body(code, str(exc.detail), "invalid_request_error"),
+            error_body(code, str(exc.detail), "invalid_request_error"),
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -46,6 +46,11 @@ class Settings(DatabaseSettings):
     # Fernet key for secrets stored encrypted (TOTP secrets); unset, one is derived from the secret key.
     encryption_key: SecretStr | None = None
 
+    # Requests refused at the door (api/core/request_guard.py): bodies over this size (413), JSON nested
+    # deeper than this (400).
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=512)
+
     # Sessions and one-time links.
     refresh_token_days: int = Field(default=30, ge=1, le=365)
     email_token_hours: int = Field(default=48, ge=1)
@@ -77,6 +82,12 @@ class Settings(DatabaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     mail_from: str = "aiadmin <no-reply@aiadmin.example.com>"
+
+    # A paid call's reservation not settled after this long (the database or the process went away between
+    # its two transactions) is refunded in full by the "reservations" job (api/billing/recovery.py). It
+    # must exceed the longest a call can take: providers' timeouts times their attempts.
+    reservation_grace_minutes: float = Field(default=30.0, gt=0)
+    reservations_interval_seconds: float = Field(default=60.0, gt=0)
 
     # Background jobs of the API process (api/core/periodic.py): mail delivery and alert evaluation.
     # Every replica may run them: each job claims its work in the database first.

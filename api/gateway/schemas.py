@@ -8,23 +8,37 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.core.validation import NoNul
 
+# OpenAI's own parameters that this gateway accepts and does not act on (yet): named, so that anything
+# else (a typo, a field of another API) is refused with 422 `validation_error` as OpenAI refuses it.
+_Unused = Any
+
 
 class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     role: Literal["system", "user", "assistant", "developer", "tool"]
     content: Annotated[str, Field(max_length=200_000), NoNul]
+    name: Annotated[str | None, Field(max_length=256)] = None
+    tool_calls: _Unused = None
+    tool_call_id: _Unused = None
+    refusal: _Unused = None
+    audio: _Unused = None
+    function_call: _Unused = None
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     include_usage: bool = False
+    include_obfuscation: bool | None = None
+
+
+MetadataKey = Annotated[str, Field(min_length=1, max_length=64)]
+MetadataValue = Annotated[str, Field(max_length=512)]
 
 
 class ChatCompletionIn(BaseModel):
-    # OpenAI clients send fields this gateway does not use yet (n, stop, …): accepted and ignored.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     model: Annotated[str | None, Field(min_length=1, max_length=128), NoNul] = None
     messages: Annotated[list[MessageIn], Field(min_length=1, max_length=1000)]
@@ -33,7 +47,35 @@ class ChatCompletionIn(BaseModel):
     temperature: Annotated[float | None, Field(ge=0, le=2)] = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    metadata: dict[str, Any] | None = None
+    # As OpenAI's: at most 16 string pairs. `role`, `chat_id` (and `mock` in test mode) are read here.
+    metadata: Annotated[dict[MetadataKey, MetadataValue] | None, Field(max_length=16)] = None
+
+    n: Annotated[int | None, Field(ge=1, le=1)] = None  # one choice is all this gateway returns
+    stop: str | Annotated[list[str], Field(max_length=4)] | None = None
+    top_p: Annotated[float | None, Field(ge=0, le=1)] = None
+    presence_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    frequency_penalty: Annotated[float | None, Field(ge=-2, le=2)] = None
+    seed: int | None = None
+    user: Annotated[str | None, Field(max_length=256)] = None
+    logit_bias: _Unused = None
+    logprobs: bool | None = None
+    top_logprobs: _Unused = None
+    response_format: _Unused = None
+    tools: _Unused = None
+    tool_choice: _Unused = None
+    parallel_tool_calls: bool | None = None
+    functions: _Unused = None
+    function_call: _Unused = None
+    modalities: _Unused = None
+    audio: _Unused = None
+    prediction: _Unused = None
+    reasoning_effort: _Unused = None
+    verbosity: _Unused = None
+    service_tier: _Unused = None
+    store: bool | None = None
+    prompt_cache_key: _Unused = None
+    safety_identifier: _Unused = None
+    web_search_options: _Unused = None
 
 
 class MessageOut(BaseModel):

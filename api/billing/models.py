@@ -30,7 +30,13 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     details: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
 
-    __table_args__ = (Index("ix_credit_ledger_account_id", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_credit_ledger_account_id", "account_id", "id"),
+        # The settlement of a reservation is found by its reference; reservations by their time
+        # (api/billing/recovery.py).
+        Index("ix_credit_ledger_reference", "reference"),
+        Index("ix_credit_ledger_kind_created_at", "kind", "created_at"),
+    )
 
 
 class AppSetting(Base):

@@ -1,0 +1,111 @@
+"""Reservations whose call never settled are refunded in full, once.
+
+A paid completion commits its reservation (transaction 1) before calling the provider and settles it
+(transaction 2) after. If the database goes away in between, or the process dies, the settlement is
+lost: the reservation would hold the worst-case cost for ever. The client was answered 503 (or nothing),
+so the call counts as failed: this job, run by every API process (api/core/periodic.py), refunds each
+reservation older than `reservation_grace_minutes` that has no other ledger row with its reference (a
+settlement or a refund) and no success event (a call that cost exactly its reservation), gives back the
+request it took from the day's quota, and records `balance.refunded` and `llm.call_failed` with the
+error `settlement_lost`.
+
+Exactly once: the sweep advances a watermark (`app_settings.reservations_swept_until`) that it locks
+first, so two processes never sweep at once, and a reservation is refunded only while nothing else
+carries its reference. The grace period must exceed the longest a call can take (providers' timeouts
+times their attempts), so that a late settlement never meets a refund.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from api.billing import service as billing
+from api.billing.models import AppSetting, LedgerEntry
+from api.core.db import insert_for
+from api.core.settings import Settings
+from api.events.models import UsageEvent
+from api.events.outbox import RequestContext, about, record
+from api.events.types import EventType
+from api.quotas import repository as quotas
+from api.quotas.windows import DAILY_REQUESTS, utc_day
+from api.users.models import Account
+
+log = logging.getLogger("aiadmin.billing")
+
+WATERMARK = "reservations_swept_until"
+SETTLEMENT_LOST = "settlement_lost"
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+async def refund_lost_reservations(sessionmaker: async_sessionmaker, settings: Settings, at: datetime) -> int:
+    """Sweep the reservations made since the last sweep and before the grace period; the refunds made."""
+    cutoff = at - timedelta(minutes=settings.reservation_grace_minutes)
+    async with sessionmaker() as session:
+        mark = await _claim(session, at)
+        since = datetime.fromisoformat(mark.value["until"])
+        if since >= cutoff:
+            await session.rollback()
+            return 0
+        other = aliased(LedgerEntry)
+        settled = select(other.id).where(other.reference == LedgerEntry.reference, other.id != LedgerEntry.id)
+        candidates = await session.scalars(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.kind == "charge",
+                LedgerEntry.created_at >= since,
+                LedgerEntry.created_at < cutoff,
+                ~settled.exists(),
+            )
+            .order_by(LedgerEntry.id)
+        )
+        reserved = [entry for entry in candidates if entry.details.get("reserved") and entry.reference]
+        # A call settled at exactly its reservation adds no ledger row: its success event tells.
+        references = [uuid.UUID(entry.reference) for entry in reserved]
+        found = select(UsageEvent.event_id).where(UsageEvent.event_id.in_(references))
+        succeeded = set(await session.scalars(found)) if references else set()
+        lost = [entry for entry in reserved if uuid.UUID(entry.reference) not in succeeded]
+        for entry in lost:
+            await _refund(session, entry, at)
+        mark.value, mark.updated_at = {"until": cutoff.isoformat()}, at
+        await session.commit()
+    if lost:
+        log.warning("refunded %d reservations whose settlement was lost", len(lost))
+    return len(lost)
+
+
+async def _claim(session: AsyncSession, at: datetime) -> AppSetting:
+    """The watermark row (made on first use), locked for this transaction."""
+    await session.execute(
+        insert_for(session)(AppSetting)
+        .values(key=WATERMARK, value={"until": _EPOCH.isoformat()}, updated_at=at)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return await session.scalar(select(AppSetting).where(AppSetting.key == WATERMARK).with_for_update())
+
+
+async def _refund(session: AsyncSession, reservation: LedgerEntry, at: datetime) -> None:
+    account = await session.get(Account, reservation.account_id)
+    credits = -reservation.amount
+    await billing.move(
+        session,
+        reservation.account_id,
+        credits,
+        kind="refund",
+        at=at,
+        reference=reservation.reference,
+        details={"reason": SETTLEMENT_LOST, "reserved_at": reservation.created_at.isoformat()},
+    )
+    await quotas.release(session, reservation.account_id, DAILY_REQUESTS, utc_day(reservation.created_at))
+    call = {**about(account), "model_id": reservation.details.get("model")}
+    ctx = RequestContext(client="system")
+    properties = {"reference": reservation.reference}
+    record(session, EventType.BALANCE_REFUNDED, at=at, ctx=ctx, **call, credits=credits, status="ok",
+           properties=properties)  # fmt: skip
+    record(session, EventType.LLM_CALL_FAILED, at=at, ctx=ctx, **call, status="error",
+           error_code=SETTLEMENT_LOST, properties=properties)  # fmt: skip

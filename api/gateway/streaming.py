@@ -1,6 +1,8 @@
 """Streamed completions (SSE), settled after the stream ends, however it ends.
 
 - Providers are tried in priority order until one sends its first chunk; after that there is no fallback.
+  A provider that breaks mid-stream (a reset, an in-band error, a stall, a body cut short) ends the
+  client's stream with an in-band error event; its `llm.call_failed` names that provider.
 - Usage comes from the provider's final usage chunk; without one it is counted here and flagged.
 - The settlement runs in its own session (the request's is closed by then) and in its own task, so a
   client that hangs up cannot cancel it: a client that leaves before the first token pays nothing, one
@@ -150,6 +152,8 @@ async def run(
         yield "data: [DONE]\n\n"
     except ProviderError as exc:
         state.error = exc
+        if state.provider is not None:  # it broke after its first chunk: the failure names who broke it
+            state.attempts.append({"provider": state.provider, "error": exc.code})
         log.warning("model %s: stream failed: %s", prepared.spec.id, exc)
         message = f"the providers of {prepared.spec.id!r} failed; the call was not charged"
         yield _sse(

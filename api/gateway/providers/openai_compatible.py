@@ -2,6 +2,18 @@
 
 The HTTP client is aiohttp: per call it costs about a third of the CPU of httpx (bench/gateway.py), and
 the upstream call is most of what a completion costs the gateway.
+
+Failures are `ProviderError`s with stable codes: `provider_timeout`, `provider_unreachable` (connection
+refused or reset, a body cut short), `provider_{status}` for a 5xx or 429 (retryable), and for a 4xx
+`provider_rejected_request` (not retryable: the request's fault). A provider may also report an error
+inside a 200: as the whole body, or in-band in its stream (OpenRouter sends `data: {"error": {"code": 502,
+"message": ...}}` and ends the stream); it maps the same way from its `code` (`provider_error` when the
+code is not an HTTP status).
+
+When a stream is finished: at `data: [DONE]`, or when the body ends after a chunk with a finish_reason
+(the answer is whole; only the usage chunk may be missing, and is then counted locally). A body that
+ends before either is cut short: `provider_stream_truncated`, never a success. A stream has no total
+time limit (a long answer may take minutes); the provider's timeout bounds each wait for the next bytes.
 """
 
 from __future__ import annotations
@@ -32,6 +44,9 @@ class OpenAICompatibleProvider:
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=min(10.0, timeout_seconds))
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=min(10.0, timeout_seconds), sock_read=timeout_seconds
+        )
         self._session: aiohttp.ClientSession | None = None  # made on first use, inside the running loop
 
     def _client(self) -> aiohttp.ClientSession:
@@ -59,16 +74,31 @@ class OpenAICompatibleProvider:
         return body
 
     @staticmethod
-    def _check(status_code: int) -> None:
-        """Connection trouble, 5xx and 429 may be retried elsewhere; another 4xx is the request's fault."""
-        if status_code == 429 or status_code >= 500:
-            raise ProviderError(f"the provider answered {status_code}", code=f"provider_{status_code}")
-        if status_code >= 400:
-            raise ProviderError(
-                f"the provider refused the request ({status_code})",
+    def _status_error(status: int, said: str = "") -> ProviderError | None:
+        """A 5xx or 429 may be retried elsewhere; another 4xx is the request's fault; below 400, None."""
+        if status == 429 or status >= 500:
+            return ProviderError(f"the provider answered {status}{said}", code=f"provider_{status}")
+        if status >= 400:
+            return ProviderError(
+                f"the provider refused the request ({status}){said}",
                 code="provider_rejected_request",
                 retryable=False,
             )
+        return None
+
+    @classmethod
+    def _check(cls, status: int) -> None:
+        if error := cls._status_error(status):
+            raise error
+
+    @classmethod
+    def _reported(cls, error: Any) -> ProviderError:
+        """The error a provider reported inside a 200 (as the body, or as a chunk of its stream)."""
+        code = error.get("code") if isinstance(error, dict) else None
+        message = str(error.get("message") if isinstance(error, dict) else error)[:200]
+        if isinstance(code, int | str) and str(code).isdigit() and 400 <= int(code) < 600:
+            return cls._status_error(int(code), f" in its body: {message}")
+        return ProviderError(f"the provider reported an error: {message}", code="provider_error")
 
     async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion:
         try:
@@ -83,6 +113,8 @@ class OpenAICompatibleProvider:
             ) from exc
         try:
             data = json.loads(raw)
+            if isinstance(data, dict) and data.get("error"):
+                raise self._reported(data["error"])
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
         except _BAD_ANSWER as exc:
@@ -99,14 +131,16 @@ class OpenAICompatibleProvider:
     async def stream(
         self, model: str, messages: list[ChatMessage], params: CallParams
     ) -> AsyncIterator[StreamChunk]:
-        """Server-sent chunks; the last one carries the usage (`stream_options.include_usage`)."""
+        """Server-sent chunks; the last one carries the usage (`stream_options.include_usage`). An in-band
+        error and a body that ends before the answer finished raise `ProviderError` (module docstring)."""
         body = {
             **self._body(model, messages, params),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        finished = False
         try:
-            async with self._client().post(self._url, json=body) as response:
+            async with self._client().post(self._url, json=body, timeout=self._stream_timeout) as response:
                 self._check(response.status)
                 async for raw_line in response.content:
                     line = raw_line.decode("utf-8").strip()
@@ -116,8 +150,13 @@ class OpenAICompatibleProvider:
                     if data == "[DONE]":
                         return
                     chunk = json.loads(data)
+                    if chunk.get("error"):
+                        raise self._reported(chunk["error"])
                     usage = chunk.get("usage") or {}
                     choice = (chunk.get("choices") or [{}])[0]
+                    if choice.get("finish_reason") == "error":
+                        raise ProviderError("the provider ended its answer with an error")
+                    finished = finished or bool(choice.get("finish_reason"))
                     text = (choice.get("delta") or {}).get("content") or ""
                     if text or choice.get("finish_reason") or usage:
                         yield StreamChunk(
@@ -136,6 +175,11 @@ class OpenAICompatibleProvider:
             raise ProviderError(
                 "the provider's stream is not chat-completion chunks", code="provider_bad_response"
             ) from exc
+        if not finished:
+            raise ProviderError(
+                "the provider's stream ended before the answer finished (no finish_reason, no [DONE])",
+                code="provider_stream_truncated",
+            )
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -38,9 +38,11 @@ lint: $(STAMP)
 test: $(MANIFEST) lint
 	$(BIN)/pytest
 
-# The reliability suite's deep profile: more fuzz cases and state-machine runs, a 10-minute soak.
+# The reliability suite's deep profile: more fuzz cases and state-machine runs, a 10-minute soak; its
+# figures are written into docs/reliability.md whether it passes or not (and the exit status kept).
 test-long: $(MANIFEST) lint
-	AIADMIN_TEST_PROFILE=long $(BIN)/pytest tests/reliability
+	AIADMIN_TEST_PROFILE=long $(BIN)/pytest tests/reliability; status=$$?; \
+	$(BIN)/python -m tests.reliability.figures; exit $$status
 
 clean:
 	rm -rf $(VENV) dbt/target dbt/logs .pytest_cache .ruff_cache

@@ -27,7 +27,7 @@ class Profile:
 
 PROFILES = {
     "fast": Profile("fast", examples=15, steps=25, fuzz_examples=8, soak_seconds=20),
-    "long": Profile("long", examples=150, steps=60, fuzz_examples=60, soak_seconds=600),
+    "long": Profile("long", examples=60, steps=60, fuzz_examples=60, soak_seconds=600),
 }
 
 _name = os.environ.get("AIADMIN_TEST_PROFILE", "fast")

@@ -282,6 +282,27 @@ def main() -> None:
             )
         )
 
+        floor_port = free_port()
+        floor = start(
+            [str(Path(PY).with_name("uvicorn")), "bench.passthrough:app", "--port", str(floor_port),
+             "--no-access-log", "--log-level", "warning"],
+            env={"AIADMIN_BENCH_UPSTREAM": upstream, "PYTHONPATH": str(ROOT)},
+            log="passthrough",
+        )  # fmt: skip
+        procs.append(floor)
+        wait_ready(f"http://127.0.0.1:{floor_port}/docs")
+        floor_result = measure(
+            "(d) FastAPI relay alone (no auth, no DB)",
+            f"http://127.0.0.1:{floor_port}/v1/chat/completions",
+            {},
+            floor.pid,
+            args.seconds,
+            args.concurrency,
+        )
+        results.append(floor_result)
+        stop(floor)
+        procs.remove(floor)
+
         _, env = setup_aiadmin(upstream)
         api_port = free_port()
         api = start(
@@ -347,7 +368,7 @@ def main() -> None:
     finally:
         for proc in reversed(procs):
             stop(proc)
-    write_results(results, args)
+    write_results(sorted(results, key=lambda r: r.name), args)
 
 
 def write_results(results: list[Result], args) -> None:
@@ -376,8 +397,23 @@ def write_results(results: list[Result], args) -> None:
     lines += [
         "",
         f"(a) is also the load generator's ceiling: {direct.rps:.0f} req/s against the cheapest server.",
+        "(d) is the floor under any FastAPI gateway here: FastAPI on uvicorn relaying the call with the same "
+        "aiohttp client, with no authentication, database, quota, billing or events "
+        "(`bench/passthrough.py`).",
         "",
     ]
+    lite = next((r for r in results if r.name.startswith("(c)")), None)
+    aiadmin = next((r for r in results if r.name.startswith("(b)")), None)
+    floor = next((r for r in results if r.name.startswith("(d)")), None)
+    if lite and aiadmin and floor:
+        lines += [
+            f"Target: aiadmin's CPU per call at most a fifth of LiteLLM's: {lite.cpu_per_call / 5:.2f} ms. "
+            f"aiadmin: {aiadmin.cpu_per_call:.2f} ms ({aiadmin.cpu_per_call / lite.cpu_per_call:.2f} of "
+            f"LiteLLM's), **{'met' if aiadmin.cpu_per_call <= lite.cpu_per_call / 5 else 'not met'}**; "
+            f"the bare FastAPI relay alone costs {floor.cpu_per_call:.2f} ms "
+            f"({floor.cpu_per_call / lite.cpu_per_call:.2f} of LiteLLM's).",
+            "",
+        ]
     write_section("Gateway", lines)
 
 

@@ -22,7 +22,7 @@ from api.chats.moderation_router import router as moderation_router
 from api.chats.router import router as chats_router
 from api.core.db import Database
 from api.core.deps import Public
-from api.core.errors import install_error_handlers
+from api.core.errors import door_responses, install_error_handlers
 from api.core.metrics import Metrics, MetricsMiddleware
 from api.core.periodic import Periodic
 from api.core.request_guard import RequestGuard
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Auth, quotas and an OpenAI-compatible LLM gateway for an AI-assistant service.",
         lifespan=lifespan,
+        responses=door_responses(),
     )
     app.state.settings = settings
     app.state.gateway = Gateway(settings)

@@ -113,7 +113,7 @@ async def history(
     return HistoryPage(total=total, items=items)
 
 
-@router.get("/history/export", responses=READ_ERRORS)
+@router.get("/history/export", responses={**READ_ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_history(
     _staff: HealthReader,
     session: SessionDep,

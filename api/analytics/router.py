@@ -16,6 +16,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from api.core import exports
 from api.core.deps import AnalyticsReader
 from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, responses
 from warehouse import queries
@@ -42,7 +43,11 @@ class AnalyticsTable(BaseModel):
     rows: list[dict[str, Any]]
 
 
-ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, InvalidRange, WarehouseNotReady)
+# JSON by default, CSV with `format=csv`.
+RESPONSES = {
+    **responses(NotAuthenticated, Forbidden, AccountBlocked, InvalidRange, WarehouseNotReady),
+    **exports.CSV_ALTERNATIVE,
+}
 Start = Annotated[date | None, Query(description="first UTC day (included); default: the beginning")]
 End = Annotated[date | None, Query(description="last UTC day (included); default: the end")]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
@@ -71,7 +76,7 @@ async def _answer(
     return AnalyticsTable(columns=[str(c) for c in frame.columns], rows=rows)
 
 
-@router.get("/active-users", response_model=AnalyticsTable, responses=ERRORS)
+@router.get("/active-users", response_model=AnalyticsTable, responses=RESPONSES)
 async def active_users(
     request: Request,
     _staff: AnalyticsReader,
@@ -84,7 +89,7 @@ async def active_users(
     return await _answer(request, "active-users", format, start, end, queries.active_users, grain=grain)
 
 
-@router.get("/usage", response_model=AnalyticsTable, responses=ERRORS)
+@router.get("/usage", response_model=AnalyticsTable, responses=RESPONSES)
 async def usage(
     request: Request,
     _staff: AnalyticsReader,
@@ -97,7 +102,7 @@ async def usage(
     return await _answer(request, "usage", format, start, end, queries.usage, grain=grain)
 
 
-@router.get("/costs", response_model=AnalyticsTable, responses=ERRORS)
+@router.get("/costs", response_model=AnalyticsTable, responses=RESPONSES)
 async def costs(
     request: Request,
     _staff: AnalyticsReader,
@@ -110,7 +115,7 @@ async def costs(
     return await _answer(request, f"costs-by-{by}", format, start, end, queries.costs, by=by)
 
 
-@router.get("/top/{kind}", response_model=AnalyticsTable, responses=ERRORS)
+@router.get("/top/{kind}", response_model=AnalyticsTable, responses=RESPONSES)
 async def top(
     request: Request,
     _staff: AnalyticsReader,
@@ -127,7 +132,7 @@ async def top(
     )
 
 
-@router.get("/geography", response_model=AnalyticsTable, responses=ERRORS)
+@router.get("/geography", response_model=AnalyticsTable, responses=RESPONSES)
 async def geography(
     request: Request, _staff: AnalyticsReader, start: Start = None, end: End = None, format: Format = "json"
 ):
@@ -135,7 +140,7 @@ async def geography(
     return await _answer(request, "geography", format, start, end, queries.geography)
 
 
-@router.get("/retention", response_model=AnalyticsTable, responses=ERRORS)
+@router.get("/retention", response_model=AnalyticsTable, responses=RESPONSES)
 async def retention(
     request: Request, _staff: AnalyticsReader, start: Start = None, end: End = None, format: Format = "json"
 ):
@@ -143,7 +148,7 @@ async def retention(
     return await _answer(request, "retention", format, start, end, queries.retention)
 
 
-@router.get("/latency", response_model=AnalyticsTable, responses=ERRORS)
+@router.get("/latency", response_model=AnalyticsTable, responses=RESPONSES)
 async def latency(
     request: Request, _staff: AnalyticsReader, start: Start = None, end: End = None, format: Format = "json"
 ):

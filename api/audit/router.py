@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.audit.service import COLUMNS, AuditFilter, log_query
 from api.core import exports
@@ -45,7 +45,7 @@ async def audit_log(
     return [AuditEntryOut.model_validate(row) for row in rows.all()]
 
 
-@router.get("/audit/export", responses=ERRORS)
+@router.get("/audit/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_audit_log(
     _staff: AuditReader,
     session: SessionDep,

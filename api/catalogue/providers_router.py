@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from api.audit import service as audit
@@ -52,6 +52,13 @@ class ProviderFields(BaseModel):
     extra_headers: dict[Annotated[str, Field(max_length=100)], Secret] = Field(
         default_factory=dict, max_length=20
     )
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Self:
+        # Without an address there is nothing to call: refused here, not a 500 at the first call.
+        if self.kind == "openai_compatible" and not self.base_url:
+            raise ValueError("an openai_compatible provider needs a base_url")
+        return self
 
 
 class ProviderIn(ProviderFields):

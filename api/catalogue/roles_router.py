@@ -48,7 +48,7 @@ class RoleFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[SafeStr, Field(min_length=1, max_length=100)]
     system_prompt: Annotated[SafeStr, Field(min_length=1, max_length=20_000)]
-    default_model: Annotated[str | None, Field(max_length=128)] = None
+    default_model: Annotated[str | None, Field(min_length=1, max_length=128)] = None  # None: no default
     default_params: dict[str, float | int] = Field(default_factory=dict, max_length=10)
     enabled: bool = True
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.chats import repository as chats
 from api.chats.schemas import ChatOut, ChatWithMessages, MessageOut, RenameIn
+from api.core import exports
 from api.core.deps import CurrentAccount, SessionDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
@@ -67,7 +68,11 @@ async def delete_chat(chat_id: uuid.UUID, account: CurrentAccount, session: Sess
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{chat_id}/export", responses=ERRORS)
+@router.get(
+    "/{chat_id}/export",
+    responses={**ERRORS, 200: {"model": ChatWithMessages, **exports.CSV_ALTERNATIVE[200]}},
+    response_class=Response,
+)
 async def export_chat(
     chat_id: uuid.UUID,
     account: CurrentAccount,

@@ -106,6 +106,15 @@ def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     }
 
 
+def door_responses() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` of the whole app: what api/core/request_guard.py answers before any route."""
+    return {
+        400: {"model": ErrorBody, "description": "error codes: invalid_json, invalid_utf8, json_too_deep, "
+              "invalid_url"},
+        413: {"model": ErrorBody, "description": "error codes: body_too_large"},
+    }  # fmt: skip
+
+
 def error_body(code: str, message: str, type_: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "type": type_, "param": None, **extra}}
 

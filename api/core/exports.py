@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.background import BackgroundTask
@@ -22,6 +23,18 @@ from starlette.responses import FileResponse, StreamingResponse
 
 PAGE = 2_000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# OpenAPI `responses=` for a 200 that is a file. A list export is CSV or XLSX, never JSON: its route also
+# sets `response_class=Response`, so that FastAPI declares no JSON body of its own.
+_CSV = {"text/csv": {"schema": {"type": "string"}}}
+LIST_EXPORT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "every row: CSV (streamed) or XLSX",
+        "content": {**_CSV, XLSX: {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+# An answer that is JSON by default and CSV with `format=csv`.
+CSV_ALTERNATIVE: dict[int | str, dict[str, Any]] = {200: {"content": _CSV}}
 
 
 def _cell(value: Any) -> Any:
@@ -66,6 +79,11 @@ def csv_response(
     )
 
 
+def _xlsx_cells(values) -> list:
+    # A worksheet cannot hold control characters (openpyxl refuses the whole row): each shows as U+FFFD.
+    return [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in _cells(values)]
+
+
 async def _write_xlsx(
     session: AsyncSession, query: Select, header: list[str], row: Callable, path, title: str
 ) -> None:
@@ -74,7 +92,7 @@ async def _write_xlsx(
     sheet.append(header)
     async for page in _pages(session, query):
         for item in page:
-            sheet.append(_cells(row(item)))
+            sheet.append(_xlsx_cells(row(item)))
     workbook.save(path)
 
 

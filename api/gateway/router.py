@@ -106,7 +106,9 @@ async def list_models(account: LlmAccount, session: SessionDep, gateway: Gateway
         IdempotencyKeyReused,
         QuotaExceeded,
         ProviderUnavailable,
-    ),
+    )
+    # `stream: true` answers with server-sent events.
+    | {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
 )
 async def chat_completions(
     request: Request,

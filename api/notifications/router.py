@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
 from sqlalchemy import func, select
 
 from api.core import exports
@@ -134,7 +134,7 @@ def _delivery_filter(
     account_id: uuid.UUID | None = None,
     channel: Literal["email", "in_app"] | None = None,
     status: Status | None = None,
-    broadcast_id: Annotated[int | None, Query(ge=1)] = None,
+    broadcast_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
     rule: Annotated[str | None, Query(max_length=32)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -161,7 +161,7 @@ async def deliveries(
     return DeliveryPage(total=int(total or 0), items=[DeliveryOut.model_validate(dict(r)) for r in rows])
 
 
-@router.get("/deliveries/export", responses=ERRORS)
+@router.get("/deliveries/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_deliveries(
     _staff: NotificationsSender,
     session: SessionDep,
@@ -202,5 +202,7 @@ async def read_all(account: CurrentAccount, session: SessionDep) -> dict[str, in
 
 
 @me_router.post("/{notification_id}/read", responses=responses(NotAuthenticated, AccountBlocked, NotFound))
-async def read_one(account: CurrentAccount, session: SessionDep, notification_id: int) -> dict[str, int]:
+async def read_one(
+    account: CurrentAccount, session: SessionDep, notification_id: Annotated[int, Path(ge=1, le=2**53)]
+) -> dict[str, int]:
     return {"marked": await service.mark_read(session, account.id, notification_id, utcnow())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from api.auth.schemas import SecurityEventOut
 from api.core import exports
@@ -37,7 +37,11 @@ async def security_events(
     return [SecurityEventOut.model_validate(row) for row in rows]
 
 
-@router.get("/security-events/export", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+@router.get(
+    "/security-events/export",
+    responses={**responses(NotAuthenticated, Forbidden, AccountBlocked), **exports.LIST_EXPORT},
+    response_class=Response,
+)
 async def export_security_events(
     _staff: SecurityReader,
     session: SessionDep,

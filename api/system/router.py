@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, text
 
@@ -189,7 +189,11 @@ async def error_log(
     return [ErrorOut.model_validate(row) for row in rows.all()]
 
 
-@router.get("/errors/export", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+@router.get(
+    "/errors/export",
+    responses={**responses(NotAuthenticated, Forbidden, AccountBlocked), **exports.LIST_EXPORT},
+    response_class=Response,
+)
 async def export_error_log(
     _staff: HealthReader,
     session: SessionDep,

@@ -32,7 +32,7 @@ from api.users.models import Account, Plan
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: plans and settings"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
 PlanCode = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$")]
-Limit = Annotated[int | None, Field(ge=0, le=10**12)]
+Limit = Annotated[int | None, Field(ge=0, le=2**31 - 1)]  # what the INTEGER columns of plans hold
 
 
 class PlanExists(Conflict):
@@ -66,7 +66,7 @@ class SettingsIn(BaseModel):
 class PlanFields(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    model_tiers: Annotated[str, Field(pattern=r"^(free|paid)(,(free|paid))*$")] = "free"
+    model_tiers: Annotated[str, Field(pattern=r"^(free|paid)(,(free|paid))*$", max_length=64)] = "free"
     daily_requests: Limit = None
     tokens_per_day: Limit = None
     tokens_per_month: Limit = None

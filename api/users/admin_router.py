@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.billing.service import InsufficientBalance
@@ -152,7 +152,7 @@ async def list_users(
     return AccountPage(total=total, items=[AdminAccountOut.model_validate(row) for row in rows])
 
 
-@router.get("/export", responses=READ_ERRORS)
+@router.get("/export", responses={**READ_ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_users(
     _staff: UsersReader,
     session: SessionDep,

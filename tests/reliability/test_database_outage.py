@@ -88,6 +88,10 @@ class TcpProxy:
 
     def _drop(self) -> None:
         listener, self._listener = self._listener, None
+        try:  # shutdown first: it wakes the thread blocked in accept(), which close() alone does not
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         listener.close()  # new connections are refused
         with self._lock:
             pairs, self._pairs = self._pairs, []
@@ -96,9 +100,12 @@ class TcpProxy:
             for sock in pair:
                 try:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    sock.close()  # RST, not FIN: the connection is gone, as in a crash or a restart
+                    # shutdown wakes the pump blocked in recv() (close alone would leave the connection
+                    # open while it waits); the API and PostgreSQL both see their connection end at once.
+                    sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                sock.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:

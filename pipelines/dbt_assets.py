@@ -3,10 +3,13 @@
 import os
 import shutil
 import sys
+from functools import cached_property
+from importlib import metadata
 from pathlib import Path
 
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from packaging import version
 
 from pipelines.resources import WarehouseResource
 
@@ -19,11 +22,26 @@ DBT_EXECUTABLE = (
     else (shutil.which("dbt") or "dbt")
 )
 
+# What the pipeline runs: that dbt, killed with the process that starts it (see dbt_bound.sh).
+DBT_BOUND = str(Path(__file__).with_name("dbt_bound.sh"))
+os.environ.setdefault("AIADMIN_DBT", DBT_EXECUTABLE)
+
 dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
 
 
+class _VenvDbtCliResource(DbtCliResource):
+    """dagster-dbt asks the dbt executable for its version at every run (`dbt --version`: a whole dbt start,
+    seconds of CPU); when that is the venv's dbt, its version is that of the dbt-core package installed."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(metadata.version("dbt-core"))
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+    venv_dbt = DBT_EXECUTABLE == str(Path(sys.executable).with_name("dbt"))
+    resource = _VenvDbtCliResource if venv_dbt else DbtCliResource
+    return resource(project_dir=dbt_project, dbt_executable=DBT_BOUND)
 
 
 def ensure_manifest() -> Path:
@@ -33,9 +51,21 @@ def ensure_manifest() -> Path:
     return dbt_project.manifest_path
 
 
+def dbt_target_path(warehouse: WarehouseResource) -> Path:
+    """dbt's target and log directory for this warehouse: one, beside it, reused by every run.
+
+    Left to itself, dagster-dbt gives each run a new `dbt/target/<step>-<run>` directory (~5 MB of
+    manifest, compiled SQL and debug log) and never removes it: a refresh every few minutes fills the
+    disk. One directory per warehouse stays bounded (dbt rotates its log), is only written under the
+    writer lock, and keeps dbt's partial-parse state for this warehouse's profile (whose path is part of
+    it), so that a run does not parse the whole project again.
+    """
+    return warehouse.data_dir / "dbt-target"
+
+
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project)
 def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt runs as a subprocess; it finds the warehouse file through the profile's env_var.
     os.environ["AIADMIN_WAREHOUSE_PATH"] = warehouse.warehouse_path
     with warehouse.exclusive():
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build"], context=context, target_path=dbt_target_path(warehouse)).stream()

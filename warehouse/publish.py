@@ -29,12 +29,30 @@ class Publication:
 def publish(
     warehouse_path: Path, serving_path: Path, schemas: tuple[str, ...] = PUBLISHED_SCHEMAS
 ) -> Publication:
-    # A publish killed halfway leaves its temporary file behind: it was never renamed, so no reader saw
-    # it; the next publish (under the same writer lock) clears it away.
-    for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp"):
+    # A publish killed halfway leaves its temporary file (and DuckDB's WAL of it) behind: never renamed, so
+    # no reader saw it; the next publish (under the same writer lock) clears them away.
+    for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
         stale.unlink(missing_ok=True)
     tmp_path = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     published_at = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        tables = _copy_marts(warehouse_path, tmp_path, schemas, published_at)
+        _fsync(tmp_path)
+        os.replace(tmp_path, serving_path)
+    except BaseException:
+        # A copy that failed (a full disk, say) is removed at once: it would only take the space that the
+        # next run needs. The serving copy was not touched.
+        for partial in (tmp_path, tmp_path.with_name(f"{tmp_path.name}.wal")):
+            partial.unlink(missing_ok=True)
+        raise
+    _fsync(serving_path.parent)
+    return Publication(serving_path, tables, published_at.replace(tzinfo=UTC))
+
+
+def _copy_marts(
+    warehouse_path: Path, tmp_path: Path, schemas: tuple[str, ...], published_at: datetime
+) -> list[str]:
+    """The marts copied into a new DuckDB file at `tmp_path`, checkpointed (no WAL left beside it)."""
     tables: list[str] = []
     with duckdb.connect() as con:
         con.execute("ATTACH ? AS src (READ_ONLY)", [str(warehouse_path)])
@@ -58,13 +76,11 @@ def publish(
                 tables.append(f"{schema}.{table}")
             con.execute(f"CREATE TABLE serving.{META_TABLE} (published_at TIMESTAMP, tables VARCHAR[])")
             con.execute(f"INSERT INTO serving.{META_TABLE} VALUES (?, ?)", [published_at, tables])  # noqa: S608
+            con.execute("CHECKPOINT serving")  # everything in the file itself: it is renamed without a WAL
         finally:
             con.execute("DETACH serving")
             con.execute("DETACH src")
-    _fsync(tmp_path)
-    os.replace(tmp_path, serving_path)
-    _fsync(serving_path.parent)
-    return Publication(serving_path, tables, published_at.replace(tzinfo=UTC))
+    return tables
 
 
 def _fsync(path: Path) -> None:

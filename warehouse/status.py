@@ -39,8 +39,12 @@ def record_run(
     status["last_success" if succeeded else "last_failure"] = run
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(status, indent=2))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(status, indent=2))
+        os.replace(tmp, path)
+    except OSError:  # a full disk: the last status stays as it was, and no half-written file is left
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_status(data_dir: Path) -> dict[str, Any]:

@@ -307,7 +307,7 @@ def test_a_reservation_without_its_settlement_is_refunded_once_after_the_grace_p
             async with db.sessionmaker() as session:
                 account = await session.scalar(select(Account).where(Account.email == "lost@example.com"))
                 if not settled:  # transaction 1 commits, then the process "dies": no settlement
-                    await _make_paid(session, account, settings)
+                    await _make_paid(session, account)
                     await prepare(
                         session, gateway, account, model=PAID, messages=[ChatMessage("user", "hello")],
                         max_tokens=None, temperature=None, ctx=RequestContext(), at=utcnow(),
@@ -333,7 +333,7 @@ def test_a_reservation_without_its_settlement_is_refunded_once_after_the_grace_p
         assert Decimal(events_of(settings, "balance.refunded")[0].credits) > 0
 
 
-async def _make_paid(session, account, settings) -> None:
+async def _make_paid(session, account) -> None:
     account.plan_code = "pro"
     await billing.move(session, account.id, Decimal(100), kind="adjustment", at=utcnow())
     await session.commit()

@@ -273,7 +273,8 @@ ON CONFLICT (id) DO NOTHING
 # user, an hour in the last 30 days (so that a new batch also lands on days already built).
 _BULK_EVENTS = """
 WITH draws AS (
-    SELECT g, 1 + (g * 7919 + %(salt)s::int) %% %(users)s::int AS u, (g * 31 + %(salt)s::int) %% 20 AS kind
+    SELECT g, (1 + (g::bigint * 7919 + %(salt)s::int) %% %(users)s::int)::int AS u,
+           ((g::bigint * 31 + %(salt)s::int) %% 20)::int AS kind
     FROM generate_series(1, %(events)s::int) AS g
 ),
 shaped AS (

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from api.alerts import service
 from api.alerts.schemas import EvaluationOut, HistoryPage, Kind, RuleIn, RuleOut, RulePatch
@@ -17,6 +16,7 @@ from api.core import exports
 from api.core.deps import AlertsWriter, AuditCtx, HealthReader, SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.types import utcnow
+from api.core.validation import Instant
 
 router = APIRouter(prefix="/api/v1/admin/alerts", tags=["admin: alerts"])
 
@@ -100,8 +100,8 @@ async def history(
     session: SessionDep,
     rule_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
     kind: Kind | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> HistoryPage:
@@ -121,8 +121,8 @@ async def export_history(
     format: exports.Format = "csv",
     rule_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
     kind: Kind | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ):
     """The whole filtered history (no page), as CSV (streamed) or XLSX."""
     query = service.history_query(rule_id=rule_id, kind=kind, since=since, until=until)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,19 +11,20 @@ from api.audit.service import COLUMNS, AuditFilter, log_query
 from api.core import exports
 from api.core.deps import AuditReader, SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
+from api.core.validation import Instant
 from api.users.admin_router import AuditEntryOut
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: audit"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
 
 
-def _filter(
+async def _filter(
     actor_id: uuid.UUID | None = None,
     action: Annotated[str | None, Query(max_length=64, description="e.g. user.block")] = None,
     target_type: Annotated[str | None, Query(max_length=32)] = None,
     target_id: Annotated[str | None, Query(max_length=128)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> AuditFilter:
     return AuditFilter(actor_id, action, target_type, target_id, since, until)
 

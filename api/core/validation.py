@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -17,3 +18,17 @@ def _no_nul(value: str | None) -> str | None:
 
 NoNul = AfterValidator(_no_nul)
 SafeStr = Annotated[str, NoNul]
+
+
+def _instant(value: datetime) -> datetime:
+    # A moment as an aware UTC datetime (naive: taken as UTC). One that UTC cannot hold (0001-01-01T00:00
+    # at +00:01 is in year 0) is a 422 here, not an OverflowError in the database layer.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range in UTC") from None
+
+
+Instant = Annotated[datetime, AfterValidator(_instant)]

@@ -4,7 +4,6 @@ notifications:send) and `/api/v1/me/notifications`, each user's in-app inbox."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
@@ -14,6 +13,7 @@ from api.core import exports
 from api.core.deps import AuditCtx, CurrentAccount, NotificationsSender, SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
+from api.core.validation import Instant
 from api.mail.service import deliver_after_response
 from api.notifications import service
 from api.notifications.models import Broadcast
@@ -130,14 +130,14 @@ async def update_rule(
     return _rule_out(rule)
 
 
-def _delivery_filter(
+async def _delivery_filter(
     account_id: uuid.UUID | None = None,
     channel: Literal["email", "in_app"] | None = None,
     status: Status | None = None,
     broadcast_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
     rule: Annotated[str | None, Query(max_length=32)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
 ) -> DeliveryFilter:
     return DeliveryFilter(account_id, channel, status, broadcast_id, rule, since, until)
 

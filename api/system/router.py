@@ -17,6 +17,7 @@ from api.core import exports
 from api.core.deps import AnalyticsReader, HealthReader, SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.types import utcnow
+from api.core.validation import Instant
 from api.events.models import UsageEvent
 from api.events.types import EventType
 from api.system import error_log as errors
@@ -179,7 +180,7 @@ async def error_log(
     session: SessionDep,
     kind: Literal["unhandled", "provider"] | None = None,
     request_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[ErrorOut]:
@@ -200,7 +201,7 @@ async def export_error_log(
     request: Request,
     kind: Literal["unhandled", "provider"] | None = None,
     request_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
     format: exports.Format = "csv",
 ):
     """The whole matching error log, as CSV (streamed) or XLSX."""

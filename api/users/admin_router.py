@@ -113,7 +113,7 @@ class AuditEntryOut(BaseModel):
     request_id: str | None
 
 
-def _filters(
+async def _filters(
     q: Annotated[str | None, Query(max_length=320, description="part of the email, or the id")] = None,
     plan: Annotated[str | None, Query(max_length=32)] = None,
     status: Literal["active", "blocked"] | None = None,

@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database(settings)
+        await app.state.gateway.open()
         jobs = background_jobs(app)
         if settings.background_jobs:
             jobs.start()

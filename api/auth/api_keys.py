@@ -18,7 +18,7 @@ from api.security import service as security
 from api.users.models import Account
 
 PREFIX = "aia_"
-_LAST_USED_RESOLUTION = timedelta(minutes=1)
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def looks_like_api_key(token: str) -> bool:
@@ -79,7 +79,7 @@ async def resolve(session: AsyncSession, settings: Settings, token: str, at: dat
     key = await auth_repo.get_api_key(session, token_hash(settings, token))
     if key is None or key.revoked_at is not None:
         return None
-    if key.last_used_at is None or at - key.last_used_at > _LAST_USED_RESOLUTION:
+    if key.last_used_at is None or at - key.last_used_at > LAST_USED_RESOLUTION:
         key.last_used_at = at
         await session.commit()
     return key

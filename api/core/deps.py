@@ -21,12 +21,14 @@ from api.audit.service import AuditContext
 from api.auth import api_keys
 from api.auth import repository as auth_repo
 from api.auth.errors import TwoFactorRequired
+from api.core.crypto import token_hash
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated
 from api.core.permissions import API_KEY_PERMISSIONS, Permission, allowed
 from api.core.security import decode_access_token
 from api.core.settings import Settings
 from api.core.types import utcnow
 from api.events.outbox import RequestContext
+from api.gateway.fastlane import Books
 from api.users import repository as users
 from api.users.models import Account
 
@@ -36,7 +38,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 PUBLIC = "public"
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -62,7 +64,7 @@ def client_ip(request: Request, settings: Settings) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_request_context(request: Request, settings: SettingsDep) -> RequestContext:
+async def get_request_context(request: Request, settings: SettingsDep) -> RequestContext:
     """Country from the trusted proxy header, client app from `X-Client` (web, telegram, api, …)."""
     country = (request.headers.get(settings.country_header) or "").strip().upper()
     client = (request.headers.get("x-client") or "api").strip().lower()
@@ -78,10 +80,14 @@ def get_request_context(request: Request, settings: SettingsDep) -> RequestConte
 RequestCtx = Annotated[RequestContext, Depends(get_request_context)]
 
 
-def get_audit_context(request: Request, settings: SettingsDep) -> AuditContext:
+def audit_context(request: Request, settings: Settings) -> AuditContext:
     return AuditContext(
         ip=client_ip(request, settings), request_id=getattr(request.state, "request_id", None)
     )
+
+
+async def get_audit_context(request: Request, settings: SettingsDep) -> AuditContext:
+    return audit_context(request, settings)
 
 
 AuditCtx = Annotated[AuditContext, Depends(get_audit_context)]
@@ -101,23 +107,26 @@ _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
 
 
 async def _authenticate(
-    session: AsyncSession, settings: Settings, token: str | None, *, accept_api_keys: bool
+    session: AsyncSession, settings: Settings, token: str | None, *, for_llm: bool, books: Books | None
 ) -> Principal:
+    """The caller of a live session or (for `/v1/*`, `for_llm`) API key; through the gateway's fast lane
+    when it has one, as `/v1/*` only reads the account."""
     if not token:
         raise NotAuthenticated("missing bearer token", headers=_UNAUTHENTICATED)
+    books = books if for_llm else None
     if api_keys.looks_like_api_key(token):
-        if not accept_api_keys:
+        if not for_llm:
             raise NotAuthenticated("API keys work only for /v1/*: sign in for this", headers=_UNAUTHENTICATED)
-        key = await api_keys.resolve(session, settings, token, utcnow())
-        account = await users.get_account(session, key.account_id) if key else None
-        principal = Principal(account, api_key_id=key.id) if account else None
+        principal = await _key_principal(session, settings, token, books)
     else:
         claims = decode_access_token(settings, token)
-        found = (
-            await auth_repo.account_of_live_session(session, claims.account_id, claims.session_id, utcnow())
-            if claims
-            else None
-        )
+        found = None
+        if claims and books:
+            found = await books.session_account(claims.account_id, claims.session_id, utcnow())
+        elif claims:
+            found = await auth_repo.account_of_live_session(
+                session, claims.account_id, claims.session_id, utcnow()
+            )
         principal = (
             Principal(found[0], session_id=claims.session_id, impersonator_id=found[1]) if found else None
         )
@@ -126,6 +135,17 @@ async def _authenticate(
     if principal.account.is_blocked:
         raise AccountBlocked("this account is blocked")
     return principal
+
+
+async def _key_principal(
+    session: AsyncSession, settings: Settings, token: str, books: Books | None
+) -> Principal | None:
+    if books:
+        found = await books.key_account(token_hash(settings, token), utcnow(), api_keys.LAST_USED_RESOLUTION)
+        return Principal(found[0], api_key_id=found[1]) if found else None
+    key = await api_keys.resolve(session, settings, token, utcnow())
+    account = await users.get_account(session, key.account_id) if key else None
+    return Principal(account, api_key_id=key.id) if account else None
 
 
 class ImpersonationReadOnly(Forbidden):
@@ -146,7 +166,7 @@ async def _impersonated_request(
         target_id=str(principal.account.id),
         after={"method": request.method, "path": request.url.path[:300]},
         at=utcnow(),
-        context=get_audit_context(request, settings),
+        context=audit_context(request, settings),
     )
     await session.commit()
 
@@ -166,7 +186,11 @@ def require(permission: Permission) -> Callable:
     ) -> Principal:
         token = credentials.credentials if credentials else None
         principal = await _authenticate(
-            session, settings, token, accept_api_keys=permission in API_KEY_PERMISSIONS
+            session,
+            settings,
+            token,
+            for_llm=permission in API_KEY_PERMISSIONS,
+            books=request.app.state.gateway.books,
         )
         if principal.impersonator_id is not None:
             await _impersonated_request(session, settings, request, principal)
@@ -184,7 +208,7 @@ def require(permission: Permission) -> Callable:
     return dependency
 
 
-def public() -> None:
+async def public() -> None:
     """Marks a route that anyone may call (it authenticates nobody)."""
 
 

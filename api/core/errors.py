@@ -72,6 +72,17 @@ class EmailTaken(Conflict):
     code = "email_taken"
 
 
+class DatabaseUnavailable(AppError):
+    """The database unreachable, restarting or out of connections: the server's trouble, not a bug."""
+
+    status_code = 503
+    code = "database_unavailable"
+    type = "api_error"
+
+    def __init__(self, message: str = "the database is unavailable: try again shortly") -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
 class QuotaExceeded(AppError):
     status_code = 429
     code = "quota_exceeded"
@@ -158,10 +169,11 @@ def install_error_handlers(
         if not unavailable:
             return await _unexpected(request, exc)
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        unavailable = DatabaseUnavailable()
         return JSONResponse(
-            error_body("database_unavailable", "the database is unavailable: try again shortly", "api_error"),
-            status_code=503,
-            headers={"Retry-After": "1"},
+            error_body(unavailable.code, unavailable.message, unavailable.type),
+            status_code=unavailable.status_code,
+            headers=unavailable.headers,
         )
 
     @app.exception_handler(Exception)

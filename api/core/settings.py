@@ -68,6 +68,10 @@ class Settings(DatabaseSettings):
     # The model catalogue is re-read from the database at most this often (a change made through this
     # process applies at once).
     catalogue_cache_seconds: float = Field(default=5.0, ge=0)
+    # On PostgreSQL, a completion's bookkeeping runs as plain SQL on its own asyncpg pool of up to this
+    # many connections (api/gateway/fastlane.py); false: through the ORM session, as on SQLite.
+    fast_lane: bool = True
+    fast_lane_pool_size: int = Field(default=20, ge=1, le=1000)
     # Test mode: the offline mock provider obeys `metadata.mock` ("fail", "stall", "slow") in requests.
     mock_faults: bool = False
     # Make every call of the offline mock fail, stall or stream slowly (to show fallback and refunds).

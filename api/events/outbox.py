@@ -21,7 +21,7 @@ from api.events.types import EventType
 from api.users.models import Account
 
 _PENDING = "aiadmin.outbox"
-_COLUMNS = tuple(c.name for c in UsageEvent.__table__.columns if c.name != "id")
+COLUMNS = tuple(c.name for c in UsageEvent.__table__.columns if c.name != "id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +35,13 @@ class RequestContext:
     request_id: str | None = None  # not copied onto events; for the error log
 
 
-def record(
-    session: AsyncSession | Session,
-    type_: EventType,
-    *,
-    at: datetime,
-    ctx: RequestContext,
-    **fields,
-) -> None:
-    """Add one event to the session; the service's commit makes it durable with the change itself.
+def event_row(type_: EventType, *, at: datetime, ctx: RequestContext, **fields) -> dict[str, Any]:
+    """One `usage_events` row (every column but the id), as `record()` and the gateway's fast lane write it.
 
     The country is the trusted proxy's for this request, else the one passed (the account's profile).
     """
     profile_country = fields.pop("country", None)
-    row = dict.fromkeys(_COLUMNS)
+    row = dict.fromkeys(COLUMNS)
     row.update(
         event_id=fields.pop("event_id", None) or uuid.uuid4(),
         type=type_.value,
@@ -57,11 +50,23 @@ def record(
         client=ctx.client,
         properties=fields.pop("properties", None) or {},
     )
-    unknown = set(fields) - set(_COLUMNS)
+    unknown = set(fields) - set(COLUMNS)
     if unknown:
         raise TypeError(f"usage events have no column {sorted(unknown)}")
     row.update(fields)
-    session.info.setdefault(_PENDING, []).append(row)
+    return row
+
+
+def record(
+    session: AsyncSession | Session,
+    type_: EventType,
+    *,
+    at: datetime,
+    ctx: RequestContext,
+    **fields,
+) -> None:
+    """Add one event to the session; the service's commit makes it durable with the change itself."""
+    session.info.setdefault(_PENDING, []).append(event_row(type_, at=at, ctx=ctx, **fields))
 
 
 @event.listens_for(Session, "before_commit")

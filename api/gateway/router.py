@@ -50,7 +50,7 @@ class InvalidChatId(AppError):
     code = "invalid_chat_id"
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 

@@ -24,8 +24,9 @@ from api.chats import repository as chats
 from api.chats.models import Chat, Message
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
 from api.core.settings import Settings
-from api.events.outbox import RequestContext, about, record
+from api.events.outbox import RequestContext, about, event_row, record
 from api.events.types import EventType
+from api.gateway.fastlane import Books, Quota
 from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
 from api.gateway.providers.mock import count_prompt_tokens, count_tokens
 from api.gateway.providers.pool import ProviderPool
@@ -78,12 +79,23 @@ class Gateway:
         self.settings = settings
         self.catalogue = CatalogueCache(settings)
         self.pool = ProviderPool()
+        # The fast lane: PostgreSQL's bookkeeping on asyncpg (opened by the app's lifespan; None on SQLite).
+        self.books: Books | None = None
         self.settlements: set[asyncio.Task] = set()  # streams being settled after they ended
+
+    async def open(self) -> None:
+        if self.settings.fast_lane and not self.settings.is_sqlite:
+            books = Books(self.settings)
+            await books.open()
+            self.books = books
 
     async def aclose(self) -> None:
         if self.settlements:
             await asyncio.gather(*self.settlements, return_exceptions=True)
         await self.pool.aclose()
+        if self.books is not None:
+            await self.books.close()
+            self.books = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,23 +130,21 @@ class Charge:
     watch: LowBalanceWatch | None = None
 
 
-async def _reserve(
-    session: AsyncSession,
-    account: Account,
-    spec: ModelSpec,
-    rate: CreditRate,
-    messages,
-    params: CallParams,
-    reference: str,
-    at,
-    settings: Settings,
-    balance_low_below: Decimal | None,
-) -> Charge:
-    """Reserve the worst-case cost (the prompt as counted here, the most tokens the answer may have)."""
+def _worst_case(
+    spec: ModelSpec, rate: CreditRate, messages, params: CallParams, at: datetime
+) -> Decimal | None:
+    """The credits to reserve for a call (the prompt as counted here, the most tokens the answer may have);
+    None for a free-tier model."""
     if spec.tier != "paid":
-        return Charge(reference, Decimal(0), None)
+        return None
     worst_output = params.max_tokens or spec.max_output_tokens
-    reserved = rate.credits_for_usd(spec.cost_usd(at, count_prompt_tokens(messages), worst_output))
+    return rate.credits_for_usd(spec.cost_usd(at, count_prompt_tokens(messages), worst_output))
+
+
+async def _reserve(
+    session: AsyncSession, account: Account, reserved: Decimal, reference: str, model_id: str, at: datetime
+) -> Decimal:
+    """Take the reservation; the balance after it."""
     taken = await billing.move(
         session,
         account.id,
@@ -142,41 +152,63 @@ async def _reserve(
         kind="charge",
         at=at,
         reference=reference,
-        details={"reserved": True, "model": spec.id},
+        details={"reserved": True, "model": model_id},
     )
     if taken is None:
-        raise InsufficientBalance(f"this call may cost up to {reserved} credits: top up your balance")
-    watch = (
-        None if balance_low_below is None else LowBalanceWatch(balance_low_below, taken + reserved, settings)
-    )
-    return Charge(reference, reserved, rate, watch)
+        raise _insufficient(reserved)
+    return taken
 
 
-async def _take_daily_request(
+def _insufficient(reserved: Decimal) -> InsufficientBalance:
+    return InsufficientBalance(f"this call may cost up to {reserved} credits: top up your balance")
+
+
+def _request_quota(plan: PlanSpec | None, at: datetime) -> Quota | None:
+    """The day's completions the plan allows (no plan: none; None: no limit)."""
+    limit = plan.daily_requests if plan else 0
+    return None if limit is None else Quota(DAILY_REQUESTS, utc_day(at), limit)
+
+
+def _token_quotas(plan: PlanSpec | None, at: datetime) -> list[Quota]:
+    if plan is None:
+        return []
+    return [
+        Quota(metric, window, limit)
+        for metric, window, limit in (
+            (DAILY_TOKENS, utc_day(at), plan.tokens_per_day),
+            (MONTHLY_TOKENS, month_start(at), plan.tokens_per_month),
+        )
+        if limit is not None
+    ]
+
+
+async def _refuse_limit(
     session: AsyncSession,
     settings: Settings,
     account: Account,
-    plan: PlanSpec | None,
+    quota: Quota,
     ctx: RequestContext,
     at: datetime,
-) -> None:
-    limit = plan.daily_requests if plan else 0
-    if limit is None:
-        return
-    if await quotas.try_consume(session, account.id, DAILY_REQUESTS, utc_day(at), limit) is not None:
-        return
+) -> NoReturn:
+    if quota.metric == DAILY_REQUESTS:
+        await _refuse_quota(
+            session, settings, account, ctx, at,
+            metric=quota.metric,
+            limit=quota.limit,
+            error_code=QuotaExceeded.code,
+            retry_after=seconds_until(next_day(at), at),
+            message=f"plan {account.plan_code!r} allows {quota.limit} completions per UTC day; "
+            "try again tomorrow",
+        )  # fmt: skip
+    period, resets = ("day", next_day(at)) if quota.metric == DAILY_TOKENS else ("month", next_month(at))
     await _refuse_quota(
-        session,
-        settings,
-        account,
-        ctx,
-        at,
-        metric=DAILY_REQUESTS,
-        limit=limit,
-        error_code=QuotaExceeded.code,
-        retry_after=seconds_until(next_day(at), at),
-        message=f"plan {account.plan_code!r} allows {limit} completions per UTC day; try again tomorrow",
-    )
+        session, settings, account, ctx, at,
+        metric=quota.metric,
+        limit=quota.limit,
+        error_code="token_quota_exceeded",
+        retry_after=seconds_until(resets, at),
+        message=f"plan {account.plan_code!r} allows {quota.limit} tokens per {period}: wait for the reset",
+    )  # fmt: skip
 
 
 async def _refuse_quota(
@@ -368,60 +400,66 @@ async def prepare(
     # Transaction 1: take the quota, the chat's message slots and the credits (each atomic), committed
     # before any provider is called; a refusal of any leaves nothing taken.
     reference = uuid.uuid4()
-    await _check_token_quotas(session, gateway.settings, account, plan, ctx, at)
-    await _take_daily_request(session, gateway.settings, account, plan, ctx, at)
-    try:
-        chat_created = await _take_chat(session, account, plan, chat_id, messages, at) if chat_id else False
-        charge = await _reserve(
-            session, account, spec, catalogue.credit_rate, messages, params, reference.hex, at,
-            gateway.settings, catalogue.balance_low_below,
+    reserved = _worst_case(spec, catalogue.credit_rate, messages, params, at)
+    tokens, requests = _token_quotas(plan, at), _request_quota(plan, at)
+    settings, chat_created = gateway.settings, False
+    if gateway.books is not None and chat_id is None:  # the fast lane (PostgreSQL)
+        taken = await gateway.books.take(
+            account.id, tokens=tokens, requests=requests, reserve=reserved, reference=reference.hex,
+            model_id=spec.id, at=at,
         )  # fmt: skip
-    except (InsufficientBalance, ChatLimitReached, ChatMessageLimitReached, ChatNotFound) as refusal:
-        await session.rollback()
-        if not isinstance(refusal, ChatNotFound):
-            refused = (
-                EventType.BALANCE_INSUFFICIENT
-                if isinstance(refusal, InsufficientBalance)
-                else EventType.QUOTA_EXCEEDED
+        if taken.refused is not None:
+            await _refuse_limit(session, settings, account, taken.refused, ctx, at)
+        if taken.insufficient:
+            await _refused(session, call, _insufficient(reserved), ctx, at)
+        balance = taken.balance
+    else:
+        for quota in tokens:
+            if await quotas.used(session, account.id, quota.metric, quota.window_start) >= quota.limit:
+                await _refuse_limit(session, settings, account, quota, ctx, at)
+        if (
+            requests is not None
+            and await quotas.try_consume(
+                session, account.id, requests.metric, requests.window_start, requests.limit
             )
-            record(session, refused, at=at, ctx=ctx, **call, status="refused", error_code=refusal.code)
-            await session.commit()
-        raise
-    await session.commit()
+            is None
+        ):
+            await _refuse_limit(session, settings, account, requests, ctx, at)
+        try:
+            if chat_id:
+                chat_created = await _take_chat(session, account, plan, chat_id, messages, at)
+            balance = None if reserved is None else await _reserve(
+                session, account, reserved, reference.hex, spec.id, at
+            )  # fmt: skip
+        except (InsufficientBalance, ChatLimitReached, ChatMessageLimitReached, ChatNotFound) as refusal:
+            await _refused(session, call, refusal, ctx, at)
+        await session.commit()
+    charge = _charge(reference.hex, reserved, catalogue, balance, settings)
     return Prepared(spec, params, messages, call, charge, reference, chat_id, chat_created)
 
 
-async def _check_token_quotas(
-    session: AsyncSession,
-    settings: Settings,
-    account: Account,
-    plan: PlanSpec | None,
-    ctx: RequestContext,
-    at: datetime,
-) -> None:
-    """Refuse when the day's or the month's tokens are used up. Tokens are known only after a call, so
-    calls already under way may end a little past the limit; the next one is refused."""
-    if plan is None:
-        return
-    for metric, limit, window, retry_after in (
-        (DAILY_TOKENS, plan.tokens_per_day, utc_day(at), seconds_until(next_day(at), at)),
-        (MONTHLY_TOKENS, plan.tokens_per_month, month_start(at), seconds_until(next_month(at), at)),
-    ):
-        if limit is None or await quotas.used(session, account.id, metric, window) < limit:
-            continue
-        period = "day" if metric == DAILY_TOKENS else "month"
-        await _refuse_quota(
-            session,
-            settings,
-            account,
-            ctx,
-            at,
-            metric=metric,
-            limit=limit,
-            error_code="token_quota_exceeded",
-            retry_after=retry_after,
-            message=f"plan {account.plan_code!r} allows {limit} tokens per {period}: wait for the reset",
+def _charge(
+    reference: str, reserved: Decimal | None, catalogue, balance: Decimal | None, settings: Settings
+) -> Charge:
+    if reserved is None:
+        return Charge(reference, Decimal(0), None)
+    threshold = catalogue.balance_low_below
+    watch = None if threshold is None else LowBalanceWatch(threshold, balance + reserved, settings)
+    return Charge(reference, reserved, catalogue.credit_rate, watch)
+
+
+async def _refused(session: AsyncSession, call: dict, refusal: AppError, ctx: RequestContext, at) -> NoReturn:
+    """Transaction 1 took nothing: record why (a missing chat is not worth an event), and refuse."""
+    await session.rollback()
+    if not isinstance(refusal, ChatNotFound):
+        refused = (
+            EventType.BALANCE_INSUFFICIENT
+            if isinstance(refusal, InsufficientBalance)
+            else EventType.QUOTA_EXCEEDED
         )
+        record(session, refused, at=at, ctx=ctx, **call, status="refused", error_code=refusal.code)
+        await session.commit()
+    raise refusal
 
 
 async def _take_chat(
@@ -547,38 +585,94 @@ async def complete(
     # Transaction 2 (success): settle the credits to the real cost, record the call with its tokens and
     # its cost at the price in force.
     cost_usd = spec.cost_usd(at, completion.input_tokens, completion.output_tokens)
-    credits = await settle_charge(session, account, call, charge, cost_usd, ctx, at)
-    await store_outcome(
-        session,
-        account,
-        prepared,
-        input_tokens=completion.input_tokens,
-        output_tokens=completion.output_tokens,
-        answer=completion.content,
-        ctx=ctx,
-        at=at,
-    )
     properties = {"attempts": attempts} if attempts else {}
     if completion.usage_estimated:
         properties["usage_estimated"] = True
-    record(
-        session,
-        EventType.LLM_CALL_SUCCEEDED,
-        at=at,
-        ctx=ctx,
+    succeeded = {
         **call,
-        event_id=reference,
-        provider=provider_id,
-        input_tokens=completion.input_tokens,
-        output_tokens=completion.output_tokens,
-        cost_usd=cost_usd,
-        credits=credits,
-        latency_ms=latency_ms,
-        status="ok",
-        properties=properties,
-    )
-    await session.commit()
+        "event_id": reference,
+        "provider": provider_id,
+        "input_tokens": completion.input_tokens,
+        "output_tokens": completion.output_tokens,
+        "cost_usd": cost_usd,
+        "latency_ms": latency_ms,
+        "status": "ok",
+        "properties": properties,
+    }
+    if gateway.books is not None and prepared.chat_id is None:  # the fast lane (PostgreSQL)
+        await _settle_fast(
+            gateway.books, session, account, prepared, completion, cost_usd, succeeded, ctx, at
+        )
+    else:
+        credits = await settle_charge(session, account, call, charge, cost_usd, ctx, at)
+        await store_outcome(
+            session,
+            account,
+            prepared,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+            answer=completion.content,
+            ctx=ctx,
+            at=at,
+        )
+        record(session, EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **succeeded, credits=credits)
+        await session.commit()
     return CompletionResult(completion, spec, provider_id, at, f"chatcmpl-{reference.hex}")
+
+
+async def _settle_fast(
+    books: Books,
+    session: AsyncSession,
+    account: Account,
+    prepared: Prepared,
+    completion: Completion,
+    cost_usd: Decimal,
+    succeeded: dict,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """settle_charge, store_outcome and the success event (a call outside a chat) as one transaction of
+    the fast lane; then the low-balance rule, if the call crossed it, through the session."""
+    charge = prepared.charge
+    paid = charge.rate is not None
+
+    def events(credits: Decimal | None) -> list[dict]:
+        charged = event_row(
+            EventType.BALANCE_CHARGED, at=at, ctx=ctx, **prepared.call, credits=credits, status="ok",
+            properties={"reference": charge.reference},
+        )  # fmt: skip
+        called = event_row(EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **succeeded, credits=credits)
+        return [charged, called] if paid else [called]
+
+    total = completion.input_tokens + completion.output_tokens
+    credits = await books.settle(
+        account.id,
+        reference=charge.reference,
+        reserved=charge.reserved,
+        actual=charge.rate.credits_for_usd(cost_usd) if paid else None,
+        tokens=total,
+        day=utc_day(at),
+        month=month_start(at),
+        events=events,
+        at=at,
+    )
+    if paid and await _watch_balance(session, account, charge, credits, at):
+        await session.commit()
+
+
+async def _watch_balance(
+    session: AsyncSession, account: Account, charge: Charge, actual: Decimal, at: datetime
+) -> bool:
+    """The balance_low rule: notify (in the caller's transaction) if this call took the balance below the
+    threshold. Whether it did."""
+    if charge.watch is None or not charge.watch.crossed(actual):
+        return False
+    values = {
+        "balance": f"{charge.watch.balance_before - actual:.2f}",
+        "threshold": f"{charge.watch.threshold:.2f}",
+    }
+    await notifications.notify(session, charge.watch.settings, "balance_low", account, at, values)
+    return True
 
 
 async def settle_charge(
@@ -608,12 +702,7 @@ async def settle_charge(
                 session, account.id, -extra, kind="charge", at=at, reference=charge.reference, details=details
             )
         actual = charge.reserved + extra
-    if charge.watch is not None and charge.watch.crossed(actual):
-        values = {
-            "balance": f"{charge.watch.balance_before - actual:.2f}",
-            "threshold": f"{charge.watch.threshold:.2f}",
-        }
-        await notifications.notify(session, charge.watch.settings, "balance_low", account, at, values)
+    await _watch_balance(session, account, charge, actual, at)
     record(
         session,
         EventType.BALANCE_CHARGED,

@@ -1,0 +1,119 @@
+"""The gateway's fast lane (plain SQL on asyncpg, PostgreSQL) writes exactly what the portable path writes.
+
+One scenario of calls is played twice on PostgreSQL, with `fast_lane` on and off: paid and free calls,
+a failed call refunded, an API key, the day's request quota, a token quota, a balance too low, the
+balance_low notification. The ledger, the quota counters, the events and the notifications must come out
+the same, row for row (ids, timestamps and references aside).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text, update
+
+from api.core.db import make_sync_engine
+from api.main import create_app
+from api.notifications.models import NotificationRule
+from api.users.models import Account, Plan
+from tests.conftest import postgres_database
+from tests.support import completion_body, db_execute, grant_credits, sign_up
+
+PAID = "mock-large"
+
+LEDGER = """
+SELECT a.email, l.kind, l.amount, l.balance_after, l.details - 'settles' AS details
+FROM credit_ledger l JOIN accounts a ON a.id = l.account_id ORDER BY a.email, l.id
+"""
+QUOTAS = """
+SELECT a.email, q.metric, q.used FROM quota_usage q JOIN accounts a ON a.id = q.account_id
+ORDER BY a.email, q.metric
+"""
+EVENTS = """
+SELECT coalesce(a.email, '-'), e.type, e.chat_id IS NULL, e.role_id, e.model_id, e.provider, e.plan,
+       e.input_tokens, e.output_tokens, e.cost_usd, e.credits, e.latency_ms IS NULL, e.status, e.error_code,
+       e.country, e.client, e.properties - 'reference' AS properties
+FROM usage_events e LEFT JOIN accounts a ON a.id = e.user_id
+WHERE e.type NOT LIKE 'user.%' AND e.type NOT LIKE 'auth.%' AND e.type NOT LIKE 'security.%'
+ORDER BY e.id
+"""
+NOTIFICATIONS = """
+SELECT a.email, n.rule, n.channel, n.subject FROM notifications n JOIN accounts a ON a.id = n.account_id
+WHERE n.rule IS DISTINCT FROM 'welcome' ORDER BY a.email, n.id
+"""
+
+
+def _play(settings) -> dict[str, list]:
+    """The scenario; what it left in the books."""
+    db_execute(
+        settings,
+        update(NotificationRule)
+        .where(NotificationRule.code == "balance_low")
+        .values(enabled=True, threshold=Decimal("99.99")),
+    )
+    with TestClient(create_app(settings)) as client:
+        assert (client.app.state.gateway.books is not None) == settings.fast_lane
+        ada = sign_up(client, "ada@example.com")
+        bob = sign_up(client, "bob@example.com")
+        cid = sign_up(client, "cid@example.com")
+        db_execute(settings, update(Account).values(plan_code="pro"))
+        grant_credits(settings, "ada@example.com", Decimal(100))
+        grant_credits(settings, "bob@example.com", Decimal(100))
+
+        def call(headers, model=PAID, **extra) -> tuple[int, str | None, str | None]:
+            response = client.post(
+                "/v1/chat/completions",
+                headers={**headers, "X-Country": "DE", "X-Client": "telegram"},
+                json={**completion_body(model), **extra},
+            )
+            error = response.json().get("error") or {}
+            return response.status_code, error.get("code"), error.get("metric")
+
+        key = client.post("/api/v1/me/api-keys", headers=ada, json={"name": "bot"}).json()["key"]
+        outcomes = [
+            call(ada),  # paid: reserved, settled, the balance below balance_low's threshold
+            call(ada, "mock-small"),  # free
+            call(ada, metadata={"mock": "fail"}),  # the provider fails: refunded in full
+            call({"Authorization": f"Bearer {key}"}),  # an API key
+            call(cid),  # no credits: 402
+            call(bob, max_tokens=5),
+        ]
+        catalogue = client.app.state.gateway.catalogue  # the plans as of its last snapshot: re-read them
+        db_execute(settings, update(Plan).where(Plan.code == "pro").values(tokens_per_day=1))
+        catalogue.invalidate()
+        outcomes.append(call(bob))  # bob's tokens for the day are used up: 429
+        pro = update(Plan).where(Plan.code == "pro")
+        db_execute(settings, pro.values(tokens_per_day=None, daily_requests=3))
+        catalogue.invalidate()
+        outcomes.append(call(ada))  # ada made 3 calls today (the failed one gave its unit back): 429
+    engine = make_sync_engine(settings)
+    with engine.connect() as conn:
+        books = {name: [tuple(row) for row in conn.execute(text(query))] for name, query in (
+            ("ledger", LEDGER), ("quotas", QUOTAS), ("events", EVENTS), ("notifications", NOTIFICATIONS)
+        )}  # fmt: skip
+    engine.dispose()
+    return {"outcomes": outcomes, **books}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_fast_lane_writes_what_the_portable_path_writes(settings, pg_template):
+    fast = _play(settings.model_copy(update={"fast_lane": True, "mock_faults": True}))
+    with postgres_database(pg_template) as other_url:
+        portable = _play(
+            settings.model_copy(update={"fast_lane": False, "mock_faults": True, "database_url": other_url})
+        )
+    assert fast["outcomes"] == [
+        (200, None, None),
+        (200, None, None),
+        (502, "provider_error", None),
+        (200, None, None),
+        (402, "insufficient_balance", None),
+        (200, None, None),
+        (429, "quota_exceeded", "tokens_per_day"),
+        (429, "quota_exceeded", "requests_per_day"),
+    ]
+    for part in ("outcomes", "ledger", "quotas", "events", "notifications"):
+        assert fast[part] == portable[part], part
+    assert len(fast["ledger"]) >= 8 and any(n[1] == "balance_low" for n in fast["notifications"])

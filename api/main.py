@@ -95,9 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.include_router(gateway_router)  # first: routes are matched in order, and this is the hot one
     app.include_router(auth_router)
     app.include_router(users_router)
-    app.include_router(gateway_router)
     app.include_router(security_router)
     app.include_router(billing_router)
     app.include_router(chats_router)

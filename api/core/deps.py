@@ -107,7 +107,7 @@ _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
 
 
 async def _authenticate(
-    session: AsyncSession, settings: Settings, token: str | None, *, for_llm: bool, books: Books | None
+    session: AsyncSession | None, settings: Settings, token: str | None, *, for_llm: bool, books: Books | None
 ) -> Principal:
     """The caller of a live session or (for `/v1/*`, `for_llm`) API key; through the gateway's fast lane
     when it has one, as `/v1/*` only reads the account."""
@@ -138,7 +138,7 @@ async def _authenticate(
 
 
 async def _key_principal(
-    session: AsyncSession, settings: Settings, token: str, books: Books | None
+    session: AsyncSession | None, settings: Settings, token: str, books: Books | None
 ) -> Principal | None:
     if books:
         found = await books.key_account(token_hash(settings, token), utcnow(), api_keys.LAST_USED_RESOLUTION)
@@ -176,6 +176,11 @@ def require(permission: Permission) -> Callable:
 
     The account is read from the database on every request, so a block, a demotion or a revoked
     session takes effect at once, also for tokens already issued.
+
+    `/v1/*` (the permissions an API key may have) take no request session: the gateway's fast lane reads
+    the caller (PostgreSQL), or a session opened here for the purpose does (SQLite), and the route opens
+    its own session if it needs one. An ORM session made and closed for every call costs more CPU than
+    the fast lane's whole bookkeeping.
     """
 
     async def dependency(
@@ -185,27 +190,41 @@ def require(permission: Permission) -> Callable:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         token = credentials.credentials if credentials else None
-        principal = await _authenticate(
-            session,
-            settings,
-            token,
-            for_llm=permission in API_KEY_PERMISSIONS,
-            books=request.app.state.gateway.books,
-        )
-        if principal.impersonator_id is not None:
-            await _impersonated_request(session, settings, request, principal)
-        account = principal.account
-        if account.must_enrol_two_factor and permission is not Permission.ACCOUNT_SELF:
-            raise TwoFactorRequired(
-                f"the {account.role} role needs two-factor authentication: set it up first"
-            )
-        if not allowed(account.role, permission):
-            raise Forbidden(f"the {account.role} role lacks the {permission} permission")
-        return principal
+        principal = await _authenticate(session, settings, token, for_llm=False, books=None)
+        return await _admitted(session, settings, request, principal, permission)
 
-    dependency.permission = permission
-    dependency.__name__ = f"require_{permission.value.replace(':', '_')}"
-    return dependency
+    async def llm_dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        token = credentials.credentials if credentials else None
+        settings, books = request.app.state.settings, request.app.state.gateway.books
+        if books is not None:
+            principal = await _authenticate(None, settings, token, for_llm=True, books=books)
+            if principal.impersonator_id is None:
+                return await _admitted(None, settings, request, principal, permission)
+        async with request.app.state.db.sessionmaker() as session:
+            if books is None:
+                principal = await _authenticate(session, settings, token, for_llm=True, books=None)
+            return await _admitted(session, settings, request, principal, permission)
+
+    chosen = llm_dependency if permission in API_KEY_PERMISSIONS else dependency
+    chosen.permission = permission
+    chosen.__name__ = f"require_{permission.value.replace(':', '_')}"
+    return chosen
+
+
+async def _admitted(
+    session: AsyncSession | None, settings: Settings, request: Request, principal: Principal, permission
+) -> Principal:
+    """The principal, if its role has `permission` (an impersonation is audited: `session` is needed)."""
+    if principal.impersonator_id is not None:
+        await _impersonated_request(session, settings, request, principal)
+    account = principal.account
+    if account.must_enrol_two_factor and permission is not Permission.ACCOUNT_SELF:
+        raise TwoFactorRequired(f"the {account.role} role needs two-factor authentication: set it up first")
+    if not allowed(account.role, permission):
+        raise Forbidden(f"the {account.role} role lacks the {permission} permission")
+    return principal
 
 
 async def public() -> None:

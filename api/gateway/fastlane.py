@@ -2,12 +2,15 @@
 
 An ORM session costs more CPU around a statement than PostgreSQL spends running it (about 0.1 ms a
 statement and 0.2 ms a transaction here, against 0.01 ms for a prepared statement on asyncpg), and a
-completion's bookkeeping is a dozen small statements. So on PostgreSQL the common path runs here:
+completion's bookkeeping is a dozen small statements. So on PostgreSQL the common path is three
+prepared statements, one round trip each:
 
-- the caller: the account of a live session or API key, one query (`/v1/*` only: these routes read the
-  account, never change it, so a detached row is enough);
-- transaction 1 of a call outside a chat: the token quotas, the day's request and the reservation;
-- transaction 2 of a successful call outside a chat: the settlement, the tokens and the events.
+- the caller: the account of a live session or API key (`/v1/*` only: these routes read the account,
+  never change it, so a detached row is enough);
+- transaction 1 of a call outside a chat: the token quotas, the day's request and the reservation, in
+  `gateway_take` (migration 0015);
+- transaction 2 of a successful call outside a chat: the settlement, the tokens and the events, in
+  `gateway_settle`.
 
 The rows written are the ones the portable code writes (`billing.move`, `quotas`, `record`), which stays
 the path on SQLite, for calls in a chat, and for every refusal, failure and refund: those are rare, and
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,12 +29,12 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from api.core.errors import DatabaseUnavailable
 from api.core.settings import Settings
-from api.events.outbox import COLUMNS as EVENT_COLUMNS
 from api.quotas.windows import DAILY_TOKENS, MONTHLY_TOKENS
 from api.users.models import Account
 
@@ -50,38 +53,9 @@ FROM api_keys k JOIN accounts a ON a.id = k.account_id
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL
 """  # noqa: S608
 KEY_USED = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
-QUOTA_USED = """
-SELECT metric, used FROM quota_usage
-WHERE account_id = $1 AND (metric, window_start) IN (SELECT * FROM unnest($2::text[], $3::date[]))
-"""
-# quotas.try_consume: one unit if fewer than the limit are used (the row locked, the condition re-checked).
-TAKE_ONE = """
-INSERT INTO quota_usage (account_id, metric, window_start, used) VALUES ($1, $2, $3, 1)
-ON CONFLICT (account_id, metric, window_start) DO UPDATE SET used = quota_usage.used + 1
-WHERE quota_usage.used < $4
-RETURNING used
-"""
-# quotas.add, for the day's and the month's tokens.
-ADD_TOKENS = """
-INSERT INTO quota_usage (account_id, metric, window_start, used) VALUES ($1, $2, $3, $6), ($1, $4, $5, $6)
-ON CONFLICT (account_id, metric, window_start) DO UPDATE SET used = quota_usage.used + excluded.used
-"""
-# billing.move: the balance changed (never below zero) and its ledger row, in one statement.
-MOVE = """
-WITH moved AS (
-    UPDATE accounts SET balance = balance + $2::numeric
-    WHERE id = $1 AND ($2::numeric >= 0 OR balance >= -$2::numeric)
-    RETURNING balance
-)
-INSERT INTO credit_ledger (account_id, kind, amount, balance_after, reference, created_at, details)
-SELECT $1, $3, $2::numeric, balance, $4, $5, $6 FROM moved
-RETURNING balance_after
-"""
-BALANCE_FOR_UPDATE = "SELECT balance FROM accounts WHERE id = $1 FOR UPDATE"
-INSERT_EVENT = (
-    f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(EVENT_COLUMNS) + 1))})"
-)
+# Transaction 1 and transaction 2 (success) as one statement each: migration 0015's functions.
+TAKE = "SELECT refused, new_balance FROM gateway_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+SETTLE = "SELECT gateway_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +96,6 @@ def _available() -> Iterator[None]:
         raise
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable() from exc
-
-
-class _RollBack(Exception):
-    """A refusal: transaction 1 leaves nothing written."""
-
-    def __init__(self, taken: Taken) -> None:
-        self.taken = taken
 
 
 class Books:
@@ -187,17 +154,27 @@ class Books:
         """Transaction 1: refuse on a used-up token quota, take the day's request, reserve the credits
         (`reserve` None: a free call). A refusal takes nothing (the transaction is rolled back)."""
         with _available():
-            async with self._pool.acquire() as conn:
-                try:
-                    async with conn.transaction():
-                        taken = await _take(
-                            conn, account_id, tokens, requests, reserve, reference, model_id, at
-                        )
-                        if taken.refused or taken.insufficient:
-                            raise _RollBack(taken)
-                except _RollBack as refusal:
-                    return refusal.taken
-        return taken
+            row = await self._pool.fetchrow(
+                TAKE,
+                account_id,
+                [quota.metric for quota in tokens],
+                [quota.window_start for quota in tokens],
+                [quota.limit for quota in tokens],
+                requests.metric if requests else None,
+                requests.window_start if requests else None,
+                requests.limit if requests else None,
+                reserve,
+                reference,
+                at,
+                {"reserved": True, "model": model_id},
+            )
+        refused = row["refused"]
+        if refused == "balance":
+            return Taken(insufficient=True)
+        if refused is not None:
+            quotas = [*tokens, requests] if requests else tokens
+            return Taken(refused=next(quota for quota in quotas if quota.metric == refused))
+        return Taken(balance=row["new_balance"])
 
     async def settle(
         self,
@@ -209,62 +186,25 @@ class Books:
         tokens: int,
         day: date,
         month: date,
-        events: Callable[[Decimal | None], list[dict[str, Any]]],
+        events: list[dict[str, Any]],
         at: datetime,
     ) -> Decimal | None:
         """Transaction 2 of a successful call (gateway.service.settle_charge and store_outcome): refund the
-        unused reservation or take the rest (never below zero), count the tokens, write the events made
-        of the credits charged. Returns those credits (None for a free call: `actual` None)."""
+        unused reservation or take the rest (never below zero), count the tokens, write the events (their
+        `credits` set to the credits charged). Returns those credits (None for a free call: `actual` None)."""
         with _available():
-            async with self._pool.acquire() as conn, conn.transaction():
-                charged = None
-                if actual is not None:
-                    charged = await _settle_credits(conn, account_id, reference, reserved, actual, at)
-                await conn.execute(ADD_TOKENS, account_id, DAILY_TOKENS, day, MONTHLY_TOKENS, month, tokens)
-                rows = [tuple(event[c] for c in EVENT_COLUMNS) for event in events(charged)]
-                await conn.executemany(INSERT_EVENT, rows)
-        return charged
-
-
-async def _take(conn, account_id, tokens, requests, reserve, reference, model_id, at) -> Taken:
-    if tokens:
-        metrics, windows = [q.metric for q in tokens], [q.window_start for q in tokens]
-        used = dict(await conn.fetch(QUOTA_USED, account_id, metrics, windows))
-        for quota in tokens:
-            if used.get(quota.metric, 0) >= quota.limit:
-                return Taken(refused=quota)
-    if requests is not None:
-        if (
-            requests.limit <= 0
-            or await conn.fetchval(
-                TAKE_ONE, account_id, requests.metric, requests.window_start, requests.limit
-            )
-            is None
-        ):
-            return Taken(refused=requests)
-    if reserve is None:
-        return Taken()
-    balance = await conn.fetchval(
-        MOVE, account_id, -reserve, "charge", reference, at, {"reserved": True, "model": model_id}
-    )
-    return Taken(insufficient=True) if balance is None else Taken(balance=balance)
-
-
-async def _settle_credits(conn, account_id, reference, reserved, actual, at) -> Decimal:
-    difference = reserved - actual
-    details = {"settles": reference}
-    if difference > 0:
-        await conn.fetchval(MOVE, account_id, difference, "refund", reference, at, details)
-    elif difference < 0:
-        extra = min(-difference, await conn.fetchval(BALANCE_FOR_UPDATE, account_id))
-        if extra > 0:
-            await conn.fetchval(MOVE, account_id, -extra, "charge", reference, at, details)
-        actual = reserved + extra
-    return actual
+            return await self._pool.fetchval(
+                SETTLE, account_id, reference, reserved, actual, at, DAILY_TOKENS, day, MONTHLY_TOKENS, month,
+                tokens, events,
+            )  # fmt: skip
 
 
 def _account(row: asyncpg.Record) -> Account:
     return Account(**{key: row[column] for key, column in _ACCOUNT_ATTRS})
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()  # uuids, times and decimals as PostgreSQL reads them
 
 
 async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
@@ -274,4 +214,4 @@ async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
 
 async def _codecs(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
-        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(kind, encoder=_json, decoder=json.loads, schema="pg_catalog")

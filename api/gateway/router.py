@@ -6,12 +6,12 @@ import uuid
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from api.billing.service import InsufficientBalance
 from api.catalogue.service import ModelNotFound, ModelNotInPlan, ModelRequired, RoleNotFound
 from api.core import idempotency
-from api.core.deps import LlmAccount, RequestCtx, SessionDep
+from api.core.deps import LlmAccount, RequestCtx
 from api.core.errors import (
     AccountBlocked,
     AppError,
@@ -66,9 +66,10 @@ def _assistant_role(request: Request, body: ChatCompletionIn) -> str | None:
 @router.get(
     "/models", response_model=ModelList, responses=responses(NotAuthenticated, Forbidden, AccountBlocked)
 )
-async def list_models(account: LlmAccount, session: SessionDep, gateway: GatewayDep) -> ModelList:
+async def list_models(request: Request, account: LlmAccount, gateway: GatewayDep) -> ModelList:
     """The models the caller's plan may use."""
-    specs = await service.models_for(session, gateway, account)
+    async with request.app.state.db.sessionmaker() as session:
+        specs = await service.models_for(session, gateway, account)
     return ModelList(
         data=[
             ModelOut(
@@ -114,37 +115,42 @@ async def chat_completions(
     request: Request,
     body: ChatCompletionIn,
     account: LlmAccount,
-    session: SessionDep,
     gateway: GatewayDep,
     ctx: RequestCtx,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> ChatCompletionOut:
     """An OpenAI-compatible chat completion. With an `Idempotency-Key`, a retry gets the first answer
     (and is charged once)."""
-    if body.stream:  # Server-sent events; an Idempotency-Key does not apply to streams
-        prepared = await service.prepare(
-            session, gateway, account, ctx=ctx, at=utcnow(), **_call_args(request, body)
-        )
-        events = streaming.run(
-            gateway,
-            request.app.state.db.sessionmaker,
-            account,
-            prepared,
-            include_usage=bool(body.stream_options and body.stream_options.include_usage),
-            wait_disconnect=partial(_wait_disconnect, request),
-            ctx=ctx,
-            at=utcnow(),
-        )
-        return streaming.ClosingStreamingResponse(
-            events,
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+    # The route's own session (not a dependency's: on PostgreSQL's fast lane a call seldom uses it, and
+    # an unused one costs little), closed before the answer is sent, as a stream settles in its own.
+    async with request.app.state.db.sessionmaker() as session:
+        if body.stream:  # Server-sent events; an Idempotency-Key does not apply to streams
+            prepared = await service.prepare(
+                session, gateway, account, ctx=ctx, at=utcnow(), **_call_args(request, body)
+            )
+            events = streaming.run(
+                gateway,
+                request.app.state.db.sessionmaker,
+                account,
+                prepared,
+                include_usage=bool(body.stream_options and body.stream_options.include_usage),
+                wait_disconnect=partial(_wait_disconnect, request),
+                ctx=ctx,
+                at=utcnow(),
+            )
+            return streaming.ClosingStreamingResponse(
+                events,
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
 
-    async def produce() -> ChatCompletionOut:
-        return await _complete(request, body, account, session, gateway, ctx)
+        async def produce() -> ChatCompletionOut:
+            return await _complete(request, body, account, session, gateway, ctx)
 
-    return await idempotency.once(session, account.id, idempotency_key, body, 200, produce, utcnow())
+        answer = await idempotency.once(session, account.id, idempotency_key, body, 200, produce, utcnow())
+    if isinstance(answer, ChatCompletionOut):  # sent as is: FastAPI would validate the model once more
+        return Response(answer.model_dump_json(), media_type="application/json")
+    return answer
 
 
 async def _wait_disconnect(request: Request) -> None:

@@ -635,25 +635,23 @@ async def _settle_fast(
     the fast lane; then the low-balance rule, if the call crossed it, through the session."""
     charge = prepared.charge
     paid = charge.rate is not None
-
-    def events(credits: Decimal | None) -> list[dict]:
+    called = event_row(EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **succeeded)
+    events = [called]
+    if paid:
         charged = event_row(
-            EventType.BALANCE_CHARGED, at=at, ctx=ctx, **prepared.call, credits=credits, status="ok",
+            EventType.BALANCE_CHARGED, at=at, ctx=ctx, **prepared.call, status="ok",
             properties={"reference": charge.reference},
         )  # fmt: skip
-        called = event_row(EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **succeeded, credits=credits)
-        return [charged, called] if paid else [called]
-
-    total = completion.input_tokens + completion.output_tokens
+        events.insert(0, charged)
     credits = await books.settle(
         account.id,
         reference=charge.reference,
         reserved=charge.reserved,
         actual=charge.rate.credits_for_usd(cost_usd) if paid else None,
-        tokens=total,
+        tokens=completion.input_tokens + completion.output_tokens,
         day=utc_day(at),
         month=month_start(at),
-        events=events,
+        events=events,  # their credits: what the settlement charged
         at=at,
     )
     if paid and await _watch_balance(session, account, charge, credits, at):

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text, update
 
+from api.catalogue.models import LlmModel
 from api.core.db import make_sync_engine
 from api.main import create_app
 from api.notifications.models import NotificationRule
@@ -88,6 +89,17 @@ def _play(settings) -> dict[str, list]:
         db_execute(settings, pro.values(tokens_per_day=None, daily_requests=3))
         catalogue.invalidate()
         outcomes.append(call(ada))  # ada made 3 calls today (the failed one gave its unit back): 429
+        # A model whose answers run past its max_output_tokens (the mock ignores it when the call sets no
+        # max_tokens): the reservation falls short, and the rest is taken from the balance, never below 0.
+        db_execute(
+            settings,
+            pro.values(daily_requests=None),
+            update(LlmModel).where(LlmModel.id == PAID).values(max_output_tokens=1, default_params={}),
+        )
+        catalogue.invalidate()
+        outcomes.append(call(bob))  # bob's balance covers the rest
+        grant_credits(settings, "cid@example.com", Decimal("0.004"))
+        outcomes.append(call(cid))  # cid's covers the reservation, not the rest: the balance ends at 0
     engine = make_sync_engine(settings)
     with engine.connect() as conn:
         books = {name: [tuple(row) for row in conn.execute(text(query))] for name, query in (
@@ -113,7 +125,12 @@ def test_the_fast_lane_writes_what_the_portable_path_writes(settings, pg_templat
         (200, None, None),
         (429, "quota_exceeded", "tokens_per_day"),
         (429, "quota_exceeded", "requests_per_day"),
+        (200, None, None),
+        (200, None, None),
     ]
     for part in ("outcomes", "ledger", "quotas", "events", "notifications"):
         assert fast[part] == portable[part], part
-    assert len(fast["ledger"]) >= 8 and any(n[1] == "balance_low" for n in fast["notifications"])
+    assert any(n[1] == "balance_low" for n in fast["notifications"])
+    kinds = [(email, kind, amount < 0) for email, kind, amount, *_ in fast["ledger"]]
+    assert kinds[-2:] == [("cid@example.com", "charge", True), ("cid@example.com", "charge", True)]
+    assert fast["ledger"][-1][3] == 0  # what cid's balance could not cover is not owed

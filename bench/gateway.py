@@ -1,7 +1,7 @@
 """Gateway benchmark: the same mock upstream on loopback, called (a) directly, (b) through aiadmin on
 PostgreSQL with quota, billing and the outbox on, (c) through LiteLLM's proxy (its own venv).
 
-    .venv/bin/python bench/gateway.py [--seconds 15] [--concurrency 32] [--skip-litellm]
+    .venv/bin/python bench/gateway.py [--seconds 30] [--rounds 5] [--concurrency 32] [--skip-litellm]
 
 Prints a table and writes it to bench/RESULTS.md (section "Gateway"). Server CPU is read from
 /proc/<pid>/stat (user + system, the process and its children) before and after each run.
@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -103,12 +103,13 @@ def stop(proc: subprocess.Popen) -> None:
 @dataclass
 class Result:
     name: str
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-    server_cpu_ms: float
-    alone_ms: list[float]  # latencies of one client alone: the server's own time per call, no queueing
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    server_cpu_ms: float = 0.0
+    alone_ms: list[float] = field(default_factory=list)  # one client alone: the server's own time per call
+    rounds_cpu_ms: list[float] = field(default_factory=list)  # CPU per call in each round
 
     @property
     def rps(self) -> float:
@@ -121,6 +122,18 @@ class Result:
     @property
     def cpu_per_call(self) -> float:
         return self.server_cpu_ms / max(1, self.requests)
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    headers: dict
+    pid: int
+    result: Result = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.result = Result(self.name)
 
 
 async def load(
@@ -151,20 +164,36 @@ async def load(
         return len(latencies), errors, latencies, time.monotonic() - began
 
 
-def measure(name: str, url: str, headers: dict, server_pid: int, seconds: float, concurrency: int) -> Result:
-    asyncio.run(load(url, headers, 2, concurrency))  # warm-up
-    cpu_before = tree_cpu(server_pid)
-    count, errors, latencies, elapsed = asyncio.run(load(url, headers, seconds, concurrency))
-    cpu_ms = (tree_cpu(server_pid) - cpu_before) * 1000
-    _, _, alone, _ = asyncio.run(load(url, headers, min(seconds, 5), 1))
-    result = Result(name, count, errors, elapsed, latencies, cpu_ms, alone)
-    print(
-        f"{name:<34} {result.rps:8.0f} req/s  p50 {result.pct(0.5):6.1f} ms  p99 {result.pct(0.99):6.1f} ms  "
-        f"server CPU {result.cpu_per_call:6.2f} ms/call  errors {errors}  "
-        f"alone p50 {result.pct(0.5, alone):5.1f} ms p99 {result.pct(0.99, alone):5.1f} ms",
-        flush=True,
-    )
-    return result
+def measure(targets: list[Target], seconds: float, rounds: int, concurrency: int) -> None:
+    """Each target under load for `seconds` in all, in `rounds` turns taken one target after another, so
+    that the machine's drift (its speed changes from minute to minute) weighs on every target alike; then
+    each alone with one client."""
+    for target in targets:
+        asyncio.run(load(target.url, target.headers, 2, concurrency))  # warm-up
+    for round_ in range(rounds):
+        for target in targets:
+            r = target.result
+            cpu_before = tree_cpu(target.pid)
+            count, errors, latencies, elapsed = asyncio.run(
+                load(target.url, target.headers, seconds / rounds, concurrency)
+            )
+            cpu_ms = (tree_cpu(target.pid) - cpu_before) * 1000
+            r.requests, r.errors, r.seconds = r.requests + count, r.errors + errors, r.seconds + elapsed
+            r.latencies_ms += latencies
+            r.server_cpu_ms += cpu_ms
+            r.rounds_cpu_ms.append(cpu_ms / max(1, count))
+        print(f"round {round_ + 1}/{rounds}: " + ", ".join(
+            f"{t.name[:3]} {t.result.rounds_cpu_ms[-1]:.2f}" for t in targets
+        ) + " CPU-ms/call", flush=True)  # fmt: skip
+    for target in targets:
+        r = target.result
+        _, _, r.alone_ms, _ = asyncio.run(load(target.url, target.headers, min(seconds, 5), 1))
+        print(
+            f"{r.name:<42} {r.rps:6.0f} req/s  p50 {r.pct(0.5):6.1f} ms  p99 {r.pct(0.99):6.1f} ms  "
+            f"server CPU {r.cpu_per_call:5.2f} ms/call  errors {r.errors}  "
+            f"alone p50 {r.pct(0.5, r.alone_ms):5.1f} ms p99 {r.pct(0.99, r.alone_ms):5.1f} ms",
+            flush=True,
+        )
 
 
 def setup_aiadmin(upstream: str) -> tuple[str, dict]:
@@ -258,63 +287,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=30, help="under load, per target, in all")
+    parser.add_argument("--rounds", type=int, default=5, help="turns the load time is split into")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-litellm", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     procs: list[subprocess.Popen] = []
-    results: list[Result] = []
+    targets: list[Target] = []
+    uvicorn = str(Path(PY).with_name("uvicorn"))
+    quiet = ["--no-access-log", "--log-level", "warning"]
     try:
         mock_port = free_port()
         mock = start([PY, "-m", "api.gateway.providers.mock_server", "--port", str(mock_port)], log="mock")
         procs.append(mock)
         upstream = f"http://127.0.0.1:{mock_port}"
         wait_ready(f"{upstream}/v1/models")
-        results.append(
-            measure(
-                "(a) mock upstream, direct",
-                f"{upstream}/v1/chat/completions",
-                {},
-                mock.pid,
-                args.seconds,
-                args.concurrency,
-            )
-        )
+        targets.append(Target("(a) mock upstream, direct", f"{upstream}/v1/chat/completions", {}, mock.pid))
 
         floor_port = free_port()
         floor = start(
-            [str(Path(PY).with_name("uvicorn")), "bench.passthrough:app", "--port", str(floor_port),
-             "--no-access-log", "--log-level", "warning"],
+            [uvicorn, "bench.passthrough:app", "--port", str(floor_port), *quiet],
             env={"AIADMIN_BENCH_UPSTREAM": upstream, "PYTHONPATH": str(ROOT)},
             log="passthrough",
-        )  # fmt: skip
+        )
         procs.append(floor)
         wait_ready(f"http://127.0.0.1:{floor_port}/docs")
-        floor_result = measure(
-            "(d) FastAPI relay alone (no auth, no DB)",
-            f"http://127.0.0.1:{floor_port}/v1/chat/completions",
-            {},
-            floor.pid,
-            args.seconds,
-            args.concurrency,
+        targets.append(
+            Target(
+                "(d) FastAPI relay alone (no auth, no DB)",
+                f"http://127.0.0.1:{floor_port}/v1/chat/completions",
+                {},
+                floor.pid,
+            )
         )
-        results.append(floor_result)
-        stop(floor)
-        procs.remove(floor)
 
         _, env = setup_aiadmin(upstream)
         api_port = free_port()
         api = start(
-            [
-                str(Path(PY).with_name("uvicorn")),
-                "api.main:app",
-                "--port",
-                str(api_port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            [uvicorn, "api.main:app", "--port", str(api_port), *quiet],
             env={**env, "PYTHONPATH": str(ROOT)},
             log="aiadmin",
         )
@@ -324,14 +335,12 @@ def main() -> None:
         token = httpx.post(
             f"{base}/api/v1/auth/login", json={"email": "bench@example.com", "password": "bench-password-123"}
         ).json()["access_token"]
-        results.append(
-            measure(
+        targets.append(
+            Target(
                 "(b) aiadmin, PostgreSQL, paid model",
                 f"{base}/v1/chat/completions",
                 {"Authorization": f"Bearer {token}"},
                 api.pid,
-                args.seconds,
-                args.concurrency,
             )
         )
 
@@ -353,22 +362,20 @@ def main() -> None:
                 log="litellm",
             )
             procs.append(lite)
-            headers = {"Authorization": "Bearer sk-bench-master"}
             wait_ready(f"http://127.0.0.1:{lite_port}/health/liveliness", seconds=180)
-            results.append(
-                measure(
+            targets.append(
+                Target(
                     "(c) LiteLLM proxy (no database)",
                     f"http://127.0.0.1:{lite_port}/v1/chat/completions",
-                    headers,
+                    {"Authorization": "Bearer sk-bench-master"},
                     lite.pid,
-                    args.seconds,
-                    args.concurrency,
                 )
             )
+        measure(targets, args.seconds, args.rounds, args.concurrency)
     finally:
         for proc in reversed(procs):
             stop(proc)
-    write_results(sorted(results, key=lambda r: r.name), args)
+    write_results(sorted((t.result for t in targets), key=lambda r: r.name), args)
 
 
 def write_results(results: list[Result], args) -> None:
@@ -376,8 +383,9 @@ def write_results(results: list[Result], args) -> None:
     lines = [
         "## Gateway",
         "",
-        f"`bench/gateway.py`, {args.concurrency} concurrent clients, {args.seconds:.0f} s per target "
-        "after a 2 s warm-up, "
+        f"`bench/gateway.py`, {args.concurrency} concurrent clients, {args.seconds:.0f} s per target after "
+        f"a 2 s warm-up, in {args.rounds} rounds taking the targets in turn (the machine's speed drifts from "
+        "minute to minute: this way it weighs on every target alike), "
         f"on this machine ({os.cpu_count()} cores; load generator, servers and PostgreSQL share them). "
         "Server CPU is the server process tree's user + system time over the run, per successful call. "
         "At 32 clients every server is saturated, so its latency is mostly queueing (32 / throughput); "
@@ -406,12 +414,14 @@ def write_results(results: list[Result], args) -> None:
     aiadmin = next((r for r in results if r.name.startswith("(b)")), None)
     floor = next((r for r in results if r.name.startswith("(d)")), None)
     if lite and aiadmin and floor:
+        per_round = sorted(a / b for a, b in zip(aiadmin.rounds_cpu_ms, lite.rounds_cpu_ms, strict=True))
         lines += [
             f"Target: aiadmin's CPU per call at most a fifth of LiteLLM's: {lite.cpu_per_call / 5:.2f} ms. "
-            f"aiadmin: {aiadmin.cpu_per_call:.2f} ms ({aiadmin.cpu_per_call / lite.cpu_per_call:.2f} of "
+            f"aiadmin: {aiadmin.cpu_per_call:.2f} ms ({aiadmin.cpu_per_call / lite.cpu_per_call:.3f} of "
             f"LiteLLM's), **{'met' if aiadmin.cpu_per_call <= lite.cpu_per_call / 5 else 'not met'}**; "
-            f"the bare FastAPI relay alone costs {floor.cpu_per_call:.2f} ms "
-            f"({floor.cpu_per_call / lite.cpu_per_call:.2f} of LiteLLM's).",
+            f"round by round {', '.join(f'{x:.3f}' for x in per_round)}. "
+            f"The bare FastAPI relay alone costs {floor.cpu_per_call:.2f} ms "
+            f"({floor.cpu_per_call / lite.cpu_per_call:.3f} of LiteLLM's).",
             "",
         ]
     write_section("Gateway", lines)

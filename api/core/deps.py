@@ -64,8 +64,9 @@ def client_ip(request: Request, settings: Settings) -> str | None:
     return request.client.host if request.client else None
 
 
-async def get_request_context(request: Request, settings: SettingsDep) -> RequestContext:
+async def get_request_context(request: Request) -> RequestContext:
     """Country from the trusted proxy header, client app from `X-Client` (web, telegram, api, …)."""
+    settings = request.app.state.settings
     country = (request.headers.get(settings.country_header) or "").strip().upper()
     client = (request.headers.get("x-client") or "api").strip().lower()
     return RequestContext(

@@ -6,7 +6,7 @@ import uuid
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from api.billing.service import InsufficientBalance
 from api.catalogue.service import ModelNotFound, ModelNotInPlan, ModelRequired, RoleNotFound
@@ -50,13 +50,6 @@ class InvalidChatId(AppError):
     code = "invalid_chat_id"
 
 
-async def get_gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
-
-
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-
-
 def _assistant_role(request: Request, body: ChatCompletionIn) -> str | None:
     """`metadata.role` or the `X-Assistant-Role` header names the persona to apply."""
     role = (body.metadata or {}).get("role") or request.headers.get("x-assistant-role")
@@ -66,10 +59,10 @@ def _assistant_role(request: Request, body: ChatCompletionIn) -> str | None:
 @router.get(
     "/models", response_model=ModelList, responses=responses(NotAuthenticated, Forbidden, AccountBlocked)
 )
-async def list_models(request: Request, account: LlmAccount, gateway: GatewayDep) -> ModelList:
+async def list_models(request: Request, account: LlmAccount) -> ModelList:
     """The models the caller's plan may use."""
     async with request.app.state.db.sessionmaker() as session:
-        specs = await service.models_for(session, gateway, account)
+        specs = await service.models_for(session, request.app.state.gateway, account)
     return ModelList(
         data=[
             ModelOut(
@@ -115,12 +108,12 @@ async def chat_completions(
     request: Request,
     body: ChatCompletionIn,
     account: LlmAccount,
-    gateway: GatewayDep,
     ctx: RequestCtx,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> ChatCompletionOut:
     """An OpenAI-compatible chat completion. With an `Idempotency-Key`, a retry gets the first answer
     (and is charged once)."""
+    gateway: Gateway = request.app.state.gateway
     # The route's own session (not a dependency's: on PostgreSQL's fast lane a call seldom uses it, and
     # an unused one costs little), closed before the answer is sent, as a stream settles in its own.
     async with request.app.state.db.sessionmaker() as session:

@@ -110,11 +110,10 @@ _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
 async def _authenticate(
     session: AsyncSession | None, settings: Settings, token: str | None, *, for_llm: bool, books: Books | None
 ) -> Principal:
-    """The caller of a live session or (for `/v1/*`, `for_llm`) API key; through the gateway's fast lane
-    when it has one, as `/v1/*` only reads the account."""
+    """The caller of a live session or (for `/v1/*`, `for_llm`) API key; read through the gateway's fast
+    lane when `books` is given (`/v1/*` only reads the account), else through `session`."""
     if not token:
         raise NotAuthenticated("missing bearer token", headers=_UNAUTHENTICATED)
-    books = books if for_llm else None
     if api_keys.looks_like_api_key(token):
         if not for_llm:
             raise NotAuthenticated("API keys work only for /v1/*: sign in for this", headers=_UNAUTHENTICATED)

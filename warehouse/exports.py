@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
 
@@ -14,12 +15,17 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
+def xlsx_value(value):
+    """A worksheet cannot hold control characters (openpyxl refuses the whole row): each shows as U+FFFD."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(sheet[:31])
-    worksheet.append([str(c) for c in frame.columns])
+    worksheet.append([xlsx_value(str(c)) for c in frame.columns])
     for row in frame.itertuples(index=False):
-        worksheet.append([None if pd.isna(v) else v for v in row])
+        worksheet.append([None if pd.isna(v) else xlsx_value(v) for v in row])
     for index, column in enumerate(frame.columns, start=1):
         worksheet.column_dimensions[get_column_letter(index)].width = max(12, len(str(column)) + 2)
     buffer = io.BytesIO()

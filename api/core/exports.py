@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, StreamingResponse
+
+from warehouse.exports import xlsx_value
 
 PAGE = 2_000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -80,8 +81,7 @@ def csv_response(
 
 
 def _xlsx_cells(values) -> list:
-    # A worksheet cannot hold control characters (openpyxl refuses the whole row): each shows as U+FFFD.
-    return [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in _cells(values)]
+    return [xlsx_value(v) for v in _cells(values)]
 
 
 async def _write_xlsx(

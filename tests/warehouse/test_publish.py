@@ -60,6 +60,17 @@ def test_exports_round_trip_what_the_user_sees(tmp_path):
     assert rows[1][0].date().isoformat() == "2026-11-01" and rows[1][1] == 3
 
 
+def test_an_xlsx_export_shows_control_characters_as_replacement_marks(tmp_path):
+    # openpyxl refuses a row holding one (a role or model name may): the panel's download crashed.
+    from openpyxl import load_workbook
+
+    frame = pd.DataFrame({"role\x07": ["fix\x01grammar", "ok"], "calls": [2, 1]})
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(to_xlsx_bytes(frame))
+    rows = list(load_workbook(path)["data"].iter_rows(values_only=True))
+    assert rows == [("role\ufffd", "calls"), ("fix\ufffdgrammar", 2), ("ok", 1)]
+
+
 _PUBLISH_FOREVER = """
 import sys
 from pathlib import Path

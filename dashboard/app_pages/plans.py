@@ -83,9 +83,9 @@ def plan_form(prefix: str, plan: dict[str, Any]) -> dict[str, Any] | None:
     )  # fmt: skip
     limits = {}
     columns = st.columns(2)
-    for position, limit in enumerate(LIMITS):
+    for position, limit in enumerate(LIMITS):  # at most what the API takes (the INTEGER columns of plans)
         limits[limit] = columns[position % 2].number_input(
-            T(limit), min_value=0, max_value=10**12, value=plan.get(limit), step=1, key=f"{prefix}{limit}",
+            T(limit), min_value=0, max_value=2**31 - 1, value=plan.get(limit), step=1, key=f"{prefix}{limit}",
             placeholder=T("unlimited"),
         )  # fmt: skip
     if not st.form_submit_button(T("create") if not plan else T("save"), type="primary"):

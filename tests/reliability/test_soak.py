@@ -122,6 +122,16 @@ class Load:
             return (self.answered - before) / (time.monotonic() - began)
 
     async def paced(self, rate: float, seconds: float, sample) -> None:
+        """`rate` calls a second for `seconds`, at most 64 in flight: the calls due beyond those wait their
+        turn in a FIFO here (httpx's pool scans its whole queue for every call it places: with thousands
+        queued, the load generator itself would take the CPU). A server that falls a minute behind is a
+        failure, not a longer test."""
+        in_flight = asyncio.Semaphore(64)
+
+        async def call(client: httpx.AsyncClient) -> None:
+            async with in_flight:
+                await self._call(client)
+
         async with self._client(64) as client:
             pending: set[asyncio.Task] = set()
             began = time.monotonic()
@@ -130,15 +140,21 @@ class Load:
             while (now := time.monotonic()) < began + seconds:
                 due = int((now - began) * rate) + 1
                 while sent < due:
-                    task = asyncio.create_task(self._call(client))
+                    task = asyncio.create_task(call(client))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                     sent += 1
                 if now >= next_sample:
                     sample()
                     next_sample += 1.0
+                if len(pending) > 60 * rate:
+                    behind = f"{len(pending)} calls waiting: a minute behind the rate of {rate:.0f}/s"
+                    self.errors.append(behind)
+                    for task in pending:
+                        task.cancel()
+                    break
                 await asyncio.sleep(min(0.01, 1 / rate))
-            await asyncio.gather(*pending)
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _client(self, connections: int) -> httpx.AsyncClient:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)

@@ -110,6 +110,16 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def no_exception(page: Page, name: str) -> None:
+    """No Streamlit exception box on the page; if there is one, its text and a screenshot say which."""
+    errors = page.get_by_test_id("stException")
+    try:
+        expect(errors).to_have_count(0)
+    except AssertionError:
+        shot(page, f"{name}-exception")
+        raise AssertionError(f"{name}: {errors.first.inner_text()[:2000]}") from None
+
+
 def sign_in(page: Page, world) -> None:
     page.goto(world["panel"].url)
     page.get_by_role("textbox", name="Email").fill("admin@example.com")
@@ -218,9 +228,9 @@ def test_every_page_renders_in_the_browser_with_a_screenshot(world, browser_page
     sign_in(page, world)
     for name, (_section, title, *_rest) in _registry().items():
         open_page(page, title)
-        expect(page.get_by_test_id("stException")).to_have_count(0)
+        no_exception(page, name)
         shot(page, name)
     page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, upright
     open_page(page, "Users")
-    expect(page.get_by_test_id("stException")).to_have_count(0)
+    no_exception(page, "users-tablet")
     shot(page, "users-tablet")

@@ -271,9 +271,14 @@ def test_postgres_cut_under_load_gives_503s_then_recovers_and_the_books_balance(
     books = _books(settings)
     assert books["mismatched"] == [] and books["unsettled"] == [] and books["doubly_settled"] == [], books
 
+    # Every 200 has its success event (+ the recovery call's). A call may also have succeeded unseen: when a
+    # connection dies after PostgreSQL committed its settlement but before the reply came back, the client
+    # gets a 503 for a call that was done and charged (a commit in doubt, at most one per cut connection;
+    # an Idempotency-Key makes its retry safe). The books above balance either way.
     answered = sum(n for (what, status, _), n in statuses.items() if what == "complete" and status == 200)
     succeeded = len(events_of(settings, "llm.call_succeeded"))
-    assert succeeded == answered + 1, (succeeded, answered)  # + the recovery call
+    in_doubt = succeeded - (answered + 1)
+    assert 0 <= in_doubt <= proxy.reset_connections, (succeeded, answered, proxy.reset_connections)
     lost = [e for e in events_of(settings, "llm.call_failed") if e.error_code == SETTLEMENT_LOST]
     assert len(lost) == refunded
 
@@ -287,6 +292,7 @@ def test_postgres_cut_under_load_gives_503s_then_recovers_and_the_books_balance(
         other_errors=0,
         reservations=books["reservations"],
         lost_settlements_refunded=refunded,
+        commits_in_doubt=in_doubt,
         half_written=0,
     )
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.billing import service as billing
 from api.billing.service import CreditRate, InsufficientBalance
-from api.catalogue.service import CatalogueCache, ModelRequired, ModelSpec, PlanSpec
+from api.catalogue.service import Catalogue, CatalogueCache, ModelRequired, ModelSpec, PlanSpec
 from api.chats import repository as chats
 from api.chats.models import Chat, Message
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
@@ -190,24 +190,19 @@ async def _refuse_limit(
     ctx: RequestContext,
     at: datetime,
 ) -> NoReturn:
+    """Refuse on the plan's used-up `quota` (the day's completions, or the day's or month's tokens)."""
+    plan = account.plan_code
     if quota.metric == DAILY_REQUESTS:
-        await _refuse_quota(
-            session, settings, account, ctx, at,
-            metric=quota.metric,
-            limit=quota.limit,
-            error_code=QuotaExceeded.code,
-            retry_after=seconds_until(next_day(at), at),
-            message=f"plan {account.plan_code!r} allows {quota.limit} completions per UTC day; "
-            "try again tomorrow",
-        )  # fmt: skip
-    period, resets = ("day", next_day(at)) if quota.metric == DAILY_TOKENS else ("month", next_month(at))
+        code, resets = QuotaExceeded.code, next_day(at)
+        message = f"plan {plan!r} allows {quota.limit} completions per UTC day; try again tomorrow"
+    else:
+        period, resets = ("day", next_day(at)) if quota.metric == DAILY_TOKENS else ("month", next_month(at))
+        code = "token_quota_exceeded"
+        message = f"plan {plan!r} allows {quota.limit} tokens per {period}: wait for the reset"
     await _refuse_quota(
         session, settings, account, ctx, at,
-        metric=quota.metric,
-        limit=quota.limit,
-        error_code="token_quota_exceeded",
-        retry_after=seconds_until(resets, at),
-        message=f"plan {account.plan_code!r} allows {quota.limit} tokens per {period}: wait for the reset",
+        metric=quota.metric, limit=quota.limit, error_code=code,
+        retry_after=seconds_until(resets, at), message=message,
     )  # fmt: skip
 
 
@@ -439,7 +434,11 @@ async def prepare(
 
 
 def _charge(
-    reference: str, reserved: Decimal | None, catalogue, balance: Decimal | None, settings: Settings
+    reference: str,
+    reserved: Decimal | None,
+    catalogue: Catalogue,
+    balance: Decimal | None,
+    settings: Settings,
 ) -> Charge:
     if reserved is None:
         return Charge(reference, Decimal(0), None)

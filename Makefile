@@ -30,7 +30,7 @@ run: $(MANIFEST)
 	$(BIN)/aiadmin serve
 
 docs: $(STAMP)
-	$(BIN)/python -m api.core.permissions_doc
+	$(BIN)/python -m aiadmin.permissions_doc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -221,7 +221,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_notify(args: argparse.Namespace) -> int:
     from aiadmin import operations
-    from api.core.permissions import Permission
+    from api.auth.permissions import Permission
     from api.notifications import service as notifications
 
     texts = {"en": {"subject": args.subject, "body": args.body}}
@@ -244,7 +244,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 def cmd_set_plan(args: argparse.Namespace) -> int:
     from aiadmin import operations
-    from api.core.permissions import Permission
+    from api.auth.permissions import Permission
 
     async def set_plan(session, _settings, at):
         segment = operations.parse_segment(args.segment)

@@ -31,6 +31,8 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from api.accounts import repository as accounts
+from api.accounts.models import Account
 from api.audit.service import AuditContext
 from api.auth import service as auth
 from api.billing import service as billing
@@ -53,9 +55,7 @@ from api.gateway import service as gateway_service
 from api.gateway.providers.base import ChatMessage
 from api.gateway.service import ChatLimitReached, ChatMessageLimitReached, Gateway, MaxTokensTooLarge
 from api.users import admin as users_admin
-from api.users import repository as users
 from api.users import service as users_service
-from api.users.models import Account
 
 DEMO_ADMIN_EMAIL = "admin@aiadmin.example.com"
 DEMO_ADMIN_PASSWORD = "admin-demo-pass"  # noqa: S105 (printed by `make run`; local demo only)
@@ -154,7 +154,7 @@ async def account_count(db: Database) -> int:
 async def ensure_demo_admin(db: Database, settings: Settings, at: datetime | None = None) -> Account:
     """The demo admin (made at `at`, else now), or the one already there."""
     async with db.sessionmaker() as session:
-        admin = await users.get_account_by_email(session, DEMO_ADMIN_EMAIL)
+        admin = await accounts.get_account_by_email(session, DEMO_ADMIN_EMAIL)
         if admin is None:
             admin = await users_service.create_staff(
                 session,

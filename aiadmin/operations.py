@@ -12,18 +12,18 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account, Plan
 from api.alerts import service as alerts
 from api.audit import service as audit
 from api.audit.service import AuditContext
+from api.auth.permissions import Permission, allowed
 from api.core.errors import AppError, Forbidden, NotFound
-from api.core.permissions import Permission, allowed
 from api.events.outbox import RequestContext
 from api.notifications import service as notifications
 from api.notifications.service import Segment
 from api.security import repository as security_log
 from api.system import error_log
 from api.users import admin
-from api.users.models import Account, Plan
 
 
 class BadSegment(AppError):

@@ -12,6 +12,7 @@ from api.alerts.router import router as alerts_router
 from api.alerts.service import evaluate_due
 from api.analytics.router import router as analytics_router
 from api.audit.router import router as audit_router
+from api.auth.deps import Public
 from api.auth.router import router as auth_router
 from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
@@ -21,7 +22,6 @@ from api.catalogue.roles_router import router as roles_router
 from api.chats.moderation_router import router as moderation_router
 from api.chats.router import router as chats_router
 from api.core.db import Database
-from api.core.deps import Public
 from api.core.errors import door_responses, install_error_handlers
 from api.core.metrics import Metrics, MetricsMiddleware
 from api.core.periodic import Periodic

@@ -1,9 +1,10 @@
 """Every table of the OLTP schema, imported in one place for Alembic and for the pipeline's extract."""
 
+from api.accounts.models import Account, Plan
 from api.alerts.models import AlertEvent, AlertRule
 from api.audit.models import AuditEntry
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
-from api.billing.models import AppSetting, IdempotencyRecord, LedgerEntry
+from api.billing.models import LedgerEntry
 from api.catalogue.models import (
     AssistantRole,
     AssistantRoleVersion,
@@ -13,14 +14,15 @@ from api.catalogue.models import (
     Provider,
 )
 from api.chats.models import Chat, Message
+from api.core.app_settings import AppSetting
 from api.core.db import Base
+from api.core.idempotency import IdempotencyRecord
 from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
 from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.quotas.models import QuotaUsage
 from api.security.models import SecurityEvent
 from api.system.models import ErrorEntry
-from api.users.models import Account, Plan
 
 metadata = Base.metadata
 

@@ -204,11 +204,11 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
     from sqlalchemy import update
     from sqlalchemy.engine import make_url
 
+    from api.accounts.models import Account, Plan
     from api.catalogue.models import ModelRoute, Provider
     from api.core.migrate import upgrade
     from api.core.settings import Settings
     from api.core.types import utcnow
-    from api.users.models import Account, Plan
     from tests.support import db_execute
 
     name = "aiadmin_bench"

@@ -14,8 +14,8 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 from sqlalchemy import Table, select
 
+from api.accounts.models import Account, Plan
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
-from api.users.models import Account, Plan
 from pipelines.resources import OltpResource, WarehouseResource
 
 # raw table -> (OLTP table, the columns copied)

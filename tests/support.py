@@ -232,9 +232,9 @@ def grant_credits(settings: Settings, email: str, credits) -> None:
     """Credits as an admin adjustment gives them: the balance and its ledger row together."""
     from sqlalchemy import update
 
+    from api.accounts.models import Account
     from api.billing.models import LedgerEntry
     from api.core.types import utcnow
-    from api.users.models import Account
 
     engine = make_sync_engine(settings)
     try:

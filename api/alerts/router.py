@@ -12,8 +12,9 @@ from api.alerts import service
 from api.alerts.schemas import EvaluationOut, HistoryPage, Kind, RuleIn, RuleOut, RulePatch
 from api.alerts.service import AlertRuleExists, AlertRuleNotFound, InvalidAlertRule, UnknownProvider
 from api.audit import service as audit
+from api.auth.deps import AlertsWriter, AuditCtx, HealthReader
 from api.core import exports
-from api.core.deps import AlertsWriter, AuditCtx, HealthReader, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.core.validation import Instant

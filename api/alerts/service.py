@@ -24,6 +24,7 @@ from sqlalchemy import Select, case, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.accounts.models import Account
 from api.alerts.models import AlertEvent, AlertRule
 from api.alerts.schemas import AlertEventOut, RuleIn, RuleOut, RulePatch, shown_target
 from api.audit import service as audit
@@ -36,7 +37,6 @@ from api.mail.models import EmailMessage
 from api.mail.sender import Sender
 from api.mail.service import MAX_ATTEMPTS, deliver_all, enqueue
 from api.system import live
-from api.users.models import Account
 
 log = logging.getLogger("aiadmin.alerts")
 

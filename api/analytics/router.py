@@ -16,8 +16,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from api.auth.deps import AnalyticsReader
 from api.core import exports
-from api.core.deps import AnalyticsReader
 from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, responses
 from warehouse import queries
 from warehouse.settings import WarehouseSettings

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.audit.service import COLUMNS, AuditFilter, log_query
+from api.auth.deps import AuditReader
 from api.core import exports
-from api.core.deps import AuditReader, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.validation import Instant
 from api.users.admin_router import AuditEntryOut

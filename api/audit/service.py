@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account
 from api.audit.models import AuditEntry
-from api.users.models import Account
 
 
 @dataclass(frozen=True, slots=True)

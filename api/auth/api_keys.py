@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account
 from api.auth import repository as auth_repo
 from api.auth.models import ApiKey
 from api.core.crypto import new_token, token_hash
@@ -15,7 +16,6 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.security import service as security
-from api.users.models import Account
 
 PREFIX = "aia_"
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
+from api.accounts import settings as account_settings
 from api.auth import service, two_factor
+from api.auth.deps import Authenticated, Public, RequestCtx
 from api.auth.errors import (
     EmailNotVerified,
     InvalidCurrentPassword,
@@ -34,11 +36,10 @@ from api.auth.schemas import (
     TokenOut,
     TwoFactorSetupOut,
 )
-from api.core.deps import Authenticated, Public, RequestCtx, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.mail.service import deliver_after_response
-from api.system import settings_service as system_settings
 from api.users.schemas import AccountOut
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -69,7 +70,7 @@ async def register(
     background: BackgroundTasks,
 ) -> AccountOut:
     """Create an end-user account; a confirmation link goes to the email address."""
-    if not await system_settings.registration_open(session):
+    if not await account_settings.registration_open(session):
         raise RegistrationClosed("registration is closed for now")
     account = await service.register(
         session,

@@ -13,8 +13,19 @@ from typing import NoReturn
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts import repository as accounts
+from api.accounts import settings as account_settings
+from api.accounts.models import Account
 from api.auth import repository as auth_repo
 from api.auth import two_factor
+from api.auth.credentials import (
+    DUMMY_PASSWORD_HASH,
+    AccessToken,
+    hash_password_async,
+    issue_access_token,
+    password_needs_rehash,
+    verify_password_async,
+)
 from api.auth.errors import (
     EmailNotVerified,
     InvalidCurrentPassword,
@@ -28,14 +39,6 @@ from api.auth.models import AuthSession, OneTimeToken, RefreshToken
 from api.auth.passwords import check_new_password
 from api.core.crypto import new_token, token_hash
 from api.core.errors import AccountBlocked, AppError, EmailTaken, InvalidCredentials
-from api.core.security import (
-    DUMMY_PASSWORD_HASH,
-    AccessToken,
-    hash_password_async,
-    issue_access_token,
-    password_needs_rehash,
-    verify_password_async,
-)
 from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
@@ -43,9 +46,6 @@ from api.mail import service as mail
 from api.notifications import service as notifications
 from api.security import repository as security_log
 from api.security import service as security
-from api.system import settings_service as system_settings
-from api.users import repository as users
-from api.users.models import Account
 
 CONFIRM_EMAIL = "confirm_email"
 RESET_PASSWORD = "reset_password"  # noqa: S105 (a purpose name)
@@ -80,20 +80,20 @@ async def register(
     operator), a confirmation link is emailed."""
     check_new_password(password, email=email)
     password_hash = await hash_password_async(password)
-    if await users.get_account_by_email(session, email) is not None:
+    if await accounts.get_account_by_email(session, email) is not None:
         raise EmailTaken("an account with this email already exists")
     account = Account(
         email=email,
         password_hash=password_hash,
         role=role,
-        plan_code=plan or await system_settings.default_plan(session),
+        plan_code=plan or await account_settings.default_plan(session),
         country=country or ctx.country,
         locale=locale,
         created_at=at,
         email_verified_at=at if verified else None,
     )
     try:
-        await users.add_account(session, account)
+        await accounts.add_account(session, account)
     except IntegrityError as exc:  # a concurrent registration of the same email won the race
         await session.rollback()
         raise EmailTaken("an account with this email already exists") from exc
@@ -175,7 +175,7 @@ async def _spend_link_token(
     row = await auth_repo.get_one_time_token(session, token_hash(settings, token), purpose)
     if row is None or row.used_at is not None or row.expires_at <= at:
         raise InvalidLinkToken("this link is invalid, used or expired: ask for a new one")
-    account = await users.get_account(session, row.account_id)
+    account = await accounts.get_account(session, row.account_id)
     await auth_repo.use_one_time_tokens(session, account.id, purpose, at)
     return account
 
@@ -193,7 +193,7 @@ async def confirm_email(
 
 async def resend_confirmation(session: AsyncSession, settings: Settings, *, email: str, at: datetime) -> None:
     """The same answer whether or not the email has an account; a mail only when it has an unconfirmed one."""
-    account = await users.get_account_by_email(session, email)
+    account = await accounts.get_account_by_email(session, email)
     if account is not None and account.email_verified_at is None and not account.is_blocked:
         await _send_confirmation(session, settings, account, at)
         await session.commit()
@@ -279,7 +279,7 @@ async def login(
     at: datetime,
 ) -> TokenPair:
     await _check_throttle(session, settings, email, ctx, at)
-    account = await users.get_account_by_email(session, email)
+    account = await accounts.get_account_by_email(session, email)
     await session.commit()  # end the read: no transaction is open while the hash is checked
     # Verify against a dummy hash when the email is unknown: same answer, same time.
     valid = await verify_password_async(account.password_hash if account else DUMMY_PASSWORD_HASH, password)
@@ -352,7 +352,7 @@ async def refresh(
     if row is None:
         raise InvalidRefreshToken("invalid refresh token")
     auth_session = await auth_repo.get_session(session, row.session_id)
-    account = await users.get_account(session, auth_session.account_id)
+    account = await accounts.get_account(session, auth_session.account_id)
     if auth_session.revoked_at is not None or auth_session.expires_at <= at:
         raise InvalidRefreshToken("this session has ended: sign in again")
     if account.is_blocked:
@@ -408,7 +408,7 @@ async def forgot_password(
     session: AsyncSession, settings: Settings, *, email: str, ctx: RequestContext, at: datetime
 ) -> None:
     """The same answer whether or not the email has an account; a reset link only when it has one."""
-    account = await users.get_account_by_email(session, email)
+    account = await accounts.get_account_by_email(session, email)
     if account is None or account.is_blocked:
         return
     await _mail_link(

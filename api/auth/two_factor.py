@@ -13,6 +13,8 @@ from datetime import datetime
 import pyotp
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts import repository as accounts
+from api.accounts.models import Account
 from api.auth import repository as auth_repo
 from api.auth.errors import InvalidOtp, OtpRequired, TwoFactorAlreadyEnabled, TwoFactorNotSetUp
 from api.core.crypto import Encryptor, token_hash
@@ -20,8 +22,6 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.security import service as security
-from api.users import repository as users
-from api.users.models import Account
 
 ISSUER = "aiadmin"
 STEP_SECONDS = 30
@@ -86,7 +86,7 @@ async def enable(
     if account.two_factor_enabled:
         raise TwoFactorAlreadyEnabled("two-factor authentication is already on")
     step = _matching_step(_secret(settings, account), code.strip(), at)
-    if step is None or not await users.claim_totp_step(session, account.id, step):
+    if step is None or not await accounts.claim_totp_step(session, account.id, step):
         raise InvalidOtp("wrong or expired code")
     account.totp_enabled_at = at
     codes = await _store_recovery_codes(session, settings, account, at)
@@ -109,7 +109,7 @@ async def verify(
         raise OtpRequired("this account has two-factor authentication: send the code from your app as `otp`")
     step = _matching_step(_secret(settings, account), code.strip(), at)
     if step is not None:
-        if await users.claim_totp_step(session, account.id, step):
+        if await accounts.claim_totp_step(session, account.id, step):
             return
         raise InvalidOtp("this code was already used: wait for the next one")
     if await auth_repo.use_recovery_code(session, account.id, token_hash(settings, _normalise(code)), at):

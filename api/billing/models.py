@@ -1,4 +1,4 @@
-"""Credits: an append-only ledger, the balance it adds up to, the admin-set rate, idempotency records."""
+"""Credits: an append-only ledger and the balance it adds up to."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, Uuid
+from sqlalchemy import ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -37,29 +37,3 @@ class LedgerEntry(Base):
         Index("ix_credit_ledger_reference", "reference"),
         Index("ix_credit_ledger_kind_created_at", "kind", "created_at"),
     )
-
-
-class AppSetting(Base):
-    """Settings staff change at run time (the credit rate, …), as JSON values."""
-
-    __tablename__ = "app_settings"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class IdempotencyRecord(Base):
-    """A request made with an Idempotency-Key, and its answer once it has one."""
-
-    __tablename__ = "idempotency_records"
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    key: Mapped[str] = mapped_column(String(200))
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while in progress
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_idempotency_account_key"),)

@@ -25,8 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from api.accounts.models import Account
 from api.billing import service as billing
-from api.billing.models import AppSetting, LedgerEntry
+from api.billing.models import LedgerEntry
+from api.core.app_settings import AppSetting
 from api.core.db import insert_for
 from api.core.settings import Settings
 from api.events.models import UsageEvent
@@ -34,7 +36,6 @@ from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
 from api.quotas import repository as quotas
 from api.quotas.windows import DAILY_REQUESTS, utc_day
-from api.users.models import Account
 
 log = logging.getLogger("aiadmin.billing")
 

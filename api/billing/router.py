@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, status
 
+from api.auth.deps import CurrentAccount, RequestCtx
 from api.billing import service as billing
 from api.billing.schemas import BalanceOut, LedgerEntryOut, TopUpIn, TopUpOut
 from api.billing.service import CurrencyMismatch
 from api.core import idempotency
-from api.core.deps import CurrentAccount, RequestCtx, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.idempotency import IdempotencyInProgress, IdempotencyKeyReused
 from api.core.types import utcnow

@@ -16,12 +16,13 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.billing.models import AppSetting, LedgerEntry
+from api.accounts.models import Account
+from api.billing.models import LedgerEntry
+from api.core.app_settings import AppSetting
 from api.core.errors import AppError, Forbidden
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
-from api.users.models import Account
 
 STEP = Decimal("0.000001")  # credits are kept to six decimals
 

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, exists, select
 
 from api.audit import service as audit
+from api.auth.deps import AnalyticsReader, AuditCtx, CatalogueWriter
 from api.catalogue import service as catalogue
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.chats.models import Message
-from api.core.deps import AnalyticsReader, AuditCtx, CatalogueWriter, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import (
     AccountBlocked,
     AppError,

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from api.audit import service as audit
+from api.auth.deps import AuditCtx, ProvidersWriter
 from api.catalogue.models import Provider
 from api.catalogue.service import ProviderSpec
 from api.core.crypto import Encryptor
-from api.core.deps import AuditCtx, ProvidersWriter, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, Conflict, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.core.validation import SafeStr

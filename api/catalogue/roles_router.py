@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.audit import service as audit
+from api.auth.deps import AnalyticsReader, AuditCtx, CatalogueWriter
 from api.catalogue import service as catalogue
 from api.catalogue.models import AssistantRole, AssistantRoleVersion, LlmModel
-from api.core.deps import AnalyticsReader, AuditCtx, CatalogueWriter, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import (
     AccountBlocked,
     AppError,

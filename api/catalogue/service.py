@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Plan
 from api.billing.service import CreditRate, credit_rate
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.core.crypto import Encryptor
@@ -27,7 +28,6 @@ from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.events.types import EventType
 from api.notifications import service as notifications
-from api.users.models import Plan
 
 MILLION = Decimal(1_000_000)
 

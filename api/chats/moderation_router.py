@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.audit import service as audit
+from api.auth.deps import AuditCtx, ConversationsReader
 from api.chats import repository as chats
 from api.chats.schemas import ChatOut, ChatWithMessages, MessageOut
-from api.core.deps import AuditCtx, ConversationsReader, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.core.validation import SafeStr

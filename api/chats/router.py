@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
+from api.auth.deps import CurrentAccount
 from api.chats import repository as chats
 from api.chats.schemas import ChatOut, ChatWithMessages, MessageOut, RenameIn
 from api.core import exports
-from api.core.deps import CurrentAccount, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 

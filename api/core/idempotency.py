@@ -16,12 +16,30 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import Integer, String, UniqueConstraint, Uuid, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
-from api.billing.models import IdempotencyRecord
+from api.core.db import Base
 from api.core.errors import AppError, Conflict
+from api.core.types import BigIntPK, JSONDoc, UTCDateTime
+
+
+class IdempotencyRecord(Base):
+    """A request made with an Idempotency-Key, and its answer once it has one."""
+
+    __tablename__ = "idempotency_records"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while in progress
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_idempotency_account_key"),)
 
 
 class IdempotencyInProgress(Conflict):

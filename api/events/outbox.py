@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from api.events.models import UsageEvent
 from api.events.types import EventType
-from api.users.models import Account
 
 _PENDING = "aiadmin.outbox"
 COLUMNS = tuple(c.name for c in UsageEvent.__table__.columns if c.name != "id")
@@ -81,7 +80,15 @@ def _drop_outbox(session: Session, _previous_transaction) -> None:
     session.info.pop(_PENDING, None)
 
 
-def about(account: Account | None) -> dict[str, Any]:
+class Subject(Protocol):
+    """What an event needs of the account it is about (the outbox sits below `api.accounts`)."""
+
+    id: uuid.UUID
+    plan_code: str
+    country: str | None
+
+
+def about(account: Subject | None) -> dict[str, Any]:
     """The who-columns of an event about an account (none for an unknown one)."""
     if account is None:
         return {}

@@ -33,10 +33,10 @@ import orjson
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
+from api.accounts.models import Account
 from api.core.errors import DatabaseUnavailable
 from api.core.settings import Settings
 from api.quotas.windows import DAILY_TOKENS, MONTHLY_TOKENS
-from api.users.models import Account
 
 _ACCOUNT_ATTRS = tuple((a.key, a.columns[0].name) for a in inspect(Account).column_attrs)
 _ACCOUNT_SELECT = ", ".join(f"a.{column}" for _, column in _ACCOUNT_ATTRS)

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 
+from api.auth.deps import LlmAccount, RequestCtx
 from api.billing.service import InsufficientBalance
 from api.catalogue.service import ModelNotFound, ModelNotInPlan, ModelRequired, RoleNotFound
 from api.core import idempotency
-from api.core.deps import LlmAccount, RequestCtx
 from api.core.errors import (
     AccountBlocked,
     AppError,

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account
 from api.billing import service as billing
 from api.billing.service import CreditRate, InsufficientBalance
 from api.catalogue.service import Catalogue, CatalogueCache, ModelRequired, ModelSpec, PlanSpec
@@ -43,7 +44,6 @@ from api.quotas.windows import (
     utc_day,
 )
 from api.system.error_log import note_provider_failure
-from api.users.models import Account
 
 log = logging.getLogger("aiadmin.gateway")
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.responses import StreamingResponse
 
+from api.accounts.models import Account
 from api.events.outbox import RequestContext, record
 from api.events.types import EventType
 from api.gateway.providers.base import StreamChunk
@@ -36,7 +37,6 @@ from api.gateway.service import (
     settle_failed_call,
     store_outcome,
 )
-from api.users.models import Account
 
 log = logging.getLogger("aiadmin.gateway")
 

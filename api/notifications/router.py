@@ -9,8 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
 from sqlalchemy import func, select
 
+from api.accounts.models import Plan
+from api.auth.deps import AuditCtx, CurrentAccount, NotificationsSender
 from api.core import exports
-from api.core.deps import AuditCtx, CurrentAccount, NotificationsSender, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.core.validation import Instant
@@ -32,7 +34,6 @@ from api.notifications.schemas import (
 from api.notifications.service import DeliveryFilter, EmptySegment, UnknownRule
 from api.notifications.templates import PLACEHOLDERS, UnknownPlaceholder
 from api.users.admin import UnknownPlan
-from api.users.models import Plan
 
 router = APIRouter(prefix="/api/v1/admin/notifications", tags=["admin: notifications"])
 me_router = APIRouter(prefix="/api/v1/me/notifications", tags=["me"])

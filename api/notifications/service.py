@@ -16,6 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, case, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
 from api.core.db import insert_for
@@ -28,7 +29,6 @@ from api.mail.models import EmailMessage
 from api.mail.service import MAX_ATTEMPTS
 from api.notifications import templates as texts
 from api.notifications.models import Broadcast, Notification, NotificationRule
-from api.users.models import Account
 
 SegmentKind = Literal["all", "plan", "country", "inactive"]
 

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.auth.deps import SecurityReader
 from api.auth.schemas import SecurityEventOut
 from api.core import exports
-from api.core.deps import SecurityReader, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.security import repository as security_log
 

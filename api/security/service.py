@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account
 from api.events import outbox
 from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.security.models import SecurityEvent
-from api.users.models import Account
 
 
 def record(

@@ -10,9 +10,9 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account
 from api.events.models import UsageEvent
 from api.events.types import LLM_CALLS, USER_ACTIVITY, EventType
-from api.users.models import Account
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, text
 
+from api.auth.deps import AnalyticsReader, HealthReader
 from api.core import exports
-from api.core.deps import AnalyticsReader, HealthReader, SessionDep
+from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.core.validation import Instant

@@ -12,10 +12,13 @@ from fastapi import APIRouter, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from api.accounts import settings as settings_service
+from api.accounts.models import Account, Plan
 from api.audit import service as audit
+from api.auth.deps import AuditCtx, SettingsWriter, UsersReader
 from api.billing import service as billing
 from api.billing.service import CreditRate
-from api.core.deps import AuditCtx, SessionDep, SettingsWriter, UsersReader
+from api.core.deps import SessionDep
 from api.core.errors import (
     AccountBlocked,
     Conflict,
@@ -25,9 +28,7 @@ from api.core.errors import (
     responses,
 )
 from api.core.types import utcnow
-from api.system import settings_service
 from api.users.admin import UnknownPlan
-from api.users.models import Account, Plan
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: plans and settings"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)

@@ -15,19 +15,19 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account, Plan
 from api.audit import service as audit
 from api.audit.models import AuditEntry
 from api.audit.service import AuditContext
+from api.auth.credentials import AccessToken, issue_access_token
 from api.auth.models import AuthSession
 from api.billing import service as billing
 from api.billing.service import InsufficientBalance
 from api.core.errors import AppError, Conflict, Forbidden, NotFound
-from api.core.security import AccessToken, issue_access_token
 from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.events.outbox import RequestContext, about, record
 from api.events.types import USER_ACTIVITY, EventType
-from api.users.models import Account, Plan
 
 SortColumn = Literal[
     "email", "created_at", "last_login_at", "balance", "plan_code", "country", "role", "is_blocked"

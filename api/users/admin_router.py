@@ -11,17 +11,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth.deps import AuditCtx, RequestCtx, UsersImpersonator, UsersReader, UsersWriter
 from api.billing.service import InsufficientBalance
 from api.core import exports
-from api.core.deps import (
-    AuditCtx,
-    RequestCtx,
-    SessionDep,
-    SettingsDep,
-    UsersImpersonator,
-    UsersReader,
-    UsersWriter,
-)
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.core.validation import SafeStr

@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from api.accounts import repository as accounts
 from api.auth import api_keys
 from api.auth import repository as auth_repo
+from api.auth.deps import Authenticated, CurrentAccount, RequestCtx
 from api.auth.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SecurityEventOut, SessionOut
 from api.chats import repository as chats
-from api.core.deps import Authenticated, CurrentAccount, RequestCtx, SessionDep, SettingsDep
+from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.quotas import repository as quotas
@@ -26,7 +28,6 @@ from api.quotas.windows import (
     utc_day,
 )
 from api.security import repository as security_log
-from api.users import repository as users
 from api.users.schemas import AccountOut, QuotaOut, UsageOut
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
@@ -94,7 +95,7 @@ def _quota(used: int, limit: int | None, resets_at: datetime | None) -> QuotaOut
 async def my_usage(account: CurrentAccount, session: SessionDep) -> UsageOut:
     """Today's and this month's use against the plan's limits, and when each resets (UTC)."""
     now = utcnow()
-    plan = await users.get_plan(session, account.plan_code)
+    plan = await accounts.get_plan(session, account.plan_code)
     day, month = utc_day(now), month_start(now)
     return UsageOut(
         plan=account.plan_code,

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from api.core.permissions import ROLE_PERMISSIONS
+from api.auth.permissions import ROLE_PERMISSIONS
 
 
 class AccountOut(BaseModel):

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts import repository as accounts
+from api.accounts.models import ROLES, STAFF_ROLES, Account
 from api.auth import service as auth
 from api.auth import two_factor
 from api.core.errors import AppError, EmailTaken, NotFound
@@ -13,8 +15,6 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.security import service as security
-from api.users import repository as users
-from api.users.models import ROLES, STAFF_ROLES, Account
 
 OPERATOR = RequestContext(client="cli")
 
@@ -30,7 +30,7 @@ async def create_staff(
     """A staff account whose email counts as confirmed (an operator vouches for it)."""
     if role not in STAFF_ROLES:
         raise UnknownRole(f"{role!r} is not a staff role ({', '.join(STAFF_ROLES)})")
-    if await users.get_account_by_email(session, email) is not None:
+    if await accounts.get_account_by_email(session, email) is not None:
         raise EmailTaken(f"{email} already has an account: use `aiadmin set-role {email} {role}`")
     return await auth.register(
         session,
@@ -46,7 +46,7 @@ async def create_staff(
 
 
 async def _by_email(session: AsyncSession, email: str) -> Account:
-    account = await users.get_account_by_email(session, email)
+    account = await accounts.get_account_by_email(session, email)
     if account is None:
         raise NotFound(f"no account with the email {email}")
     return account

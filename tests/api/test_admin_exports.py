@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from openpyxl import load_workbook
 
-from api.users.models import Account
+from api.accounts.models import Account
 from tests.support import db_execute, sign_up, staff_headers
 
 EXPORT = "/api/v1/admin/users/export"

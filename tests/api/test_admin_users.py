@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from api.core import permissions_doc
+from aiadmin import permissions_doc
 from api.main import create_app
 from tests.support import completion_body, events_of, sign_up, staff_headers
 

@@ -58,7 +58,7 @@ def test_a_revoked_key_stops_working_and_someone_elses_key_is_not_found(client):
 def test_a_blocked_accounts_key_is_refused(client, settings):
     from sqlalchemy import update
 
-    from api.users.models import Account
+    from api.accounts.models import Account
 
     headers = sign_up(client, "ada@example.com")
     key = bearer(_create(client, headers)["key"])

@@ -7,10 +7,10 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select, update
 
-from api.core import security as security_module
+from api.accounts.models import Account
+from api.auth import credentials as security_module
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
-from api.users.models import Account
 from tests.support import (
     PASSWORD,
     bearer,
@@ -177,7 +177,7 @@ def test_an_unknown_email_costs_one_password_hash_check_like_a_known_one(client,
     sign_up(client, "ada@example.com")
     calls = []
     real = security_module.verify_password
-    monkeypatch.setattr("api.core.security.verify_password", lambda h, p: calls.append(h) or real(h, p))
+    monkeypatch.setattr("api.auth.credentials.verify_password", lambda h, p: calls.append(h) or real(h, p))
     client.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": "wrong-password"})
     client.post("/api/v1/auth/login", json={"email": "bob@example.com", "password": "wrong-password"})
     assert len(calls) == 2

@@ -9,10 +9,10 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from api.accounts.models import Account
 from api.billing.models import LedgerEntry
 from api.core.db import make_sync_engine
 from api.main import create_app
-from api.users.models import Account
 from tests.support import completion_body, db_execute, event_counts, events_of, grant_credits, sign_up
 
 PAID = "mock-large"  # $2.50 / $10.00 per 1M tokens; 1 credit = $0.01 by default

@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from api.accounts.models import Account
 from api.catalogue.models import ModelPrice, ModelRoute, Provider
 from api.core.crypto import Encryptor
 from api.core.db import make_sync_engine
 from api.core.types import utcnow
 from api.main import create_app
-from api.users.models import Account
 from tests.support import completion_body, db_execute, event_counts, events_of, http_provider_row, sign_up
 
 

@@ -9,8 +9,8 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from api.accounts.models import Plan
 from api.main import create_app
-from api.users.models import Plan
 from tests.support import completion_body, db_execute, event_counts, events_of, sign_up
 
 

@@ -8,7 +8,7 @@ import json
 
 from fastapi.testclient import TestClient
 
-from api.core.deps import Public
+from api.auth.deps import Public
 from api.main import create_app
 from tests.support import completion_body, sign_up, staff_headers
 

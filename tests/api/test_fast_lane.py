@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text, update
 
+from api.accounts.models import Account, Plan
 from api.catalogue.models import LlmModel
 from api.core.db import make_sync_engine
 from api.main import create_app
 from api.notifications.models import NotificationRule
-from api.users.models import Account, Plan
 from tests.conftest import postgres_database
 from tests.support import completion_body, db_execute, grant_credits, sign_up
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from api.core import permissions_doc
-from api.core.deps import PUBLIC
-from api.core.permissions import ROLE_PERMISSIONS, Permission, allowed
-from api.core.permissions_doc import declared_permissions
+from aiadmin import permissions_doc
+from aiadmin.permissions_doc import declared_permissions
+from api.accounts.models import ROLES
+from api.auth.deps import PUBLIC
+from api.auth.permissions import ROLE_PERMISSIONS, Permission, allowed
 from api.core.types import utcnow
 from api.main import create_app
-from api.users.models import ROLES
 from tests.support import bearer, sign_up, staff_headers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
@@ -57,10 +57,10 @@ def _fresh_session(settings, email: str) -> dict[str, str]:
 
     from sqlalchemy import select
 
+    from api.accounts.models import Account
+    from api.auth.credentials import issue_access_token
     from api.auth.models import AuthSession
     from api.core.db import make_sync_engine
-    from api.core.security import issue_access_token
-    from api.users.models import Account
 
     now = utcnow()
     engine = make_sync_engine(settings)
@@ -111,8 +111,8 @@ def test_every_route_called_as_every_role_and_anonymously_follows_the_matrix(cli
 def test_a_demotion_takes_effect_for_a_token_already_issued(client, settings, role_headers):
     from sqlalchemy import update
 
+    from api.accounts.models import Account
     from api.core.db import make_sync_engine
-    from api.users.models import Account
 
     headers = role_headers["analyst"]
     assert client.get("/v1/models", headers=headers).status_code == 200

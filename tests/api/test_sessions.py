@@ -11,10 +11,10 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
+from api.accounts.models import Account
 from api.auth.models import AuthSession
 from api.core.db import make_sync_engine
 from api.core.types import utcnow
-from api.users.models import Account
 from tests.support import bearer, db_execute, event_counts, sign_up, tokens
 
 

@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 
 from aiadmin.cli import main
 from aiadmin.demo import DEMO_ADMIN_EMAIL, generate
+from api.accounts.models import Account
 from api.audit.models import AuditEntry
 from api.billing.models import LedgerEntry
 from api.chats.models import Chat, Message
 from api.core.db import Database, make_sync_engine
 from api.core.settings import Settings
 from api.events.models import UsageEvent
-from api.users.models import Account
 from tests.conftest import TEST_SECRET, _pg_admin, _pg_url
 from tests.support import event_counts
 

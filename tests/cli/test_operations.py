@@ -11,11 +11,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from aiadmin.cli import main
+from api.accounts.models import Account
 from api.audit.models import AuditEntry
 from api.core.db import make_sync_engine
 from api.main import create_app
 from api.notifications.models import Notification
-from api.users.models import Account
 from tests.support import create_staff_account, event_counts, register
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from api.core.permissions import ROLE_PERMISSIONS
+from api.auth.permissions import ROLE_PERMISSIONS
 from tests.dashboard.conftest import APP, PAGES, ROLES, sign_in_staff
 
 ROOT = Path(__file__).resolve().parents[2]

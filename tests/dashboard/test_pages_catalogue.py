@@ -13,7 +13,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from api.core.permissions import ROLE_PERMISSIONS
+from api.auth.permissions import ROLE_PERMISSIONS
 from tests.support import bearer, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]

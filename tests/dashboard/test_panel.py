@@ -103,8 +103,8 @@ def test_a_blocked_or_demoted_staff_member_is_signed_out_at_the_next_interaction
 ):
     from sqlalchemy import update
 
+    from api.accounts.models import Account
     from api.core.db import make_sync_engine
-    from api.users.models import Account
 
     monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
     for change in ({"is_blocked": True}, {"role": "user"}):

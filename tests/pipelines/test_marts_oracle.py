@@ -15,8 +15,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
+from api.accounts.models import Account
 from api.events.models import UsageEvent
-from api.users.models import Account
 from tests.support import db_execute
 
 A, B, C, S = (uuid.uuid4() for _ in range(4))

@@ -4,7 +4,7 @@ import duckdb
 import pytest
 from sqlalchemy import update
 
-from api.users.models import Account
+from api.accounts.models import Account
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
 from tests.support import completion_body, db_execute, event_counts, sign_up

@@ -13,8 +13,8 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
+from aiadmin.permissions_doc import api_routes
 from api.core.db import make_sync_engine
-from api.core.permissions_doc import api_routes
 from api.main import create_app
 from api.models import metadata
 from tests.reliability.profile import report

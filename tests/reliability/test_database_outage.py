@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
+from api.accounts.models import Account
 from api.billing import service as billing
 from api.billing.models import LedgerEntry
 from api.billing.recovery import SETTLEMENT_LOST, refund_lost_reservations
@@ -38,7 +39,6 @@ from api.events.outbox import RequestContext
 from api.gateway.providers.base import ChatMessage
 from api.gateway.service import Gateway, prepare
 from api.main import create_app
-from api.users.models import Account
 from tests.reliability.profile import PROFILE, report
 from tests.support import (
     LiveServer,

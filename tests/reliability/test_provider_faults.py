@@ -23,13 +23,13 @@ import openai
 import pytest
 from sqlalchemy import func, select, update
 
+from api.accounts.models import Account
 from api.billing.models import LedgerEntry
 from api.catalogue.models import ModelRoute, Provider
 from api.chats.models import Chat, Message
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
 from api.main import create_app
-from api.users.models import Account
 from tests.reliability.profile import report
 from tests.support import LiveServer, db_execute, grant_credits, http_provider_row, sign_up
 

@@ -49,14 +49,14 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.wfc.escalation import EscalatingAuthProvider
 from sqlalchemy import select, update
 
+from aiadmin.permissions_doc import api_routes, declared_permissions
+from api.accounts.models import ROLES, Account, Plan
+from api.auth.deps import PUBLIC
+from api.auth.permissions import ROLE_PERMISSIONS, allowed
 from api.core.db import make_sync_engine
-from api.core.deps import PUBLIC
-from api.core.permissions import ROLE_PERMISSIONS, allowed
-from api.core.permissions_doc import api_routes, declared_permissions
 from api.core.types import utcnow
 from api.main import create_app
 from api.notifications.models import Notification
-from api.users.models import ROLES, Account, Plan
 from tests.reliability.profile import PROFILE, report
 from tests.support import LiveServer, completion_body, db_execute, sign_up, staff_headers
 from warehouse.settings import WarehouseSettings

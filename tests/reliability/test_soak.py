@@ -28,9 +28,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from api.accounts.models import Account, Plan
 from api.catalogue.models import ModelRoute
 from api.core.types import utcnow
-from api.users.models import Account, Plan
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
 from tests.reliability.profile import PROFILE, report

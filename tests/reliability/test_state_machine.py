@@ -36,9 +36,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
+from api.accounts.models import Account
 from api.auth.models import AuthSession
-from api.billing.models import IdempotencyRecord, LedgerEntry
+from api.billing.models import LedgerEntry
 from api.core.db import make_sync_engine
+from api.core.idempotency import IdempotencyRecord
 from api.core.types import utcnow
 from api.events.models import UsageEvent
 from api.gateway.providers.base import ChatMessage
@@ -47,7 +49,6 @@ from api.mail.models import EmailMessage
 from api.main import create_app
 from api.quotas.models import QuotaUsage
 from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS
-from api.users.models import Account
 from tests.reliability.profile import PROFILE, report
 from tests.support import PASSWORD, bearer, create_staff_account
 

@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.users.models import Account, Plan
+from api.accounts.models import Account, Plan
 
 
 async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:

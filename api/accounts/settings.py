@@ -1,5 +1,5 @@
-"""Settings staff change at run time, kept as JSON in `app_settings` (`{"value": …}`): whether
-registration is open, and the plan new accounts get. The credit rate lives there too (api/billing)."""
+"""The accounts' run-time settings (in `app_settings`, api/core/app_settings.py): whether registration is
+open, and the plan new accounts get."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.billing.models import AppSetting
+from api.core.app_settings import AppSetting
 
 DEFAULTS: dict[str, Any] = {"registration_open": True, "default_plan": "free"}
 

@@ -52,8 +52,8 @@ from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.events.outbox import RequestContext
 from api.gateway import service as gateway_service
-from api.gateway.providers.base import ChatMessage
 from api.gateway.service import ChatLimitReached, ChatMessageLimitReached, Gateway, MaxTokensTooLarge
+from api.providers.base import ChatMessage
 from api.users import admin as users_admin
 from api.users import service as users_service
 

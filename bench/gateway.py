@@ -299,7 +299,7 @@ def main() -> None:
     quiet = ["--no-access-log", "--log-level", "warning"]
     try:
         mock_port = free_port()
-        mock = start([PY, "-m", "api.gateway.providers.mock_server", "--port", str(mock_port)], log="mock")
+        mock = start([PY, "-m", "api.providers.mock_server", "--port", str(mock_port)], log="mock")
         procs.append(mock)
         upstream = f"http://127.0.0.1:{mock_port}"
         wait_ready(f"{upstream}/v1/models")

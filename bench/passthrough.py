@@ -12,8 +12,8 @@ import os
 
 from fastapi import FastAPI, Request
 
-from api.gateway.providers.base import CallParams, ChatMessage
-from api.gateway.providers.openai_compatible import OpenAICompatibleProvider
+from api.providers.base import CallParams, ChatMessage
+from api.providers.openai_compatible import OpenAICompatibleProvider
 
 app = FastAPI()
 _base = os.environ.get("AIADMIN_BENCH_UPSTREAM", "http://127.0.0.1:9100")

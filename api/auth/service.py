@@ -43,7 +43,7 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.mail import service as mail
-from api.notifications import service as notifications
+from api.notifications import notify
 from api.security import repository as security_log
 from api.security import service as security
 
@@ -99,7 +99,7 @@ async def register(
         raise EmailTaken("an account with this email already exists") from exc
     if not verified:
         await _send_confirmation(session, settings, account, at)
-    await notifications.notify(session, settings, "welcome", account, at)
+    await notify.notify(session, settings, "welcome", account, at)
     security.record(
         session, EventType.USER_REGISTERED, at=at, ctx=ctx, account=account, details={"role": role}
     )

@@ -21,8 +21,8 @@ from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, Conflict, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.core.validation import SafeStr
-from api.gateway.providers.base import CallParams, ChatMessage, ProviderError
-from api.gateway.providers.pool import ProviderPool
+from api.providers.base import CallParams, ChatMessage, ProviderError
+from api.providers.pool import ProviderPool
 
 router = APIRouter(prefix="/api/v1/admin/providers", tags=["admin: providers"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, NotFound)

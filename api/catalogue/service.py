@@ -27,7 +27,7 @@ from api.core.errors import AppError
 from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.events.types import EventType
-from api.notifications import service as notifications
+from api.notifications import notify
 
 MILLION = Decimal(1_000_000)
 
@@ -222,7 +222,7 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     }
     plans = {p.code: PlanSpec.of(p) for p in (await session.scalars(select(Plan))).all()}
     rate = await credit_rate(session)
-    balance_low_below = await notifications.balance_low_threshold(session)
+    balance_low_below = await notify.balance_low_threshold(session)
     await session.commit()  # end the read
     return Catalogue(models, roles, plans, rate, balance_low_below)
 

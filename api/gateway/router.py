@@ -24,7 +24,6 @@ from api.core.errors import (
 from api.core.idempotency import IdempotencyInProgress, IdempotencyKeyReused
 from api.core.types import utcnow
 from api.gateway import service, streaming
-from api.gateway.providers.base import ChatMessage
 from api.gateway.schemas import (
     ChatCompletionIn,
     ChatCompletionOut,
@@ -41,6 +40,7 @@ from api.gateway.service import (
     Gateway,
     MaxTokensTooLarge,
 )
+from api.providers.base import ChatMessage
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 

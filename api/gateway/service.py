@@ -28,10 +28,10 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, event_row, record
 from api.events.types import EventType
 from api.gateway.fastlane import Books, Quota
-from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError
-from api.gateway.providers.mock import count_prompt_tokens, count_tokens
-from api.gateway.providers.pool import ProviderPool
-from api.notifications import service as notifications
+from api.notifications import notify
+from api.providers.base import CallParams, ChatMessage, Completion, ProviderError
+from api.providers.mock import count_prompt_tokens, count_tokens
+from api.providers.pool import ProviderPool
 from api.quotas import repository as quotas
 from api.quotas.windows import (
     DAILY_REQUESTS,
@@ -231,7 +231,7 @@ async def _refuse_quota(
         properties={"metric": metric, "limit": limit},
     )
     resets_at = at + timedelta(seconds=retry_after)
-    await notifications.notify(
+    await notify.notify(
         session, settings, "quota_exhausted", account, at,
         {"limit": limit, "metric": metric, "resets_at": resets_at.strftime("%Y-%m-%d %H:%M")},
         dedup_key=f"quota_exhausted:{metric}:{resets_at:%Y-%m-%d}",
@@ -668,7 +668,7 @@ async def _watch_balance(
         "balance": f"{charge.watch.balance_before - actual:.2f}",
         "threshold": f"{charge.watch.threshold:.2f}",
     }
-    await notifications.notify(session, charge.watch.settings, "balance_low", account, at, values)
+    await notify.notify(session, charge.watch.settings, "balance_low", account, at, values)
     return True
 
 

@@ -26,8 +26,6 @@ from starlette.responses import StreamingResponse
 from api.accounts.models import Account
 from api.events.outbox import RequestContext, record
 from api.events.types import EventType
-from api.gateway.providers.base import StreamChunk
-from api.gateway.providers.mock import count_prompt_tokens, count_tokens
 from api.gateway.service import (
     AllProvidersFailed,
     Gateway,
@@ -37,6 +35,8 @@ from api.gateway.service import (
     settle_failed_call,
     store_outcome,
 )
+from api.providers.base import StreamChunk
+from api.providers.mock import count_prompt_tokens, count_tokens
 
 log = logging.getLogger("aiadmin.gateway")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from aiosmtpd.controller import Controller
 
-from api.gateway.providers.mock_server import create_mock_app
+from api.providers.mock_server import create_mock_app
 from tests.support import LiveServer, free_port
 
 

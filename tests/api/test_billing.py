@@ -152,8 +152,8 @@ def test_fifty_concurrent_calls_against_a_quota_of_three_let_exactly_three_throu
 
 
 def test_fifty_concurrent_calls_against_a_balance_worth_five_let_exactly_five_through(live_server, settings):
-    from api.gateway.providers.base import ChatMessage
-    from api.gateway.providers.mock import count_prompt_tokens
+    from api.providers.base import ChatMessage
+    from api.providers.mock import count_prompt_tokens
 
     # max_tokens below the mock's answer length: every call writes exactly that many tokens, so the
     # worst case reserved equals the real cost, and the balance is worth exactly five calls.

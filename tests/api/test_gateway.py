@@ -125,7 +125,7 @@ def test_a_bug_in_a_provider_adapter_is_a_500_and_is_not_charged(settings, monke
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         headers = sign_up(client, "ada@example.com")
-        monkeypatch.setattr("api.gateway.providers.mock.MockProvider.complete", broken)
+        monkeypatch.setattr("api.providers.mock.MockProvider.complete", broken)
         for _ in range(4):  # more than the free plan's 3: each failure gave its unit back
             failed = client.post("/v1/chat/completions", headers=headers, json=completion_body())
             assert failed.status_code == 500 and failed.json()["error"]["code"] == "internal_error"

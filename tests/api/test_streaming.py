@@ -12,8 +12,8 @@ from sqlalchemy import update
 
 from api.accounts.models import Account
 from api.catalogue.models import ModelRoute, Provider
-from api.gateway.providers.mock import count_tokens
 from api.main import create_app
+from api.providers.mock import count_tokens
 from tests.support import (
     LiveServer,
     completion_body,

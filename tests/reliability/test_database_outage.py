@@ -36,9 +36,9 @@ from api.core.db import Database, make_sync_engine
 from api.core.types import utcnow
 from api.events.models import UsageEvent
 from api.events.outbox import RequestContext
-from api.gateway.providers.base import ChatMessage
 from api.gateway.service import Gateway, prepare
 from api.main import create_app
+from api.providers.base import ChatMessage
 from tests.reliability.profile import PROFILE, report
 from tests.support import (
     LiveServer,

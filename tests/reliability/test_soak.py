@@ -169,7 +169,7 @@ def test_soak_at_the_sustainable_rate_with_the_pipeline_running(settings, tmp_pa
     env = _env(settings)
     mock_port, api_port = free_port(), free_port()
     mock = _start(
-        [str(BIN / "python"), "-m", "api.gateway.providers.mock_server", "--port", str(mock_port)],
+        [str(BIN / "python"), "-m", "api.providers.mock_server", "--port", str(mock_port)],
         env, tmp_path / "mock.log",
     )  # fmt: skip
     api = _start(

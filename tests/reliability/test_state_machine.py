@@ -43,10 +43,10 @@ from api.core.db import make_sync_engine
 from api.core.idempotency import IdempotencyRecord
 from api.core.types import utcnow
 from api.events.models import UsageEvent
-from api.gateway.providers.base import ChatMessage
-from api.gateway.providers.mock import answer
 from api.mail.models import EmailMessage
 from api.main import create_app
+from api.providers.base import ChatMessage
+from api.providers.mock import answer
 from api.quotas.models import QuotaUsage
 from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS
 from tests.reliability.profile import PROFILE, report

@@ -1,6 +1,6 @@
 """The offline mock as a real HTTP server speaking the OpenAI chat-completions API.
 
-For tests and benchmarks of the gateway over real HTTP: `python -m api.gateway.providers.mock_server
+For tests and benchmarks of the gateway over real HTTP: `python -m api.providers.mock_server
 --port 9100`. Faults on request: the `X-Mock-Fault` header or `metadata.mock` ("fail" → 503, "stall",
 "slow"); `X-Mock-Status: 429` answers that status.
 """
@@ -17,8 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from api.gateway.providers.base import ChatMessage, ProviderError
-from api.gateway.providers.mock import SLOW_SECONDS, answer, apply_fault, pieces
+from api.providers.base import ChatMessage, ProviderError
+from api.providers.mock import SLOW_SECONDS, answer, apply_fault, pieces
 
 MODELS = ("mock-small", "mock-large")
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 
-from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
+from api.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _PER_MESSAGE_OVERHEAD = 3  # role and separators, as chat formats add around each message

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from api.catalogue.service import ProviderSpec
-from api.gateway.providers.base import Provider
-from api.gateway.providers.mock import MockProvider
-from api.gateway.providers.openai_compatible import OpenAICompatibleProvider
+from api.providers.base import Provider
+from api.providers.mock import MockProvider
+from api.providers.openai_compatible import OpenAICompatibleProvider
 
 
 class ProviderPool:

@@ -24,8 +24,8 @@ from typing import Any
 
 import aiohttp
 
-from api.gateway.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
-from api.gateway.providers.mock import count_prompt_tokens, count_tokens
+from api.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
+from api.providers.mock import count_prompt_tokens, count_tokens
 
 _BAD_ANSWER = (ValueError, KeyError, IndexError, TypeError, AttributeError)
 

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 DAGSTER_YAML = """\
-# Written by aiadmin. Local storage (SQLite) under this folder; see README for PostgreSQL storage.
+# Written by aiadmin. Local storage (SQLite) under this folder; see docs/operations.md for PostgreSQL storage.
 telemetry:
   enabled: false
 run_coordinator:

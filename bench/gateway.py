@@ -206,10 +206,10 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
 
     from api.accounts.models import Account, Plan
     from api.catalogue.models import ModelRoute, Provider
+    from api.core.db import make_sync_engine
     from api.core.migrate import upgrade
     from api.core.settings import Settings
     from api.core.types import utcnow
-    from tests.support import db_execute
 
     name = "aiadmin_bench"
     admin_url = make_url(PG).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -221,8 +221,15 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
         database_url=url, environment="test", secret_key="bench-secret-key-0123456789-abcdefghij"
     )
     upgrade(settings)
+
+    def db_execute(*statements) -> None:
+        engine = make_sync_engine(settings)
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(statement)
+        engine.dispose()
+
     db_execute(
-        settings,
         Provider.__table__.insert().values(
             id="upstream",
             kind="openai_compatible",
@@ -265,7 +272,7 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
         await db.dispose()
 
     aio.run(user())
-    db_execute(settings, update(Account).values(balance=10**9))
+    db_execute(update(Account).values(balance=10**9))
     return url, {
         "AIADMIN_DATABASE_URL": url,
         "AIADMIN_SECRET_KEY": settings.secret_key.get_secret_value(),

@@ -1,0 +1,1 @@
+"""Notifications: the notify primitive (notify.py), broadcasts, rules, the inbox and the delivery log."""

@@ -19,72 +19,32 @@ from dashboard import i18n  # noqa: E402
 from dashboard.api_client import ApiClient, ApiError  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
-# Each page, its section, its title in English and Russian, and the permission it needs; the permissions
-# come from the API (`/api/v1/me`), which also enforces them on every call.
+# Each page, its section, its icon and the permission it needs (the titles are `app.pages.<page>` and
+# `app.sections.<section>` in the catalogues); the permissions come from the API (`/api/v1/me`), which also
+# enforces them on every call.
 PAGES = {
-    "overview": ("analytics", "Overview", "Обзор", ":material/monitoring:", "analytics:read"),
-    "reports": ("analytics", "Reports", "Отчёты", ":material/summarize:", "analytics:read"),
-    "users": ("people", "Users", "Пользователи", ":material/group:", "users:read"),
-    "audit": ("system", "Audit & logs", "Аудит и журналы", ":material/policy:", "audit:read"),
+    "overview": ("analytics", ":material/monitoring:", "analytics:read"),
+    "reports": ("analytics", ":material/summarize:", "analytics:read"),
+    "users": ("people", ":material/group:", "users:read"),
+    "audit": ("system", ":material/policy:", "audit:read"),
     # users and logs pages
-    "models": ("catalogue", "Models", "Модели", ":material/neurology:", "analytics:read"),
-    "roles": ("catalogue", "Roles & prompts", "Роли и промпты", ":material/psychology:", "analytics:read"),
-    "providers": ("catalogue", "Providers & keys", "Провайдеры и ключи", ":material/key:", "providers:write"),
-    "plans": ("catalogue", "Plans & limits", "Тарифы и лимиты", ":material/workspace_premium:", "users:read"),
-    "settings": ("system", "Settings", "Настройки", ":material/settings:", "settings:write"),
+    "models": ("catalogue", ":material/neurology:", "analytics:read"),
+    "roles": ("catalogue", ":material/psychology:", "analytics:read"),
+    "providers": ("catalogue", ":material/key:", "providers:write"),
+    "plans": ("catalogue", ":material/workspace_premium:", "users:read"),
+    "settings": ("system", ":material/settings:", "settings:write"),
     # catalogue pages
-    "notifications": ("messaging", "Notifications", "Уведомления", ":material/send:", "notifications:send"),
-    "alerts": ("messaging", "Alerts", "Оповещения", ":material/notifications_active:", "health:read"),
-    "health": ("system", "System health", "Состояние системы", ":material/monitor_heart:", "health:read"),
+    "notifications": ("messaging", ":material/send:", "notifications:send"),
+    "alerts": ("messaging", ":material/notifications_active:", "health:read"),
+    "health": ("system", ":material/monitor_heart:", "health:read"),
     # messaging and system pages
 }
-SECTIONS = {
-    "analytics": ("Analytics", "Аналитика"),
-    "people": ("Users", "Пользователи"),
-    "catalogue": ("Catalogue", "Каталог"),
-    "messaging": ("Messaging", "Сообщения"),
-    "system": ("System", "Система"),
-}
-T = i18n.texts(
-    {
-        "tagline": (
-            "Back office of the AI-assistant service. Staff sign in with their aiadmin account.",
-            "Бэк-офис сервиса ИИ-ассистентов. Сотрудники входят со своей учётной записью aiadmin.",
-        ),
-        "email": ("Email", "Эл. почта"),
-        "password": ("Password", "Пароль"),
-        "otp": (
-            "Code from your authenticator app (if two-factor is on)",
-            "Код из приложения-аутентификатора (если включена двухфакторная защита)",
-        ),
-        "sign_in": ("Sign in", "Войти"),
-        "enter_both": ("Enter your email and password.", "Введите эл. почту и пароль."),
-        "signed_out": ("You were signed out: {reason}", "Вы вышли из системы: {reason}"),
-        "no_pages": ("Your role has no pages in the panel yet.", "Для вашей роли в панели пока нет страниц."),
-        "enrol": ("Set up two-factor authentication", "Настройка двухфакторной аутентификации"),
-        "enrol_why": (
-            "Your role needs a second factor before it can do anything else. Add this key to an "
-            "authenticator app (Google Authenticator, 1Password, Aegis…), then enter the code it shows.",
-            "Вашей роли нужен второй фактор, прежде чем станет доступно что-либо ещё. Добавьте этот ключ в "
-            "приложение-аутентификатор (Google Authenticator, 1Password, Aegis…) и введите показанный код.",
-        ),
-        "enrol_key": ("Key", "Ключ"),
-        "enrol_code": ("Code from the app", "Код из приложения"),
-        "enrol_confirm": ("Turn on two-factor authentication", "Включить двухфакторную аутентификацию"),
-        "enrol_done": (
-            "Two-factor authentication is on. Keep these recovery codes somewhere safe: each works once "
-            "instead of a code, and they are shown only now.",
-            "Двухфакторная аутентификация включена. Сохраните эти коды восстановления: каждый работает один "
-            "раз вместо кода, и показываются они только сейчас.",
-        ),
-        "continue": ("Continue", "Продолжить"),
-    }
-)
+SECTIONS = ("analytics", "people", "catalogue", "messaging", "system")  # in the order the sidebar shows them
 
 
 def language_picker() -> None:
     st.selectbox(
-        i18n.t("language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="locale",
+        i18n.t("common.language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="locale",
         label_visibility="collapsed",
     )  # fmt: skip
 
@@ -95,17 +55,17 @@ st.set_page_config(page_title="aiadmin", page_icon=":material/admin_panel_settin
 def login_page() -> None:
     language_picker()
     st.title("aiadmin")
-    st.caption(T("tagline"))
+    st.caption(i18n.t("app.tagline"))
     if notice := st.session_state.pop("signed_out_because", None):
-        st.warning(T("signed_out", reason=notice))
+        st.warning(i18n.t("app.signed_out", reason=notice))
     with st.form("login"):
-        email = st.text_input(T("email"))
-        password = st.text_input(T("password"), type="password")
-        otp = st.text_input(T("otp"), max_chars=32)
-        submitted = st.form_submit_button(T("sign_in"), type="primary")
+        email = st.text_input(i18n.t("app.email"))
+        password = st.text_input(i18n.t("app.password"), type="password")
+        otp = st.text_input(i18n.t("app.otp"), max_chars=32)
+        submitted = st.form_submit_button(i18n.t("app.sign_in"), type="primary")
     if submitted:
         if not email or not password:
-            st.error(T("enter_both"))
+            st.error(i18n.t("app.enter_both"))
             return
         try:
             staff = ApiClient().login(email, password, otp.strip() or None)
@@ -127,15 +87,15 @@ def enrol_page() -> None:
     else): a new key, a first code to turn it on, the recovery codes once."""
     staff = st.session_state["staff"]
     client = ApiClient.of(staff)
-    st.title(T("enrol"))
+    st.title(i18n.t("app.enrol"))
     if codes := st.session_state.get("recovery_codes"):
-        st.success(T("enrol_done"))
+        st.success(i18n.t("app.enrol_done"))
         st.code("\n".join(codes), language=None)
-        if st.button(T("continue"), type="primary"):
+        if st.button(i18n.t("app.continue"), type="primary"):
             st.session_state.pop("recovery_codes")
             st.rerun()
         return
-    st.write(T("enrol_why"))
+    st.write(i18n.t("app.enrol_why"))
     if "totp_setup" not in st.session_state:
         try:
             st.session_state["totp_setup"] = client.post("/api/v1/auth/2fa/setup")
@@ -143,11 +103,11 @@ def enrol_page() -> None:
             st.error(exc.message)
             return
     setup = st.session_state["totp_setup"]
-    st.text_input(T("enrol_key"), setup["secret"], disabled=True)
+    st.text_input(i18n.t("app.enrol_key"), setup["secret"], disabled=True)
     st.code(setup["otpauth_uri"], language=None)
     with st.form("enrol"):
-        code = st.text_input(T("enrol_code"), max_chars=6)
-        submitted = st.form_submit_button(T("enrol_confirm"), type="primary")
+        code = st.text_input(i18n.t("app.enrol_code"), max_chars=6)
+        submitted = st.form_submit_button(i18n.t("app.enrol_confirm"), type="primary")
     if submitted:
         try:
             done = client.post("/api/v1/auth/2fa/enable", {"code": code.strip()})
@@ -162,14 +122,13 @@ def enrol_page() -> None:
 
 def navigation(staff) -> dict[str, list]:
     """The pages the role may see, by section, titled in the current language."""
-    russian = i18n.current() == "ru"
     sections: dict[str, list] = {}
-    for section, labels in SECTIONS.items():
-        for name, (in_section, english, russian_title, icon, permission) in PAGES.items():
+    for section in SECTIONS:
+        for name, (in_section, icon, permission) in PAGES.items():
             if in_section == section and permission in staff.permissions:
-                title = russian_title if russian else english
+                title = i18n.t(f"app.pages.{name}")
                 page = st.Page(str(PAGES_DIR / f"{name}.py"), title=title, icon=icon, url_path=name)
-                sections.setdefault(labels[1 if russian else 0], []).append(page)
+                sections.setdefault(i18n.t(f"app.sections.{section}"), []).append(page)
     return sections
 
 
@@ -184,17 +143,19 @@ if staff is not None:
         st.session_state["signed_out_because"] = exc.message
         staff = None
 if staff is None:
-    st.navigation([st.Page(login_page, title=T("sign_in"), icon=":material/login:")], position="hidden").run()
+    st.navigation(
+        [st.Page(login_page, title=i18n.t("app.sign_in"), icon=":material/login:")], position="hidden"
+    ).run()
 else:
     with st.sidebar:
         language_picker()
         st.write(f"**{staff.email}**  \n{staff.role}")
-        st.button(i18n.t("sign_out"), on_click=logout, icon=":material/logout:")
+        st.button(i18n.t("common.sign_out"), on_click=logout, icon=":material/logout:")
     if staff.must_enrol or st.session_state.get("recovery_codes"):
         st.navigation(
-            [st.Page(enrol_page, title=T("enrol"), icon=":material/lock:")], position="hidden"
+            [st.Page(enrol_page, title=i18n.t("app.enrol"), icon=":material/lock:")], position="hidden"
         ).run()
     elif pages := navigation(staff):
         st.navigation(pages).run()
     else:
-        st.info(T("no_pages"))
+        st.info(i18n.t("app.no_pages"))

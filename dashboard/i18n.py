@@ -1,18 +1,24 @@
 """English and Russian for every label of the panel, switchable at runtime; numbers and dates per locale.
 
-Each page keeps its own texts beside its code, as `T = i18n.texts({"key": ("English", "Русский")})`, so a
-label cannot exist in one language only; `tests/dashboard` checks that no page shows a bare key.
+The texts live in one catalogue per language, `dashboard/locales/<language>.toml`, under keys namespaced by
+the page that shows them (`users.block`); code looks one up with `t("users.block", email=...)`.
+`tests/dashboard/test_i18n.py` holds the catalogues to the same keys and placeholders, and to the keys the
+code uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import tomllib
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
+LOCALES = Path(__file__).resolve().parent / "locales"
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -20,54 +26,32 @@ def current() -> str:
     return st.session_state.get("locale", "en")
 
 
-def texts(table: Mapping[str, tuple[str, str]]) -> Callable[..., str]:
-    """`t(key, **values)`: the label in the current language, `str.format`ted with `values`."""
-
-    def t(key: str, **values: object) -> str:
-        english, russian = table[key]
-        text = russian if current() == "ru" else english
-        return text.format(**values) if values else text
-
-    t.table = table  # for the tests
-    return t
+@cache
+def catalogue(language: str) -> dict[str, str]:
+    """A language's texts by their dotted key: `[users]` `block = "Block"` is `users.block`."""
+    with (LOCALES / f"{language}.toml").open("rb") as file:
+        return dict(_flat(tomllib.load(file)))
 
 
-# Labels every page uses.
-t = texts(
-    {
-        "download_csv": ("Download CSV", "Скачать CSV"),
-        "download_xlsx": ("Download XLSX", "Скачать XLSX"),
-        "confirm": ("Confirm", "Подтвердить"),
-        "cancel": ("Cancel", "Отмена"),
-        "are_you_sure": ("Are you sure? {action}", "Вы уверены? {action}"),
-        "reason": ("Reason", "Причина"),
-        "save": ("Save", "Сохранить"),
-        "done": ("Done.", "Готово."),
-        "no_data": ("Nothing here yet.", "Здесь пока ничего нет."),
-        "not_published": (
-            "No analytics yet: the pipeline has not published the warehouse. Run `aiadmin pipeline run`.",
-            "Аналитики пока нет: конвейер ещё не опубликовал хранилище. Запустите `aiadmin pipeline run`.",
-        ),
-        "loading": ("Loading…", "Загрузка…"),
-        "period": ("Period (UTC days)", "Период (дни UTC)"),
-        "grain": ("Group by", "Группировать по"),
-        "day": ("day", "день"),
-        "week": ("week", "неделя"),
-        "month": ("month", "месяц"),
-        "language": ("Language", "Язык"),
-        "sign_out": ("Sign out", "Выйти"),
-        "data": ("Data", "Данные"),
-        "search": ("Search", "Поиск"),
-        "page": ("Page", "Страница"),
-        "total": ("{count} in all", "Всего: {count}"),
-        "completions": ("Completions", "Ответы"),
-        "failed_calls": ("Failed calls", "Неудачные вызовы"),
-        "users": ("Users", "Пользователи"),
-        "input_tokens": ("Input tokens", "Входные токены"),
-        "output_tokens": ("Output tokens", "Выходные токены"),
-        "cost_usd": ("Cost, USD", "Стоимость, USD"),
-    }
-)
+def _flat(table: dict[str, Any], prefix: str = ""):
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        elif isinstance(value, str):
+            yield f"{prefix}{key}", value
+        else:
+            raise TypeError(f"{prefix}{key} is not a text: {value!r}")
+
+
+def t(key: str, **values: object) -> str:
+    """The text of `key` in the current language, `str.format`ted with `values`."""
+    text = catalogue(current())[key]
+    return text.format(**values) if values else text
+
+
+def has(key: str) -> bool:
+    """Whether the catalogues have a text for `key` (for codes that may come without one)."""
+    return key in catalogue(current())
 
 
 def number(value: float | int | Decimal | None, decimals: int = 0) -> str:
@@ -106,7 +90,7 @@ def duration(seconds: float | None) -> str:
     """An age or a span, roughly: 45 s, 12 min, 3 h 5 min, 2 d 4 h (the Russian units in Russian)."""
     if seconds is None:
         return "—"
-    s, m, h, d = ("с", "мин", "ч", "д") if current() == "ru" else ("s", "min", "h", "d")
+    s, m, h, d = t("common.seconds"), t("common.minutes"), t("common.hours"), t("common.days")
     seconds = max(0, int(seconds))
     if seconds < 60:
         return f"{seconds} {s}"
@@ -132,4 +116,4 @@ def amount(value: float | int | Decimal | str | None, max_decimals: int = 6) -> 
 def yes_no(value: bool | None) -> str:
     if value is None:
         return "—"
-    return ("yes", "да")[current() == "ru"] if value else ("no", "нет")[current() == "ru"]
+    return t("common.yes") if value else t("common.no")

@@ -52,12 +52,12 @@ def confirmed(key: str, label: str, *, icon: str | None = None, disabled: bool =
     """A button that asks again before it acts: True once the second, "Confirm", is pressed."""
     asking = f"confirming:{key}"
     if st.session_state.get(asking):
-        st.warning(i18n.t("are_you_sure", action=label))
+        st.warning(i18n.t("common.are_you_sure", action=label))
         yes, no = st.columns(2)
-        if yes.button(i18n.t("confirm"), key=f"{key}:yes", type="primary"):
+        if yes.button(i18n.t("common.confirm"), key=f"{key}:yes", type="primary"):
             st.session_state.pop(asking)
             return True
-        if no.button(i18n.t("cancel"), key=f"{key}:no"):
+        if no.button(i18n.t("common.cancel"), key=f"{key}:no"):
             st.session_state.pop(asking)
             st.rerun()
         return False
@@ -72,11 +72,11 @@ def export_buttons(frame: pd.DataFrame, name: str, *, key: str | None = None) ->
     key = key or name
     left, right = st.columns(2)
     left.download_button(
-        i18n.t("download_csv"), to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}:csv",
+        i18n.t("common.download_csv"), to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}:csv",
         icon=":material/download:",
     )  # fmt: skip
     right.download_button(
-        i18n.t("download_xlsx"), to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
+        i18n.t("common.download_xlsx"), to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
         icon=":material/download:",
     )  # fmt: skip
 
@@ -87,7 +87,7 @@ def table(
     """A table with its CSV/XLSX downloads, or a helpful empty state."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     if frame.empty:
-        st.info(empty or i18n.t("no_data"), icon=":material/inbox:")
+        st.info(empty or i18n.t("common.no_data"), icon=":material/inbox:")
         return frame
     st.dataframe(frame, hide_index=True, width="stretch", **options)
     export_buttons(frame, name)
@@ -98,25 +98,11 @@ def period(key: str, days: int = 30) -> tuple[date, date]:
     """A date range picker (UTC days), the last `days` days by default."""
     today = datetime.now(UTC).date()
     picked = st.date_input(
-        i18n.t("period"), value=(today - timedelta(days=days - 1), today), max_value=today, key=key
+        i18n.t("common.period"), value=(today - timedelta(days=days - 1), today), max_value=today, key=key
     )
     if isinstance(picked, tuple | list) and picked:
         return picked[0], picked[-1]
     return today - timedelta(days=days - 1), today
-
-
-_T = i18n.texts(
-    {
-        "params_json": (
-            'Default parameters must be a JSON object of numbers, e.g. {{"temperature": 0.7}}: {error}',
-            'Параметры по умолчанию должны быть JSON-объектом с числами, например {{"temperature": 0.7}}: '
-            "{error}",
-        ),
-        "params_object": ("not an object", "это не объект"),
-        "params_number": ("{name} is not a number", "{name} — не число"),
-        "params_many": ("at most 10 parameters", "не больше 10 параметров"),
-    }
-)
 
 
 def changed(message: str, *, forget: str | None = None) -> None:
@@ -150,28 +136,16 @@ def number_params(text: str) -> dict[str, float | int] | None:
     try:
         value = json.loads(text.strip() or "{}")
         if not isinstance(value, dict):
-            raise ValueError(_T("params_object"))
+            raise ValueError(i18n.t("ui.params_object"))
         for name, number in value.items():
             if isinstance(number, bool) or not isinstance(number, int | float):
-                raise ValueError(_T("params_number", name=name))
+                raise ValueError(i18n.t("ui.params_number", name=name))
         if len(value) > 10:
-            raise ValueError(_T("params_many"))
+            raise ValueError(i18n.t("ui.params_many"))
     except ValueError as exc:
-        st.error(_T("params_json", error=exc), icon=":material/error:")
+        st.error(i18n.t("ui.params_json", error=exc), icon=":material/error:")
         return None
     return value
-
-
-_LISTS = i18n.texts(
-    {
-        "download_all_csv": ("Download all as CSV", "Скачать всё в CSV"),
-        "download_all_xlsx": ("Download all as XLSX", "Скачать всё в XLSX"),
-        "previous": ("Previous", "Назад"),
-        "next": ("Next", "Далее"),
-        "page_of": ("Page {page} of {pages}", "Страница {page} из {pages}"),
-        "page": ("Page {page}", "Страница {page}"),
-    }
-)
 
 
 def list_downloads(
@@ -187,11 +161,11 @@ def list_downloads(
     key = key or name
     left, right = st.columns(2)
     left.download_button(
-        _LISTS("download_all_csv"), lambda: fetch("csv"), f"{name}.csv", "text/csv", key=f"{key}:csv",
+        i18n.t("ui.download_all_csv"), lambda: fetch("csv"), f"{name}.csv", "text/csv", key=f"{key}:csv",
         on_click="ignore", icon=":material/download:",
     )  # fmt: skip
     right.download_button(
-        _LISTS("download_all_xlsx"), lambda: fetch("xlsx"), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
+        i18n.t("ui.download_all_xlsx"), lambda: fetch("xlsx"), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
         on_click="ignore", icon=":material/download:",
     )  # fmt: skip
 
@@ -217,19 +191,19 @@ def page_buttons(key: str, *, size: int, shown: int, total: int | None = None) -
     last = page >= pages if pages is not None else shown < size
     left, middle, right = st.columns(3, vertical_alignment="center")
     left.button(
-        _LISTS("previous"), key=f"{key}:previous", disabled=page <= 1, on_click=_turn_page, args=(key, -1),
+        i18n.t("ui.previous"), key=f"{key}:previous", disabled=page <= 1, on_click=_turn_page, args=(key, -1),
         icon=":material/chevron_left:", width="stretch",
     )  # fmt: skip
-    middle.caption(_LISTS("page_of", page=page, pages=pages) if pages else _LISTS("page", page=page))
+    middle.caption(i18n.t("ui.page_of", page=page, pages=pages) if pages else i18n.t("ui.page", page=page))
     right.button(
-        _LISTS("next"), key=f"{key}:next", disabled=last, on_click=_turn_page, args=(key, 1),
+        i18n.t("ui.next"), key=f"{key}:next", disabled=last, on_click=_turn_page, args=(key, 1),
         icon=":material/chevron_right:", width="stretch",
     )  # fmt: skip
 
 
 def fetch(action: Callable[[], R], *, message: str | None = None) -> R | None:
     """`call` under a spinner: for reading what a page shows (a refusal is shown, None returned)."""
-    with st.spinner(message or i18n.t("loading")):
+    with st.spinner(message or i18n.t("common.loading")):
         return call(action)
 
 
@@ -243,8 +217,8 @@ def fixed(name: Callable[[Any], str], options) -> Callable[[Any], str]:
 
 def usage_metrics(figures: dict[str, Any]) -> None:
     """A model's or a role's usage (the API's `…/usage`): calls, users, tokens, and the cost when given."""
-    values = [(i18n.t(k), i18n.number(figures[k]))
+    values = [(i18n.t(f"common.{k}"), i18n.number(figures[k]))
               for k in ("completions", "failed_calls", "users", "input_tokens", "output_tokens")]  # fmt: skip
     if "cost_usd" in figures:
-        values.append((i18n.t("cost_usd"), i18n.amount(figures["cost_usd"])))
+        values.append((i18n.t("common.cost_usd"), i18n.amount(figures["cost_usd"])))
     metrics(values)

@@ -35,98 +35,12 @@ SECURITY_KINDS = (
     "security.api_key_revoked",
 )  # fmt: skip
 
-T = i18n.texts(
-    {
-        "title": ("Audit & logs", "Аудит и журналы"),
-        "tab_audit": ("Audit log", "Журнал аудита"),
-        "tab_security": ("Sign-ins & security", "Входы и безопасность"),
-        "tab_errors": ("Errors", "Ошибки"),
-        "any": ("Any", "Любое"),
-        "actor": ("Who (staff email or id)", "Кто (эл. почта или id сотрудника)"),
-        "action": ("Action", "Действие"),
-        "target_type": ("Target type", "Тип объекта"),
-        "target_id": ("Target id", "Id объекта"),
-        "period": ("Period (UTC days)", "Период (дни UTC)"),
-        "no_actor": (
-            "No staff member has the email {email}: showing nothing until it matches one.",
-            "Нет сотрудника с эл. почтой {email}: пока она ни с кем не совпадает, список пуст.",
-        ),
-        "actor_by_id": (
-            "Only a staff member's id can be used here (email lookup needs the users:read permission).",
-            "Здесь можно указать только id сотрудника (поиск по почте требует права users:read).",
-        ),
-        "when": ("When", "Когда"),
-        "who": ("Who", "Кто"),
-        "target": ("Target", "Объект"),
-        "before": ("Before", "До"),
-        "after": ("After", "После"),
-        "reason": ("Reason", "Причина"),
-        "ip": ("IP", "IP"),
-        "request_id": ("Request id", "Id запроса"),
-        "no_audit": (
-            "No audit entries match. Staff actions (blocks, plan and balance changes, catalogue edits…) "
-            "appear here as they happen.",
-            "Подходящих записей аудита нет. Действия сотрудников (блокировки, смены тарифов и балансов, "
-            "правки каталога…) появляются здесь сразу.",
-        ),
-        "email": ("Email", "Эл. почта"),
-        "kind": ("Event", "Событие"),
-        "outcome": ("Outcome", "Результат"),
-        "success": ("success", "успех"),
-        "failure": ("failure", "отказ"),
-        "user_agent": ("Client", "Клиент"),
-        "details": ("Details", "Подробности"),
-        "no_security": (
-            "No security events match. Sign-ins, failed sign-ins, password and 2FA changes appear here.",
-            "Подходящих событий безопасности нет. Здесь появляются входы, неудачные входы, смены пароля "
-            "и 2FA.",
-        ),
-        "error_kind": ("Kind", "Вид"),
-        "unhandled": ("Unhandled exception", "Необработанное исключение"),
-        "provider": ("Provider failure", "Сбой провайдера"),
-        "since": ("Since (UTC day)", "С (день UTC)"),
-        "request": ("Request", "Запрос"),
-        "status": ("Status", "Статус"),
-        "error_type": ("Error", "Ошибка"),
-        "message": ("Message", "Сообщение"),
-        "account": ("Account id", "Id учётной записи"),
-        "no_errors": (
-            "No errors match: nothing has gone wrong, or the filters are too narrow.",
-            "Подходящих ошибок нет: ничего не сломалось, или фильтры слишком узкие.",
-        ),
-        "loading": ("Reading the log…", "Читаем журнал…"),
-        "shown": ("Entries on this page: {count}", "Записей на этой странице: {count}"),
-    }
-)
-LABELS = i18n.texts(
-    {
-        "user.block": ("Block a user", "Блокировка пользователя"),
-        "user.unblock": ("Unblock a user", "Разблокировка пользователя"),
-        "user.plan_change": ("Change a user's plan", "Смена тарифа пользователя"),
-        "user.balance_adjust": ("Adjust a balance", "Изменение баланса"),
-        "user.impersonate": ("Impersonate a user", "Вход от имени пользователя"),
-        "impersonation.request": ("Request while impersonating", "Запрос от имени пользователя"),
-        "conversation.read": ("Read a user's chat", "Чтение чата пользователя"),
-        "user.login_succeeded": ("Signed in", "Вход"),
-        "user.login_failed": ("Failed sign-in", "Неудачный вход"),
-        "user.registered": ("Registered", "Регистрация"),
-        "user.email_confirmed": ("Email confirmed", "Почта подтверждена"),
-        "user.logged_out": ("Signed out", "Выход"),
-        "user.logged_out_everywhere": ("Signed out everywhere", "Выход на всех устройствах"),
-        "security.lockout": ("Locked out", "Блокировка входа"),
-        "security.password_changed": ("Password changed", "Пароль изменён"),
-        "security.password_reset": ("Password reset", "Пароль сброшен"),
-        "security.two_factor_enabled": ("2FA turned on", "2FA включена"),
-        "security.two_factor_disabled": ("2FA turned off", "2FA выключена"),
-    }
-)
-
 
 def label(code: str | None) -> str:
     """A known action or event by its name in the current language, with its code; others by code."""
     if code is None:
         return "—"
-    return f"{LABELS(code)} ({code})" if code in LABELS.table else code
+    return f"{i18n.t(f'audit.labels.{code}')} ({code})" if i18n.has(f"audit.labels.{code}") else code
 
 
 def as_json(values: dict[str, Any] | None) -> str:
@@ -146,13 +60,15 @@ def listing(key: str, path: str, params: dict[str, Any], rows, *, name: str, emp
     log as CSV or XLSX from the API's export."""
     client = ui.api()
     offset = ui.page_offset(key, PAGE_SIZE, params)
-    found = ui.fetch(lambda: client.get(path, **params, limit=PAGE_SIZE, offset=offset), message=T("loading"))
+    found = ui.fetch(
+        lambda: client.get(path, **params, limit=PAGE_SIZE, offset=offset), message=i18n.t("audit.loading")
+    )
     if found is None:
         return
     if not found and offset == 0:
         st.info(empty, icon=":material/inbox:")
         return
-    st.caption(T("shown", count=i18n.number(len(found))))
+    st.caption(i18n.t("audit.shown", count=i18n.number(len(found))))
     st.dataframe(pd.DataFrame([rows(item) for item in found]), hide_index=True, width="stretch")
     ui.page_buttons(key, size=PAGE_SIZE, shown=len(found))
     ui.list_downloads(f"{path}/export", name, key=f"{key}:export", **params)
@@ -169,12 +85,12 @@ def actor_id(text: str) -> str | bool | None:
     except ValueError:
         pass
     if not ui.can("users:read"):
-        st.caption(T("actor_by_id"))
+        st.caption(i18n.t("audit.actor_by_id"))
         return False
     found = ui.fetch(lambda: ui.api().get("/api/v1/admin/users", q=text.lower(), limit=50)) or {"items": []}
     match = [u["id"] for u in found["items"] if u["email"] == text.lower()]
     if not match:
-        st.warning(T("no_actor", email=text), icon=":material/person_off:")
+        st.warning(i18n.t("audit.no_actor", email=text), icon=":material/person_off:")
         return False
     return match[0]
 
@@ -182,18 +98,23 @@ def actor_id(text: str) -> str | bool | None:
 def audit_tab() -> None:
     today = datetime.now(UTC).date()
     left, right = st.columns(2)
-    actor = left.text_input(T("actor"), key="audit:actor")
+    actor = left.text_input(i18n.t("audit.actor"), key="audit:actor")
     action = right.selectbox(
-        T("action"), AUDIT_ACTIONS, index=None, placeholder=T("any"),
+        i18n.t("audit.action"), AUDIT_ACTIONS, index=None, placeholder=i18n.t("audit.any"),
         format_func=ui.fixed(label, AUDIT_ACTIONS), accept_new_options=True, key="audit:action",
     )  # fmt: skip
     target_type = left.selectbox(
-        T("target_type"), TARGET_TYPES, index=None, placeholder=T("any"), accept_new_options=True,
-        key="audit:target_type",
+        i18n.t("audit.target_type"), TARGET_TYPES, index=None, placeholder=i18n.t("audit.any"),
+        accept_new_options=True, key="audit:target_type",
     )  # fmt: skip
-    target_id = right.text_input(T("target_id"), key="audit:target_id").strip()
+    target_id = right.text_input(i18n.t("audit.target_id"), key="audit:target_id").strip()
     days = st.date_input(
-        T("period"), value=(), min_value=EARLIEST, max_value=today, format=date_format(), key="audit:period"
+        i18n.t("audit.period"),
+        value=(),
+        min_value=EARLIEST,
+        max_value=today,
+        format=date_format(),
+        key="audit:period",
     )
     days = list(days) if isinstance(days, tuple | list) else []
     who = actor_id(actor)
@@ -209,37 +130,39 @@ def audit_tab() -> None:
     }
     listing(
         "audit:page", "/api/v1/admin/audit", params, lambda e: {
-            T("when"): i18n.moment(e["occurred_at"]),
-            T("who"): e["actor_email"] or e["actor_id"] or "—",
-            T("action"): label(e["action"]),
-            T("target"): f"{e['target_type']}: {e['target_id']}",
-            T("before"): as_json(e["before"]),
-            T("after"): as_json(e["after"]),
-            T("reason"): e["reason"] or "—",
-            T("ip"): e["ip"] or "—",
-            T("request_id"): e["request_id"] or "—",
-        }, name="audit", empty=T("no_audit"),
+            i18n.t("audit.when"): i18n.moment(e["occurred_at"]),
+            i18n.t("audit.who"): e["actor_email"] or e["actor_id"] or "—",
+            i18n.t("audit.action"): label(e["action"]),
+            i18n.t("audit.target"): f"{e['target_type']}: {e['target_id']}",
+            i18n.t("audit.before"): as_json(e["before"]),
+            i18n.t("audit.after"): as_json(e["after"]),
+            i18n.t("audit.reason"): e["reason"] or "—",
+            i18n.t("audit.ip"): e["ip"] or "—",
+            i18n.t("audit.request_id"): e["request_id"] or "—",
+        }, name="audit", empty=i18n.t("audit.no_audit"),
     )  # fmt: skip
 
 
 def security_tab() -> None:
     left, right = st.columns(2)
-    email = left.text_input(T("email"), key="security:email").strip().lower()
+    email = left.text_input(i18n.t("audit.email"), key="security:email").strip().lower()
     kind = right.selectbox(
-        T("kind"), SECURITY_KINDS, index=None, placeholder=T("any"),
+        i18n.t("audit.kind"), SECURITY_KINDS, index=None, placeholder=i18n.t("audit.any"),
         format_func=ui.fixed(label, SECURITY_KINDS), accept_new_options=True, key="security:kind",
     )  # fmt: skip
     params = {"email": email or None, "kind": kind}
     listing(
         "security:page", "/api/v1/admin/security-events", params, lambda e: {
-            T("when"): i18n.moment(e["occurred_at"]),
-            T("email"): e["email"] or "—",
-            T("kind"): label(e["kind"]),
-            T("outcome"): T(e["outcome"]) if e["outcome"] in ("success", "failure") else e["outcome"],
-            T("ip"): e["ip"] or "—",
-            T("user_agent"): e["user_agent"] or "—",
-            T("details"): as_json(e["details"]),
-        }, name="security-events", empty=T("no_security"),
+            i18n.t("audit.when"): i18n.moment(e["occurred_at"]),
+            i18n.t("audit.email"): e["email"] or "—",
+            i18n.t("audit.kind"): label(e["kind"]),
+            i18n.t("audit.outcome"): (
+                i18n.t(f"audit.{e['outcome']}") if e["outcome"] in ("success", "failure") else e["outcome"]
+            ),
+            i18n.t("audit.ip"): e["ip"] or "—",
+            i18n.t("audit.user_agent"): e["user_agent"] or "—",
+            i18n.t("audit.details"): as_json(e["details"]),
+        }, name="security-events", empty=i18n.t("audit.no_security"),
     )  # fmt: skip
 
 
@@ -247,27 +170,34 @@ def errors_tab() -> None:
     today = datetime.now(UTC).date()
     left, middle, right = st.columns(3)
     kind = left.selectbox(
-        T("error_kind"), ("unhandled", "provider"), index=None, placeholder=T("any"),
-        format_func=ui.fixed(T, ("unhandled", "provider")),
+        i18n.t("audit.error_kind"), ("unhandled", "provider"), index=None, placeholder=i18n.t("audit.any"),
+        format_func=ui.fixed(lambda kind: i18n.t(f"audit.{kind}"), ("unhandled", "provider")),
         key="errors:kind",
     )  # fmt: skip
-    request_id = middle.text_input(T("request_id"), key="errors:request_id").strip()
+    request_id = middle.text_input(i18n.t("audit.request_id"), key="errors:request_id").strip()
     since = right.date_input(
-        T("since"), value=None, min_value=EARLIEST, max_value=today, format=date_format(), key="errors:since"
+        i18n.t("audit.since"),
+        value=None,
+        min_value=EARLIEST,
+        max_value=today,
+        format=date_format(),
+        key="errors:since",
     )
     params = {"kind": kind, "request_id": request_id or None, "since": day_start(since) if since else None}
     listing(
         "errors:page", "/api/v1/admin/errors", params, lambda e: {
-            T("when"): i18n.moment(e["occurred_at"]),
-            T("error_kind"): T(e["kind"]) if e["kind"] in ("unhandled", "provider") else e["kind"],
-            T("request"): " ".join(p for p in (e["method"], e["path"]) if p) or "—",
-            T("status"): str(e["status"]) if e["status"] is not None else "—",
-            T("error_type"): e["error_type"],
-            T("message"): e["message"],
-            T("request_id"): e["request_id"] or "—",
-            T("account"): e["account_id"] or "—",
-            T("details"): as_json(e["details"]),
-        }, name="errors", empty=T("no_errors"),
+            i18n.t("audit.when"): i18n.moment(e["occurred_at"]),
+            i18n.t("audit.error_kind"): (
+                i18n.t(f"audit.{e['kind']}") if e["kind"] in ("unhandled", "provider") else e["kind"]
+            ),
+            i18n.t("audit.request"): " ".join(p for p in (e["method"], e["path"]) if p) or "—",
+            i18n.t("audit.status"): str(e["status"]) if e["status"] is not None else "—",
+            i18n.t("audit.error_type"): e["error_type"],
+            i18n.t("audit.message"): e["message"],
+            i18n.t("audit.request_id"): e["request_id"] or "—",
+            i18n.t("audit.account"): e["account_id"] or "—",
+            i18n.t("audit.details"): as_json(e["details"]),
+        }, name="errors", empty=i18n.t("audit.no_errors"),
     )  # fmt: skip
 
 
@@ -278,8 +208,10 @@ TABS = (
 )
 
 ui.staff()
-st.title(T("title"))
+st.title(i18n.t("audit.title"))
 allowed = [(name, show) for name, permission, show in TABS if ui.can(permission)]
-for tab, (_name, show) in zip(st.tabs([T(name) for name, _ in allowed]), allowed, strict=True):
+for tab, (_name, show) in zip(
+    st.tabs([i18n.t(f"audit.{name}") for name, _ in allowed]), allowed, strict=True
+):
     with tab:
         show()

@@ -15,88 +15,6 @@ from dashboard.api_client import ApiClient, ApiError
 LIVE_SECONDS = 10
 STALE_HOURS = 26  # the daily refresh runs at 03:00 UTC: older than a day and a bit, it has not published
 
-T = i18n.texts(
-    {
-        "title": ("System health", "Состояние системы"),
-        "intro": (
-            "Is everything behind the API well: the database, the analytics warehouse, the pipeline that "
-            "fills it, and the LLM providers.",
-            "Всё ли в порядке за API: база данных, аналитическое хранилище, конвейер, который его наполняет, "
-            "и провайдеры LLM.",
-        ),
-        "refresh": ("Check again", "Проверить снова"),
-        "checking": ("Checking…", "Проверяем…"),
-        "overall_ok": ("All systems ok", "Все системы в порядке"),
-        "overall_degraded": (
-            "Degraded: the last pipeline run failed",
-            "Есть проблемы: последний запуск конвейера завершился ошибкой",
-        ),
-        "checked_at": ("Checked {at}.", "Проверено {at}."),
-        "ok": ("ok", "в порядке"),
-        "degraded": ("degraded", "сбои"),
-        "failing": ("failing", "не работает"),
-        "idle": ("no calls", "нет вызовов"),
-        "database": ("Database", "База данных"),
-        "db_latency": ("Query latency", "Задержка запроса"),
-        "ms": ("{value} ms", "{value} мс"),
-        "warehouse": ("Warehouse", "Хранилище"),
-        "fresh": ("fresh", "актуально"),
-        "stale": ("stale", "устарело"),
-        "not_published": ("not published", "не опубликовано"),
-        "published_age": ("Published", "Опубликовано"),
-        "ago": ("{age} ago", "{age} назад"),
-        "published_at": ("At {at}.", "В {at}."),
-        "stale_help": (
-            "Older than a day: the daily refresh (03:00 UTC) has not published. Look at the pipeline.",
-            "Старше суток: ежедневное обновление (03:00 UTC) не опубликовало данные. Проверьте конвейер.",
-        ),
-        "run_pipeline": (
-            "Analytics pages stay empty until the pipeline publishes: run `aiadmin pipeline run`.",
-            "Страницы аналитики пусты, пока конвейер не опубликует данные: запустите `aiadmin pipeline run`.",
-        ),
-        "pipeline": ("Pipeline", "Конвейер"),
-        "no_run": ("no run yet", "ещё не запускался"),
-        "run_success": ("last run succeeded", "последний запуск успешен"),
-        "run_failure": ("last run failed", "последний запуск с ошибкой"),
-        "last_run": ("Last run", "Последний запуск"),
-        "last_success": ("Last success: {at}.", "Последний успех: {at}."),
-        "last_failure": ("Last failure", "Последняя ошибка"),
-        "failure_at": ("Failed {at}.", "Ошибка {at}."),
-        "failed_steps": ("Failed steps: {steps}.", "Шаги с ошибкой: {steps}."),
-        "providers": ("LLM providers", "Провайдеры LLM"),
-        "providers_window": (
-            "Calls in the last 15 minutes, by the provider that served or failed them.",
-            "Вызовы за последние 15 минут по провайдеру, который их обслужил или не смог.",
-        ),
-        "no_providers": (
-            "No provider serves a model of the catalogue.",
-            "Ни один провайдер не обслуживает модели каталога.",
-        ),
-        "provider_badge": ("{id}: {status}", "{id}: {status}"),
-        "col_provider": ("Provider", "Провайдер"),
-        "col_kind": ("Kind", "Тип"),
-        "col_succeeded": ("Succeeded", "Успешно"),
-        "col_failed": ("Failed", "С ошибкой"),
-        "col_failure_share": ("Failed share", "Доля ошибок"),
-        "col_status": ("Status", "Состояние"),
-        "live": ("Live", "Сейчас"),
-        "live_help": (
-            "LLM calls straight from the database, refreshed every {seconds} s.",
-            "Вызовы LLM прямо из базы данных, обновляется каждые {seconds} с.",
-        ),
-        "last_minutes": ("Last {minutes} min", "За {minutes} мин"),
-        "requests": ("Requests", "Запросы"),
-        "errors": ("Errors", "Ошибки"),
-        "error_rate": ("{rate} of requests", "{rate} запросов"),
-        "active_users": ("Active users", "Пользователи"),
-        "active_help": (
-            "End users who did anything in the window (staff are never counted).",
-            "Активные пользователи: сделавшие что-либо за это время (сотрудники не считаются).",
-        ),
-        "p95": ("p95 latency", "Задержка p95"),
-        "live_at": ("As of {at}.", "По состоянию на {at}."),
-    }
-)
 
 BADGE = {
     "ok": ("green", ":material/check_circle:"),
@@ -108,13 +26,13 @@ BADGE = {
 
 def badge(status: str, label: str | None = None) -> None:
     color, icon = BADGE[status]
-    st.badge(label or T(status), color=color, icon=icon)
+    st.badge(label or i18n.t(f"health.{status}"), color=color, icon=icon)
 
 
 def status_line(status: str, label: str | None = None) -> None:
     """A status in a narrow card: coloured like a badge, but wrapping where a badge would be cut short."""
     color, icon = BADGE[status]
-    st.markdown(f"**:{color}[{icon} {label or T(status)}]**")
+    st.markdown(f"**:{color}[{icon} {label or i18n.t(f'health.{status}')}]**")
 
 
 def provider_status(provider: dict[str, Any]) -> str:
@@ -126,69 +44,77 @@ def provider_status(provider: dict[str, Any]) -> str:
 
 def database(health: dict[str, Any]) -> None:
     db = health["database"]
-    st.markdown(f"**:material/database: {T('database')}**")
+    st.markdown(f"**:material/database: {i18n.t('health.database')}**")
     status_line("ok" if db["ok"] else "failing")
-    st.metric(T("db_latency"), T("ms", value=i18n.number(db["latency_ms"], 1)))
+    st.metric(i18n.t("health.db_latency"), i18n.t("health.ms", value=i18n.number(db["latency_ms"], 1)))
 
 
 def warehouse(health: dict[str, Any]) -> None:
     wh = health["warehouse"]
-    st.markdown(f"**:material/warehouse: {T('warehouse')}**")
+    st.markdown(f"**:material/warehouse: {i18n.t('health.warehouse')}**")
     if wh["published_at"] is None:
-        status_line("idle", T("not_published"))
-        st.caption(T("run_pipeline"))
+        status_line("idle", i18n.t("health.not_published"))
+        st.caption(i18n.t("health.run_pipeline"))
         return
     stale = wh["age_seconds"] > STALE_HOURS * 3600
-    status_line("degraded" if stale else "ok", T("stale") if stale else T("fresh"))
-    st.metric(T("published_age"), T("ago", age=i18n.duration(wh["age_seconds"])))
+    status_line("degraded" if stale else "ok", i18n.t("health.stale") if stale else i18n.t("health.fresh"))
+    st.metric(i18n.t("health.published_age"), i18n.t("health.ago", age=i18n.duration(wh["age_seconds"])))
     st.caption(
-        T("published_at", at=i18n.moment(wh["published_at"])) + (f" {T('stale_help')}" if stale else "")
+        i18n.t("health.published_at", at=i18n.moment(wh["published_at"]))
+        + (f" {i18n.t('health.stale_help')}" if stale else "")
     )
 
 
 def pipeline(health: dict[str, Any]) -> None:
     runs = health["pipeline"]
-    st.markdown(f"**:material/account_tree: {T('pipeline')}**")
+    st.markdown(f"**:material/account_tree: {i18n.t('health.pipeline')}**")
     last = runs["last_run"]
     if last is None:
-        status_line("idle", T("no_run"))
+        status_line("idle", i18n.t("health.no_run"))
         return
-    status_line("ok" if runs["ok"] else "failing", T("run_success") if runs["ok"] else T("run_failure"))
-    st.metric(T("last_run"), i18n.moment(last.get("finished_at")))
+    status_line(
+        "ok" if runs["ok"] else "failing",
+        i18n.t("health.run_success") if runs["ok"] else i18n.t("health.run_failure"),
+    )
+    st.metric(i18n.t("health.last_run"), i18n.moment(last.get("finished_at")))
     if runs["last_success"] and runs["last_success"] is not last and not runs["ok"]:
-        st.caption(T("last_success", at=i18n.moment(runs["last_success"].get("finished_at"))))
+        st.caption(i18n.t("health.last_success", at=i18n.moment(runs["last_success"].get("finished_at"))))
     failure = runs["last_failure"]
     if failure:
-        with st.expander(T("last_failure"), icon=":material/error:", expanded=not runs["ok"]):
-            st.write(T("failure_at", at=i18n.moment(failure.get("finished_at"))))
+        with st.expander(i18n.t("health.last_failure"), icon=":material/error:", expanded=not runs["ok"]):
+            st.write(i18n.t("health.failure_at", at=i18n.moment(failure.get("finished_at"))))
             if failure.get("failed_steps"):
-                st.write(T("failed_steps", steps=", ".join(f"`{s}`" for s in failure["failed_steps"])))
+                st.write(
+                    i18n.t("health.failed_steps", steps=", ".join(f"`{s}`" for s in failure["failed_steps"]))
+                )
             if failure.get("message"):
                 st.code(failure["message"], language=None)
 
 
 def providers(health: dict[str, Any]) -> None:
-    st.subheader(T("providers"))
-    st.caption(T("providers_window"))
+    st.subheader(i18n.t("health.providers"))
+    st.caption(i18n.t("health.providers_window"))
     listed = health["providers"]
     if not listed:
-        st.info(T("no_providers"), icon=":material/inbox:")
+        st.info(i18n.t("health.no_providers"), icon=":material/inbox:")
         return
     with st.container(horizontal=True):
         for provider in listed:
             status = provider_status(provider)
-            badge(status, T("provider_badge", id=provider["id"], status=T(status)))
+            badge(
+                status, i18n.t("health.provider_badge", id=provider["id"], status=i18n.t(f"health.{status}"))
+            )
     rows = []
     for p in listed:
         calls = p["calls_succeeded"] + p["calls_failed"]
         rows.append(
             {
-                T("col_provider"): p["id"],
-                T("col_kind"): p["kind"],
-                T("col_status"): T(provider_status(p)),
-                T("col_succeeded"): p["calls_succeeded"],
-                T("col_failed"): p["calls_failed"],
-                T("col_failure_share"): i18n.percent(p["calls_failed"] / calls) if calls else "—",
+                i18n.t("health.col_provider"): p["id"],
+                i18n.t("health.col_kind"): p["kind"],
+                i18n.t("health.col_status"): i18n.t(f"health.{provider_status(p)}"),
+                i18n.t("health.col_succeeded"): p["calls_succeeded"],
+                i18n.t("health.col_failed"): p["calls_failed"],
+                i18n.t("health.col_failure_share"): i18n.percent(p["calls_failed"] / calls) if calls else "—",
             }
         )
     ui.table(rows, "providers_health")
@@ -213,40 +139,49 @@ def live() -> None:
         return
     for column, window in zip(st.columns(3), figures["windows"], strict=False):
         with column.container(border=True):
-            st.markdown(f"**{T('last_minutes', minutes=window['minutes'])}**")
-            st.metric(T("requests"), i18n.number(window["requests"]))
+            st.markdown(f"**{i18n.t('health.last_minutes', minutes=window['minutes'])}**")
+            st.metric(i18n.t("health.requests"), i18n.number(window["requests"]))
             rate = window["error_rate"]
             st.metric(
-                T("errors"), i18n.number(window["errors"]),
-                delta=T("error_rate", rate=i18n.percent(rate)) if rate else None, delta_color="inverse",
-                delta_arrow="off",
+                i18n.t("health.errors"), i18n.number(window["errors"]),
+                delta=i18n.t("health.error_rate", rate=i18n.percent(rate)) if rate else None,
+                delta_color="inverse", delta_arrow="off",
             )  # fmt: skip
-            st.metric(T("active_users"), i18n.number(window["active_users"]), help=T("active_help"))
+            st.metric(
+                i18n.t("health.active_users"),
+                i18n.number(window["active_users"]),
+                help=i18n.t("health.active_help"),
+            )
             latency = window["latency_p95_ms"]
-            st.metric(T("p95"), T("ms", value=i18n.number(latency, 0)) if latency is not None else "—")
+            st.metric(
+                i18n.t("health.p95"),
+                i18n.t("health.ms", value=i18n.number(latency, 0)) if latency is not None else "—",
+            )
     at = datetime.fromisoformat(figures["at"])
-    st.caption(T("live_at", at=f"{i18n.day(at)} {at:%H:%M:%S} UTC"))
+    st.caption(i18n.t("health.live_at", at=f"{i18n.day(at)} {at:%H:%M:%S} UTC"))
 
 
 # ------------------------------------------------------------------------------------------- the page
 
 ui.staff()
 client = ui.api()
-st.title(T("title"))
-st.caption(T("intro"))
-st.button(T("refresh"), key="hl:refresh", icon=":material/refresh:")  # a click runs the page again
-health = ui.fetch(lambda: client.get("/api/v1/admin/health"), message=T("checking"))
+st.title(i18n.t("health.title"))
+st.caption(i18n.t("health.intro"))
+st.button(
+    i18n.t("health.refresh"), key="hl:refresh", icon=":material/refresh:"
+)  # a click runs the page again
+health = ui.fetch(lambda: client.get("/api/v1/admin/health"), message=i18n.t("health.checking"))
 if health is not None:
     if health["status"] == "ok":
-        badge("ok", T("overall_ok"))
+        badge("ok", i18n.t("health.overall_ok"))
     else:
-        badge("degraded", T("overall_degraded"))
-    st.caption(T("checked_at", at=i18n.moment(health["checked_at"])))
+        badge("degraded", i18n.t("health.overall_degraded"))
+    st.caption(i18n.t("health.checked_at", at=i18n.moment(health["checked_at"])))
     for column, part in zip(st.columns(3), (database, warehouse, pipeline), strict=True):
         with column.container(border=True):
             part(health)
     providers(health)
 if ui.can("analytics:read"):
-    st.subheader(T("live"))
-    st.caption(T("live_help", seconds=LIVE_SECONDS))
+    st.subheader(i18n.t("health.live"))
+    st.caption(i18n.t("health.live_help", seconds=LIVE_SECONDS))
     live()

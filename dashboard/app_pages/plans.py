@@ -14,84 +14,32 @@ PLANS = "/api/v1/admin/plans"
 TIERS = ("free", "paid")
 LIMITS = ("daily_requests", "tokens_per_day", "tokens_per_month", "max_chats", "max_messages_per_chat")
 
-T = i18n.texts(
-    {
-        "title": ("Plans & limits", "Тарифы и лимиты"),
-        "intro": (
-            "Each account is on one plan: its limits and the model tiers it may call. A changed limit "
-            "applies at once to every account on the plan; an empty limit means no limit.",
-            "Каждая учётная запись на одном тарифе: его лимиты и доступные уровни моделей. Изменённый лимит "
-            "сразу действует для всех учётных записей тарифа; пустой лимит — без ограничения.",
-        ),
-        "loading": ("Loading plans…", "Загрузка тарифов…"),
-        "empty": (
-            "There are no plans yet: add the first one below.",
-            "Тарифов пока нет: добавьте первый ниже.",
-        ),
-        "code": ("Code", "Код"),
-        "name": ("Name", "Название"),
-        "model_tiers": ("Model tiers", "Уровни моделей"),
-        "free": ("free", "бесплатные"),
-        "paid": ("paid", "платные"),
-        "daily_requests": ("Requests a day", "Запросов в день"),
-        "tokens_per_day": ("Tokens a day", "Токенов в день"),
-        "tokens_per_month": ("Tokens a month", "Токенов в месяц"),
-        "max_chats": ("Chats", "Чатов"),
-        "max_messages_per_chat": ("Messages per chat", "Сообщений в чате"),
-        "unlimited": ("no limit", "без ограничения"),
-        "choose": ("Plan", "Тариф"),
-        "edit": ("Edit the plan", "Изменить тариф"),
-        "read_only": (
-            "Your role may look at the plans but not change them.",
-            "Ваша роль может просматривать тарифы, но не изменять их.",
-        ),
-        "save": ("Save changes", "Сохранить изменения"),
-        "saving": ("Saving…", "Сохранение…"),
-        "saved": ("Plan {code} saved.", "Тариф {code} сохранён."),
-        "need_fields": (
-            "Enter the name and pick at least one tier.",
-            "Укажите название и хотя бы один уровень.",
-        ),
-        "delete": ("Delete plan", "Удалить тариф"),
-        "deleted": ("Plan {code} deleted.", "Тариф {code} удалён."),
-        "delete_help": (
-            "Refused while an account is on the plan or it is the default plan for new accounts.",
-            "Невозможно, пока на тарифе есть учётные записи или он назначается новым учётным записям.",
-        ),
-        "new": ("Add a plan", "Добавить тариф"),
-        "new_code_help": (
-            "Lower-case letters, digits, `_` and `-`; it cannot be changed later.",
-            "Строчные латинские буквы, цифры, `_` и `-`; потом его не изменить.",
-        ),
-        "create": ("Add plan", "Добавить тариф"),
-        "created_ok": ("Plan {code} added.", "Тариф {code} добавлен."),
-        "need_code": ("Enter the code.", "Укажите код."),
-    }
-)
-
 
 def limit_text(value: int | None) -> str:
-    return T("unlimited") if value is None else i18n.number(value)
+    return i18n.t("plans.unlimited") if value is None else i18n.number(value)
 
 
 def plan_form(prefix: str, plan: dict[str, Any]) -> dict[str, Any] | None:
     """A plan's fields (inside a form), or None when not submitted or invalid."""
-    name = st.text_input(T("name"), plan.get("name", ""), key=f"{prefix}name", max_chars=100)
+    name = st.text_input(i18n.t("plans.name"), plan.get("name", ""), key=f"{prefix}name", max_chars=100)
     tiers = st.multiselect(
-        T("model_tiers"), TIERS, [t for t in plan.get("model_tiers", "free").split(",") if t in TIERS],
-        format_func=ui.fixed(T, TIERS), key=f"{prefix}tiers",
+        i18n.t("plans.model_tiers"), TIERS,
+        [t for t in plan.get("model_tiers", "free").split(",") if t in TIERS],
+        format_func=ui.fixed(lambda tier: i18n.t(f"plans.{tier}"), TIERS), key=f"{prefix}tiers",
     )  # fmt: skip
     limits = {}
     columns = st.columns(2)
     for position, limit in enumerate(LIMITS):  # at most what the API takes (the INTEGER columns of plans)
         limits[limit] = columns[position % 2].number_input(
-            T(limit), min_value=0, max_value=2**31 - 1, value=plan.get(limit), step=1, key=f"{prefix}{limit}",
-            placeholder=T("unlimited"),
+            i18n.t(f"plans.{limit}"), min_value=0, max_value=2**31 - 1, value=plan.get(limit), step=1,
+            key=f"{prefix}{limit}", placeholder=i18n.t("plans.unlimited"),
         )  # fmt: skip
-    if not st.form_submit_button(T("create") if not plan else T("save"), type="primary"):
+    if not st.form_submit_button(
+        i18n.t("plans.create") if not plan else i18n.t("plans.save"), type="primary"
+    ):
         return None
     if not name.strip() or not tiers:
-        st.error(T("need_fields"), icon=":material/error:")
+        st.error(i18n.t("plans.need_fields"), icon=":material/error:")
         return None
     return {
         "name": name.strip(),
@@ -100,13 +48,13 @@ def plan_form(prefix: str, plan: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-st.title(T("title"))
-st.caption(T("intro"))
+st.title(i18n.t("plans.title"))
+st.caption(i18n.t("plans.intro"))
 ui.notice()
 api = ui.api()
 writer = ui.can("settings:write")
 
-with st.spinner(T("loading")):
+with st.spinner(i18n.t("plans.loading")):
     plans = ui.call(lambda: api.get(PLANS))
 if plans is None:
     st.stop()
@@ -114,56 +62,60 @@ if plans is None:
 ui.table(
     [
         {
-            T("code"): p["code"],
-            T("name"): p["name"],
-            T("model_tiers"): ", ".join(T(t) if t in TIERS else t for t in p["model_tiers"].split(",")),
-            **{T(limit): limit_text(p[limit]) for limit in LIMITS},
+            i18n.t("plans.code"): p["code"],
+            i18n.t("plans.name"): p["name"],
+            i18n.t("plans.model_tiers"): ", ".join(
+                i18n.t(f"plans.{t}") if t in TIERS else t for t in p["model_tiers"].split(",")
+            ),
+            **{i18n.t(f"plans.{limit}"): limit_text(p[limit]) for limit in LIMITS},
         }
         for p in plans
     ],
     "plans",
-    empty=T("empty"),
+    empty=i18n.t("plans.empty"),
 )
 
 if plans and writer:
     by_code = {p["code"]: p for p in plans}
     chosen = by_code[
         st.selectbox(
-            T("choose"),
+            i18n.t("plans.choose"),
             list(by_code),
             format_func=lambda c: f"{by_code[c]['name']} ({c})",
             key="plans:chosen",
         )
     ]
     code = chosen["code"]
-    st.subheader(T("edit"))
+    st.subheader(i18n.t("plans.edit"))
     with st.form(f"edit-plan:{code}"):
         fields = plan_form(f"plans:edit:{code}:", chosen)
     if fields is not None:
-        with st.spinner(T("saving")):
+        with st.spinner(i18n.t("plans.saving")):
             saved = ui.call(lambda: api.put(f"{PLANS}/{code}", fields))
         if saved is not None:
-            ui.changed(T("saved", code=code))
-    st.caption(T("delete_help"))
-    if ui.confirmed(f"plans:delete:{code}", T("delete"), icon=":material/delete:"):
-        with st.spinner(T("saving")):
+            ui.changed(i18n.t("plans.saved", code=code))
+    st.caption(i18n.t("plans.delete_help"))
+    if ui.confirmed(f"plans:delete:{code}", i18n.t("plans.delete"), icon=":material/delete:"):
+        with st.spinner(i18n.t("plans.saving")):
             deleted = ui.call(lambda: api.delete(f"{PLANS}/{code}") or True)  # 204: no body
         if deleted:
             st.session_state.pop("plans:chosen", None)
-            ui.changed(T("deleted", code=code), forget=f"plans:edit:{code}:")
+            ui.changed(i18n.t("plans.deleted", code=code), forget=f"plans:edit:{code}:")
 elif plans:
-    st.caption(T("read_only"))
+    st.caption(i18n.t("plans.read_only"))
 
 if writer:
-    with st.expander(T("new"), icon=":material/add:", expanded=not plans):
+    with st.expander(i18n.t("plans.new"), icon=":material/add:", expanded=not plans):
         with st.form("new-plan"):
-            new_code = st.text_input(T("code"), key="plans:new:code", max_chars=32, help=T("new_code_help"))
+            new_code = st.text_input(
+                i18n.t("plans.code"), key="plans:new:code", max_chars=32, help=i18n.t("plans.new_code_help")
+            )
             body = plan_form("plans:new:", {})
         if body is not None:
             if not new_code.strip():
-                st.error(T("need_code"), icon=":material/error:")
+                st.error(i18n.t("plans.need_code"), icon=":material/error:")
             else:
-                with st.spinner(T("saving")):
+                with st.spinner(i18n.t("plans.saving")):
                     created = ui.call(lambda: api.post(PLANS, {"code": new_code.strip(), **body}))
                 if created is not None:
-                    ui.changed(T("created_ok", code=created["code"]), forget="plans:new:")
+                    ui.changed(i18n.t("plans.created_ok", code=created["code"]), forget="plans:new:")

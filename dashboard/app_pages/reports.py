@@ -12,37 +12,6 @@ from dashboard import i18n, ui
 from warehouse import queries
 from warehouse.queries import ServingNotReady
 
-T = i18n.texts(
-    {
-        "title": ("Reports", "Отчёты"),
-        "users": ("Users", "Пользователи"),
-        "usage": ("Usage", "Использование"),
-        "costs": ("Costs", "Затраты"),
-        "models": ("Models", "Модели"),
-        "roles": ("Roles", "Роли"),
-        "retention": ("Retention", "Удержание"),
-        "active_and_new": ("Active and new users", "Активные и новые пользователи"),
-        "top_users": ("The 100 users who cost most", "100 самых затратных пользователей"),
-        "calls_errors": ("Completions and failed calls", "Запросы и ошибки"),
-        "by": ("Split by", "Разрез"),
-        "model": ("model", "модель"),
-        "provider": ("provider", "провайдер"),
-        "role": ("role", "роль"),
-        "plan": ("plan", "тариф"),
-        "country": ("country", "страна"),
-        "rank_by": ("Rank by", "Сортировать по"),
-        "cost": ("cost", "затраты"),
-        "calls": ("calls", "запросы"),
-        "tokens": ("tokens", "токены"),
-        "credits": ("credits", "кредиты"),
-        "latency": ("Errors and latency by provider and model", "Ошибки и задержки по провайдерам и моделям"),
-        "cohorts": (
-            "Weekly cohorts by registration week: % of the cohort active N weeks later.",
-            "Недельные когорты по неделе регистрации: % когорты, активный через N недель.",
-        ),
-    }
-)
-
 
 @st.cache_data(ttl=60, show_spinner=False)
 def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFrame:
@@ -53,45 +22,58 @@ def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFram
 
 DIMENSIONS = ("model", "provider", "role", "plan", "country")
 role = ui.staff().role
-st.title(T("title"))
+st.title(i18n.t("reports.title"))
 left, right = st.columns([3, 1])
 with left:
     start, end = ui.period("reports:period", days=90)
 with right:
     grains = ("day", "week", "month")
     grain = st.selectbox(
-        i18n.t("grain"), grains, format_func=ui.fixed(i18n.t, grains), key=f"reports:grain:{i18n.current()}"
+        i18n.t("common.grain"),
+        grains,
+        format_func=ui.fixed(lambda g: i18n.t(f"common.{g}"), grains),
+        key=f"reports:grain:{i18n.current()}",
     )
 stamp = f"{start:%Y%m%d}_{end:%Y%m%d}"
 
 try:
-    with st.spinner(i18n.t("loading")):
+    with st.spinner(i18n.t("common.loading")):
         load(role, "usage", start, end, grain=grain)
 except ServingNotReady:
-    st.info(i18n.t("not_published"), icon=":material/hourglass_empty:")
+    st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
 
 users, usage, costs, models, roles, retention = st.tabs(
-    [T("users"), T("usage"), T("costs"), T("models"), T("roles"), T("retention")]
+    [
+        i18n.t("reports.users"),
+        i18n.t("reports.usage"),
+        i18n.t("reports.costs"),
+        i18n.t("reports.models"),
+        i18n.t("reports.roles"),
+        i18n.t("reports.retention"),
+    ]
 )
 with users:
-    st.subheader(T("active_and_new"))
+    st.subheader(i18n.t("reports.active_and_new"))
     actives = load(role, "active_users", start, end, grain=grain)
     if not actives.empty:
         measure = "dau" if grain == "day" else "active_users"
         st.line_chart(actives.set_index("period_start")[[measure, "new_users"]])
     ui.table(actives, f"active_users_by_{grain}_{stamp}")
-    st.subheader(T("top_users"))
+    st.subheader(i18n.t("reports.top_users"))
     ui.table(load(role, "top", start, end, kind="users", limit=100), f"top_users_{stamp}")
 with usage:
-    st.subheader(T("calls_errors"))
+    st.subheader(i18n.t("reports.calls_errors"))
     frame = load(role, "usage", start, end, grain=grain)
     if not frame.empty:
         st.bar_chart(frame.set_index("period_start")[["completions", "failed_calls"]], stack=True)
     ui.table(frame, f"usage_by_{grain}_{stamp}")
 with costs:
     by = st.selectbox(
-        T("by"), DIMENSIONS, format_func=ui.fixed(T, DIMENSIONS), key=f"reports:by:{i18n.current()}"
+        i18n.t("reports.by"),
+        DIMENSIONS,
+        format_func=ui.fixed(lambda by: i18n.t(f"reports.{by}"), DIMENSIONS),
+        key=f"reports:by:{i18n.current()}",
     )
     frame = load(role, "costs", start, end, by=by)
     if not frame.empty:
@@ -101,9 +83,9 @@ for tab, kind in ((models, "models"), (roles, "roles")):
     with tab:
         metrics = ("cost", "calls", "tokens", "credits")
         metric = st.selectbox(
-            T("rank_by"),
+            i18n.t("reports.rank_by"),
             metrics,
-            format_func=ui.fixed(T, metrics),
+            format_func=ui.fixed(lambda metric: i18n.t(f"reports.{metric}"), metrics),
             key=f"reports:{kind}:metric:{i18n.current()}",
         )
         frame = load(role, "top", start, end, kind=kind, metric=metric, limit=50)
@@ -112,10 +94,10 @@ for tab, kind in ((models, "models"), (roles, "roles")):
             st.bar_chart(frame.set_index(key)[["calls"]], horizontal=True)
         ui.table(frame, f"{kind}_by_{metric}_{stamp}")
         if kind == "models":
-            st.subheader(T("latency"))
+            st.subheader(i18n.t("reports.latency"))
             ui.table(load(role, "latency", start, end), f"latency_{stamp}")
 with retention:
-    st.caption(T("cohorts"))
+    st.caption(i18n.t("reports.cohorts"))
     frame = load(role, "retention", start, end)
     if not frame.empty:
         matrix = frame.pivot_table(index="cohort_week", columns="week_number", values="retention_pct")

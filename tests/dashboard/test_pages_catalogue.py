@@ -4,7 +4,6 @@ through the panel as the API then reports it."""
 
 from __future__ import annotations
 
-import ast
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from api.auth.permissions import ROLE_PERMISSIONS
+from tests.dashboard.test_navigation import _registry
 from tests.support import bearer, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,12 +82,7 @@ def admin_api(panel) -> httpx.Client:
 
 
 def test_each_catalogue_page_is_registered_in_its_section_with_its_permission():
-    tree = ast.parse((ROOT / "dashboard" / "app.py").read_text())
-    pages = next(
-        ast.literal_eval(node.value)
-        for node in tree.body
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "PAGES"
-    )
+    pages = _registry()
     for name, (section, english, russian, permission, _change) in PAGES.items():
         assert pages[name][:3] == (section, english, russian), name
         assert pages[name][4] == permission, name

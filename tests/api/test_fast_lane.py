@@ -55,7 +55,7 @@ def _play(settings) -> dict[str, list]:
         .values(enabled=True, threshold=Decimal("99.99")),
     )
     with TestClient(create_app(settings)) as client:
-        assert (client.app.state.gateway.books is not None) == settings.fast_lane
+        assert (client.app.state.gateway.callers is not None) == settings.fast_lane
         ada = sign_up(client, "ada@example.com")
         bob = sign_up(client, "bob@example.com")
         cid = sign_up(client, "cid@example.com")

@@ -80,7 +80,7 @@ class Principal:
 
 
 class Books(Protocol):
-    """The gateway's fast lane as authentication reads it (api/gateway/fastlane.py implements it)."""
+    """The gateway's fast lane as authentication reads it (`Gateway.callers`, api/gateway/fastlane.py)."""
 
     async def session_account(
         self, account_id: uuid.UUID, session_id: uuid.UUID, at: datetime
@@ -184,7 +184,7 @@ def require(permission: Permission) -> Callable:
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
         token = credentials.credentials if credentials else None
-        settings, books = request.app.state.settings, request.app.state.gateway.books
+        settings, books = request.app.state.settings, request.app.state.gateway.callers
         if books is not None:
             principal = await _authenticate(None, settings, token, for_llm=True, books=books)
             if principal.impersonator_id is None:

@@ -7,14 +7,14 @@ prepared statements, one round trip each:
 
 - the caller: the account of a live session or API key (`/v1/*` only: these routes read the account,
   never change it, so a detached row is enough);
-- transaction 1 of a call outside a chat: the token quotas, the day's request and the reservation, in
-  `gateway_take` (migration 0015);
-- transaction 2 of a successful call outside a chat: the settlement, the tokens and the events, in
-  `gateway_settle`.
+- `take` of a call outside a chat: the token quotas, the day's request and the reservation, in
+  `gateway_take`;
+- `settle` of a call outside a chat that answered (streamed or not): the settlement, the tokens and the
+  events, in `gateway_settle`.
 
-The rows written are the ones the portable code writes (`billing.move`, `quotas`, `record`), which stays
-the path on SQLite, for calls in a chat, and for every refusal, failure and refund: those are rare, and
-run through the session as before, in their own transactions.
+The two functions are in api/gateway/sql/, installed by migrations. `FastBooks` is the PostgreSQL
+implementation of the bookkeeping seam (api/gateway/books.py); it hands calls in a chat and every refund
+to the portable implementation, in the request's session: those are rare.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,11 +31,17 @@ import asyncpg
 import orjson
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
+from api.catalogue.service import PlanSpec
 from api.core.errors import DatabaseUnavailable
 from api.core.settings import Settings
-from api.quotas.windows import DAILY_TOKENS, MONTHLY_TOKENS
+from api.events.outbox import RequestContext, event_row
+from api.events.types import EventType
+from api.gateway.books import Outcome, PortableBooks, Prepared, Quota, Taken, watch_balance
+from api.providers.base import ChatMessage
+from api.quotas.windows import DAILY_TOKENS, MONTHLY_TOKENS, month_start, utc_day
 
 _ACCOUNT_ATTRS = tuple((a.key, a.columns[0].name) for a in inspect(Account).column_attrs)
 _ACCOUNT_SELECT = ", ".join(f"a.{column}" for _, column in _ACCOUNT_ATTRS)
@@ -53,28 +58,9 @@ FROM api_keys k JOIN accounts a ON a.id = k.account_id
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL
 """  # noqa: S608
 KEY_USED = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
-# Transaction 1 and transaction 2 (success) as one statement each: migration 0015's functions.
+# Transaction 1 and transaction 2 (success) as one statement each: the functions in api/gateway/sql/.
 TAKE = "SELECT refused, new_balance FROM gateway_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 SETTLE = "SELECT gateway_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-
-
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """A plan's limit of one metric in the window `at` falls in."""
-
-    metric: str
-    window_start: date
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """What transaction 1 did, or why it took nothing: the quota used up, or the balance too low; the
-    balance after the reservation, if one was made."""
-
-    refused: Quota | None = None
-    insufficient: bool = False
-    balance: Decimal | None = None
 
 
 # A connection refused, reset or closed, a server shutting down or starting up, no connection free.
@@ -98,15 +84,18 @@ def _available() -> Iterator[None]:
         raise DatabaseUnavailable() from exc
 
 
-class Books:
-    """The fast lane's pool and statements (one per API process, opened by the app's lifespan)."""
+class FastBooks:
+    """The bookkeeping seam on PostgreSQL (one per API process, opened by the app's lifespan): the pool,
+    its statements, and the portable implementation for what they do not cover. It also finds the caller
+    of `/v1/*` for authentication (`api.auth.deps.Books`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, portable: PortableBooks) -> None:
         self._dsn = (
             make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
         self._size = settings.fast_lane_pool_size
         self._pool: asyncpg.Pool | None = None
+        self._portable = portable
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -142,21 +131,30 @@ class Books:
 
     async def take(
         self,
-        account_id: uuid.UUID,
+        session: AsyncSession,
+        account: Account,
         *,
+        plan: PlanSpec | None,
         tokens: list[Quota],
         requests: Quota | None,
         reserve: Decimal | None,
         reference: str,
         model_id: str,
+        chat_id: uuid.UUID | None,
+        messages: list[ChatMessage],
         at: datetime,
     ) -> Taken:
-        """Transaction 1: refuse on a used-up token quota, take the day's request, reserve the credits
-        (`reserve` None: a free call). A refusal takes nothing (the transaction is rolled back)."""
+        """`Books.take` in `gateway_take` (a call in a chat: the portable way). A refusal takes nothing
+        (the function's block is rolled back)."""
+        if chat_id is not None:
+            return await self._portable.take(
+                session, account, plan=plan, tokens=tokens, requests=requests, reserve=reserve,
+                reference=reference, model_id=model_id, chat_id=chat_id, messages=messages, at=at,
+            )  # fmt: skip
         with _available():
             row = await self._pool.fetchrow(
                 TAKE,
-                account_id,
+                account.id,
                 [quota.metric for quota in tokens],
                 [quota.window_start for quota in tokens],
                 [quota.limit for quota in tokens],
@@ -178,25 +176,50 @@ class Books:
 
     async def settle(
         self,
-        account_id: uuid.UUID,
-        *,
-        reference: str,
-        reserved: Decimal,
-        actual: Decimal | None,
-        tokens: int,
-        day: date,
-        month: date,
-        events: list[dict[str, Any]],
+        session: AsyncSession,
+        account: Account,
+        prepared: Prepared,
+        outcome: Outcome,
+        ctx: RequestContext,
         at: datetime,
-    ) -> Decimal | None:
-        """Transaction 2 of a successful call (gateway.service.settle_charge and store_outcome): refund the
-        unused reservation or take the rest (never below zero), count the tokens, write the events (their
-        `credits` set to the credits charged). Returns those credits (None for a free call: `actual` None)."""
-        with _available():
-            return await self._pool.fetchval(
-                SETTLE, account_id, reference, reserved, actual, at, DAILY_TOKENS, day, MONTHLY_TOKENS, month,
-                tokens, events,
+    ) -> None:
+        """`Books.settle` in `gateway_settle`, which sets the events' `credits` to the credits it charged
+        (a call in a chat: the portable way); then the balance_low rule, if the call crossed it, through
+        the session."""
+        if prepared.chat_id is not None:
+            return await self._portable.settle(session, account, prepared, outcome, ctx, at)
+        charge = prepared.charge
+        paid = charge.rate is not None
+        events = [event_row(EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **outcome.event(prepared))]
+        if paid:
+            charged = event_row(
+                EventType.BALANCE_CHARGED, at=at, ctx=ctx, **prepared.call, status="ok",
+                properties={"reference": charge.reference},
             )  # fmt: skip
+            events.insert(0, charged)
+        actual = charge.rate.credits_for_usd(outcome.cost_usd) if paid else None
+        tokens = outcome.input_tokens + outcome.output_tokens
+        with _available():
+            credits = await self._pool.fetchval(
+                SETTLE, account.id, charge.reference, charge.reserved, actual, at, DAILY_TOKENS, utc_day(at),
+                MONTHLY_TOKENS, month_start(at), tokens, events,
+            )  # fmt: skip
+        if paid and await watch_balance(session, account, charge, credits, at):
+            await session.commit()
+        return None
+
+    async def refund(
+        self,
+        session: AsyncSession,
+        account: Account,
+        prepared: Prepared,
+        error: BaseException,
+        started: float,
+        ctx: RequestContext,
+        at: datetime,
+    ) -> None:
+        """`Books.refund`, the portable way: failures are rare."""
+        await self._portable.refund(session, account, prepared, error, started, ctx, at)
 
 
 def _account(row: asyncpg.Record) -> Account:

@@ -18,21 +18,29 @@ from typing import NoReturn
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
-from api.billing import service as billing
 from api.billing.service import CreditRate, InsufficientBalance
 from api.catalogue.service import Catalogue, CatalogueCache, ModelRequired, ModelSpec, PlanSpec
-from api.chats import repository as chats
-from api.chats.models import Chat, Message
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
 from api.core.settings import Settings
-from api.events.outbox import RequestContext, about, event_row, record
+from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
-from api.gateway.fastlane import Books, Quota
+from api.gateway.books import (
+    Books,
+    Charge,
+    ChatLimitReached,  # noqa: F401 (the chat's refusals are the gateway's: callers catch them from here)
+    ChatMessageLimitReached,  # noqa: F401
+    ChatNotFound,
+    LowBalanceWatch,
+    Outcome,
+    PortableBooks,
+    Prepared,
+    Quota,
+)
+from api.gateway.fastlane import FastBooks
 from api.notifications import notify
 from api.providers.base import CallParams, ChatMessage, Completion, ProviderError
-from api.providers.mock import count_prompt_tokens, count_tokens
+from api.providers.mock import count_prompt_tokens
 from api.providers.pool import ProviderPool
-from api.quotas import repository as quotas
 from api.quotas.windows import (
     DAILY_REQUESTS,
     DAILY_TOKENS,
@@ -43,22 +51,8 @@ from api.quotas.windows import (
     seconds_until,
     utc_day,
 )
-from api.system.error_log import note_provider_failure
 
 log = logging.getLogger("aiadmin.gateway")
-
-
-class ChatNotFound(AppError):
-    status_code = 404
-    code = "chat_not_found"
-
-
-class ChatLimitReached(QuotaExceeded):
-    code = "chat_limit_reached"
-
-
-class ChatMessageLimitReached(QuotaExceeded):
-    code = "chat_message_limit_reached"
 
 
 class MaxTokensTooLarge(AppError):
@@ -73,29 +67,32 @@ class AllProvidersFailed(ProviderError):
 
 
 class Gateway:
-    """What the gateway keeps between calls: the catalogue snapshot and the provider adapters."""
+    """What the gateway keeps between calls: the catalogue snapshot, the provider adapters, the books."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.catalogue = CatalogueCache(settings)
         self.pool = ProviderPool()
-        # The fast lane: PostgreSQL's bookkeeping on asyncpg (opened by the app's lifespan; None on SQLite).
-        self.books: Books | None = None
+        # A completion's bookkeeping (api/gateway/books.py): the portable implementation until `open`
+        # picks the fast lane (PostgreSQL with AIADMIN_FAST_LANE on).
+        self.books: Books = PortableBooks()
+        # The fast lane, which also finds the caller of `/v1/*` for authentication; None: the ORM does.
+        self.callers: FastBooks | None = None
         self.settlements: set[asyncio.Task] = set()  # streams being settled after they ended
 
     async def open(self) -> None:
         if self.settings.fast_lane and not self.settings.is_sqlite:
-            books = Books(self.settings)
-            await books.open()
-            self.books = books
+            fast = FastBooks(self.settings, PortableBooks())
+            await fast.open()
+            self.books = self.callers = fast
 
     async def aclose(self) -> None:
         if self.settlements:
             await asyncio.gather(*self.settlements, return_exceptions=True)
         await self.pool.aclose()
-        if self.books is not None:
-            await self.books.close()
-            self.books = None
+        if self.callers is not None:
+            await self.callers.close()
+            self.books, self.callers = PortableBooks(), None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,29 +104,6 @@ class CompletionResult:
     request_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class LowBalanceWatch:
-    """The balance_low rule, watching one paid call: it fires if the call takes the balance from at least
-    the threshold to below it. (Concurrent calls of one account each judge from their own reservation.)"""
-
-    threshold: Decimal
-    balance_before: Decimal
-    settings: Settings
-
-    def crossed(self, spent: Decimal) -> bool:
-        return self.balance_before >= self.threshold > self.balance_before - spent
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """The credits reserved for one call of a paid model (zero for free-tier models)."""
-
-    reference: str
-    reserved: Decimal
-    rate: CreditRate | None
-    watch: LowBalanceWatch | None = None
-
-
 def _worst_case(
     spec: ModelSpec, rate: CreditRate, messages, params: CallParams, at: datetime
 ) -> Decimal | None:
@@ -139,24 +113,6 @@ def _worst_case(
         return None
     worst_output = params.max_tokens or spec.max_output_tokens
     return rate.credits_for_usd(spec.cost_usd(at, count_prompt_tokens(messages), worst_output))
-
-
-async def _reserve(
-    session: AsyncSession, account: Account, reserved: Decimal, reference: str, model_id: str, at: datetime
-) -> Decimal:
-    """Take the reservation; the balance after it."""
-    taken = await billing.move(
-        session,
-        account.id,
-        -reserved,
-        kind="charge",
-        at=at,
-        reference=reference,
-        details={"reserved": True, "model": model_id},
-    )
-    if taken is None:
-        raise _insufficient(reserved)
-    return taken
 
 
 def _insufficient(reserved: Decimal) -> InsufficientBalance:
@@ -269,85 +225,8 @@ async def call_with_fallback(
     raise AllProvidersFailed(attempts)
 
 
-async def settle_failed_call(
-    session: AsyncSession,
-    account: Account,
-    prepared: Prepared,
-    error: BaseException,
-    started: float,
-    ctx: RequestContext,
-    at: datetime,
-) -> None:
-    """Transaction 2 (failure): give the quota, the chat's slots and the credits back, record the failure."""
-    call, charge = prepared.call, prepared.charge
-    await session.rollback()
-    await quotas.release(session, account.id, DAILY_REQUESTS, utc_day(at))
-    if prepared.chat_id is not None:
-        if prepared.chat_created:  # a chat is made by its first message: no message, no chat
-            await chats.delete_own(session, account.id, prepared.chat_id)
-        else:
-            await chats.give_back_message_slots(session, prepared.chat_id, 2)
-    if charge.reserved:
-        await billing.move(
-            session,
-            account.id,
-            charge.reserved,
-            kind="refund",
-            at=at,
-            reference=charge.reference,
-            details={"reason": "call_failed"},
-        )
-        record(
-            session,
-            EventType.BALANCE_REFUNDED,
-            at=at,
-            ctx=ctx,
-            **call,
-            credits=charge.reserved,
-            status="ok",
-            properties={"reference": charge.reference},
-        )
-    attempts = getattr(error, "attempts", None)
-    if isinstance(error, ProviderError):
-        await note_provider_failure(
-            session,
-            request_id=ctx.request_id,
-            account_id=account.id,
-            error_code=error.code,
-            message=str(error),
-            details={"model": prepared.spec.id, "attempts": attempts or []},
-        )
-    record(
-        session,
-        EventType.LLM_CALL_FAILED,
-        at=at,
-        ctx=ctx,
-        **call,
-        provider=attempts[-1]["provider"] if attempts else None,
-        latency_ms=int((time.perf_counter() - started) * 1000),
-        status="error",
-        error_code=getattr(error, "code", None) or "internal_error",
-        properties={"attempts": attempts} if attempts else {},
-    )
-    await session.commit()
-
-
 def _first(*values):
     return next((v for v in values if v is not None), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A call that passed every check, with its quota taken and its credits reserved (committed)."""
-
-    spec: ModelSpec
-    params: CallParams
-    messages: list[ChatMessage]
-    call: dict
-    charge: Charge
-    reference: uuid.UUID
-    chat_id: uuid.UUID | None = None
-    chat_created: bool = False
 
 
 async def prepare(
@@ -396,41 +275,20 @@ async def prepare(
     # before any provider is called; a refusal of any leaves nothing taken.
     reference = uuid.uuid4()
     reserved = _worst_case(spec, catalogue.credit_rate, messages, params, at)
-    tokens, requests = _token_quotas(plan, at), _request_quota(plan, at)
-    settings, chat_created = gateway.settings, False
-    if gateway.books is not None and chat_id is None:  # the fast lane (PostgreSQL)
-        taken = await gateway.books.take(
-            account.id, tokens=tokens, requests=requests, reserve=reserved, reference=reference.hex,
-            model_id=spec.id, at=at,
-        )  # fmt: skip
-        if taken.refused is not None:
-            await _refuse_limit(session, settings, account, taken.refused, ctx, at)
-        if taken.insufficient:
-            await _refused(session, call, _insufficient(reserved), ctx, at)
-        balance = taken.balance
-    else:
-        for quota in tokens:
-            if await quotas.used(session, account.id, quota.metric, quota.window_start) >= quota.limit:
-                await _refuse_limit(session, settings, account, quota, ctx, at)
-        if (
-            requests is not None
-            and await quotas.try_consume(
-                session, account.id, requests.metric, requests.window_start, requests.limit
-            )
-            is None
-        ):
-            await _refuse_limit(session, settings, account, requests, ctx, at)
-        try:
-            if chat_id:
-                chat_created = await _take_chat(session, account, plan, chat_id, messages, at)
-            balance = None if reserved is None else await _reserve(
-                session, account, reserved, reference.hex, spec.id, at
-            )  # fmt: skip
-        except (InsufficientBalance, ChatLimitReached, ChatMessageLimitReached, ChatNotFound) as refusal:
-            await _refused(session, call, refusal, ctx, at)
-        await session.commit()
-    charge = _charge(reference.hex, reserved, catalogue, balance, settings)
-    return Prepared(spec, params, messages, call, charge, reference, chat_id, chat_created)
+    settings = gateway.settings
+    taken = await gateway.books.take(
+        session, account, plan=plan, tokens=_token_quotas(plan, at), requests=_request_quota(plan, at),
+        reserve=reserved, reference=reference.hex, model_id=spec.id, chat_id=chat_id, messages=messages,
+        at=at,
+    )  # fmt: skip
+    if taken.refused is not None:
+        await _refuse_limit(session, settings, account, taken.refused, ctx, at)
+    if taken.refusal is not None:
+        await _refused(session, call, taken.refusal, ctx, at)
+    if taken.insufficient:
+        await _refused(session, call, _insufficient(reserved), ctx, at)
+    charge = _charge(reference.hex, reserved, catalogue, taken.balance, settings)
+    return Prepared(spec, params, messages, call, charge, reference, chat_id, taken.chat_created)
 
 
 def _charge(
@@ -461,93 +319,6 @@ async def _refused(session: AsyncSession, call: dict, refusal: AppError, ctx: Re
     raise refusal
 
 
-async def _take_chat(
-    session: AsyncSession, account: Account, plan: PlanSpec | None, chat_id: uuid.UUID, messages, at: datetime
-) -> bool:
-    """The chat the call goes to (made on its first message) with room for its two messages; whether
-    it was made now."""
-    created = False
-    if await chats.get_own(session, account.id, chat_id) is None:
-        if await chats.exists(session, chat_id):
-            raise ChatNotFound("no such chat")
-        if (
-            plan
-            and plan.max_chats is not None
-            and await chats.count_own(session, account.id) >= plan.max_chats
-        ):
-            raise ChatLimitReached(
-                f"plan {account.plan_code!r} keeps at most {plan.max_chats} chats: delete one"
-            )
-        first = next((m.content for m in reversed(messages) if m.role == "user"), "New chat")
-        session.add(
-            Chat(
-                id=chat_id,
-                account_id=account.id,
-                title=first[:80],
-                message_count=0,
-                created_at=at,
-                updated_at=at,
-            )
-        )
-        await session.flush()
-        created = True
-    limit = plan.max_messages_per_chat if plan else None
-    if not await chats.take_message_slots(session, chat_id, 2, limit, at):
-        raise ChatMessageLimitReached(f"a chat on plan {account.plan_code!r} holds at most {limit} messages")
-    return created
-
-
-async def store_outcome(
-    session: AsyncSession,
-    account: Account,
-    prepared: Prepared,
-    *,
-    input_tokens: int,
-    output_tokens: int,
-    answer: str,
-    ctx: RequestContext,
-    at: datetime,
-) -> None:
-    """Transaction 2 (success), beside the call's own event: count the tokens, keep the chat's messages."""
-    total = input_tokens + output_tokens
-    await quotas.add(
-        session, account.id, [(DAILY_TOKENS, utc_day(at), total), (MONTHLY_TOKENS, month_start(at), total)]
-    )
-    if prepared.chat_id is None:
-        return
-    asked = next((m.content for m in reversed(prepared.messages) if m.role == "user"), "")
-    session.add_all(
-        [
-            Message(
-                chat_id=prepared.chat_id,
-                role="user",
-                content=asked,
-                tokens=count_tokens(asked),
-                created_at=at,
-            ),
-            Message(
-                chat_id=prepared.chat_id,
-                role="assistant",
-                content=answer,
-                tokens=output_tokens,
-                model_id=prepared.spec.id,
-                created_at=at,
-            ),
-        ]
-    )
-    if prepared.chat_created:
-        record(session, EventType.CHAT_CREATED, at=at, ctx=ctx, **prepared.call, status="ok")
-    record(
-        session,
-        EventType.MESSAGE_SENT,
-        at=at,
-        ctx=ctx,
-        **prepared.call,
-        input_tokens=count_tokens(asked),
-        status="ok",
-    )
-
-
 async def complete(
     session: AsyncSession,
     gateway: Gateway,
@@ -558,21 +329,14 @@ async def complete(
     **request,
 ) -> CompletionResult:
     prepared = await prepare(session, gateway, account, ctx=ctx, at=at, **request)
-    spec, params, messages, call, charge, reference = (
-        prepared.spec,
-        prepared.params,
-        prepared.messages,
-        prepared.call,
-        prepared.charge,
-        prepared.reference,
-    )
+    spec, params, messages, reference = prepared.spec, prepared.params, prepared.messages, prepared.reference
     started = time.perf_counter()
     try:
         completion, provider_id, attempts = await call_with_fallback(gateway.pool, spec, messages, params)
     except BaseException as exc:
         # Whatever went wrong (the providers, a bug, the request being cancelled), the unit taken above is
         # given back and the failed call is recorded: nothing is charged for a call that did not happen.
-        await settle_failed_call(session, account, prepared, exc, started, ctx, at)
+        await gateway.books.refund(session, account, prepared, exc, started, ctx, at)
         if isinstance(exc, ProviderError):
             log.warning("model %s: providers failed: %s", spec.id, exc)
             raise ProviderUnavailable(
@@ -583,134 +347,20 @@ async def complete(
 
     # Transaction 2 (success): settle the credits to the real cost, record the call with its tokens and
     # its cost at the price in force.
-    cost_usd = spec.cost_usd(at, completion.input_tokens, completion.output_tokens)
     properties = {"attempts": attempts} if attempts else {}
     if completion.usage_estimated:
         properties["usage_estimated"] = True
-    succeeded = {
-        **call,
-        "event_id": reference,
-        "provider": provider_id,
-        "input_tokens": completion.input_tokens,
-        "output_tokens": completion.output_tokens,
-        "cost_usd": cost_usd,
-        "latency_ms": latency_ms,
-        "status": "ok",
-        "properties": properties,
-    }
-    if gateway.books is not None and prepared.chat_id is None:  # the fast lane (PostgreSQL)
-        await _settle_fast(
-            gateway.books, session, account, prepared, completion, cost_usd, succeeded, ctx, at
-        )
-    else:
-        credits = await settle_charge(session, account, call, charge, cost_usd, ctx, at)
-        await store_outcome(
-            session,
-            account,
-            prepared,
-            input_tokens=completion.input_tokens,
-            output_tokens=completion.output_tokens,
-            answer=completion.content,
-            ctx=ctx,
-            at=at,
-        )
-        record(session, EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **succeeded, credits=credits)
-        await session.commit()
+    outcome = Outcome(
+        provider=provider_id,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+        cost_usd=spec.cost_usd(at, completion.input_tokens, completion.output_tokens),
+        latency_ms=latency_ms,
+        answer=completion.content,
+        properties=properties,
+    )
+    await gateway.books.settle(session, account, prepared, outcome, ctx, at)
     return CompletionResult(completion, spec, provider_id, at, f"chatcmpl-{reference.hex}")
-
-
-async def _settle_fast(
-    books: Books,
-    session: AsyncSession,
-    account: Account,
-    prepared: Prepared,
-    completion: Completion,
-    cost_usd: Decimal,
-    succeeded: dict,
-    ctx: RequestContext,
-    at: datetime,
-) -> None:
-    """settle_charge, store_outcome and the success event (a call outside a chat) as one transaction of
-    the fast lane; then the low-balance rule, if the call crossed it, through the session."""
-    charge = prepared.charge
-    paid = charge.rate is not None
-    called = event_row(EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **succeeded)
-    events = [called]
-    if paid:
-        charged = event_row(
-            EventType.BALANCE_CHARGED, at=at, ctx=ctx, **prepared.call, status="ok",
-            properties={"reference": charge.reference},
-        )  # fmt: skip
-        events.insert(0, charged)
-    credits = await books.settle(
-        account.id,
-        reference=charge.reference,
-        reserved=charge.reserved,
-        actual=charge.rate.credits_for_usd(cost_usd) if paid else None,
-        tokens=completion.input_tokens + completion.output_tokens,
-        day=utc_day(at),
-        month=month_start(at),
-        events=events,  # their credits: what the settlement charged
-        at=at,
-    )
-    if paid and await _watch_balance(session, account, charge, credits, at):
-        await session.commit()
-
-
-async def _watch_balance(
-    session: AsyncSession, account: Account, charge: Charge, actual: Decimal, at: datetime
-) -> bool:
-    """The balance_low rule: notify (in the caller's transaction) if this call took the balance below the
-    threshold. Whether it did."""
-    if charge.watch is None or not charge.watch.crossed(actual):
-        return False
-    values = {
-        "balance": f"{charge.watch.balance_before - actual:.2f}",
-        "threshold": f"{charge.watch.threshold:.2f}",
-    }
-    await notify.notify(session, charge.watch.settings, "balance_low", account, at, values)
-    return True
-
-
-async def settle_charge(
-    session: AsyncSession,
-    account: Account,
-    call: dict,
-    charge: Charge,
-    cost_usd: Decimal,
-    ctx: RequestContext,
-    at: datetime,
-) -> Decimal | None:
-    """Turn the reservation into the real charge: refund the difference, or take the rest (never below
-    zero: what the balance cannot cover is noted, not owed). The credits charged, or None if free."""
-    if charge.rate is None:
-        return None
-    actual = charge.rate.credits_for_usd(cost_usd)
-    difference = charge.reserved - actual
-    details = {"settles": charge.reference}
-    if difference > 0:
-        await billing.move(
-            session, account.id, difference, kind="refund", at=at, reference=charge.reference, details=details
-        )
-    elif difference < 0:
-        extra = min(-difference, await billing.balance_of(session, account.id))
-        if extra > 0:
-            await billing.move(
-                session, account.id, -extra, kind="charge", at=at, reference=charge.reference, details=details
-            )
-        actual = charge.reserved + extra
-    await _watch_balance(session, account, charge, actual, at)
-    record(
-        session,
-        EventType.BALANCE_CHARGED,
-        at=at,
-        ctx=ctx,
-        **call,
-        credits=actual,
-        status="ok",
-        properties={"reference": charge.reference},
-    )
-    return actual
 
 
 async def models_for(session: AsyncSession, gateway: Gateway, account: Account) -> list[ModelSpec]:

@@ -24,17 +24,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.responses import StreamingResponse
 
 from api.accounts.models import Account
-from api.events.outbox import RequestContext, record
-from api.events.types import EventType
-from api.gateway.service import (
-    AllProvidersFailed,
-    Gateway,
-    Prepared,
-    ProviderError,
-    settle_charge,
-    settle_failed_call,
-    store_outcome,
-)
+from api.events.outbox import RequestContext
+from api.gateway.books import Books, Outcome
+from api.gateway.service import AllProvidersFailed, Gateway, Prepared, ProviderError
 from api.providers.base import StreamChunk
 from api.providers.mock import count_prompt_tokens, count_tokens
 
@@ -170,7 +162,7 @@ async def run(
         watch.close()
         # Settle in a task of its own: a cancelled request (the client hung up) cannot interrupt it.
         task = asyncio.get_running_loop().create_task(
-            _settle(sessionmaker, account, prepared, state, started, ctx, at)
+            _settle(gateway.books, sessionmaker, account, prepared, state, started, ctx, at)
         )
         gateway.settlements.add(task)
         task.add_done_callback(gateway.settlements.discard)
@@ -194,6 +186,7 @@ def _usage(state: StreamState, prepared: Prepared) -> tuple[int, int, bool]:
 
 
 async def _settle(
+    books: Books,
     sessionmaker: async_sessionmaker,
     account: Account,
     prepared: Prepared,
@@ -202,6 +195,7 @@ async def _settle(
     ctx: RequestContext,
     at: datetime,
 ) -> None:
+    """The stream's transaction 2, through the same books as a call that is not streamed."""
     async with sessionmaker() as session:
         received_something = bool(state.sent)
         if state.outcome == "failed" or not received_something:
@@ -210,43 +204,25 @@ async def _settle(
                 error = ClientDisconnected("the client left before the first token")
             if state.attempts and not isinstance(error, AllProvidersFailed):
                 error.attempts = state.attempts
-            await settle_failed_call(session, account, prepared, error, started, ctx, at)
+            await books.refund(session, account, prepared, error, started, ctx, at)
             return
         input_tokens, output_tokens, estimated = _usage(state, prepared)
-        cost_usd = prepared.spec.cost_usd(at, input_tokens, output_tokens)
-        credits = await settle_charge(session, account, prepared.call, prepared.charge, cost_usd, ctx, at)
-        await store_outcome(
-            session,
-            account,
-            prepared,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            answer="".join(state.sent),
-            ctx=ctx,
-            at=at,
-        )
         properties = {"stream": True, **({"attempts": state.attempts} if state.attempts else {})}
         if estimated:
             properties["usage_estimated"] = True
         disconnected = state.outcome == "disconnected"
-        record(
-            session,
-            EventType.LLM_CALL_SUCCEEDED,
-            at=at,
-            ctx=ctx,
-            **prepared.call,
-            event_id=prepared.reference,
+        outcome = Outcome(
             provider=state.provider,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
-            cost_usd=cost_usd,
-            credits=credits,
+            cost_usd=prepared.spec.cost_usd(at, input_tokens, output_tokens),
             latency_ms=int((time.perf_counter() - started) * 1000),
+            answer="".join(state.sent),
             status="disconnected" if disconnected else "ok",
             error_code=ClientDisconnected.code if disconnected else None,
             properties=properties,
         )
-        await session.commit()
+        await books.settle(session, account, prepared, outcome, ctx, at)
 
 
 class ClosingStreamingResponse(StreamingResponse):

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit.schemas import AuditEntryOut
 from api.auth.deps import AuditCtx, RequestCtx, UsersImpersonator, UsersReader, UsersWriter
 from api.billing.service import InsufficientBalance
 from api.core import exports
@@ -87,23 +88,6 @@ class ImpersonationOut(BaseModel):
 
 class BalanceOut(BaseModel):
     balance: Decimal
-
-
-class AuditEntryOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    occurred_at: datetime
-    actor_id: uuid.UUID | None
-    actor_email: str | None
-    action: str
-    target_type: str
-    target_id: str
-    before: dict[str, Any]
-    after: dict[str, Any]
-    reason: str | None
-    ip: str | None
-    request_id: str | None
 
 
 async def _filters(

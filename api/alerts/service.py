@@ -511,3 +511,24 @@ async def events(session: AsyncSession, ids: list[int]) -> list[AlertEventOut]:
     if not ids:
         return []
     return [event_out(row) for row in (await session.execute(history_query(ids=ids))).all()]
+
+
+async def evaluate_now(
+    session: AsyncSession, sessionmaker: async_sessionmaker, settings: Settings, mailer: Sender | None,
+    staff: Account, *, at: datetime, context: AuditContext,
+) -> tuple[Evaluation, list[AlertEventOut]]:  # fmt: skip
+    """The "evaluate now" button: every enabled rule, at once; what fired or resolved is sent, and the press
+    is audited. The rules are evaluated in transactions of their own, so the request's read ends first."""
+    await session.commit()
+    result = await evaluate_due(sessionmaker, settings, mailer, at, force=True)
+    fired = await events(session, result.event_ids)
+    await audit.commit_audited(
+        session, staff, "alert.evaluate", target_type="alert_rule", target_id="*", before={},
+        after={
+            "evaluated": result.evaluated,
+            "events": [{"id": e.id, "rule_id": e.rule_id, "kind": e.kind} for e in fired],
+            "failed_rules": result.failed_rules,
+        },
+        at=at, context=context,
+    )  # fmt: skip
+    return result, fired

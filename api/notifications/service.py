@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, case, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts import repository as accounts
 from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
@@ -31,6 +32,7 @@ from api.mail.service import MAX_ATTEMPTS
 from api.notifications import templates as texts
 from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.notifications.notify import app_url
+from api.users.admin import UnknownPlan
 
 SegmentKind = Literal["all", "plan", "country", "inactive"]
 
@@ -190,6 +192,38 @@ async def broadcast(
     return sent
 
 
+async def send_broadcast(
+    session: AsyncSession,
+    settings: Settings,
+    staff: Account,
+    *,
+    segment: Segment,
+    channels: list[str],
+    templates: dict[str, dict[str, str]],
+    at: datetime,
+    context: AuditContext,
+) -> Broadcast:
+    """A broadcast staff send: a segment naming a plan names one that exists."""
+    if segment.plan is not None and await accounts.get_plan(session, segment.plan) is None:
+        raise UnknownPlan(f"there is no plan {segment.plan!r}")
+    return await broadcast(
+        session,
+        settings,
+        staff,
+        segment=segment,
+        channels=channels,
+        templates=templates,
+        at=at,
+        context=context,
+    )
+
+
+async def broadcasts(session: AsyncSession, *, limit: int, offset: int) -> list[Broadcast]:
+    """The broadcasts sent, newest first."""
+    query = select(Broadcast).order_by(Broadcast.id.desc()).limit(limit).offset(offset)
+    return list((await session.scalars(query)).all())
+
+
 # ---------------------------------------------------------------- rules
 
 
@@ -339,3 +373,13 @@ def deliveries(filters: DeliveryFilter) -> Select:
     if filters.until is not None:
         query = query.where(Notification.created_at < filters.until)
     return query.order_by(Notification.id.desc())
+
+
+async def deliveries_page(
+    session: AsyncSession, filters: DeliveryFilter, *, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many deliveries match, and one page of them."""
+    query = deliveries(filters)
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = (await session.execute(query.limit(limit).offset(offset))).mappings().all()
+    return int(total or 0), [dict(r) for r in rows]

@@ -161,7 +161,7 @@ async def account_history(
 ) -> list[AuditEntryOut]:
     """What staff did to this account (blocks and unblocks with their reasons, plan and balance changes)."""
     await admin.get(session, account_id)
-    return [AuditEntryOut.model_validate(row) for row in await admin.history(session, account_id)]
+    return await admin.history(session, account_id)
 
 
 async def _set_blocked(staff, session, account_id, body: ReasonIn, ctx, audit_ctx, *, blocked: bool):

@@ -29,7 +29,7 @@ from api.alerts.models import AlertEvent, AlertRule
 from api.alerts.schemas import AlertEventOut, RuleIn, RuleOut, RulePatch, shown_target
 from api.audit import service as audit
 from api.audit.service import AuditContext
-from api.catalogue.models import Provider
+from api.catalogue import service as catalogue
 from api.core.errors import AppError, Conflict, NotFound
 from api.core.settings import Settings
 from api.core.types import utcnow
@@ -123,7 +123,7 @@ async def _check(
         taken = taken.where(AlertRule.id != rule_id)
     if await session.scalar(taken) is not None:
         raise AlertRuleExists(f"an alert rule is named {fields.name!r}")
-    if provider_changed and fields.provider and await session.get(Provider, fields.provider) is None:
+    if provider_changed and fields.provider and not await catalogue.provider_exists(session, fields.provider):
         raise UnknownProvider(f"no provider {fields.provider!r}")
 
 

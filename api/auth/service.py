@@ -45,7 +45,6 @@ from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.mail import service as mail
 from api.notifications import notify
-from api.security import repository as security_log
 from api.security import service as security
 
 CONFIRM_EMAIL = "confirm_email"
@@ -210,14 +209,14 @@ async def _check_throttle(
     window = timedelta(minutes=settings.login_throttle_minutes)
     checks = [
         (
-            await security_log.login_failures(session, since=at - window, email=email),
+            await security.login_failures(session, since=at - window, email=email),
             settings.login_max_failures_per_account,
         )
     ]
     if ctx.ip:
         checks.append(
             (
-                await security_log.login_failures(session, since=at - window, ip=ctx.ip),
+                await security.login_failures(session, since=at - window, ip=ctx.ip),
                 settings.login_max_failures_per_ip,
             )
         )
@@ -253,7 +252,7 @@ async def _login_failed(
     )
     await session.flush()
     window = timedelta(minutes=settings.login_throttle_minutes)
-    failures, _ = await security_log.login_failures(session, since=at - window, email=email)
+    failures, _ = await security.login_failures(session, since=at - window, email=email)
     if failures == settings.login_max_failures_per_account:
         security.record(
             session,

@@ -84,3 +84,10 @@ def export_query(
         account_id=account_id, email=email.strip().lower() if email else None, kind=kind, columns=True
     )
     return query, list(security_log.COLUMNS)
+
+
+async def login_failures(
+    session: AsyncSession, *, since: datetime, email: str | None = None, ip: str | None = None
+) -> tuple[int, datetime | None]:
+    """Failed logins since `since` for one email (after its last success) or one IP: count and oldest."""
+    return await security_log.login_failures(session, since=since, email=email, ip=ip)

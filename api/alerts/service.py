@@ -197,11 +197,10 @@ async def delete_rule(
     rule = await get_rule(session, rule_id)
     before = {**_audited(rule), "state": rule.state}
     await session.delete(rule)
-    await audit.write(
+    await audit.commit_audited(
         session, actor, "alert_rule.delete", target_type="alert_rule", target_id=str(rule_id), before=before,
         after={}, at=at, context=context,
     )  # fmt: skip
-    await session.commit()
 
 
 # --- history -----------------------------------------------------------------------------------------

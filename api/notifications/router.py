@@ -122,8 +122,11 @@ async def update_rule(
         changes["templates"] = body.texts.as_dict()
     if changes.get("threshold") is not None and code != "balance_low":
         raise NoThreshold("only the balance_low rule has a threshold")
-    rule = await service.update_rule(session, staff, code, changes=changes, at=utcnow(), context=audit_ctx)
-    request.app.state.gateway.catalogue.invalidate()  # the snapshot holds balance_low's threshold
+    # The gateway's catalogue snapshot holds balance_low's threshold.
+    refresh = request.app.state.gateway.catalogue.invalidate
+    rule = await service.update_rule(
+        session, staff, code, changes=changes, at=utcnow(), context=audit_ctx, after_commit=refresh
+    )
     return _rule_out(rule)
 
 

@@ -11,6 +11,7 @@ written set-based (INSERT … SELECT), so a segment of a million users costs a f
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -248,7 +249,10 @@ async def update_rule(
     changes: dict[str, Any],
     at: datetime,
     context: AuditContext,
+    after_commit: Callable[[], None] | None = None,
 ) -> NotificationRule:
+    """Change a rule, audited; `after_commit` runs once the change is committed (the gateway's catalogue
+    snapshot holds balance_low's threshold)."""
     rule = await session.get(NotificationRule, code)
     if rule is None:
         raise UnknownRule(f"no notification rule {code!r}")
@@ -258,7 +262,7 @@ async def update_rule(
     for name, value in changes.items():
         setattr(rule, name, value)
     rule.updated_at, rule.updated_by = at, actor.id
-    await audit.write(
+    await audit.commit_audited(
         session,
         actor,
         "notification_rule.update",
@@ -268,8 +272,8 @@ async def update_rule(
         after=_rule_state(rule),
         at=at,
         context=context,
+        after_commit=after_commit,
     )
-    await session.commit()
     return rule
 
 

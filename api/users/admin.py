@@ -343,7 +343,7 @@ async def impersonate(
     auth_session = await auth.open_impersonation_session(
         session, target, actor, at=at, expires_at=expires_at, ctx=ctx
     )
-    await audit.write(
+    await audit.commit_audited(
         session,
         actor,
         "user.impersonate",
@@ -355,7 +355,6 @@ async def impersonate(
         context=context,
         reason=reason,
     )
-    await session.commit()
     token = issue_access_token(settings, target.id, auth_session.id, now=at)
     return AccessToken(token.token, min(token.expires_in, IMPERSONATION_MINUTES * 60))
 

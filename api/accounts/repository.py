@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account, Plan
@@ -34,3 +35,21 @@ async def claim_totp_step(session: AsyncSession, account_id: uuid.UUID, step: in
         .values(totp_last_step=step)
     )
     return result.rowcount == 1
+
+
+async def plans_by_code(session: AsyncSession) -> Sequence[Plan]:
+    return (await session.scalars(select(Plan).order_by(Plan.code))).all()
+
+
+def add_plan(session: AsyncSession, plan: Plan) -> None:
+    session.add(plan)
+
+
+async def delete_plan(session: AsyncSession, plan: Plan) -> None:
+    await session.delete(plan)
+
+
+async def accounts_on_plan(session: AsyncSession, code: str) -> int:
+    return int(
+        await session.scalar(select(func.count()).select_from(Account).where(Account.plan_code == code))
+    )

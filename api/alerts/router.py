@@ -11,7 +11,6 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from api.alerts import service
 from api.alerts.schemas import EvaluationOut, HistoryPage, Kind, RuleIn, RuleOut, RulePatch
 from api.alerts.service import AlertRuleExists, AlertRuleNotFound, InvalidAlertRule, UnknownProvider
-from api.audit import service as audit
 from api.auth.deps import AlertsWriter, AuditCtx, HealthReader
 from api.core import exports
 from api.core.deps import SessionDep
@@ -77,21 +76,11 @@ async def evaluate(
 ) -> EvaluationOut:
     """Evaluate every enabled rule now (as the background job does each interval), send what fired or
     resolved, and say how each notification fared."""
-    await session.commit()  # end the request's read transaction: evaluation writes in transactions of its own
     state = request.app.state
     at = utcnow()
-    result = await service.evaluate_due(state.db.sessionmaker, state.settings, state.mailer, at, force=True)
-    events = await service.events(session, result.event_ids)
-    await audit.write(
-        session, staff, "alert.evaluate", target_type="alert_rule", target_id="*", before={},
-        after={
-            "evaluated": result.evaluated,
-            "events": [{"id": e.id, "rule_id": e.rule_id, "kind": e.kind} for e in events],
-            "failed_rules": result.failed_rules,
-        },
-        at=at, context=audit_ctx,
-    )  # fmt: skip
-    await session.commit()
+    result, events = await service.evaluate_now(
+        session, state.db.sessionmaker, state.settings, state.mailer, staff, at=at, context=audit_ctx
+    )
     return EvaluationOut(at=at, evaluated=result.evaluated, events=events)
 
 

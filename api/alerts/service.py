@@ -29,7 +29,7 @@ from api.alerts.models import AlertEvent, AlertRule
 from api.alerts.schemas import AlertEventOut, RuleIn, RuleOut, RulePatch, shown_target
 from api.audit import service as audit
 from api.audit.service import AuditContext
-from api.catalogue.models import Provider
+from api.catalogue import service as catalogue
 from api.core.errors import AppError, Conflict, NotFound
 from api.core.settings import Settings
 from api.core.types import utcnow
@@ -123,7 +123,7 @@ async def _check(
         taken = taken.where(AlertRule.id != rule_id)
     if await session.scalar(taken) is not None:
         raise AlertRuleExists(f"an alert rule is named {fields.name!r}")
-    if provider_changed and fields.provider and await session.get(Provider, fields.provider) is None:
+    if provider_changed and fields.provider and not await catalogue.provider_exists(session, fields.provider):
         raise UnknownProvider(f"no provider {fields.provider!r}")
 
 
@@ -197,11 +197,10 @@ async def delete_rule(
     rule = await get_rule(session, rule_id)
     before = {**_audited(rule), "state": rule.state}
     await session.delete(rule)
-    await audit.write(
+    await audit.commit_audited(
         session, actor, "alert_rule.delete", target_type="alert_rule", target_id=str(rule_id), before=before,
         after={}, at=at, context=context,
     )  # fmt: skip
-    await session.commit()
 
 
 # --- history -----------------------------------------------------------------------------------------
@@ -511,3 +510,24 @@ async def events(session: AsyncSession, ids: list[int]) -> list[AlertEventOut]:
     if not ids:
         return []
     return [event_out(row) for row in (await session.execute(history_query(ids=ids))).all()]
+
+
+async def evaluate_now(
+    session: AsyncSession, sessionmaker: async_sessionmaker, settings: Settings, mailer: Sender | None,
+    staff: Account, *, at: datetime, context: AuditContext,
+) -> tuple[Evaluation, list[AlertEventOut]]:  # fmt: skip
+    """The "evaluate now" button: every enabled rule, at once; what fired or resolved is sent, and the press
+    is audited. The rules are evaluated in transactions of their own, so the request's read ends first."""
+    await session.commit()
+    result = await evaluate_due(sessionmaker, settings, mailer, at, force=True)
+    fired = await events(session, result.event_ids)
+    await audit.commit_audited(
+        session, staff, "alert.evaluate", target_type="alert_rule", target_id="*", before={},
+        after={
+            "evaluated": result.evaluated,
+            "events": [{"id": e.id, "rule_id": e.rule_id, "kind": e.kind} for e in fired],
+            "failed_rules": result.failed_rules,
+        },
+        at=at, context=context,
+    )  # fmt: skip
+    return result, fired

@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from api.audit import service
+from api.audit.schemas import AuditEntryOut
 from api.audit.service import COLUMNS, AuditFilter, log_query
 from api.auth.deps import AuditReader
 from api.core import exports
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.validation import Instant
-from api.users.admin_router import AuditEntryOut
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: audit"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
@@ -42,8 +43,8 @@ async def audit_log(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[AuditEntryOut]:
     """Newest first."""
-    rows = await session.scalars(log_query(filters).limit(limit).offset(offset))
-    return [AuditEntryOut.model_validate(row) for row in rows.all()]
+    entries = await service.entries(session, filters, limit=limit, offset=offset)
+    return [AuditEntryOut.model_validate(row) for row in entries]
 
 
 @router.get("/audit/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)

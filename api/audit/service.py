@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,6 +83,31 @@ async def write_as(
     )
 
 
+async def commit_audited(
+    session: AsyncSession,
+    actor: Account,
+    action: str,
+    *,
+    target_type: str,
+    target_id: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    at: datetime,
+    context: AuditContext,
+    reason: str | None = None,
+    after_commit: Callable[[], None] | None = None,
+) -> None:
+    """Finish a staff change made in `session`: write its audit row, commit the change and the row together,
+    then (only once both are durable) run `after_commit`, e.g. reload a cache that holds what changed."""
+    await write(
+        session, actor, action, target_type=target_type, target_id=target_id, before=before, after=after,
+        at=at, context=context, reason=reason,
+    )  # fmt: skip
+    await session.commit()
+    if after_commit is not None:
+        after_commit()
+
+
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
     actor_id: uuid.UUID | None = None
@@ -113,3 +139,8 @@ def log_query(f: AuditFilter, *, columns: bool = False) -> Select:
     if f.until is not None:
         query = query.where(AuditEntry.occurred_at < f.until)
     return query.order_by(AuditEntry.id.desc())
+
+
+async def entries(session: AsyncSession, f: AuditFilter, *, limit: int, offset: int) -> Sequence[AuditEntry]:
+    """One page of the audit log, newest first."""
+    return (await session.scalars(log_query(f).limit(limit).offset(offset))).all()

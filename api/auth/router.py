@@ -23,6 +23,7 @@ from api.auth.errors import (
 from api.auth.passwords import PasswordTooCommon
 from api.auth.schemas import (
     AcceptedOut,
+    AccountOut,
     ChangePasswordIn,
     CodeIn,
     EmailIn,
@@ -40,7 +41,6 @@ from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.mail.service import deliver_after_response
-from api.users.schemas import AccountOut
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 AUTH_ERRORS = (NotAuthenticated, AccountBlocked)

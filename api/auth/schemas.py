@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, computed_field
 
 from api.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from api.auth.permissions import ROLE_PERMISSIONS
 from api.core.validation import NoNul
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH), NoNul]
@@ -130,15 +131,24 @@ class SessionOut(BaseModel):
     current: bool = False
 
 
-class SecurityEventOut(BaseModel):
+class AccountOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    occurred_at: datetime
-    kind: str
-    outcome: str
-    account_id: uuid.UUID | None
-    email: str | None
-    ip: str | None
-    user_agent: str | None
-    details: dict[str, Any]
+    id: uuid.UUID
+    email: str
+    role: str
+    plan_code: str
+    country: str | None
+    locale: str
+    is_blocked: bool
+    created_at: datetime
+    email_verified_at: datetime | None
+    two_factor_enabled: bool
+    # Its role needs a second factor and it has none yet: it may do nothing else until it enrols.
+    must_enrol_two_factor: bool
+
+    @computed_field
+    @property
+    def permissions(self) -> list[str]:
+        """What this account's role may do (the panel shows only the pages these allow)."""
+        return sorted(ROLE_PERMISSIONS.get(self.role, frozenset()))

@@ -6,6 +6,7 @@ Each operation commits its rows, its security-log entries and its usage events t
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
@@ -35,7 +36,7 @@ from api.auth.errors import (
     RefreshTokenReused,
     TooManyAttempts,
 )
-from api.auth.models import AuthSession, OneTimeToken, RefreshToken
+from api.auth.models import ApiKey, AuthSession, OneTimeToken, RefreshToken
 from api.auth.passwords import check_new_password
 from api.core.crypto import new_token, token_hash
 from api.core.errors import AccountBlocked, AppError, EmailTaken, InvalidCredentials
@@ -44,7 +45,6 @@ from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.mail import service as mail
 from api.notifications import notify
-from api.security import repository as security_log
 from api.security import service as security
 
 CONFIRM_EMAIL = "confirm_email"
@@ -209,14 +209,14 @@ async def _check_throttle(
     window = timedelta(minutes=settings.login_throttle_minutes)
     checks = [
         (
-            await security_log.login_failures(session, since=at - window, email=email),
+            await security.login_failures(session, since=at - window, email=email),
             settings.login_max_failures_per_account,
         )
     ]
     if ctx.ip:
         checks.append(
             (
-                await security_log.login_failures(session, since=at - window, ip=ctx.ip),
+                await security.login_failures(session, since=at - window, ip=ctx.ip),
                 settings.login_max_failures_per_ip,
             )
         )
@@ -252,7 +252,7 @@ async def _login_failed(
     )
     await session.flush()
     window = timedelta(minutes=settings.login_throttle_minutes)
-    failures, _ = await security_log.login_failures(session, since=at - window, email=email)
+    failures, _ = await security.login_failures(session, since=at - window, email=email)
     if failures == settings.login_max_failures_per_account:
         security.record(
             session,
@@ -491,3 +491,35 @@ async def change_password(
         details={"other_sessions_revoked": revoked},
     )
     await session.commit()
+
+
+async def open_impersonation_session(
+    session: AsyncSession,
+    target: Account,
+    impersonator: Account,
+    *,
+    at: datetime,
+    expires_at: datetime,
+    ctx: RequestContext,
+) -> AuthSession:
+    """A session as `target`, marked with the impersonating admin's id (the caller commits)."""
+    auth_session = AuthSession(
+        account_id=target.id,
+        created_at=at,
+        expires_at=expires_at,
+        last_used_at=at,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+        impersonator_id=impersonator.id,
+    )
+    await auth_repo.add(session, auth_session)
+    return auth_session
+
+
+async def sessions_of(session: AsyncSession, account_id: uuid.UUID) -> list[AuthSession]:
+    """The account's sessions, as /me/sessions lists them."""
+    return await auth_repo.list_sessions(session, account_id)
+
+
+async def api_keys_of(session: AsyncSession, account_id: uuid.UUID) -> list[ApiKey]:
+    return await auth_repo.list_api_keys(session, account_id)

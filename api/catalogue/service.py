@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Plan
 from api.billing.service import CreditRate, credit_rate
+from api.catalogue import repository
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.core.crypto import Encryptor
 from api.core.errors import AppError
@@ -272,3 +273,7 @@ async def usage_totals(session: AsyncSession, matches) -> dict[str, Any]:
         "completions": row[0], "failed_calls": row[1], "input_tokens": int(row[2]),
         "output_tokens": int(row[3]), "cost_usd": str(Decimal(row[4])), "users": row[5],
     }  # fmt: skip
+
+
+async def provider_exists(session: AsyncSession, provider_id: str) -> bool:
+    return await repository.provider(session, provider_id) is not None

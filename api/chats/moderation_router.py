@@ -8,9 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.audit import service as audit
 from api.auth.deps import AuditCtx, ConversationsReader
-from api.chats import repository as chats
+from api.chats import service as chats
 from api.chats.schemas import ChatOut, ChatWithMessages, MessageOut
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
@@ -48,23 +47,9 @@ async def user_chat_transcript(
     ] = None,
 ) -> ChatWithMessages:
     """The transcript; the read is audited (action `conversation.read`)."""
-    chat = await chats.get_own(session, account_id, chat_id)
-    if chat is None:
-        raise NotFound("no such chat")
-    messages = await chats.messages(session, chat.id)
-    await audit.write(
-        session,
-        staff,
-        "conversation.read",
-        target_type="chat",
-        target_id=str(chat.id),
-        before={},
-        after={"account_id": str(account_id), "messages": len(messages)},
-        at=utcnow(),
-        context=audit_ctx,
-        reason=reason,
+    chat, messages = await chats.read_transcript(
+        session, staff, account_id, chat_id, reason=reason, at=utcnow(), context=audit_ctx
     )
-    await session.commit()
     return ChatWithMessages(
         **ChatOut.model_validate(chat).model_dump(), messages=[MessageOut.model_validate(m) for m in messages]
     )

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from api.auth.deps import CurrentAccount
-from api.chats import repository as chats
+from api.chats import service as chats
 from api.chats.schemas import ChatOut, ChatWithMessages, MessageOut, RenameIn
 from api.core import exports
 from api.core.deps import SessionDep
@@ -19,13 +19,6 @@ from api.core.types import utcnow
 
 router = APIRouter(prefix="/api/v1/chats", tags=["chats"])
 ERRORS = responses(NotAuthenticated, AccountBlocked, NotFound)
-
-
-async def _own(session, account, chat_id: uuid.UUID):
-    chat = await chats.get_own(session, account.id, chat_id)
-    if chat is None:
-        raise NotFound("no such chat")
-    return chat
 
 
 @router.get("", responses=ERRORS)
@@ -44,28 +37,23 @@ async def list_chats(
 
 @router.get("/{chat_id}", responses=ERRORS)
 async def read_chat(chat_id: uuid.UUID, account: CurrentAccount, session: SessionDep) -> ChatWithMessages:
-    chat = await _own(session, account, chat_id)
-    messages = [MessageOut.model_validate(m) for m in await chats.messages(session, chat.id)]
-    return ChatWithMessages(**ChatOut.model_validate(chat).model_dump(), messages=messages)
+    chat, messages = await chats.read_own(session, account.id, chat_id)
+    return ChatWithMessages(
+        **ChatOut.model_validate(chat).model_dump(), messages=[MessageOut.model_validate(m) for m in messages]
+    )
 
 
 @router.patch("/{chat_id}", responses=ERRORS)
 async def rename_chat(
     chat_id: uuid.UUID, body: RenameIn, account: CurrentAccount, session: SessionDep
 ) -> ChatOut:
-    chat = await _own(session, account, chat_id)
-    chat.title = body.title
-    chat.updated_at = utcnow()
-    await session.commit()
-    return ChatOut.model_validate(chat)
+    return ChatOut.model_validate(await chats.rename_own(session, account.id, chat_id, body.title, utcnow()))
 
 
 @router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
 async def delete_chat(chat_id: uuid.UUID, account: CurrentAccount, session: SessionDep) -> Response:
     """Deletes the chat and its messages (the usage events, which hold no text, stay)."""
-    if not await chats.delete_own(session, account.id, chat_id):
-        raise NotFound("no such chat")
-    await session.commit()
+    await chats.delete_own(session, account.id, chat_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -7,9 +7,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
-from sqlalchemy import func, select
 
-from api.accounts.models import Plan
 from api.auth.deps import AuditCtx, CurrentAccount, NotificationsSender
 from api.core import exports
 from api.core.deps import SessionDep, SettingsDep
@@ -18,7 +16,6 @@ from api.core.types import utcnow
 from api.core.validation import Instant
 from api.mail.service import deliver_after_response
 from api.notifications import service
-from api.notifications.models import Broadcast
 from api.notifications.schemas import (
     AudienceOut,
     BroadcastIn,
@@ -71,9 +68,7 @@ async def send_broadcast(
 ) -> BroadcastOut:
     """Send to every user of the segment now: in-app at once, by email through the outbox. `{email}`,
     `{plan}` and `{app_url}` in the texts are filled in per recipient."""
-    if body.segment.plan is not None and await session.get(Plan, body.segment.plan) is None:
-        raise UnknownPlan(f"there is no plan {body.segment.plan!r}")
-    sent = await service.broadcast(
+    sent = await service.send_broadcast(
         session,
         settings,
         staff,
@@ -96,8 +91,9 @@ async def list_broadcasts(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[BroadcastOut]:
     """Newest first."""
-    rows = await session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit).offset(offset))
-    return [BroadcastOut.model_validate(row) for row in rows.all()]
+    return [
+        BroadcastOut.model_validate(b) for b in await service.broadcasts(session, limit=limit, offset=offset)
+    ]
 
 
 def _rule_out(rule) -> RuleOut:
@@ -126,8 +122,11 @@ async def update_rule(
         changes["templates"] = body.texts.as_dict()
     if changes.get("threshold") is not None and code != "balance_low":
         raise NoThreshold("only the balance_low rule has a threshold")
-    rule = await service.update_rule(session, staff, code, changes=changes, at=utcnow(), context=audit_ctx)
-    request.app.state.gateway.catalogue.invalidate()  # the snapshot holds balance_low's threshold
+    # The gateway's catalogue snapshot holds balance_low's threshold.
+    refresh = request.app.state.gateway.catalogue.invalidate
+    rule = await service.update_rule(
+        session, staff, code, changes=changes, at=utcnow(), context=audit_ctx, after_commit=refresh
+    )
     return _rule_out(rule)
 
 
@@ -156,10 +155,8 @@ async def deliveries(
 ) -> DeliveryPage:
     """The delivery log, newest first: each notification sent, by channel, with its delivery state
     (in-app: delivered or read; email: queued, sent, retrying or failed, with the last error)."""
-    query = service.deliveries(filters)
-    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = (await session.execute(query.limit(limit).offset(offset))).mappings().all()
-    return DeliveryPage(total=int(total or 0), items=[DeliveryOut.model_validate(dict(r)) for r in rows])
+    total, rows = await service.deliveries_page(session, filters, limit=limit, offset=offset)
+    return DeliveryPage(total=total, items=[DeliveryOut.model_validate(r) for r in rows])
 
 
 @router.get("/deliveries/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)

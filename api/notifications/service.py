@@ -11,6 +11,7 @@ written set-based (INSERT … SELECT), so a segment of a million users costs a f
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, case, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts import repository as accounts
 from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
@@ -31,6 +33,7 @@ from api.mail.service import MAX_ATTEMPTS
 from api.notifications import templates as texts
 from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.notifications.notify import app_url
+from api.users.admin import UnknownPlan
 
 SegmentKind = Literal["all", "plan", "country", "inactive"]
 
@@ -190,6 +193,38 @@ async def broadcast(
     return sent
 
 
+async def send_broadcast(
+    session: AsyncSession,
+    settings: Settings,
+    staff: Account,
+    *,
+    segment: Segment,
+    channels: list[str],
+    templates: dict[str, dict[str, str]],
+    at: datetime,
+    context: AuditContext,
+) -> Broadcast:
+    """A broadcast staff send: a segment naming a plan names one that exists."""
+    if segment.plan is not None and await accounts.get_plan(session, segment.plan) is None:
+        raise UnknownPlan(f"there is no plan {segment.plan!r}")
+    return await broadcast(
+        session,
+        settings,
+        staff,
+        segment=segment,
+        channels=channels,
+        templates=templates,
+        at=at,
+        context=context,
+    )
+
+
+async def broadcasts(session: AsyncSession, *, limit: int, offset: int) -> list[Broadcast]:
+    """The broadcasts sent, newest first."""
+    query = select(Broadcast).order_by(Broadcast.id.desc()).limit(limit).offset(offset)
+    return list((await session.scalars(query)).all())
+
+
 # ---------------------------------------------------------------- rules
 
 
@@ -214,7 +249,10 @@ async def update_rule(
     changes: dict[str, Any],
     at: datetime,
     context: AuditContext,
+    after_commit: Callable[[], None] | None = None,
 ) -> NotificationRule:
+    """Change a rule, audited; `after_commit` runs once the change is committed (the gateway's catalogue
+    snapshot holds balance_low's threshold)."""
     rule = await session.get(NotificationRule, code)
     if rule is None:
         raise UnknownRule(f"no notification rule {code!r}")
@@ -224,7 +262,7 @@ async def update_rule(
     for name, value in changes.items():
         setattr(rule, name, value)
     rule.updated_at, rule.updated_by = at, actor.id
-    await audit.write(
+    await audit.commit_audited(
         session,
         actor,
         "notification_rule.update",
@@ -234,8 +272,8 @@ async def update_rule(
         after=_rule_state(rule),
         at=at,
         context=context,
+        after_commit=after_commit,
     )
-    await session.commit()
     return rule
 
 
@@ -339,3 +377,13 @@ def deliveries(filters: DeliveryFilter) -> Select:
     if filters.until is not None:
         query = query.where(Notification.created_at < filters.until)
     return query.order_by(Notification.id.desc())
+
+
+async def deliveries_page(
+    session: AsyncSession, filters: DeliveryFilter, *, limit: int, offset: int
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many deliveries match, and one page of them."""
+    query = deliveries(filters)
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = (await session.execute(query.limit(limit).offset(offset))).mappings().all()
+    return int(total or 0), [dict(r) for r in rows]

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth.deps import SecurityReader
-from api.auth.schemas import SecurityEventOut
 from api.core import exports
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
-from api.security import repository as security_log
+from api.security import service
+from api.security.schemas import SecurityEventOut
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: security"])
 
@@ -27,13 +27,8 @@ async def security_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[SecurityEventOut]:
-    rows = await security_log.list_events(
-        session,
-        account_id=account_id,
-        email=email.strip().lower() if email else None,
-        kind=kind,
-        limit=limit,
-        offset=offset,
+    rows = await service.events(
+        session, account_id=account_id, email=email, kind=kind, limit=limit, offset=offset
     )
     return [SecurityEventOut.model_validate(row) for row in rows]
 
@@ -53,8 +48,5 @@ async def export_security_events(
     format: exports.Format = "csv",
 ):
     """Every matching event (logins, failures, password and 2FA changes), as CSV (streamed) or XLSX."""
-    query = security_log.events_query(
-        account_id=account_id, email=email.strip().lower() if email else None, kind=kind, columns=True
-    )
-    header = list(security_log.COLUMNS)
+    query, header = service.export_query(account_id=account_id, email=email, kind=kind)
     return await exports.list_response(request, session, format, query, header, filename="security-events")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
 from api.events import outbox
 from api.events.outbox import RequestContext
 from api.events.types import EventType
+from api.security import repository as security_log
 from api.security.models import SecurityEvent
 
 
@@ -50,3 +53,41 @@ def record(
         error_code=error_code,
         properties=details,
     )
+
+
+async def events(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID | None = None,
+    email: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[SecurityEvent]:
+    """Login history and the security log, newest first; an email is matched as typed at login (trimmed,
+    lower case)."""
+    return await security_log.list_events(
+        session,
+        account_id=account_id,
+        email=email.strip().lower() if email else None,
+        kind=kind,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def export_query(
+    *, account_id: uuid.UUID | None, email: str | None, kind: str | None
+) -> tuple[Select, list[str]]:
+    """The matching events as exported (the query and its columns), for api.core.exports to stream."""
+    query = security_log.events_query(
+        account_id=account_id, email=email.strip().lower() if email else None, kind=kind, columns=True
+    )
+    return query, list(security_log.COLUMNS)
+
+
+async def login_failures(
+    session: AsyncSession, *, since: datetime, email: str | None = None, ip: str | None = None
+) -> tuple[int, datetime | None]:
+    """Failed logins since `since` for one email (after its last success) or one IP: count and oldest."""
+    return await security_log.login_failures(session, since=since, email=email, ip=ip)

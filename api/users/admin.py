@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account, Plan
 from api.audit import service as audit
-from api.audit.models import AuditEntry
-from api.audit.service import AuditContext
+from api.audit.schemas import AuditEntryOut
+from api.audit.service import AuditContext, AuditFilter
+from api.auth import service as auth
 from api.auth.credentials import AccessToken, issue_access_token
-from api.auth.models import AuthSession
 from api.billing import service as billing
 from api.billing.service import InsufficientBalance
 from api.core.errors import AppError, Conflict, Forbidden, NotFound
@@ -340,18 +340,10 @@ async def impersonate(
     if target.is_staff:
         raise CannotImpersonateStaff("only end users can be impersonated")
     expires_at = at + timedelta(minutes=IMPERSONATION_MINUTES)
-    auth_session = AuthSession(
-        account_id=target.id,
-        created_at=at,
-        expires_at=expires_at,
-        last_used_at=at,
-        ip=ctx.ip,
-        user_agent=ctx.user_agent,
-        impersonator_id=actor.id,
+    auth_session = await auth.open_impersonation_session(
+        session, target, actor, at=at, expires_at=expires_at, ctx=ctx
     )
-    session.add(auth_session)
-    await session.flush()
-    await audit.write(
+    await audit.commit_audited(
         session,
         actor,
         "user.impersonate",
@@ -363,7 +355,6 @@ async def impersonate(
         context=context,
         reason=reason,
     )
-    await session.commit()
     token = issue_access_token(settings, target.id, auth_session.id, now=at)
     return AccessToken(token.token, min(token.expires_in, IMPERSONATION_MINUTES * 60))
 
@@ -395,7 +386,7 @@ async def _commit_change(
         status="ok",
         properties={"by": str(actor.id), "reason": reason, **(properties or {})},
     )
-    await audit.write(
+    await audit.commit_audited(
         session,
         actor,
         action,
@@ -407,14 +398,11 @@ async def _commit_change(
         context=context,
         reason=reason,
     )
-    await session.commit()
 
 
-async def history(session: AsyncSession, target_id: uuid.UUID, limit: int = 100) -> list[AuditEntry]:
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.target_type == "account", AuditEntry.target_id == str(target_id))
-        .order_by(AuditEntry.id.desc())
-        .limit(limit)
+async def history(session: AsyncSession, target_id: uuid.UUID, limit: int = 100) -> list[AuditEntryOut]:
+    """The audit log of one account, newest first."""
+    rows = await audit.entries(
+        session, AuditFilter(target_type="account", target_id=str(target_id)), limit=limit, offset=0
     )
-    return list(rows.all())
+    return [AuditEntryOut.model_validate(row) for row in rows]

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit.schemas import AuditEntryOut
 from api.auth.deps import AuditCtx, RequestCtx, UsersImpersonator, UsersReader, UsersWriter
 from api.billing.service import InsufficientBalance
 from api.core import exports
@@ -89,23 +90,6 @@ class BalanceOut(BaseModel):
     balance: Decimal
 
 
-class AuditEntryOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    occurred_at: datetime
-    actor_id: uuid.UUID | None
-    actor_email: str | None
-    action: str
-    target_type: str
-    target_id: str
-    before: dict[str, Any]
-    after: dict[str, Any]
-    reason: str | None
-    ip: str | None
-    request_id: str | None
-
-
 async def _filters(
     q: Annotated[str | None, Query(max_length=320, description="part of the email, or the id")] = None,
     plan: Annotated[str | None, Query(max_length=32)] = None,
@@ -177,7 +161,7 @@ async def account_history(
 ) -> list[AuditEntryOut]:
     """What staff did to this account (blocks and unblocks with their reasons, plan and balance changes)."""
     await admin.get(session, account_id)
-    return [AuditEntryOut.model_validate(row) for row in await admin.history(session, account_id)]
+    return await admin.history(session, account_id)
 
 
 async def _set_blocked(staff, session, account_id, body: ReasonIn, ctx, audit_ctx, *, blocked: bool):

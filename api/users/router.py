@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from api.accounts import repository as accounts
 from api.auth import api_keys
-from api.auth import repository as auth_repo
+from api.auth import service as auth
 from api.auth.deps import Authenticated, CurrentAccount, RequestCtx
-from api.auth.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SecurityEventOut, SessionOut
-from api.chats import repository as chats
+from api.auth.schemas import AccountOut, ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SessionOut
 from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
-from api.quotas import repository as quotas
-from api.quotas.windows import (
-    DAILY_REQUESTS,
-    DAILY_TOKENS,
-    MONTHLY_TOKENS,
-    month_start,
-    next_day,
-    next_month,
-    utc_day,
-)
-from api.security import repository as security_log
-from api.users.schemas import AccountOut, QuotaOut, UsageOut
+from api.security import service as security
+from api.security.schemas import SecurityEventOut
+from api.users import service
+from api.users.schemas import UsageOut
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
 AUTH_ERRORS = responses(NotAuthenticated, AccountBlocked)
@@ -43,7 +32,7 @@ async def me(account: CurrentAccount) -> AccountOut:
 
 @router.get("/sessions", responses=AUTH_ERRORS)
 async def my_sessions(principal: Authenticated, session: SessionDep) -> list[SessionOut]:
-    rows = await auth_repo.list_sessions(session, principal.account.id)
+    rows = await auth.sessions_of(session, principal.account.id)
     return [
         SessionOut.model_validate(row).model_copy(update={"current": row.id == principal.session_id})
         for row in rows
@@ -55,13 +44,13 @@ async def my_security_events(
     account: CurrentAccount, session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> list[SecurityEventOut]:
     """The login history and security log of one's own account, newest first."""
-    rows = await security_log.list_events(session, account_id=account.id, limit=limit, offset=offset)
+    rows = await security.events(session, account_id=account.id, limit=limit, offset=offset)
     return [SecurityEventOut.model_validate(row) for row in rows]
 
 
 @router.get("/api-keys", responses=AUTH_ERRORS)
 async def list_api_keys(account: CurrentAccount, session: SessionDep) -> list[ApiKeyOut]:
-    return [ApiKeyOut.model_validate(key) for key in await auth_repo.list_api_keys(session, account.id)]
+    return [ApiKeyOut.model_validate(key) for key in await auth.api_keys_of(session, account.id)]
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED, responses=AUTH_ERRORS)
@@ -85,30 +74,7 @@ async def revoke_api_key(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _quota(used: int, limit: int | None, resets_at: datetime | None) -> QuotaOut:
-    return QuotaOut(
-        used=used, limit=limit, remaining=None if limit is None else max(0, limit - used), resets_at=resets_at
-    )
-
-
 @router.get("/usage", responses=AUTH_ERRORS)
 async def my_usage(account: CurrentAccount, session: SessionDep) -> UsageOut:
     """Today's and this month's use against the plan's limits, and when each resets (UTC)."""
-    now = utcnow()
-    plan = await accounts.get_plan(session, account.plan_code)
-    day, month = utc_day(now), month_start(now)
-    return UsageOut(
-        plan=account.plan_code,
-        requests_today=_quota(
-            await quotas.used(session, account.id, DAILY_REQUESTS, day), plan.daily_requests, next_day(now)
-        ),
-        tokens_today=_quota(
-            await quotas.used(session, account.id, DAILY_TOKENS, day), plan.tokens_per_day, next_day(now)
-        ),
-        tokens_this_month=_quota(
-            await quotas.used(session, account.id, MONTHLY_TOKENS, month),
-            plan.tokens_per_month,
-            next_month(now),
-        ),
-        chats=_quota(await chats.count_own(session, account.id), plan.max_chats, None),
-    )
+    return await service.usage(session, account, utcnow())

@@ -10,11 +10,25 @@ from api.accounts import repository as accounts
 from api.accounts.models import ROLES, STAFF_ROLES, Account
 from api.auth import service as auth
 from api.auth import two_factor
+from api.chats import service as chats
 from api.core.errors import AppError, EmailTaken, NotFound
 from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
+from api.quotas import (
+    repository as quotas,  # quotas has no service yet (api/quotas/ belongs to another change)
+)
+from api.quotas.windows import (
+    DAILY_REQUESTS,
+    DAILY_TOKENS,
+    MONTHLY_TOKENS,
+    month_start,
+    next_day,
+    next_month,
+    utc_day,
+)
 from api.security import service as security
+from api.users.schemas import QuotaOut, UsageOut
 
 OPERATOR = RequestContext(client="cli")
 
@@ -75,3 +89,30 @@ async def reset_two_factor(session: AsyncSession, *, email: str, at: datetime) -
     account = await _by_email(session, email)
     await two_factor.reset(session, account, ctx=OPERATOR, at=at)
     return account
+
+
+def _quota(used: int, limit: int | None, resets_at: datetime | None) -> QuotaOut:
+    return QuotaOut(
+        used=used, limit=limit, remaining=None if limit is None else max(0, limit - used), resets_at=resets_at
+    )
+
+
+async def usage(session: AsyncSession, account: Account, now: datetime) -> UsageOut:
+    """Today's and this month's use against the plan's limits, and when each resets (UTC)."""
+    plan = await accounts.get_plan(session, account.plan_code)
+    day, month = utc_day(now), month_start(now)
+    return UsageOut(
+        plan=account.plan_code,
+        requests_today=_quota(
+            await quotas.used(session, account.id, DAILY_REQUESTS, day), plan.daily_requests, next_day(now)
+        ),
+        tokens_today=_quota(
+            await quotas.used(session, account.id, DAILY_TOKENS, day), plan.tokens_per_day, next_day(now)
+        ),
+        tokens_this_month=_quota(
+            await quotas.used(session, account.id, MONTHLY_TOKENS, month),
+            plan.tokens_per_month,
+            next_month(now),
+        ),
+        chats=_quota(await chats.count_own(session, account.id), plan.max_chats, None),
+    )

@@ -1,0 +1,31 @@
+"""What the catalogue's admin side refuses, with the status and code each refusal carries."""
+
+from __future__ import annotations
+
+from api.core.errors import AppError, Conflict
+
+
+class ModelExists(Conflict):
+    code = "model_exists"
+
+
+class ModelInUse(Conflict):
+    code = "model_in_use"
+
+
+class UnknownProvider(AppError):
+    status_code = 422
+    code = "unknown_provider"
+
+
+class ProviderExists(Conflict):
+    code = "provider_exists"
+
+
+class RoleExists(Conflict):
+    code = "role_exists"
+
+
+class UnknownModel(AppError):
+    status_code = 422
+    code = "unknown_model"

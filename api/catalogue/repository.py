@@ -1,0 +1,156 @@
+"""All SQL of the catalogue's admin side: models with their routes and price history, providers, assistant
+roles and their versions. Repositories flush, never commit: the service owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.catalogue.models import (
+    AssistantRole,
+    AssistantRoleVersion,
+    LlmModel,
+    ModelPrice,
+    ModelRoute,
+    Provider,
+)
+from api.chats.models import Message
+from api.events.models import UsageEvent
+
+# ---------------------------------------------------------------- models
+
+
+async def model(session: AsyncSession, model_id: str) -> LlmModel | None:
+    return await session.get(LlmModel, model_id)
+
+
+async def models_in_order(session: AsyncSession) -> list[LlmModel]:
+    """Every model, hidden and disabled ones too, in display order."""
+    return list((await session.scalars(select(LlmModel).order_by(LlmModel.sort_order, LlmModel.id))).all())
+
+
+async def prices(session: AsyncSession, model_id: str) -> Sequence[ModelPrice]:
+    """The model's price history, oldest first."""
+    query = select(ModelPrice).where(ModelPrice.model_id == model_id).order_by(ModelPrice.effective_from)
+    return (await session.scalars(query)).all()
+
+
+async def current_price(session: AsyncSession, model_id: str) -> ModelPrice | None:
+    return await session.scalar(
+        select(ModelPrice)
+        .where(ModelPrice.model_id == model_id)
+        .order_by(ModelPrice.effective_from.desc())
+        .limit(1)
+    )
+
+
+def add_price(
+    session: AsyncSession,
+    model_id: str,
+    input_per_million: Decimal,
+    output_per_million: Decimal,
+    at: datetime,
+) -> None:
+    session.add(
+        ModelPrice(
+            model_id=model_id, input_per_million=input_per_million, output_per_million=output_per_million,
+            effective_from=at,
+        )
+    )  # fmt: skip
+
+
+async def routes(session: AsyncSession, model_id: str) -> Sequence[ModelRoute]:
+    return (await session.scalars(select(ModelRoute).where(ModelRoute.model_id == model_id))).all()
+
+
+async def replace_routes(session: AsyncSession, model_id: str, routes: Iterable[tuple[str, str]]) -> None:
+    """The model's routes become these (provider id, the provider's name for the model)."""
+    await session.execute(delete(ModelRoute).where(ModelRoute.model_id == model_id))
+    session.add_all(
+        ModelRoute(model_id=model_id, provider_id=provider_id, provider_model=provider_model)
+        for provider_id, provider_model in routes
+    )
+
+
+async def add_model(session: AsyncSession, model: LlmModel) -> None:
+    session.add(model)
+    await session.flush()
+
+
+async def model_referenced(session: AsyncSession, model_id: str) -> bool:
+    """Does a role, a chat message or a call refer to the model?"""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(AssistantRole.default_model == model_id)
+                | exists().where(Message.model_id == model_id)
+                | exists().where(UsageEvent.model_id == model_id)
+            )
+        )
+    )
+
+
+# ---------------------------------------------------------------- providers
+
+
+async def provider(session: AsyncSession, provider_id: str) -> Provider | None:
+    return await session.get(Provider, provider_id)
+
+
+async def providers_in_order(session: AsyncSession) -> Sequence[Provider]:
+    return (await session.scalars(select(Provider).order_by(Provider.priority, Provider.id))).all()
+
+
+def add_provider(session: AsyncSession, provider: Provider) -> None:
+    session.add(provider)
+
+
+# ---------------------------------------------------------------- roles
+
+
+async def role(session: AsyncSession, role_id: str) -> AssistantRole | None:
+    return await session.get(AssistantRole, role_id)
+
+
+async def roles_by_id(session: AsyncSession) -> Sequence[AssistantRole]:
+    return (await session.scalars(select(AssistantRole).order_by(AssistantRole.id))).all()
+
+
+def add_role(session: AsyncSession, role: AssistantRole) -> None:
+    session.add(role)
+
+
+async def role_versions(session: AsyncSession, role_id: str) -> list[AssistantRoleVersion]:
+    """The role's versions, oldest first (they outlive the role)."""
+    rows = await session.scalars(
+        select(AssistantRoleVersion)
+        .where(AssistantRoleVersion.role_id == role_id)
+        .order_by(AssistantRoleVersion.version)
+    )
+    return list(rows.all())
+
+
+async def latest_role_version(session: AsyncSession, role_id: str) -> int:
+    """The role's newest version number (0: it never existed)."""
+    return int(
+        await session.scalar(
+            select(func.coalesce(func.max(AssistantRoleVersion.version), 0)).where(
+                AssistantRoleVersion.role_id == role_id
+            )
+        )
+    )
+
+
+def add_role_version(session: AsyncSession, version: AssistantRoleVersion) -> None:
+    session.add(version)
+
+
+# ---------------------------------------------------------------- shared
+
+
+async def remove(session: AsyncSession, row: LlmModel | Provider | AssistantRole) -> None:
+    await session.delete(row)

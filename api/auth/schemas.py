@@ -8,10 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, Str
 
 from api.auth.passwords import MAX_LENGTH, MIN_LENGTH
 from api.auth.permissions import ROLE_PERMISSIONS
-from api.core.validation import NoNul
+from api.core.validation import Country, NoNul, Strict
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH), NoNul]
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=32), NoNul]
 
@@ -26,10 +25,6 @@ Email = Annotated[EmailStr, AfterValidator(_normalise_email)]
 LookupEmail = Annotated[
     str, StringConstraints(min_length=1, max_length=320), NoNul, AfterValidator(_normalise_email)
 ]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RegisterIn(Strict):

@@ -47,7 +47,7 @@ from api.catalogue.schemas import (
     TestOut,
     VersionOut,
 )
-from api.catalogue.service import CatalogueCache, ProviderSpec, usage_totals
+from api.catalogue.service import CatalogueCache, provider_spec, usage_totals
 from api.core.crypto import Encryptor
 from api.core.errors import NotFound
 from api.core.settings import Settings
@@ -314,7 +314,7 @@ async def test_provider(
         r.provider_model for m in catalogue.models.values() for r in m.routes if r.provider.id == provider_id
     ]
     model = model or (routed[0] if routed else "mock-small")
-    spec = replace(ProviderSpec.of(provider, encryptor), max_retries=0)
+    spec = replace(provider_spec(provider, encryptor), max_retries=0)
     pool = ProviderPool()
     began = time.perf_counter()
     try:

@@ -29,6 +29,7 @@ from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.events.types import EventType
 from api.notifications import notify
+from api.providers.base import ProviderSpec
 
 MILLION = Decimal(1_000_000)
 
@@ -44,30 +45,18 @@ class ModelNotInPlan(AppError):
     type = "permission_error"
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderSpec:
-    id: str
-    kind: str
-    base_url: str | None
-    api_key: str | None = field(repr=False)
-    priority: int
-    timeout_seconds: float
-    max_retries: int
-    extra_headers: tuple[tuple[str, str], ...]
-
-    @classmethod
-    def of(cls, provider: Provider, encryptor: Encryptor) -> ProviderSpec:
-        """The provider row as the gateway uses it, its key decrypted."""
-        return cls(
-            id=provider.id,
-            kind=provider.kind,
-            base_url=provider.base_url,
-            api_key=encryptor.decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else None,
-            priority=provider.priority,
-            timeout_seconds=provider.timeout_seconds,
-            max_retries=provider.max_retries,
-            extra_headers=tuple(sorted((provider.extra_headers or {}).items())),
-        )
+def provider_spec(provider: Provider, encryptor: Encryptor) -> ProviderSpec:
+    """The provider row as the gateway uses it, its key decrypted."""
+    return ProviderSpec(
+        id=provider.id,
+        kind=provider.kind,
+        base_url=provider.base_url,
+        api_key=encryptor.decrypt(provider.api_key_encrypted) if provider.api_key_encrypted else None,
+        priority=provider.priority,
+        timeout_seconds=provider.timeout_seconds,
+        max_retries=provider.max_retries,
+        extra_headers=tuple(sorted((provider.extra_headers or {}).items())),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +175,7 @@ class Catalogue:
 async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     encryptor = Encryptor(settings)
     providers = {
-        p.id: ProviderSpec.of(p, encryptor)
+        p.id: provider_spec(p, encryptor)
         for p in (await session.scalars(select(Provider).where(Provider.enabled.is_(True)))).all()
     }
     routes: dict[str, list[RouteSpec]] = {}

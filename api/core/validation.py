@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -32,3 +32,13 @@ def _instant(value: datetime) -> datetime:
 
 
 Instant = Annotated[datetime, AfterValidator(_instant)]
+
+
+# An ISO 3166 alpha-2 country code, upper-cased.
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
+
+
+class Strict(BaseModel):
+    """A request body that refuses unknown fields (422)."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
 
+from api.accounts.errors import UnknownPlan
 from api.auth.deps import AuditCtx, CurrentAccount, NotificationsSender
 from api.core import exports
 from api.core.deps import SessionDep, SettingsDep
@@ -30,7 +31,6 @@ from api.notifications.schemas import (
 )
 from api.notifications.service import DeliveryFilter, EmptySegment, UnknownRule
 from api.notifications.templates import PLACEHOLDERS, UnknownPlaceholder
-from api.users.admin import UnknownPlan
 
 router = APIRouter(prefix="/api/v1/admin/notifications", tags=["admin: notifications"])
 me_router = APIRouter(prefix="/api/v1/me/notifications", tags=["me"])

@@ -7,8 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.auth.schemas import Country, Strict
-from api.core.validation import SafeStr
+from api.core.validation import Country, SafeStr, Strict
 from api.notifications.service import Segment, SegmentKind
 
 Channel = Literal["email", "in_app"]

@@ -20,6 +20,7 @@ from sqlalchemy import Select, case, exists, func, insert, literal, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts import repository as accounts
+from api.accounts.errors import UnknownPlan
 from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
@@ -33,7 +34,6 @@ from api.mail.service import MAX_ATTEMPTS
 from api.notifications import templates as texts
 from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.notifications.notify import app_url
-from api.users.admin import UnknownPlan
 
 SegmentKind = Literal["all", "plan", "country", "inactive"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -58,3 +58,17 @@ class Provider(Protocol):
     ) -> AsyncIterator[StreamChunk]: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """A provider as an adapter is built from (the catalogue makes it from its row, the key decrypted)."""
+
+    id: str
+    kind: str
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    priority: int
+    timeout_seconds: float
+    max_retries: int
+    extra_headers: tuple[tuple[str, str], ...]

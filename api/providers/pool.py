@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from api.catalogue.service import ProviderSpec
-from api.providers.base import Provider
+from api.providers.base import Provider, ProviderSpec
 from api.providers.mock import MockProvider
 from api.providers.openai_compatible import OpenAICompatibleProvider
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts import repository as accounts
 from api.accounts import settings as account_settings
+from api.accounts.errors import UnknownPlan
 from api.accounts.models import Account, Plan
 from api.audit import service as audit
 from api.audit.service import AuditContext
@@ -43,7 +44,6 @@ from api.system.schemas import (
     SettingsOut,
     WarehouseHealth,
 )
-from api.users.admin import UnknownPlan
 from warehouse import status as pipeline_status
 from warehouse.settings import WarehouseSettings
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
 
+from api.accounts.errors import UnknownPlan
 from api.auth.deps import AuditCtx, SettingsWriter, UsersReader
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
@@ -16,7 +17,6 @@ from api.core.types import utcnow
 from api.system import service
 from api.system.errors import PlanExists, PlanInUse
 from api.system.schemas import PlanFields, PlanIn, PlanOut, SettingsIn, SettingsOut
-from api.users.admin import UnknownPlan
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: plans and settings"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.errors import UnknownPlan
 from api.accounts.models import Account, Plan
 from api.audit import service as audit
 from api.audit.schemas import AuditEntryOut
@@ -23,7 +24,7 @@ from api.auth import service as auth
 from api.auth.credentials import AccessToken, issue_access_token
 from api.billing import service as billing
 from api.billing.service import InsufficientBalance
-from api.core.errors import AppError, Conflict, Forbidden, NotFound
+from api.core.errors import Conflict, Forbidden, NotFound
 from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.events.outbox import RequestContext, about, record
@@ -32,11 +33,6 @@ from api.events.types import USER_ACTIVITY, EventType
 SortColumn = Literal[
     "email", "created_at", "last_login_at", "balance", "plan_code", "country", "role", "is_blocked"
 ]
-
-
-class UnknownPlan(AppError):
-    status_code = 422
-    code = "unknown_plan"
 
 
 class AlreadyInThatState(Conflict):

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.accounts.errors import UnknownPlan
 from api.audit.schemas import AuditEntryOut
 from api.auth.deps import AuditCtx, RequestCtx, UsersImpersonator, UsersReader, UsersWriter
 from api.billing.service import InsufficientBalance
@@ -25,7 +26,6 @@ from api.users.admin import (
     CannotActOnSelf,
     SortColumn,
     StaffTargetRequiresAdmin,
-    UnknownPlan,
 )
 
 router = APIRouter(prefix="/api/v1/admin/users", tags=["admin: users"])

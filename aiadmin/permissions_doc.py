@@ -42,7 +42,7 @@ Every route declares the one permission it needs through its dependency (`Curren
 read from the database on every request, so a demotion, a block or a revoked session takes effect at
 once, also for tokens already issued.
 
-`tests/api/test_permissions.py` fails when a route declares no permission or when this page is not
+`tests/api/auth/test_permissions.py` fails when a route declares no permission or when this page is not
 what the code renders, and calls every route as every role and anonymously (allowed: neither 401 nor
 403; forbidden: 403; anonymous: 401).
 

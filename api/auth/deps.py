@@ -3,7 +3,7 @@
 (No `from __future__ import annotations` here: FastAPI must see the real annotations of the closures.)
 
 Every route declares a permission through one of the aliases below (or `Public`);
-tests/api/test_permissions.py fails for a route that does not.
+tests/api/auth/test_permissions.py fails for a route that does not.
 """
 
 import re

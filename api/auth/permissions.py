@@ -1,6 +1,6 @@
 """The one role → permission table. Every route declares the permission it needs (or that it is public).
 
-docs/permissions.md explains it as a matrix; tests/api/test_permissions.py checks every route against it.
+docs/permissions.md explains it as a matrix; tests/api/auth/test_permissions.py checks every route against it.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class EventType(StrEnum):
 
 # What makes a user active (registered, logged in, chatted, called a model, was refused by a quota, topped
 # up): the API's live figures use it, and dbt's macro `user_activity_event_types` must list the same
-# (tests/api/test_live.py compares them).
+# (tests/api/system/test_live.py compares them).
 USER_ACTIVITY = frozenset(
     {
         EventType.USER_REGISTERED,

@@ -14,8 +14,8 @@ Two implementations, chosen once when the app starts (`Gateway.open`):
   calling the functions in api/gateway/sql/. It hands calls in a chat and every refund to a
   `PortableBooks`: those are rare.
 
-The two write the same rows: tests/api/test_fast_lane.py plays one scenario both ways and compares them,
-every column of `usage_events` included ([0027](../../docs/decisions/0027-one-bookkeeping-seam.md)).
+The two write the same rows: tests/api/gateway/test_fast_lane.py plays one scenario both ways and compares
+them, every column of `usage_events` included ([0027](../../docs/decisions/0027-one-bookkeeping-seam.md)).
 """
 
 from __future__ import annotations

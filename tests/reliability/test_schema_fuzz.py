@@ -11,7 +11,7 @@
   owner's reads as a second user; an explicit test tries every chat route and the other owned objects.
 
 The fast profile fuzzes each operation as the least privileged role that may call it (the roles above get
-the same code behind the permission check, which tests/api/test_permissions.py checks route by route);
+the same code behind the permission check, which tests/api/auth/test_permissions.py checks route by route);
 the long profile fuzzes every operation as every role that may call it. Only PostgreSQL, the production
 database, is used: one database is enough for a fuzzer, and SQLite would double the time.
 
@@ -74,7 +74,7 @@ EXCLUDED = {
     "POST /api/v1/auth/logout": _ENDS_THE_SESSION,
     "POST /api/v1/auth/logout-all": _ENDS_THE_SESSION,
     # The fuzzer also writes providers' base URLs: testing one would send a request to whatever host it
-    # generated. tests/api/test_admin_providers.py tests it against a real mock provider.
+    # generated. tests/api/catalogue/test_admin_providers.py tests it against a real mock provider.
     "POST /api/v1/admin/providers/{provider_id}/test": "calls a base URL the fuzzer made up",
 }
 # Also left out of the admin's state machine: a chain could create a provider with a generated base URL,
@@ -82,7 +82,8 @@ EXCLUDED = {
 NOT_CHAINED_AS_ADMIN = {"POST /v1/chat/completions": "would call a provider the fuzzer made up"}
 
 # Reads that outlive a delete by design: a deleted role's versions (and so its diffs) and its usage stay for
-# the record (DELETE /api/v1/admin/roles/{role_id}; tests/api/test_admin_roles.py reads them after one).
+# the record (DELETE /api/v1/admin/roles/{role_id}; tests/api/catalogue/test_admin_roles.py reads them
+# after one).
 KEPT_AFTER_DELETE = {
     "GET /api/v1/admin/roles/{role_id}/versions",
     "GET /api/v1/admin/roles/{role_id}/diff",
@@ -90,8 +91,8 @@ KEPT_AFTER_DELETE = {
 }
 
 # Where a 404 names something of the body, not the object in the path: `ensure_resource_availability` judges
-# by the path alone, so a rollback to a version the role never had (404, tests/api/test_admin_roles.py)
-# would pass for the new role itself not being found.
+# by the path alone, so a rollback to a version the role never had (404,
+# tests/api/catalogue/test_admin_roles.py) would pass for the new role itself not being found.
 NOT_FOUND_IN_THE_BODY = {"POST /api/v1/admin/roles/{role_id}/rollback"}
 
 # Besides "no 5xx": every answer is one the operation's OpenAPI declares.

@@ -1,7 +1,7 @@
 """The fast lane's PL/pgSQL functions, one `.sql` file each, installed by migrations.
 
 Each file is written as PostgreSQL prints the function back (`pg_get_functiondef`), so that
-tests/api/test_sql_functions.py can hold a migrated database to the files, whitespace aside.
+tests/api/gateway/test_sql_functions.py can hold a migrated database to the files, whitespace aside.
 
 A migration installs a function as of its own revision: `as_of(name, revision, digest)` reads
 `history/<name>@<revision>.sql` when that text was frozen there, else the current `<name>.sql`, and

@@ -3,7 +3,7 @@
 The gateway's fast lane (api/gateway/fastlane.py) calls them: one round trip for transaction 1 (token
 quotas, the day's request, the reservation) and one for transaction 2 of a successful call (settlement,
 tokens, events), instead of a dozen. They write exactly the rows the portable code writes
-(tests/api/test_fast_lane.py compares the two). SQLite has no functions: it keeps the portable code.
+(tests/api/gateway/test_fast_lane.py compares the two). SQLite has no functions: it keeps the portable code.
 
 To change their logic, add a migration with CREATE OR REPLACE FUNCTION; never edit this one.
 

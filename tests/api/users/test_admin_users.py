@@ -167,45 +167,87 @@ def test_refusals_read_only_staff_staff_targets_and_oneself(client, settings):
 
 # Every mutating admin route, and the test that proves it writes its audit row (module, test name prefix).
 AUDITED = {
-    ("POST", "/api/v1/admin/users/{account_id}/block"): ("test_admin_users", "test_block_with_a_reason"),
-    ("POST", "/api/v1/admin/users/{account_id}/unblock"): ("test_admin_users", "test_block_with_a_reason"),
-    ("POST", "/api/v1/admin/users/{account_id}/plan"): ("test_admin_users", "test_plan_change_applies"),
-    ("POST", "/api/v1/admin/users/{account_id}/balance"): ("test_admin_users", "test_plan_change_applies"),
+    ("POST", "/api/v1/admin/users/{account_id}/block"): (
+        "users.test_admin_users",
+        "test_block_with_a_reason",
+    ),
+    ("POST", "/api/v1/admin/users/{account_id}/unblock"): (
+        "users.test_admin_users",
+        "test_block_with_a_reason",
+    ),
+    ("POST", "/api/v1/admin/users/{account_id}/plan"): ("users.test_admin_users", "test_plan_change_applies"),
+    ("POST", "/api/v1/admin/users/{account_id}/balance"): (
+        "users.test_admin_users",
+        "test_plan_change_applies",
+    ),
     ("POST", "/api/v1/admin/users/{account_id}/impersonate"): (
-        "test_admin_users",
+        "users.test_admin_users",
         "test_an_admin_impersonates",
     ),
-    ("PATCH", "/api/v1/admin/settings"): ("test_admin_settings", "test_settings_registration"),
-    ("POST", "/api/v1/admin/plans"): ("test_admin_settings", "test_plans_create_update_delete"),
-    ("PUT", "/api/v1/admin/plans/{code}"): ("test_admin_settings", "test_plans_create_update_delete"),
-    ("DELETE", "/api/v1/admin/plans/{code}"): ("test_admin_settings", "test_plans_create_update_delete"),
-    ("POST", "/api/v1/admin/providers"): ("test_admin_providers", "test_add_rotate_test_and_disable"),
-    ("PUT", "/api/v1/admin/providers/{provider_id}"): (
-        "test_admin_providers",
+    ("PATCH", "/api/v1/admin/settings"): ("system.test_admin_settings", "test_settings_registration"),
+    ("POST", "/api/v1/admin/plans"): ("system.test_admin_settings", "test_plans_create_update_delete"),
+    ("PUT", "/api/v1/admin/plans/{code}"): ("system.test_admin_settings", "test_plans_create_update_delete"),
+    ("DELETE", "/api/v1/admin/plans/{code}"): (
+        "system.test_admin_settings",
+        "test_plans_create_update_delete",
+    ),
+    ("POST", "/api/v1/admin/providers"): (
+        "catalogue.test_admin_providers",
         "test_add_rotate_test_and_disable",
     ),
-    ("POST", "/api/v1/admin/providers/{provider_id}/rotate-key"): ("test_admin_providers", "test_add_rotate"),
-    ("POST", "/api/v1/admin/providers/{provider_id}/test"): ("test_admin_providers", "test_add_rotate"),
-    ("POST", "/api/v1/admin/models"): ("test_admin_models", "test_create_rename_reprice"),
-    ("PUT", "/api/v1/admin/models/{model_id}"): ("test_admin_models", "test_create_rename_reprice"),
-    ("POST", "/api/v1/admin/models/order"): ("test_admin_models", "test_create_rename_reprice"),
-    ("DELETE", "/api/v1/admin/models/{model_id}"): ("test_admin_models", "test_create_rename_reprice"),
-    ("POST", "/api/v1/admin/roles"): ("test_admin_roles", "test_versions_diff_rollback"),
-    ("PUT", "/api/v1/admin/roles/{role_id}"): ("test_admin_roles", "test_versions_diff_rollback"),
-    ("POST", "/api/v1/admin/roles/{role_id}/rollback"): ("test_admin_roles", "test_versions_diff_rollback"),
-    ("DELETE", "/api/v1/admin/roles/{role_id}"): ("test_admin_roles", "test_versions_diff_rollback"),
-    ("POST", "/api/v1/admin/alerts/rules"): ("test_admin_alerts", "test_an_admin_creates_edits_and_deletes"),
+    ("PUT", "/api/v1/admin/providers/{provider_id}"): (
+        "catalogue.test_admin_providers",
+        "test_add_rotate_test_and_disable",
+    ),
+    ("POST", "/api/v1/admin/providers/{provider_id}/rotate-key"): (
+        "catalogue.test_admin_providers",
+        "test_add_rotate",
+    ),
+    ("POST", "/api/v1/admin/providers/{provider_id}/test"): (
+        "catalogue.test_admin_providers",
+        "test_add_rotate",
+    ),
+    ("POST", "/api/v1/admin/models"): ("catalogue.test_admin_models", "test_create_rename_reprice"),
+    ("PUT", "/api/v1/admin/models/{model_id}"): ("catalogue.test_admin_models", "test_create_rename_reprice"),
+    ("POST", "/api/v1/admin/models/order"): ("catalogue.test_admin_models", "test_create_rename_reprice"),
+    ("DELETE", "/api/v1/admin/models/{model_id}"): (
+        "catalogue.test_admin_models",
+        "test_create_rename_reprice",
+    ),
+    ("POST", "/api/v1/admin/roles"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
+    ("PUT", "/api/v1/admin/roles/{role_id}"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
+    ("POST", "/api/v1/admin/roles/{role_id}/rollback"): (
+        "catalogue.test_admin_roles",
+        "test_versions_diff_rollback",
+    ),
+    ("DELETE", "/api/v1/admin/roles/{role_id}"): (
+        "catalogue.test_admin_roles",
+        "test_versions_diff_rollback",
+    ),
+    ("POST", "/api/v1/admin/alerts/rules"): (
+        "alerts.test_admin_alerts",
+        "test_an_admin_creates_edits_and_deletes",
+    ),
     ("PATCH", "/api/v1/admin/alerts/rules/{rule_id}"): (
-        "test_admin_alerts",
+        "alerts.test_admin_alerts",
         "test_an_admin_creates_edits_and_deletes",
     ),
     ("DELETE", "/api/v1/admin/alerts/rules/{rule_id}"): (
-        "test_admin_alerts",
+        "alerts.test_admin_alerts",
         "test_an_admin_creates_edits_and_deletes",
     ),
-    ("POST", "/api/v1/admin/alerts/evaluate"): ("test_admin_alerts", "test_error_rate_rule_fires_once"),
-    ("POST", "/api/v1/admin/notifications/broadcasts"): ("test_notifications", "test_a_broadcast_reaches"),
-    ("PUT", "/api/v1/admin/notifications/rules/{code}"): ("test_notifications", "test_the_welcome_rule"),
+    ("POST", "/api/v1/admin/alerts/evaluate"): (
+        "alerts.test_admin_alerts",
+        "test_error_rate_rule_fires_once",
+    ),
+    ("POST", "/api/v1/admin/notifications/broadcasts"): (
+        "notifications.test_notifications",
+        "test_a_broadcast_reaches",
+    ),
+    ("PUT", "/api/v1/admin/notifications/rules/{code}"): (
+        "notifications.test_notifications",
+        "test_the_welcome_rule",
+    ),
 }
 
 

@@ -17,7 +17,7 @@ from api.core.types import utcnow
 from api.main import create_app
 from tests.support import bearer, sign_up, staff_headers
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "permissions.md"
 # Called last: they end the caller's session.
 SESSION_ENDING = {"/api/v1/auth/logout", "/api/v1/auth/logout-all"}
 

@@ -11,7 +11,7 @@ from api.events.types import USER_ACTIVITY
 from api.main import create_app
 from tests.support import completion_body, sign_up, staff_headers
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_live_counts_calls_errors_active_end_users_and_p95_latency(settings):

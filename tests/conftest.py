@@ -21,10 +21,11 @@ from sqlalchemy.engine import make_url
 
 from api.core.migrate import upgrade
 from api.core.settings import Settings, get_settings
+from api.core.types import use_clock
 from api.main import create_app
 from pipelines.definitions import build_definitions
 from pipelines.run import run_pipeline
-from tests.support import LiveServer
+from tests.support import Clock, LiveServer
 from warehouse.settings import WarehouseSettings, get_warehouse_settings
 
 POSTGRES_URL = os.environ.get("AIADMIN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -88,6 +89,17 @@ def postgres_database(template: str) -> Iterator[str]:
     finally:
         with _pg_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The API's "now" held by the test (tests/support.py `Clock`): moved with `clock.advance(...)`."""
+    held = Clock()
+    use_clock(held)
+    try:
+        yield held
+    finally:
+        use_clock(None)
 
 
 @pytest.fixture

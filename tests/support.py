@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,40 @@ from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
 
 PASSWORD = "correct-horse-battery"
+
+
+class Clock:
+    """A clock the test moves: what the API's `utcnow()` reads while the `clock` fixture is in use.
+
+    It starts at noon UTC of a fixed day in the past (after the seeded prices and roles, before any real
+    today, as the JWT library checks a token's issue time against the real clock), and moves only when
+    told: no test waits for a real second, and none meets a real UTC midnight by chance.
+    """
+
+    START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __init__(self, now: datetime = START) -> None:
+        self._now = now
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, **parts: float) -> datetime:
+        """Move on by `delta` or `timedelta(**parts)`; the new now."""
+        self._now += delta if delta is not None else timedelta(**parts)
+        return self._now
+
+    def set(self, now: datetime) -> datetime:
+        assert now.tzinfo is not None, "an aware UTC datetime"
+        self._now = now
+        return self._now
+
+    def next_midnight(self) -> datetime:
+        """The next UTC midnight after now."""
+        return datetime.combine(self._now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 
 
 class LiveServer:

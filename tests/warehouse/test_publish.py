@@ -83,28 +83,41 @@ while True:
 
 def test_a_publish_killed_at_any_moment_leaves_the_last_copy_whole_and_the_next_one_cleans_up(tmp_path):
     import os
-    import signal
     import subprocess
     import sys
-    import time
+
+    from tests.support import SteppedProcess
 
     source, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
     _build(source, [(f"2026-01-{d:02d}", d, d, d, d) for d in range(1, 29)])
     with duckdb.connect(str(source)) as con:  # a copy that takes a while, to be killed inside
         con.execute("CREATE TABLE marts.wide AS SELECT range AS x, range * 2 AS y FROM range(2000000)")
     publish(source, serving)
+
+    def copying(child: SteppedProcess) -> bool:  # its new copy is being written
+        return (tmp_path / f".serving.duckdb.{child.pid}.tmp").exists()
+
+    def between(child: SteppedProcess) -> bool:  # it has renamed a copy into place, the next not begun
+        return os.stat(serving).st_ino != child.serving_inode and not copying(child)
+
     left_behind = []
-    for delay in (0.05, 0.2, 0.45, 0.1, 0.3, 0.6):  # inside a copy, between copies, during the rename
-        child = subprocess.Popen(
-            [sys.executable, "-c", _PUBLISH_FOREVER, str(source), str(serving)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": os.getcwd()},
+    # Each kill lands at its moment, the child frozen there (SIGSTOP) when the moment is seen.
+    for moment in (copying, between, copying, between):
+        child = SteppedProcess(
+            subprocess.Popen(
+                [sys.executable, "-c", _PUBLISH_FOREVER, str(source), str(serving)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": os.getcwd()},
+                start_new_session=True,
+            )
         )
-        assert child.stdout.readline() == "publishing\n"
-        time.sleep(delay)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+        child.serving_inode = os.stat(serving).st_ino
+        try:
+            assert child.process.stdout.readline() == "publishing\n"
+            assert child.stop_at(near=lambda child: True, at=moment, timeout=120), moment.__name__
+        finally:
+            assert child.kill() == []
         assert len(daily_usage(path=serving)) == 28  # whole, whichever copy it is
         left_behind += tmp_path.glob(".serving.duckdb.*.tmp")  # (the next child's publish clears it)
     publish(source, serving)

@@ -6,6 +6,7 @@ import csv
 import io
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -95,6 +96,7 @@ def test_the_plan_limits_chats_and_messages_per_chat(client, settings):
     assert client.get(f"/api/v1/chats/{one}", headers=headers).json()["message_count"] == 4
 
 
+@pytest.mark.both_databases  # token quotas: gateway_take on PostgreSQL
 def test_tokens_per_day_are_limited_and_usage_shows_what_remains(client, settings, clock):
     _roomy(settings, tokens_per_day=50)
     headers = sign_up(client, "ada@example.com")

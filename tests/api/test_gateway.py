@@ -17,6 +17,7 @@ def _token(headers: dict[str, str]) -> str:
     return headers["Authorization"].removeprefix("Bearer ")
 
 
+@pytest.mark.both_databases  # the fast lane on PostgreSQL writes the call
 def test_the_official_openai_client_lists_models_and_gets_a_completion_with_usage(live_server, settings):
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
@@ -51,6 +52,7 @@ def test_the_official_openai_client_lists_models_and_gets_a_completion_with_usag
     assert completion.id == f"chatcmpl-{event.event_id.hex}"
 
 
+@pytest.mark.both_databases  # quotas: an upsert, gateway_take on PostgreSQL
 def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server, settings, clock):
     clock.set(clock.next_midnight() - timedelta(minutes=90))  # 90 minutes before the UTC day ends
     with httpx.Client(base_url=live_server.url) as http:
@@ -80,6 +82,7 @@ def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server
     assert counts["llm.call_succeeded"] == 6 and counts["quota.exceeded"] == 2
 
 
+@pytest.mark.both_databases  # concurrent quota takes
 def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_through(live_server, settings):
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
@@ -128,6 +131,7 @@ def test_completions_need_a_valid_token(client):
     assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
+@pytest.mark.both_databases  # reserve (fast lane on PostgreSQL) then refund
 def test_a_bug_in_a_provider_adapter_is_a_500_and_is_not_charged(settings, monkeypatch):
     from fastapi.testclient import TestClient
 

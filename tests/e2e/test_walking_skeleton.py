@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import httpx
 import openai
+import pytest
 
 from aiadmin.cli import main
 from tests.support import sign_up
 from warehouse.queries import daily_usage
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the production path, end to end
 def test_activity_over_http_reaches_the_panel_query_layer_exactly(
     env_settings, live_server, monkeypatch, tmp_path, clock
 ):

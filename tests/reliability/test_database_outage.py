@@ -338,6 +338,7 @@ def test_postgres_cut_under_load_gives_503s_then_recovers_and_the_books_balance(
 
 
 @pytest.mark.parametrize("settled", [False, True], ids=["lost", "settled"])
+@pytest.mark.both_databases  # SELECT … FOR UPDATE and ON CONFLICT in the recovery job
 def test_a_reservation_without_its_settlement_is_refunded_once_after_the_grace_period(settings, settled):
     with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as http:
         headers = sign_up(http, "lost@example.com", settings)

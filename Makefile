@@ -57,13 +57,18 @@ docs: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Every test but the long ones, on WORKERS processes (pytest-xdist; `auto`: one per core; WORKERS=0 for one
+# process). Tests that share a module's expensive fixture stay on one worker (xdist_group, loadgroup).
+WORKERS ?= auto
 test: $(MANIFEST) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup -m "not long"
 
-# The reliability suite's deep profile: more fuzz cases and state-machine runs, a 10-minute soak; its
+# The long tests (`long`: the soak, the 100k-row memory test, the pipeline killed at every stage, the full
+# disk) and the whole reliability suite in its deep profile (more fuzz cases and state-machine runs, a
+# 10-minute soak), in one process, so that no other test shares the machine with their timings; the
 # figures are written into docs/reliability.md whether it passes or not (and the exit status kept).
 test-long: $(MANIFEST) lint
-	AIADMIN_TEST_PROFILE=long $(BIN)/pytest tests/reliability; status=$$?; \
+	AIADMIN_TEST_PROFILE=long $(BIN)/pytest -m "long or reliability"; status=$$?; \
 	$(BIN)/python -m tests.reliability.figures; exit $$status
 
 clean:

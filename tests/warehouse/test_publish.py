@@ -124,3 +124,39 @@ def test_a_publish_killed_at_any_moment_leaves_the_last_copy_whole_and_the_next_
     assert left_behind  # the kills did interrupt copies
     assert not list(tmp_path.glob(".serving.duckdb.*.tmp"))
     assert len(daily_usage(path=serving)) == 28
+
+
+def test_a_publish_onto_a_full_disk_fails_keeps_the_serving_copy_and_leaves_no_partial_copy(tmp_path):
+    """`make test`'s smoke of the full-disk suite (tests/reliability/test_disk_full.py, `make test-long`): the
+    serving copy's disk is a real one, a small tmpfs, too small for the next copy."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "aiadmin-publish-full", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode:
+        pytest.skip(f"a small disk needs `mount -t tmpfs` (root, CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        source, serving = tmp_path / "warehouse.duckdb", disk / "serving.duckdb"
+        _build(source, [(f"2026-01-{d:02d}", d, d, d, d) for d in range(1, 29)])
+        publish(source, serving)
+        with duckdb.connect(str(source)) as con:  # a mart that no longer fits: 16 MB of random text
+            con.execute("CREATE TABLE marts.wide AS SELECT md5(random()::VARCHAR) AS y FROM range(500000)")
+
+        with pytest.raises((OSError, duckdb.Error), match=r"(?i)no space left"):
+            publish(source, serving)
+        assert len(daily_usage(path=serving)) == 28  # the last good copy, whole
+        assert sorted(p.name for p in disk.iterdir()) == ["serving.duckdb"]  # no partial copy takes space
+
+        with duckdb.connect(str(source)) as con:  # once it fits again, the next publish goes through
+            con.execute("DROP TABLE marts.wide")
+            con.execute("INSERT INTO marts.daily_usage VALUES ('2026-01-29', 29, 29, 29, 29)")
+        publish(source, serving)
+        assert len(daily_usage(path=serving)) == 29
+    finally:  # (lazily, if the query layer still holds the serving copy open)
+        if subprocess.run(["umount", str(disk)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(disk)], check=True)

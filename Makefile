@@ -31,13 +31,16 @@ $(STAMP): $(LOCK) pyproject.toml | $(UV)
 install: $(STAMP)
 
 # Resolve pyproject.toml (the project and its dev extras) and the build backend against constraints.txt into
-# the lock, with the hash of every file; and uv's own pin. Nothing is upgraded: constraints.txt decides.
+# the lock, with the hash of every file; and uv's own pin and the DuckDB 1.4 a test installs, with theirs.
+# Nothing is upgraded: constraints.txt decides.
 lock: | $(UV)
 	$(UV_ENV) $(UV) pip compile --quiet --python-version 3.11 --generate-hashes --extra dev \
 		--custom-compile-command "make lock" -c constraints.txt \
 		pyproject.toml requirements/build.in -o $(LOCK)
 	$(UV_ENV) $(UV) pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
 		requirements/uv.in -o requirements/uv.txt
+	$(UV_ENV) $(UV) pip compile --quiet --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" requirements/duckdb14.in -o requirements/duckdb14.txt
 
 # Dagster loads the dbt project from its manifest: build it before anything loads the definitions.
 $(MANIFEST): $(STAMP) $(DBT_SOURCES)

@@ -251,15 +251,15 @@ def staff_headers(client: httpx.Client, settings: Settings, role: str) -> dict[s
     """A signed-in staff member `<role>@example.com`; an admin enrols TOTP first, as it must."""
     import pyotp
 
+    from api.core.types import utcnow
+
     email = f"{role}@example.com"
     create_staff_account(settings, email, role)
     headers = bearer(tokens(client, email)["access_token"])
     if role == "admin":
         totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-        assert (
-            client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).status_code
-            == 200
-        )
+        code = totp.at(utcnow())  # the API's now (the `clock` fixture's, if a test holds it)
+        assert client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": code}).status_code == 200
     return headers
 
 

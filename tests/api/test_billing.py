@@ -149,7 +149,9 @@ def _burst(url: str, headers: dict, body: dict, n: int = 50) -> list[int]:
     return asyncio.run(run())
 
 
-def test_fifty_concurrent_calls_against_a_quota_of_three_let_exactly_three_through(live_server, settings):
+def test_fifty_concurrent_calls_against_a_quota_of_three_let_exactly_three_through(
+    live_server, settings, clock
+):
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
     statuses = _burst(live_server.url, headers, completion_body())

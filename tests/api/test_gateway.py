@@ -83,7 +83,9 @@ def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server
 
 
 @pytest.mark.both_databases  # concurrent quota takes
-def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_through(live_server, settings):
+def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_through(
+    live_server, settings, clock
+):
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
 
@@ -101,7 +103,7 @@ def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_thr
     assert counts["quota.exceeded"] == 17
 
 
-def test_unknown_model_is_a_404_and_costs_no_quota(client, settings):
+def test_unknown_model_is_a_404_and_costs_no_quota(client, settings, clock):
     headers = sign_up(client, "ada@example.com")
     response = client.post("/v1/chat/completions", headers=headers, json=completion_body(model="gpt-none"))
     assert response.status_code == 404

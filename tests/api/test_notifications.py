@@ -193,7 +193,7 @@ def test_the_welcome_rule_writes_in_the_language_of_the_browser_and_can_be_turne
 
 
 @pytest.mark.both_databases  # once per window: ON CONFLICT DO NOTHING
-def test_quota_exhausted_notifies_once_per_window_however_often_the_user_is_refused(client, settings):
+def test_quota_exhausted_notifies_once_per_window_however_often_the_user_is_refused(client, settings, clock):
     ada = sign_up(client, "ada@example.com")
     statuses = [
         client.post("/v1/chat/completions", headers=ada, json=completion_body()).status_code for _ in range(6)

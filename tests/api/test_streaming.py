@@ -154,7 +154,7 @@ def test_a_client_that_leaves_mid_stream_pays_only_for_what_it_received(server, 
 
 @pytest.mark.both_databases  # refund and quota given back
 def test_a_client_that_leaves_before_the_first_token_pays_nothing_and_keeps_its_quota(
-    server, faulty_settings
+    server, faulty_settings, clock
 ):
     token = _token(server, faulty_settings)
     db_execute(faulty_settings, update(Provider).where(Provider.id == "mock").values(timeout_seconds=20))

@@ -22,9 +22,11 @@ $(UV): requirements/uv.txt
 		--target $(UV_HOME) -r requirements/uv.txt
 	@touch $(UV)
 
+# Compiled to bytecode once here: every process the tests start (workers, pipeline runs, dbt, servers)
+# would otherwise compile what it imports again (always, where PYTHONDONTWRITEBYTECODE is set).
 $(STAMP): $(LOCK) pyproject.toml | $(UV)
 	@test -x $(BIN)/python || $(UV_ENV) $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	$(UV_ENV) $(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV_ENV) $(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode $(LOCK)
 	$(UV_ENV) $(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 

@@ -126,7 +126,11 @@ def test_dbt_docs_generate_documents_the_built_marts_and_names_the_exposures(
     _activity(client, {"ada@example.com": 1})
     pipeline()
     done = subprocess.run(
-        [DBT_EXECUTABLE, "docs", "generate", "--profiles-dir", ".", "--target-path", str(tmp_path / "docs")],
+        # Its target and its log in the test's own folder (not dbt/logs, shared with parallel test workers).
+        [
+            *(DBT_EXECUTABLE, "docs", "generate", "--profiles-dir", "."),
+            *("--target-path", str(tmp_path / "docs"), "--log-path", str(tmp_path / "logs")),
+        ],
         cwd=DBT_DIR,
         env={**os.environ, "AIADMIN_WAREHOUSE_PATH": str(warehouse_settings.warehouse_path)},
         capture_output=True,

@@ -199,6 +199,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     ensure_dagster_home(settings.data_dir)
+    # The webserver and the daemon start together: the instance's SQLite storage is made here first, or both
+    # would make it at the same moment and one could fail ("table alembic_version already exists").
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get():
+        pass
     env = {
         **os.environ,
         "AIADMIN_DATA_DIR": str(settings.data_dir),

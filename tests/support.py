@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -30,6 +31,40 @@ from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
 
 PASSWORD = "correct-horse-battery"
+
+
+class Clock:
+    """A clock the test moves: what the API's `utcnow()` reads while the `clock` fixture is in use.
+
+    It starts at noon UTC of a fixed day in the past (after the seeded prices and roles, before any real
+    today, as the JWT library checks a token's issue time against the real clock), and moves only when
+    told: no test waits for a real second, and none meets a real UTC midnight by chance.
+    """
+
+    START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __init__(self, now: datetime = START) -> None:
+        self._now = now
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, **parts: float) -> datetime:
+        """Move on by `delta` or `timedelta(**parts)`; the new now."""
+        self._now += delta if delta is not None else timedelta(**parts)
+        return self._now
+
+    def set(self, now: datetime) -> datetime:
+        assert now.tzinfo is not None, "an aware UTC datetime"
+        self._now = now
+        return self._now
+
+    def next_midnight(self) -> datetime:
+        """The next UTC midnight after now."""
+        return datetime.combine(self._now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 
 
 class LiveServer:
@@ -216,15 +251,15 @@ def staff_headers(client: httpx.Client, settings: Settings, role: str) -> dict[s
     """A signed-in staff member `<role>@example.com`; an admin enrols TOTP first, as it must."""
     import pyotp
 
+    from api.core.types import utcnow
+
     email = f"{role}@example.com"
     create_staff_account(settings, email, role)
     headers = bearer(tokens(client, email)["access_token"])
     if role == "admin":
         totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-        assert (
-            client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).status_code
-            == 200
-        )
+        code = totp.at(utcnow())  # the API's now (the `clock` fixture's, if a test holds it)
+        assert client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": code}).status_code == 200
     return headers
 
 
@@ -565,12 +600,110 @@ sys.exit(aiadmin.cli.main(["pipeline", "run"]))
 """
 
 
-class PipelineProcess:
-    """`aiadmin pipeline run` in a process group of its own (its dbt child included), its output in a file.
+class SteppedProcess:
+    """A process started in a process group of its own, which the test can freeze at a chosen moment.
 
     `stop_at(near, at)` freezes the group (SIGSTOP) at a moment where `at(self)` holds, seen while frozen:
     what a kill or a fault then does, it does exactly there. Once `near(self)` holds, the group is stepped:
     frozen, looked at, let go for a few milliseconds, so that even a short window is caught.
+    """
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+        self.pid = process.pid
+
+    def output(self) -> str:
+        """What to show when the moment never came (the process's output, where it is kept)."""
+        return ""
+
+    def tree(self) -> list[int]:
+        return process_tree(self.pid)
+
+    def freeze(self) -> None:
+        deadline = time.monotonic() + 30
+        os.killpg(self.pid, signal.SIGSTOP)
+        # Every thread of every process; one forked while the group was being stopped missed the signal.
+        while running := [pid for pid in self.tree() if not self._stopped(pid)]:
+            if time.monotonic() > deadline:
+                states = {pid: (process_argv(pid)[:3], _task_states(pid)) for pid in running}
+                raise RuntimeError(f"processes did not stop: {states}")
+            time.sleep(0.001)
+            for pid in running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+
+    @staticmethod
+    def _stopped(pid: int) -> bool:
+        """Every thread stopped, or in uninterruptible sleep (D: a disk write, or a parent waiting for its
+        vfork child, stopped before its exec), from which it can only return into the pending stop."""
+        return all(state in ("T", "t", "D", "Z", "X") for state in _task_states(pid).values())
+
+    def thaw(self) -> None:
+        os.killpg(self.pid, signal.SIGCONT)
+        for pid in self.tree():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def stop_at(self, near, at, timeout: float = 600, step: float = 0.003) -> bool:
+        """Frozen where `at` holds (True), or False if the process ended first."""
+        deadline = time.monotonic() + timeout
+        while not near(self):
+            if self.process.poll() is not None:
+                return False
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the process never got near the moment:\n{self.output()[-3000:]}")
+            time.sleep(0.01)
+        while True:
+            self.freeze()
+            if at(self):
+                return True
+            self.thaw()
+            if self.process.poll() is not None:
+                return False
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the process never reached the moment:\n{self.output()[-3000:]}")
+            time.sleep(step)
+
+    def kill(self, timeout: float = 60) -> list[list[str]]:
+        """SIGKILL to the whole group, as a machine losing power would; what still runs of it after
+        `timeout` (nothing, unless a process escaped the group)."""
+        tree = self.tree()
+        os.killpg(self.pid, signal.SIGKILL)
+        self.wait()
+        return self.survivors(tree, timeout)
+
+    def kill_main(self, timeout: float = 60) -> list[list[str]]:
+        """SIGKILL to the group's first process only, as the OOM killer or `kill -9 <pid>` does it; the rest
+        of the group is let go. Returns what still runs of it after `timeout` (dbt going on alone, say)."""
+        tree = self.tree()
+        os.kill(self.pid, signal.SIGKILL)
+        self.wait()
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        return self.survivors(tree, timeout)
+
+    @staticmethod
+    def survivors(tree: list[int], timeout: float = 60) -> list[list[str]]:
+        deadline = time.monotonic() + timeout
+        while (alive := [pid for pid in tree if _task_states(pid) and not _zombie(pid)]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        survivors = [process_argv(pid)[:3] for pid in alive]
+        for pid in alive:  # not to leave them behind the test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return survivors
+
+    def wait(self, timeout: float = 900) -> int:
+        return self.process.wait(timeout=timeout)
+
+
+class PipelineProcess(SteppedProcess):
+    """`aiadmin pipeline run` in a process group of its own (its dbt child included), its output in a file,
+    to be frozen at a stage of the run (`STAGES`) with `stop_at`.
+
     With `go=False` the process only imports, and starts the run when `go()` is called.
     """
 
@@ -594,15 +727,16 @@ class PipelineProcess:
             AIADMIN_DATABASE_URL=settings.database_url,
         )
         self._out = open(log_path, "wb")  # closed by wait()
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _CLI_WHEN_TOLD],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        super().__init__(
+            subprocess.Popen(
+                [sys.executable, "-c", _CLI_WHEN_TOLD],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=self._out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         )
-        self.pid = self.process.pid
         self.dbt_log: Tail | None = None
         if go:
             self.go()
@@ -641,86 +775,6 @@ class PipelineProcess:
             "build" in argv and any(arg.endswith("/dbt") for arg in argv[:2])
             for argv in map(process_argv, self.tree())
         )
-
-    def tree(self) -> list[int]:
-        return process_tree(self.pid)
-
-    def freeze(self) -> None:
-        deadline = time.monotonic() + 30
-        os.killpg(self.pid, signal.SIGSTOP)
-        # Every thread of every process; one forked while the group was being stopped missed the signal.
-        while running := [pid for pid in self.tree() if not self._stopped(pid)]:
-            if time.monotonic() > deadline:
-                states = {pid: (process_argv(pid)[:3], _task_states(pid)) for pid in running}
-                raise RuntimeError(f"processes did not stop: {states}")
-            time.sleep(0.001)
-            for pid in running:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGSTOP)
-
-    @staticmethod
-    def _stopped(pid: int) -> bool:
-        """Every thread stopped, or in uninterruptible sleep (D: a disk write, or a parent waiting for its
-        vfork child, stopped before its exec), from which it can only return into the pending stop."""
-        return all(state in ("T", "t", "D", "Z", "X") for state in _task_states(pid).values())
-
-    def thaw(self) -> None:
-        os.killpg(self.pid, signal.SIGCONT)
-        for pid in self.tree():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-
-    def stop_at(self, near, at, timeout: float = 600, step: float = 0.003) -> bool:
-        """Frozen where `at` holds (True), or False if the run ended first."""
-        deadline = time.monotonic() + timeout
-        while not near(self):
-            if self.process.poll() is not None:
-                return False
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the run never got near the stage:\n{self.output()[-3000:]}")
-            time.sleep(0.01)
-        while True:
-            self.freeze()
-            if at(self):
-                return True
-            self.thaw()
-            if self.process.poll() is not None:
-                return False
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the run never reached the moment:\n{self.output()[-3000:]}")
-            time.sleep(step)
-
-    def kill(self, timeout: float = 60) -> list[list[str]]:
-        """SIGKILL to the whole group (the run and its dbt), as a machine losing power would; what still
-        runs of it after `timeout` (nothing, unless a process escaped the group)."""
-        tree = self.tree()
-        os.killpg(self.pid, signal.SIGKILL)
-        self.wait()
-        return self.survivors(tree, timeout)
-
-    def kill_main(self, timeout: float = 60) -> list[list[str]]:
-        """SIGKILL to the run's own process only, as the OOM killer or `kill -9 <pid>` does it; the rest of
-        the group is let go. Returns what still runs of it after `timeout` (dbt going on alone, say)."""
-        tree = self.tree()
-        os.kill(self.pid, signal.SIGKILL)
-        self.wait()
-        for pid in tree:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGCONT)
-        return self.survivors(tree, timeout)
-
-    @staticmethod
-    def survivors(tree: list[int], timeout: float = 60) -> list[list[str]]:
-        deadline = time.monotonic() + timeout
-        while (alive := [pid for pid in tree if _task_states(pid) and not _zombie(pid)]) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
-        survivors = [process_argv(pid)[:3] for pid in alive]
-        for pid in alive:  # not to leave them behind the test
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        return survivors
 
     def wait(self, timeout: float = 900) -> int:
         try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from api.core.settings import Settings
+from api.core.types import utcnow
 
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -82,7 +82,7 @@ def issue_access_token(
 def decode_access_token(settings: Settings, token: str) -> AccessClaims | None:
     """Who and which session a valid access token is for; None for anything expired, tampered or foreign."""
     verified = _verify(settings.secret_key.get_secret_value(), settings.jwt_audience, token)
-    if verified is None or verified[1] <= time.time():
+    if verified is None or verified[1] <= utcnow().timestamp():
         return None
     return verified[0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, TypeDecorator
@@ -32,5 +33,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utcnow() -> datetime:
+def _system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+_clock: Callable[[], datetime] = _system_clock
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, from the clock in use: the system's unless `use_clock` put another in its place."""
+    return _clock()
+
+
+def use_clock(clock: Callable[[], datetime] | None) -> None:
+    """Read "now" from `clock` (None: the system's again). Every "now" of the API comes through `utcnow`,
+    so a test can move time (past a UTC midnight, past a token's lifetime) instead of sleeping or waiting."""
+    global _clock
+    _clock = clock or _system_clock

@@ -82,9 +82,14 @@ def _sqlite_copy(template, tmp_path, name: str) -> str:
     return f"sqlite:///{path}"
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+pytestmark = pytest.mark.xdist_group("demo-data")  # one worker makes the module's demo data, once
+
+
+# Once, on SQLite (`make run`'s database): the demo drives the API's services, whose behaviour on each
+# database is tested with the services themselves (tests/api).
+@pytest.fixture(scope="module", params=["sqlite"])
 def demo(request, tmp_path_factory) -> Iterator[Demo]:
-    """Demo data generated once per kind of database; the tests only read it."""
+    """Demo data generated once; the tests only read it."""
     tmp_path = tmp_path_factory.mktemp("demo")
     pg_name = None
     if request.param == "sqlite":

@@ -78,7 +78,10 @@ def browser_page():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         page = context.new_page()
+        # Waits, not speed limits: a busy machine (a parallel test run) may take more than the 5 s that
+        # `expect` waits by default for the panel to rerun after a click.
         page.set_default_timeout(30_000)
+        expect.set_options(timeout=30_000)
         yield page
         context.close()
         browser.close()
@@ -151,8 +154,11 @@ def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
     page = browser_page
     sign_in(page, world)
     page.get_by_text("Data", exact=True).first.click()
+    # The button of the table in the "Data" expander (the top 10s below have theirs, visible already): the
+    # click waits until the expander shows it.
+    data = page.get_by_test_id("stExpander").filter(has=page.get_by_text("Data", exact=True)).first
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download XLSX").first.click()
+        data.get_by_role("button", name="Download XLSX").first.click()
     rows = list(
         load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()), read_only=True).active.values
     )

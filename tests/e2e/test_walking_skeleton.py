@@ -6,18 +6,19 @@ publishes, and the panel's query layer reads back the same DAU and token totals.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
 import openai
+import pytest
 
 from aiadmin.cli import main
 from tests.support import sign_up
 from warehouse.queries import daily_usage
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the production path, end to end
 def test_activity_over_http_reaches_the_panel_query_layer_exactly(
-    env_settings, live_server, monkeypatch, tmp_path
+    env_settings, live_server, monkeypatch, tmp_path, clock
 ):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     prompt_tokens = completion_tokens = completions = 0
@@ -45,7 +46,9 @@ def test_activity_over_http_reaches_the_panel_query_layer_exactly(
     assert main(["pipeline", "run"]) == 0
 
     usage = daily_usage()
-    today = usage[usage["day"].astype(str) == datetime.now(UTC).date().isoformat()].iloc[0]
+    # One day: the clock is held (no UTC midnight passes between the calls, nor before the count).
+    assert list(usage["day"].astype(str)) == [clock.now().date().isoformat()]
+    today = usage.iloc[0]
     assert today["active_users"] == 4
     assert completions == 7 and today["completions"] == 7
     assert today["input_tokens"] == prompt_tokens

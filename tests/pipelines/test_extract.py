@@ -46,14 +46,13 @@ def _oltp_event_ids(engine) -> set[str]:
         return {str(v) for v in conn.execute(select(EVENTS.c.event_id)).scalars()}
 
 
-def _require_postgres(settings) -> None:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("commits out of id order happen on PostgreSQL; SQLite has one writer at a time")
+# Commits out of id order happen on PostgreSQL; SQLite has one writer at a time.
+on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
 @pytest.mark.postgres
+@on_postgres
 def test_a_lower_id_that_commits_after_a_higher_one_was_loaded_is_still_loaded(settings, warehouse_settings):
-    _require_postgres(settings)
     oltp, warehouse = _resources(settings, warehouse_settings)
     engine = make_sync_engine(settings)
     try:
@@ -74,10 +73,10 @@ def test_a_lower_id_that_commits_after_a_higher_one_was_loaded_is_still_loaded(s
 
 
 @pytest.mark.postgres
+@on_postgres
 def test_concurrent_writers_committing_out_of_order_lose_nothing_and_repeat_nothing(
     settings, warehouse_settings
 ):
-    _require_postgres(settings)
     oltp, warehouse = _resources(settings, warehouse_settings)
     engine = make_sync_engine(settings)
     stop = threading.Event()
@@ -151,6 +150,7 @@ def _bulk_events(settings, engine, count: int) -> None:
             conn.execute(insert(EVENTS), [_event() for _ in range(count)])
 
 
+@pytest.mark.both_databases  # the extract reads each database its own way
 def test_an_extract_killed_halfway_leaves_nothing_and_the_rerun_loads_each_event_once(
     settings, warehouse_settings
 ):

@@ -2,53 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import duckdb
 from sqlalchemy import func, select
 
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
-from tests.support import completion_body, sign_up
+from tests.support import PipelineProcess, completion_body, sign_up
 
 
-def _descendant_running(root: int, *words: str) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if all(any(w.encode() in a for a in argv) for w in words) and parent in _family(root):
-            return True
-    return False
-
-
-def _family(root: int) -> set[int]:
-    family, changed = {root}, True
-    while changed:
-        changed = False
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) not in family:
-                try:
-                    parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                if parent in family:
-                    family.add(int(entry.name))
-                    changed = True
-    return family
+def _inside_the_dbt_build(run: PipelineProcess) -> bool:
+    """dbt build runs and has begun a node, and the run's dbt step has not finished."""
+    return (
+        run.dbt_running()
+        and run.dbt_has("Began executing node")
+        and not run.has('Finished execution of step "dbt_models"')
+    )
 
 
 def test_a_run_killed_during_dbt_build_then_rerun_gives_exact_totals(
-    env_settings, client, warehouse_settings, pipeline
+    env_settings, client, warehouse_settings, pipeline, tmp_path
 ):
     headers = sign_up(client, "ada@example.com")
     for _ in range(3):
@@ -58,20 +30,18 @@ def test_a_run_killed_during_dbt_build_then_rerun_gives_exact_totals(
     for _ in range(2):
         client.post("/v1/chat/completions", headers=headers, json=completion_body())
 
-    child = subprocess.Popen(
-        [sys.executable, "-m", "aiadmin.cli", "pipeline", "run"],
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while not _descendant_running(child.pid, "dbt", "build"):
-        assert child.poll() is None and time.monotonic() < deadline, "dbt build never started"
-        time.sleep(0.1)
-    time.sleep(2)  # well inside the build
-    os.killpg(child.pid, signal.SIGKILL)
-    child.wait()
+    # `aiadmin pipeline run` frozen inside dbt's build (not a sleep that may land before or after it), then
+    # SIGKILL to its whole process group, dbt included.
+    run = PipelineProcess(env_settings, tmp_path / "run.log")
+    try:
+        inside = run.stop_at(near=lambda run: run.dbt_has("Began executing node"), at=_inside_the_dbt_build)
+    except BaseException:
+        run.discard()
+        raise
+    if not inside:
+        run.wait()
+    assert inside, f"the run ended before it was caught inside dbt build:\n{run.output()[-3000:]}"
+    assert run.kill() == []  # nothing of it goes on
 
     result = pipeline()
     assert result.success

@@ -6,6 +6,7 @@ are written to var/test-artifacts/reliability/<suite>.json, and docs/reliability
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ def report(suite: str, case: str, **figures) -> None:
     """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{suite}.json"
-    recorded = json.loads(path.read_text()) if path.exists() else {}
-    recorded[case] = {"profile": PROFILE.name, **figures}
-    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    # Test workers (pytest-xdist) report at the same time: one at a time rewrites the file, keeping the rest.
+    with open(ARTIFACTS / f".{suite}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = json.loads(path.read_text()) if path.exists() else {}
+        recorded[case] = {"profile": PROFILE.name, **figures}
+        written = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        written.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+        written.replace(path)

@@ -105,6 +105,7 @@ def bad_cases(limit: int) -> list[tuple[str, str, bytes, int, str]]:
     ]  # fmt: skip
 
 
+@pytest.mark.both_databases  # what each database can store (PostgreSQL: no NUL)
 def test_bad_input_is_refused_with_a_stable_code_and_nothing_is_written(settings, client):
     headers = sign_up(client, "bad-input@example.com", settings)
     grant_credits(settings, "bad-input@example.com", 10)
@@ -205,6 +206,7 @@ def test_every_request_body_refuses_unknown_fields(settings):
 
 
 @pytest.mark.parametrize("size", [1024 * 1024])
+@pytest.mark.both_databases  # a large value stored and read back
 def test_a_large_but_allowed_body_still_works(settings, client, size):
     """The guard refuses the excess, not the large: a 1 MiB prompt under the limit is answered."""
     headers = sign_up(client, "large@example.com", settings)
@@ -225,6 +227,7 @@ def test_a_large_but_allowed_body_still_works(settings, client, size):
         "/api/v1/admin/alerts/history/export",
     ],
 )
+@pytest.mark.both_databases  # timestamp ranges differ
 def test_time_filters_take_naive_times_as_utc_and_refuse_what_utc_cannot_hold(settings, client, path):
     # 0001-01-01T00:00 at +00:01 is in year 0 in UTC: it was a 500 (found by the long schema fuzz).
     admin = staff_headers(client, settings, "admin")

@@ -144,9 +144,43 @@ def _proxied(settings, proxy: TcpProxy):
     return settings.model_copy(update={"database_url": url.render_as_string(hide_password=False)})
 
 
-async def _load(base: str, users: list[dict], stop: threading.Event) -> list[tuple[str, int, str]]:
+class Outcomes:
+    """The load's answers as they come, (what, status, error code), and waits on what they show."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, int, str]] = []
+        self._changed = threading.Condition()
+
+    def add(self, outcome: tuple[str, int, str]) -> None:
+        with self._changed:
+            self.items.append(outcome)
+            self._changed.notify_all()
+
+    def mark(self) -> int:
+        with self._changed:
+            return len(self.items)
+
+    def wait_for(self, since: int, what: str, count: int, matches, timeout: float = 120) -> None:
+        """Until `count` answers after the first `since` match; an AssertionError naming `what` if not."""
+
+        def seen() -> bool:
+            return sum(1 for outcome in self.items[since:] if matches(outcome)) >= count
+
+        with self._changed:
+            if not self._changed.wait_for(seen, timeout):
+                raise AssertionError(f"{what}: not seen in {timeout} s: {Counter(self.items[since:])}")
+
+
+def _served(outcome: tuple[str, int, str]) -> bool:
+    return outcome[1] in (200, 201)
+
+
+def _unavailable(outcome: tuple[str, int, str]) -> bool:
+    return outcome[2] == "database_unavailable"
+
+
+async def _load(base: str, users: list[dict], stop: threading.Event, outcomes: Outcomes) -> None:
     """Each user in a loop: a paid completion, a top-up with a fresh key, a read of the balance."""
-    outcomes: list[tuple[str, int, str]] = []
 
     async def user(headers: dict) -> None:
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
@@ -162,12 +196,11 @@ async def _load(base: str, users: list[dict], stop: threading.Event) -> list[tup
                     try:
                         response = await call()
                         code = response.json().get("error", {}).get("code", "") if response.is_error else ""
-                        outcomes.append((what, response.status_code, code))
+                        outcomes.add((what, response.status_code, code))
                     except httpx.HTTPError as exc:
-                        outcomes.append((what, 0, type(exc).__name__))
+                        outcomes.add((what, 0, type(exc).__name__))
 
     await asyncio.gather(*(user(headers) for headers in users))
-    return outcomes
 
 
 def _books(settings) -> dict:
@@ -224,19 +257,26 @@ def test_postgres_cut_under_load_gives_503s_then_recovers_and_the_books_balance(
             db_execute(settings, update(Account).values(plan_code="pro"))
 
             stop = threading.Event()
-            result: list = []
+            outcomes = Outcomes()
             runner = threading.Thread(
-                target=lambda: result.extend(asyncio.run(_load(server.url, users, stop))), daemon=True
+                target=lambda: asyncio.run(_load(server.url, users, stop, outcomes)), daemon=True
             )
             runner.start()
-            for _ in range(outages):
-                time.sleep(1.5)
-                proxy.cut()
-                time.sleep(2.0)  # down: the port refuses connections
-                proxy.restore()
-            time.sleep(1.5)
-            stop.set()
-            runner.join(timeout=60)
+            # Each phase lasts until the load shows it (not for a fixed time, which a busy machine can fill
+            # with nothing): answers flowing, then the cut felt by every user and answered while the port
+            # refuses connections, then answers flowing again through new connections.
+            try:
+                for _ in range(outages):
+                    outcomes.wait_for(outcomes.mark(), "answers before the cut", 3 * USERS, _served)
+                    cut_at = outcomes.mark()
+                    proxy.cut()
+                    outcomes.wait_for(cut_at, "the outage felt", 3 * USERS, _unavailable)
+                    proxy.restore()
+                outcomes.wait_for(outcomes.mark(), "answers after the outage", 3 * USERS, _served)
+            finally:
+                stop.set()
+                runner.join(timeout=60)
+            result = outcomes.items
 
             # Recovery, with the same API process: answers come back within a few seconds.
             deadline = time.monotonic() + 15
@@ -298,6 +338,7 @@ def test_postgres_cut_under_load_gives_503s_then_recovers_and_the_books_balance(
 
 
 @pytest.mark.parametrize("settled", [False, True], ids=["lost", "settled"])
+@pytest.mark.both_databases  # SELECT … FOR UPDATE and ON CONFLICT in the recovery job
 def test_a_reservation_without_its_settlement_is_refunded_once_after_the_grace_period(settings, settled):
     with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as http:
         headers = sign_up(http, "lost@example.com", settings)

@@ -57,7 +57,7 @@ from tests.support import (
 from warehouse.settings import WarehouseSettings
 from warehouse.status import status_path
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.long]  # minutes each: `make test-long`
 
 TOUR = ["extract", "dbt:fct_llm_calls", "publish"]
 if PROFILE.name == "long":

@@ -48,7 +48,7 @@ from tests.support import (
 )
 from warehouse.settings import WarehouseSettings
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.long]  # minutes each: `make test-long`
 
 # A plan: the kills of one test, in turn, each (stage, "process" | "group"), then a run to the end.
 TOUR = [(stage, "process") for stage in ("extract", "dimensions", "dbt:fct_llm_calls", "publish")]

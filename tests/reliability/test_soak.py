@@ -3,8 +3,8 @@
 Everything is a real process: the mock vendor and the API under uvicorn (as `make run` starts them), and
 `aiadmin pipeline run` in a loop beside them, sharing the machine's cores. The rate is found first, with
 the pipeline already running: a few seconds flat out at 16 clients gives the ceiling, and the soak then
-paces calls (open loop) at 60 % of it. After PROFILE.soak_seconds (20 s in `make test`, 10 minutes in
-`make test-long`):
+paces calls (open loop) at 60 % of it. After PROFILE.soak_seconds (10 minutes in `make test-long`, which
+alone runs it; 20 s in the fast profile, when run by hand):
 
 - 0 errors: every call answered 200;
 - nothing lost: once the last pipeline run has loaded, the warehouse holds exactly the OLTP's events,
@@ -163,6 +163,7 @@ class Load:
         )
 
 
+@pytest.mark.long
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the production database
 def test_soak_at_the_sustainable_rate_with_the_pipeline_running(settings, tmp_path):

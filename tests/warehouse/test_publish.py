@@ -83,31 +83,80 @@ while True:
 
 def test_a_publish_killed_at_any_moment_leaves_the_last_copy_whole_and_the_next_one_cleans_up(tmp_path):
     import os
-    import signal
     import subprocess
     import sys
-    import time
+
+    from tests.support import SteppedProcess
 
     source, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
     _build(source, [(f"2026-01-{d:02d}", d, d, d, d) for d in range(1, 29)])
     with duckdb.connect(str(source)) as con:  # a copy that takes a while, to be killed inside
         con.execute("CREATE TABLE marts.wide AS SELECT range AS x, range * 2 AS y FROM range(2000000)")
     publish(source, serving)
+
+    def copying(child: SteppedProcess) -> bool:  # its new copy is being written
+        return (tmp_path / f".serving.duckdb.{child.pid}.tmp").exists()
+
+    def between(child: SteppedProcess) -> bool:  # it has renamed a copy into place, the next not begun
+        return os.stat(serving).st_ino != child.serving_inode and not copying(child)
+
     left_behind = []
-    for delay in (0.05, 0.2, 0.45, 0.1, 0.3, 0.6):  # inside a copy, between copies, during the rename
-        child = subprocess.Popen(
-            [sys.executable, "-c", _PUBLISH_FOREVER, str(source), str(serving)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONPATH": os.getcwd()},
+    # Each kill lands at its moment, the child frozen there (SIGSTOP) when the moment is seen.
+    for moment in (copying, between, copying, between):
+        child = SteppedProcess(
+            subprocess.Popen(
+                [sys.executable, "-c", _PUBLISH_FOREVER, str(source), str(serving)],
+                stdout=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONPATH": os.getcwd()},
+                start_new_session=True,
+            )
         )
-        assert child.stdout.readline() == "publishing\n"
-        time.sleep(delay)
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait()
+        child.serving_inode = os.stat(serving).st_ino
+        try:
+            assert child.process.stdout.readline() == "publishing\n"
+            assert child.stop_at(near=lambda child: True, at=moment, timeout=120), moment.__name__
+        finally:
+            assert child.kill() == []
         assert len(daily_usage(path=serving)) == 28  # whole, whichever copy it is
         left_behind += tmp_path.glob(".serving.duckdb.*.tmp")  # (the next child's publish clears it)
     publish(source, serving)
     assert left_behind  # the kills did interrupt copies
     assert not list(tmp_path.glob(".serving.duckdb.*.tmp"))
     assert len(daily_usage(path=serving)) == 28
+
+
+def test_a_publish_onto_a_full_disk_fails_keeps_the_serving_copy_and_leaves_no_partial_copy(tmp_path):
+    """`make test`'s smoke of the full-disk suite (tests/reliability/test_disk_full.py, `make test-long`): the
+    serving copy's disk is a real one, a small tmpfs, too small for the next copy."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "aiadmin-publish-full", str(disk)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode:
+        pytest.skip(f"a small disk needs `mount -t tmpfs` (root, CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        source, serving = tmp_path / "warehouse.duckdb", disk / "serving.duckdb"
+        _build(source, [(f"2026-01-{d:02d}", d, d, d, d) for d in range(1, 29)])
+        publish(source, serving)
+        with duckdb.connect(str(source)) as con:  # a mart that no longer fits: 16 MB of random text
+            con.execute("CREATE TABLE marts.wide AS SELECT md5(random()::VARCHAR) AS y FROM range(500000)")
+
+        with pytest.raises((OSError, duckdb.Error), match=r"(?i)no space left"):
+            publish(source, serving)
+        assert len(daily_usage(path=serving)) == 28  # the last good copy, whole
+        assert sorted(p.name for p in disk.iterdir()) == ["serving.duckdb"]  # no partial copy takes space
+
+        with duckdb.connect(str(source)) as con:  # once it fits again, the next publish goes through
+            con.execute("DROP TABLE marts.wide")
+            con.execute("INSERT INTO marts.daily_usage VALUES ('2026-01-29', 29, 29, 29, 29)")
+        publish(source, serving)
+        assert len(daily_usage(path=serving)) == 29
+    finally:  # (lazily, if the query layer still holds the serving copy open)
+        if subprocess.run(["umount", str(disk)], capture_output=True).returncode:
+            subprocess.run(["umount", "-l", str(disk)], check=True)

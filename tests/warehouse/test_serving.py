@@ -25,6 +25,8 @@ READS_BETWEEN_PUBLISHES = 40  # the reader opens each copy at least this often b
 
 # The DuckDB of the BI drivers (JDBC/ODBC 1.4.x), in a virtualenv of its own kept between runs.
 DUCKDB_14 = "1.4.5"
+# Its pin with the hash of every file (`make lock` writes it): the test's virtualenv installs nothing else.
+DUCKDB_14_REQUIREMENTS = Path(__file__).resolve().parents[2] / "requirements" / "duckdb14.txt"
 
 
 # --- a reader loop while the marts are published again and again -------------------------------------
@@ -176,7 +178,9 @@ def _duckdb14_venv() -> Path:
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                f"duckdb=={DUCKDB_14}",
+                "--require-hashes",
+                "-r",
+                str(DUCKDB_14_REQUIREMENTS),
             ],
         )
         for step in steps:

@@ -210,6 +210,7 @@ def test_staff_without_alerts_write_are_refused_and_unknown_rules_are_404(client
     assert [a["action"] for a in audit] == ["alert_rule.create"]
 
 
+@pytest.mark.both_databases  # a taken name: the unique constraint's error
 def test_bad_rules_are_refused_with_422_and_a_taken_name_with_409(client, settings, webhook):
     admin = staff_headers(client, settings, "admin")
     db_execute(settings, http_provider_row(settings, "backup", "http://127.0.0.1:9/v1", priority=50))
@@ -283,6 +284,7 @@ def test_bad_rules_are_refused_with_422_and_a_taken_name_with_409(client, settin
 # --- evaluation ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases  # time windows in SQL
 def test_error_rate_rule_fires_once_from_real_failed_calls_then_resolves(settings, webhook):
     with TestClient(create_app(settings.model_copy(update={"mock_faults": True}))) as client:
         ada = sign_up(client, "ada@example.com")
@@ -339,6 +341,7 @@ def test_error_rate_rule_fires_once_from_real_failed_calls_then_resolves(setting
         assert kinds == ["resolved", "fired"]
 
 
+@pytest.mark.both_databases  # p95: percentile_cont on PostgreSQL, in Python on SQLite
 def test_each_metric_fires_from_its_own_figure_and_only_above_its_threshold(client, settings, webhook):
     admin = staff_headers(client, settings, "admin")
     db_execute(settings, http_provider_row(settings, "backup", "http://127.0.0.1:9/v1", priority=50))
@@ -387,6 +390,7 @@ def test_each_metric_fires_from_its_own_figure_and_only_above_its_threshold(clie
     assert len(webhook.received) == len(fired)
 
 
+@pytest.mark.both_databases  # time windows in SQL
 def test_a_rule_repeats_while_firing_only_as_often_as_asked_and_can_resolve_quietly(
     client, settings, webhook
 ):
@@ -485,6 +489,7 @@ def test_an_email_alert_stays_queued_while_the_mail_server_is_down(settings):
         assert event["delivered_at"] is None
 
 
+@pytest.mark.both_databases  # claims by compare-and-set UPDATE, concurrently
 def test_two_replicas_evaluating_at_once_fire_each_transition_exactly_once(client, settings, webhook):
     admin = staff_headers(client, settings, "admin")
     add_calls(settings, failed(), failed())
@@ -544,6 +549,7 @@ def test_the_background_job_evaluates_the_rules_on_its_own(settings, webhook):
 # --- history ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases  # filters and pages in SQL
 def test_history_filters_pages_survives_deletion_and_exports_as_csv_and_xlsx(client, settings, webhook):
     admin = staff_headers(client, settings, "admin")
     analyst = staff_headers(client, settings, "analyst")

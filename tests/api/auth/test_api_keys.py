@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from api.auth.models import ApiKey
@@ -29,6 +30,7 @@ def test_a_new_key_is_shown_once_and_stored_only_as_a_hash(client, settings):
     assert created["key"] not in (stored.key_hash, stored.prefix) and len(stored.key_hash) == 64
 
 
+@pytest.mark.both_databases  # /v1/* keys are read by the fast lane on PostgreSQL
 def test_a_key_is_a_bearer_for_the_openai_endpoints_and_nothing_else(client):
     headers = sign_up(client, "ada@example.com")
     key = bearer(_create(client, headers)["key"])
@@ -43,6 +45,7 @@ def test_a_key_is_a_bearer_for_the_openai_endpoints_and_nothing_else(client):
         assert response.status_code == 401, path
 
 
+@pytest.mark.both_databases  # /v1/* keys are read by the fast lane on PostgreSQL
 def test_a_revoked_key_stops_working_and_someone_elses_key_is_not_found(client):
     ada = sign_up(client, "ada@example.com")
     bob = sign_up(client, "bob@example.com")
@@ -55,6 +58,7 @@ def test_a_revoked_key_stops_working_and_someone_elses_key_is_not_found(client):
     assert client.get("/api/v1/me/api-keys", headers=ada).json()[0]["revoked_at"] is not None
 
 
+@pytest.mark.both_databases  # /v1/* keys are read by the fast lane on PostgreSQL
 def test_a_blocked_accounts_key_is_refused(client, settings):
     from sqlalchemy import update
 

@@ -50,6 +50,7 @@ def test_register_creates_a_free_user_mails_a_confirmation_link_and_records_an_e
     assert event_counts(settings) == {"user.registered": 1}
 
 
+@pytest.mark.both_databases  # the unique constraint's error
 def test_registering_the_same_email_twice_is_a_409_and_writes_nothing(client, settings):
     register(client, "ada@example.com")
     response = client.post("/api/v1/auth/register", json={"email": "ADA@example.com", "password": PASSWORD})

@@ -57,6 +57,7 @@ def test_reuse_revokes_only_that_session_not_the_other_logins(client):
     assert _refresh(client, phone["refresh_token"]).status_code == 200
 
 
+@pytest.mark.both_databases  # concurrent rotation of one refresh token
 def test_two_simultaneous_refreshes_with_one_token_let_at_most_one_through(live_server, settings):
     with httpx.Client(base_url=live_server.url) as http:
         sign_up(http, "ada@example.com", settings)
@@ -93,6 +94,29 @@ def test_an_expired_session_cannot_be_refreshed(client, settings):
     sign_up(client, "ada@example.com")
     pair = tokens(client, "ada@example.com")
     db_execute(settings, update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    response = _refresh(client, pair["refresh_token"])
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_refresh_token"
+
+
+def test_an_access_token_works_until_its_lifetime_ends_then_a_refresh_renews_it(client, settings, clock):
+    sign_up(client, "ada@example.com")
+    pair = tokens(client, "ada@example.com")
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    assert pair["expires_in"] == lifetime.total_seconds()
+    clock.advance(lifetime - timedelta(seconds=1))
+    assert client.get("/api/v1/me", headers=bearer(pair["access_token"])).status_code == 200
+    clock.advance(seconds=1)
+    expired = client.get("/api/v1/me", headers=bearer(pair["access_token"]))
+    assert expired.status_code == 401 and expired.json()["error"]["code"] == "not_authenticated"
+    renewed = _refresh(client, pair["refresh_token"])
+    assert renewed.status_code == 200
+    assert client.get("/api/v1/me", headers=bearer(renewed.json()["access_token"])).status_code == 200
+
+
+def test_a_session_cannot_be_refreshed_once_its_lifetime_has_passed(client, settings, clock):
+    sign_up(client, "ada@example.com")
+    pair = tokens(client, "ada@example.com")
+    clock.advance(days=settings.refresh_token_days, seconds=1)
     response = _refresh(client, pair["refresh_token"])
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_refresh_token"
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from tests.support import PASSWORD, event_counts, sign_up, tokens
+
+# Both databases: failed logins are counted over a time window in SQL.
+pytestmark = pytest.mark.both_databases
 
 
 def _attempt(client, email: str, password: str = "wrong-password", ip: str | None = None):

@@ -6,6 +6,7 @@ import asyncio
 from decimal import ROUND_CEILING, Decimal
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
@@ -14,6 +15,10 @@ from api.billing.models import LedgerEntry
 from api.core.db import make_sync_engine
 from api.main import create_app
 from tests.support import completion_body, db_execute, event_counts, events_of, grant_credits, sign_up
+
+# Both databases: balances, reservations and the ledger are numeric and atomic on each, and on PostgreSQL
+# the fast lane reserves and settles.
+pytestmark = pytest.mark.both_databases
 
 PAID = "mock-large"  # $2.50 / $10.00 per 1M tokens; 1 credit = $0.01 by default
 
@@ -144,7 +149,9 @@ def _burst(url: str, headers: dict, body: dict, n: int = 50) -> list[int]:
     return asyncio.run(run())
 
 
-def test_fifty_concurrent_calls_against_a_quota_of_three_let_exactly_three_through(live_server, settings):
+def test_fifty_concurrent_calls_against_a_quota_of_three_let_exactly_three_through(
+    live_server, settings, clock
+):
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
     statuses = _burst(live_server.url, headers, completion_body())

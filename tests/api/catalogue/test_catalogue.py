@@ -60,6 +60,7 @@ def test_hidden_models_are_callable_but_not_listed_and_disabled_ones_are_gone(ga
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"
 
 
+@pytest.mark.both_databases  # the price in force: timestamps compared in SQL
 def test_cost_is_computed_from_the_price_in_force_at_call_time(gateway_settings):
     now = utcnow()
     with TestClient(create_app(gateway_settings)) as client:
@@ -164,6 +165,7 @@ def test_a_request_the_provider_refuses_does_not_fall_back(gateway_settings, ups
 
 
 @pytest.mark.parametrize(("fault", "error"), [("fail", "mock_failure"), ("stall", "provider_timeout")])
+@pytest.mark.both_databases  # reserve (fast lane on PostgreSQL) then refund
 def test_when_every_provider_fails_the_call_is_a_502_and_is_not_charged(gateway_settings, fault, error):
     db_execute(gateway_settings, update(Provider).where(Provider.id == "mock").values(timeout_seconds=0.3))
     with TestClient(create_app(gateway_settings)) as client:

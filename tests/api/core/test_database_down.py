@@ -23,9 +23,8 @@ def test_an_unreachable_database_answers_503_database_unavailable(settings):
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a PostgreSQL scenario
 def test_connections_killed_under_the_api_give_at_most_503s_then_it_recovers(settings, client):
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("terminating server connections is a PostgreSQL scenario")
     headers = sign_up(client, "reconnect@example.com", settings)
     assert client.get("/api/v1/me", headers=headers).status_code == 200
 

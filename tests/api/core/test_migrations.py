@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from api.core.db import make_sync_engine
 from api.core.migrate import downgrade, upgrade
 from api.models import include_object, metadata
+
+# Both databases: the migrations build each one its own way.
+pytestmark = pytest.mark.both_databases
 
 
 def test_the_migrations_build_exactly_the_schema_the_models_declare(settings):

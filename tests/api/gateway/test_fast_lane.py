@@ -140,7 +140,7 @@ def _play(settings) -> dict[str, list]:
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_the_fast_lane_writes_what_the_portable_path_writes(settings, pg_template):
+def test_the_fast_lane_writes_what_the_portable_path_writes(settings, pg_template, clock):
     fast = _play(settings.model_copy(update={"fast_lane": True, "mock_faults": True}))
     with postgres_database(pg_template) as other_url:
         portable = _play(

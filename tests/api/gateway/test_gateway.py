@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import httpx
 import openai
@@ -9,13 +10,14 @@ from sqlalchemy import select
 
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
-from tests.support import completion_body, event_counts, sign_up
+from tests.support import completion_body, event_counts, login, sign_up
 
 
 def _token(headers: dict[str, str]) -> str:
     return headers["Authorization"].removeprefix("Bearer ")
 
 
+@pytest.mark.both_databases  # the fast lane on PostgreSQL writes the call
 def test_the_official_openai_client_lists_models_and_gets_a_completion_with_usage(live_server, settings):
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
@@ -50,7 +52,9 @@ def test_the_official_openai_client_lists_models_and_gets_a_completion_with_usag
     assert completion.id == f"chatcmpl-{event.event_id.hex}"
 
 
-def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server, settings):
+@pytest.mark.both_databases  # quotas: an upsert, gateway_take on PostgreSQL
+def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server, settings, clock):
+    clock.set(clock.next_midnight() - timedelta(minutes=90))  # 90 minutes before the UTC day ends
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=_token(headers), max_retries=0)
@@ -60,13 +64,28 @@ def test_fourth_call_on_free_plan_is_refused_with_429_quota_exceeded(live_server
         client.chat.completions.create(model="mock-small", messages=[{"role": "user", "content": "hi"}])
     assert refused.value.status_code == 429
     assert refused.value.code == "quota_exceeded"
-    retry_after = int(refused.value.response.headers["Retry-After"])
-    assert 0 < retry_after <= 24 * 3600
+    assert int(refused.value.response.headers["Retry-After"]) == 90 * 60  # until the day's quota resets
     counts = event_counts(settings)
     assert counts["llm.call_succeeded"] == 3 and counts["quota.exceeded"] == 1
 
+    clock.set(clock.next_midnight())  # a new UTC day (and a new sign-in: the access token has expired)
+    with httpx.Client(base_url=live_server.url) as http:
+        client = openai.OpenAI(
+            base_url=f"{live_server.url}/v1", api_key=login(http, "ada@example.com"), max_retries=0
+        )
+    for _ in range(3):
+        client.chat.completions.create(model="mock-small", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.RateLimitError) as refused:
+        client.chat.completions.create(model="mock-small", messages=[{"role": "user", "content": "hi"}])
+    assert int(refused.value.response.headers["Retry-After"]) == 24 * 3600
+    counts = event_counts(settings)
+    assert counts["llm.call_succeeded"] == 6 and counts["quota.exceeded"] == 2
 
-def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_through(live_server, settings):
+
+@pytest.mark.both_databases  # concurrent quota takes
+def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_through(
+    live_server, settings, clock
+):
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
 
@@ -84,7 +103,7 @@ def test_twenty_simultaneous_completions_for_one_free_user_let_exactly_three_thr
     assert counts["quota.exceeded"] == 17
 
 
-def test_unknown_model_is_a_404_and_costs_no_quota(client, settings):
+def test_unknown_model_is_a_404_and_costs_no_quota(client, settings, clock):
     headers = sign_up(client, "ada@example.com")
     response = client.post("/v1/chat/completions", headers=headers, json=completion_body(model="gpt-none"))
     assert response.status_code == 404
@@ -114,6 +133,7 @@ def test_completions_need_a_valid_token(client):
     assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
+@pytest.mark.both_databases  # reserve (fast lane on PostgreSQL) then refund
 def test_a_bug_in_a_provider_adapter_is_a_500_and_is_not_charged(settings, monkeypatch):
     from fastapi.testclient import TestClient
 

@@ -124,6 +124,7 @@ def _pro_with_credits(settings, email: str, credits: Decimal) -> None:
     grant_credits(settings, email, credits)
 
 
+@pytest.mark.both_databases  # settlement after the stream (fast lane on PostgreSQL)
 def test_a_client_that_leaves_mid_stream_pays_only_for_what_it_received(server, faulty_settings):
     token = _token(server, faulty_settings)
     _pro_with_credits(faulty_settings, "ada@example.com", Decimal(10))  # the worst case is 4.1 credits
@@ -151,8 +152,9 @@ def test_a_client_that_leaves_mid_stream_pays_only_for_what_it_received(server, 
     assert Decimal(balance) == Decimal(10) - credits
 
 
+@pytest.mark.both_databases  # refund and quota given back
 def test_a_client_that_leaves_before_the_first_token_pays_nothing_and_keeps_its_quota(
-    server, faulty_settings
+    server, faulty_settings, clock
 ):
     token = _token(server, faulty_settings)
     db_execute(faulty_settings, update(Provider).where(Provider.id == "mock").values(timeout_seconds=20))

@@ -48,6 +48,7 @@ def _inbox(client, headers, **params):
     return response.json()
 
 
+@pytest.mark.both_databases  # deliveries: INSERT … ON CONFLICT DO NOTHING
 def test_a_broadcast_reaches_its_segment_by_email_and_in_app_in_each_users_language(settings, smtp_server):
     controller, smtp_inbox = smtp_server
     with TestClient(create_app(_smtp(settings, controller.port))) as client:
@@ -99,6 +100,7 @@ def test_a_broadcast_reaches_its_segment_by_email_and_in_app_in_each_users_langu
         assert client.get(f"{ADMIN}/broadcasts", headers=admin).json()[0]["id"] == sent.json()["id"]
 
 
+@pytest.mark.both_databases  # segments are SQL filters
 def test_segments_count_only_active_end_users_and_bad_segments_are_refused(client, settings):
     sign_up(client, "ada@example.com", country="DE")
     sign_up(client, "boris@example.com", country="FR")
@@ -190,7 +192,8 @@ def test_the_welcome_rule_writes_in_the_language_of_the_browser_and_can_be_turne
     assert "balance" in rules["balance_low"]["placeholders"] and rules["welcome"]["enabled"] is False
 
 
-def test_quota_exhausted_notifies_once_per_window_however_often_the_user_is_refused(client, settings):
+@pytest.mark.both_databases  # once per window: ON CONFLICT DO NOTHING
+def test_quota_exhausted_notifies_once_per_window_however_often_the_user_is_refused(client, settings, clock):
     ada = sign_up(client, "ada@example.com")
     statuses = [
         client.post("/v1/chat/completions", headers=ada, json=completion_body()).status_code for _ in range(6)
@@ -201,6 +204,7 @@ def test_quota_exhausted_notifies_once_per_window_however_often_the_user_is_refu
     assert len(mails(settings, "ada@example.com", "notification")) == 2  # welcome + quota
 
 
+@pytest.mark.both_databases  # the settlement's new balance (fast lane on PostgreSQL)
 def test_balance_low_fires_when_a_call_takes_the_balance_below_the_threshold(client, settings):
     ada = sign_up(client, "ada@example.com")
     db_execute(settings, text("UPDATE accounts SET plan_code = 'pro' WHERE email = 'ada@example.com'"))

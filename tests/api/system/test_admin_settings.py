@@ -58,7 +58,7 @@ def test_settings_registration_default_plan_and_credit_rate(client, settings):
     assert client.patch(SETTINGS, json={"surprise": 1}, headers=admin).status_code == 422
 
 
-def test_plans_create_update_delete_with_limits_applied_at_once(client, settings):
+def test_plans_create_update_delete_with_limits_applied_at_once(client, settings, clock):
     admin = staff_headers(client, settings, "admin")
     plan = {"code": "team", "name": "Team", "model_tiers": "free,paid", "daily_requests": 1}
     assert client.post(PLANS, json=plan, headers=admin).status_code == 201

@@ -27,6 +27,7 @@ def _id(client, headers, email):
     return page["items"][0]["id"]
 
 
+@pytest.mark.both_databases  # LIKE, NULLS LAST and date bounds differ between the two
 def test_search_filter_sort_and_paginate_with_a_total(client, settings):
     for n, country in enumerate(("DE", "FR", "DE", "US", "DE")):
         sign_up(client, f"person{n}@example.com", country=country)
@@ -57,6 +58,7 @@ def test_search_filter_sort_and_paginate_with_a_total(client, settings):
     assert client.get(USERS, params={"balance_min": "-1"}, headers=admin).status_code == 422
 
 
+@pytest.mark.both_databases  # aggregates with FILTER, ordering of ties
 def test_profile_shows_usage_favourite_models_and_recent_activity(client, settings):
     ada = sign_up(client, "ada@example.com")
     for _ in range(2):
@@ -113,6 +115,7 @@ def test_block_with_a_reason_ends_access_at_once_and_unblock_restores_it_both_au
     assert len(events_of(settings, "user.unblocked")) == 1
 
 
+@pytest.mark.both_databases  # billing: numeric balance and ledger
 def test_plan_change_applies_at_the_next_request_and_balance_adjustments_are_ledger_rows(client, settings):
     ada = sign_up(client, "ada@example.com")
     admin = staff_headers(client, settings, "admin")

@@ -59,8 +59,10 @@ run: $(MANIFEST)
 docs: $(STAMP)
 	$(BIN)/python -m aiadmin.permissions_doc
 
+# ruff, then the architecture's import contracts (.importlinter, docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Every test but the long ones, on WORKERS processes (pytest-xdist; `auto`: one per core; WORKERS=0 for one
 # process). Tests that share a module's expensive fixture stay on one worker (xdist_group, loadgroup).

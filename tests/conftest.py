@@ -30,7 +30,7 @@ from api.core.types import use_clock
 from api.main import create_app
 from pipelines.definitions import build_definitions
 from pipelines.run import run_pipeline
-from tests.support import Clock, LiveServer
+from tests.support.api import Clock, LiveServer
 from warehouse.settings import WarehouseSettings, get_warehouse_settings
 
 POSTGRES_URL = os.environ.get("AIADMIN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -125,7 +125,7 @@ def postgres_database(template: str) -> Iterator[str]:
 
 @pytest.fixture
 def clock() -> Iterator[Clock]:
-    """The API's "now" held by the test (tests/support.py `Clock`): moved with `clock.advance(...)`."""
+    """The API's "now" held by the test (tests/support/api.py `Clock`): moved with `clock.advance(...)`."""
     held = Clock()
     use_clock(held)
     try:

@@ -4,7 +4,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from api.providers.mock_server import create_mock_app
-from tests.support import LiveServer, free_port
+from tests.support.api import LiveServer, free_port
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from aiadmin.cli import main
 from api.main import create_app
-from tests.support import PASSWORD, event_counts, events_of
+from tests.support.api import PASSWORD, event_counts, events_of
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -63,7 +63,7 @@ def test_the_demo_logins_that_make_run_prints_really_log_in(env_settings):
 def test_set_role_and_reset_2fa_act_on_an_existing_account(env_settings, capsys):
     import pyotp
 
-    from tests.support import bearer, sign_up, tokens
+    from tests.support.api import bearer, sign_up, tokens
 
     with TestClient(create_app(env_settings)) as client:
         headers = sign_up(client, "ada@example.com")

@@ -29,7 +29,7 @@ from api.core.db import Database, make_sync_engine
 from api.core.settings import Settings
 from api.events.models import UsageEvent
 from tests.conftest import TEST_SECRET, _pg_admin, _pg_url
-from tests.support import event_counts
+from tests.support.api import event_counts
 
 USERS, DAYS, SEED = 30, 20, 6
 NOW = datetime(2026, 6, 30, 15, 0, tzinfo=UTC)  # mid-afternoon: the last day is only partly over

@@ -6,7 +6,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from aiadmin.cli import main
-from tests.support import completion_body, sign_up
+from tests.support.api import completion_body, sign_up
 
 
 def test_export_marts_writes_one_parquet_file_per_mart_with_all_its_rows(

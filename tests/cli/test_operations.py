@@ -16,7 +16,7 @@ from api.audit.models import AuditEntry
 from api.core.db import make_sync_engine
 from api.main import create_app
 from api.notifications.models import Notification
-from tests.support import create_staff_account, event_counts, register
+from tests.support.api import create_staff_account, event_counts, register
 
 
 def _rows(settings, *columns, where=()):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from api.core.migrate import upgrade
-from tests.support import free_port
+from tests.support.api import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

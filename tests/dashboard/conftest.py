@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.api_client import ApiClient, StaffSession
 from dashboard.settings import get_dashboard_settings
-from tests.support import PASSWORD, create_staff_account
+from tests.support.api import PASSWORD, create_staff_account
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")

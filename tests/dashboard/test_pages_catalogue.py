@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.auth.permissions import ROLE_PERMISSIONS
 from tests.dashboard.test_navigation import _registry
-from tests.support import bearer, sign_up
+from tests.support.api import bearer, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF_ROLES = ("admin", "moderator", "analyst", "viewer")

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.dashboard.conftest import ROLES
-from tests.support import bearer, completion_body, sign_up
+from tests.support.api import bearer, completion_body, sign_up
 from warehouse.status import record_run
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

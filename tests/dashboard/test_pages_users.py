@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from api.core.settings import get_settings
 from dashboard.api_client import ApiClient
 from tests.dashboard.conftest import sign_in_staff
-from tests.support import completion_body, create_staff_account, db_execute, register, sign_up
+from tests.support.api import completion_body, create_staff_account, db_execute, register, sign_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.support import PASSWORD, completion_body, create_staff_account, sign_up
+from tests.support.api import PASSWORD, completion_body, create_staff_account, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")

@@ -23,7 +23,7 @@ import pyotp
 import pytest
 from openpyxl import load_workbook
 
-from tests.support import PASSWORD, completion_body, create_staff_account, free_port, sign_up
+from tests.support.api import PASSWORD, completion_body, create_staff_account, free_port, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from aiadmin.cli import main
-from tests.support import sign_up
+from tests.support.api import sign_up
 from warehouse.queries import daily_usage
 
 

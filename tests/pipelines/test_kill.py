@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
-from tests.support import PipelineProcess, completion_body, sign_up
+from tests.support.api import completion_body, sign_up
+from tests.support.processes import PipelineProcess
 
 
 def _inside_the_dbt_build(run: PipelineProcess) -> bool:

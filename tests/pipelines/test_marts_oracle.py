@@ -17,7 +17,7 @@ import pytest
 
 from api.accounts.models import Account
 from api.events.models import UsageEvent
-from tests.support import db_execute
+from tests.support.api import db_execute
 
 A, B, C, S = (uuid.uuid4() for _ in range(4))
 COUNTRY = {A: "DE", B: "DE", C: "FR", S: None}

@@ -7,7 +7,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunRequest, SkipReason, b
 from pipelines.definitions import REFRESH_JOB, build_definitions
 from pipelines.orchestration import new_events_sensor
 from pipelines.resources import OltpResource
-from tests.support import completion_body, sign_up
+from tests.support.api import completion_body, sign_up
 from warehouse.status import read_status
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import update
 from api.accounts.models import Account
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
-from tests.support import completion_body, db_execute, event_counts, sign_up
+from tests.support.api import completion_body, db_execute, event_counts, sign_up
 from warehouse.queries import daily_usage
 from warehouse.status import read_status
 

@@ -18,7 +18,7 @@ from api.core.db import make_sync_engine
 from api.main import create_app
 from api.models import metadata
 from tests.reliability.profile import report
-from tests.support import completion_body, grant_credits, sign_up, staff_headers
+from tests.support.api import completion_body, grant_credits, sign_up, staff_headers
 
 COMPLETIONS = "/v1/chat/completions"
 JSON = {"Content-Type": "application/json"}

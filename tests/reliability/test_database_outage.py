@@ -40,14 +40,7 @@ from api.gateway.service import Gateway, prepare
 from api.main import create_app
 from api.providers.base import ChatMessage
 from tests.reliability.profile import PROFILE, report
-from tests.support import (
-    LiveServer,
-    completion_body,
-    db_execute,
-    events_of,
-    grant_credits,
-    sign_up,
-)
+from tests.support.api import LiveServer, completion_body, db_execute, events_of, grant_credits, sign_up
 
 PAID = "mock-large"
 USERS = 4

@@ -7,9 +7,9 @@ Dagster instance of `aiadmin pipeline run`, the status file, the serving copy an
 a small tmpfs mounted for the test (`mount -t tmpfs -o size=…`: root, as CI runs on the same kind of
 machine). Where mounting is refused the test is skipped, saying so: a loop-mounted image needs the same
 privilege, and RLIMIT_FSIZE (EFBIG past a file size, in one process) is no full disk for dbt and Dagster's
-storage. The run is frozen at a chosen moment (tests/support.py `STAGES`), the free space is taken to the
-last byte by a filler file, and the run goes on: whatever it writes next fails with ENOSPC, as on a full
-disk.
+storage. The run is frozen at a chosen moment (tests/support/processes.py `STAGES`), the free space is
+taken to the last byte by a filler file, and the run goes on: whatever it writes next fails with ENOSPC, as
+on a full disk.
 
 After the failure: `aiadmin pipeline run` exits with status 1 and its last line says that the disk is full
 (and, when Dagster could record it, which step failed); nothing of the run goes on (its dbt neither); the
@@ -40,20 +40,17 @@ import pytest
 from dagster import RunRequest
 
 from tests.reliability.profile import PROFILE, report
-from tests.support import (
-    STAGES,
-    PipelineProcess,
+from tests.support.figures import bulk_events, mart_figures, marts_match
+from tests.support.pipeline_faults import (
     RunsAhead,
     assert_exact,
     assert_left_whole,
-    bulk_events,
     copy_of,
     frozen_at,
-    mart_figures,
-    marts_match,
     next_sensor_tick,
     published_baseline,
 )
+from tests.support.processes import STAGES, PipelineProcess
 from warehouse.settings import WarehouseSettings
 from warehouse.status import status_path
 

@@ -2,7 +2,7 @@
 
 A kill is SIGKILL to the process running `aiadmin pipeline run` (the OOM killer, `kill -9 <pid>`: its dbt
 and Dagster's helper processes are then left to themselves and must not outlive it), or to its whole
-process group (a machine or container going down). It lands at a chosen moment (tests/support.py
+process group (a machine or container going down). It lands at a chosen moment (tests/support/processes.py
 `STAGES`), recognised from outside the process with nothing in the production code to help: Dagster's and
 dbt's own logs, the files the process holds open, the extract's transaction in `pg_stat_activity`, the
 publish's temporary file. Once the run is near the moment it is stepped (SIGSTOP, look, SIGCONT), and the
@@ -32,20 +32,18 @@ from dagster import RunRequest
 
 from api.core.settings import Settings
 from tests.reliability.profile import PROFILE, report
-from tests.support import (
-    STAGES,
+from tests.support.figures import bulk_events, mart_figures, marts_match
+from tests.support.pipeline_faults import (
     RunsAhead,
     assert_exact,
     assert_left_whole,
-    bulk_events,
     copy_of,
     frozen_at,
-    mart_figures,
-    marts_match,
     next_sensor_tick,
     published_baseline,
     run_to_the_end,
 )
+from tests.support.processes import STAGES
 from warehouse.settings import WarehouseSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.long]  # minutes each: `make test-long`

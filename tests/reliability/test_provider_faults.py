@@ -31,7 +31,7 @@ from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
 from api.main import create_app
 from tests.reliability.profile import report
-from tests.support import LiveServer, db_execute, grant_credits, http_provider_row, sign_up
+from tests.support.api import LiveServer, db_execute, grant_credits, http_provider_row, sign_up
 
 # PostgreSQL only: the faults are the provider's, the same on either database, and both would double the time.
 pytestmark = pytest.mark.parametrize(

@@ -58,7 +58,7 @@ from api.core.types import utcnow
 from api.main import create_app
 from api.notifications.models import Notification
 from tests.reliability.profile import PROFILE, report
-from tests.support import LiveServer, completion_body, db_execute, sign_up, staff_headers
+from tests.support.api import LiveServer, completion_body, db_execute, sign_up, staff_headers
 from warehouse.settings import WarehouseSettings
 
 pytestmark = pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from api.core.types import utcnow
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
 from tests.reliability.profile import PROFILE, report
-from tests.support import (
+from tests.support.api import (
     PASSWORD,
     db_execute,
     event_counts,

@@ -50,7 +50,7 @@ from api.providers.mock import answer
 from api.quotas.models import QuotaUsage
 from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS
 from tests.reliability.profile import PROFILE, report
-from tests.support import PASSWORD, bearer, create_staff_account
+from tests.support.api import PASSWORD, bearer, create_staff_account
 
 USERS = "/api/v1/admin/users"
 MAX_USERS = 3  # per run: enough for one account's actions to be seen not to touch another's

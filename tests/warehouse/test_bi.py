@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from tests.support import completion_body, sign_up
+from tests.support.api import completion_body, sign_up
 from warehouse.publish import publish
 from warehouse.queries import daily_usage
 

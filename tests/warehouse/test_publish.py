@@ -86,7 +86,7 @@ def test_a_publish_killed_at_any_moment_leaves_the_last_copy_whole_and_the_next_
     import subprocess
     import sys
 
-    from tests.support import SteppedProcess
+    from tests.support.processes import SteppedProcess
 
     source, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb"
     _build(source, [(f"2026-01-{d:02d}", d, d, d, d) for d in range(1, 29)])

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.support import completion_body, sign_up
+from tests.support.api import completion_body, sign_up
 from warehouse.publish import publish
 from warehouse.queries import connect_serving
 

@@ -29,7 +29,7 @@ from api.core.types import utcnow
 from api.events.outbox import RequestContext, record
 from api.events.types import EventType
 from api.main import create_app
-from tests.support import (
+from tests.support.api import (
     completion_body,
     db_execute,
     free_port,

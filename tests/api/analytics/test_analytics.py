@@ -6,7 +6,7 @@ import csv
 import io
 from datetime import timedelta
 
-from tests.support import completion_body, sign_up, staff_headers
+from tests.support.api import completion_body, sign_up, staff_headers
 from warehouse import queries
 
 ENDPOINTS = [

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from api.auth.models import ApiKey
 from api.core.db import make_sync_engine
-from tests.support import bearer, completion_body, sign_up
+from tests.support.api import bearer, completion_body, sign_up
 
 
 def _create(client, headers, name="my bot"):

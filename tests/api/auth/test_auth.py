@@ -11,7 +11,7 @@ from api.accounts.models import Account
 from api.auth import credentials as security_module
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
-from tests.support import (
+from tests.support.api import (
     PASSWORD,
     bearer,
     completion_body,

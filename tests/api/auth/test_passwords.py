@@ -9,7 +9,7 @@ from sqlalchemy import update
 from api.auth.models import OneTimeToken
 from api.core.db import make_sync_engine
 from api.core.types import utcnow
-from tests.support import PASSWORD, bearer, event_counts, link_token, mails, sign_up, tokens
+from tests.support.api import PASSWORD, bearer, event_counts, link_token, mails, sign_up, tokens
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -15,7 +15,7 @@ from api.auth.deps import PUBLIC
 from api.auth.permissions import ROLE_PERMISSIONS, Permission, allowed
 from api.core.types import utcnow
 from api.main import create_app
-from tests.support import bearer, sign_up, staff_headers
+from tests.support.api import bearer, sign_up, staff_headers
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "permissions.md"
 # Called last: they end the caller's session.

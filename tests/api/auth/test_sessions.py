@@ -15,7 +15,7 @@ from api.accounts.models import Account
 from api.auth.models import AuthSession
 from api.core.db import make_sync_engine
 from api.core.types import utcnow
-from tests.support import bearer, db_execute, event_counts, sign_up, tokens
+from tests.support.api import bearer, db_execute, event_counts, sign_up, tokens
 
 
 def _refresh(client, refresh_token: str):

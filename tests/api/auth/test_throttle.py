@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from tests.support import PASSWORD, event_counts, sign_up, tokens
+from tests.support.api import PASSWORD, event_counts, sign_up, tokens
 
 # Both databases: failed logins are counted over a time window in SQL.
 pytestmark = pytest.mark.both_databases

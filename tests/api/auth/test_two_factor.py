@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pyotp
 
-from tests.support import (
+from tests.support.api import (
     PASSWORD,
     bearer,
     completion_body,

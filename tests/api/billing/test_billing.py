@@ -14,7 +14,7 @@ from api.accounts.models import Account
 from api.billing.models import LedgerEntry
 from api.core.db import make_sync_engine
 from api.main import create_app
-from tests.support import completion_body, db_execute, event_counts, events_of, grant_credits, sign_up
+from tests.support.api import completion_body, db_execute, event_counts, events_of, grant_credits, sign_up
 
 # Both databases: balances, reservations and the ledger are numeric and atomic on each, and on PostgreSQL
 # the fast lane reserves and settles.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.support import completion_body, events_of, sign_up, staff_headers
+from tests.support.api import completion_body, events_of, sign_up, staff_headers
 
 MODELS = "/api/v1/admin/models"
 NEW = {

@@ -4,7 +4,7 @@ call, a provider can be tested and disabled; every change is audited."""
 from __future__ import annotations
 
 from api.catalogue.models import ModelRoute
-from tests.support import completion_body, db_execute, sign_up, staff_headers
+from tests.support.api import completion_body, db_execute, sign_up, staff_headers
 
 PROVIDERS = "/api/v1/admin/providers"
 KEY_1 = "sk-first-key-000000000001"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support import completion_body, sign_up, staff_headers
+from tests.support.api import completion_body, sign_up, staff_headers
 
 ROLES = "/api/v1/admin/roles"
 ROLE = {

@@ -15,7 +15,7 @@ from api.core.crypto import Encryptor
 from api.core.db import make_sync_engine
 from api.core.types import utcnow
 from api.main import create_app
-from tests.support import completion_body, db_execute, event_counts, events_of, http_provider_row, sign_up
+from tests.support.api import completion_body, db_execute, event_counts, events_of, http_provider_row, sign_up
 
 
 @pytest.fixture

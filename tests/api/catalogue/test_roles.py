@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from api.catalogue.models import AssistantRole, ModelRoute
 from api.core.db import make_sync_engine
 from api.main import create_app
-from tests.support import db_execute, events_of, http_provider_row, sign_up
+from tests.support.api import db_execute, events_of, http_provider_row, sign_up
 
 
 def _route_small_to(settings, upstream_url: str) -> None:
@@ -49,7 +49,7 @@ def test_a_role_named_in_the_header_supplies_the_system_prompt_model_and_tempera
 def test_metadata_role_works_with_the_openai_client_and_the_clients_parameters_win(settings, upstream):
     import openai
 
-    from tests.support import LiveServer
+    from tests.support.api import LiveServer
 
     _route_small_to(settings, upstream.url)
     with LiveServer(create_app(settings)) as server:

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from api.accounts.models import Plan
 from api.main import create_app
-from tests.support import completion_body, db_execute, event_counts, events_of, sign_up
+from tests.support.api import completion_body, db_execute, event_counts, events_of, sign_up
 
 
 def _say(client, headers, chat_id, text: str, **extra):

@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from api.accounts.models import Account
-from tests.support import db_execute, sign_up, staff_headers
+from tests.support.api import db_execute, sign_up, staff_headers
 
 EXPORT = "/api/v1/admin/users/export"
 

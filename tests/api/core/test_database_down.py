@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from api.main import create_app
-from tests.support import free_port, sign_up
+from tests.support.api import free_port, sign_up
 
 
 def test_an_unreachable_database_answers_503_database_unavailable(settings):

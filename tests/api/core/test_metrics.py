@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.support import sign_up
+from tests.support.api import sign_up
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

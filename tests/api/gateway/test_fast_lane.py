@@ -24,7 +24,7 @@ from api.events.models import UsageEvent
 from api.main import create_app
 from api.notifications.models import NotificationRule
 from tests.conftest import postgres_database
-from tests.support import completion_body, db_execute, grant_credits, sign_up
+from tests.support.api import completion_body, db_execute, grant_credits, sign_up
 
 PAID = "mock-large"
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
-from tests.support import completion_body, event_counts, login, sign_up
+from tests.support.api import completion_body, event_counts, login, sign_up
 
 
 def _token(headers: dict[str, str]) -> str:

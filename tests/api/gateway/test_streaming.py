@@ -14,7 +14,7 @@ from api.accounts.models import Account
 from api.catalogue.models import ModelRoute, Provider
 from api.main import create_app
 from api.providers.mock import count_tokens
-from tests.support import (
+from tests.support.api import (
     LiveServer,
     completion_body,
     db_execute,

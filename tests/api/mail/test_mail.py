@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from tests.support import PASSWORD, free_port, mails
+from tests.support.api import PASSWORD, free_port, mails
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

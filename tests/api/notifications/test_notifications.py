@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from api.main import create_app
 from tests.api.conftest import SmtpInbox
-from tests.support import (
+from tests.support.api import (
     completion_body,
     db_execute,
     free_port,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support import PASSWORD, bearer, sign_up, staff_headers, tokens
+from tests.support.api import PASSWORD, bearer, sign_up, staff_headers, tokens
 
 
 def test_security_staff_can_filter_everyones_log_and_others_cannot_read_it(client, settings):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.support import sign_up, staff_headers
+from tests.support.api import sign_up, staff_headers
 
 SETTINGS = "/api/v1/admin/settings"
 PLANS = "/api/v1/admin/plans"

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.auth.deps import Public
 from api.main import create_app
-from tests.support import completion_body, sign_up, staff_headers
+from tests.support.api import completion_body, sign_up, staff_headers
 
 
 def test_a_500_and_a_provider_failure_are_logged_with_the_request_id_the_client_saw(settings):

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.events.types import USER_ACTIVITY
 from api.main import create_app
-from tests.support import completion_body, sign_up, staff_headers
+from tests.support.api import completion_body, sign_up, staff_headers
 
 ROOT = Path(__file__).resolve().parents[3]
 

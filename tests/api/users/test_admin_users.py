@@ -10,7 +10,7 @@ import pytest
 
 from aiadmin import permissions_doc
 from api.main import create_app
-from tests.support import completion_body, events_of, sign_up, staff_headers
+from tests.support.api import completion_body, events_of, sign_up, staff_headers
 
 USERS = "/api/v1/admin/users"
 

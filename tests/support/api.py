@@ -1,0 +1,280 @@
+"""The API under test: a live uvicorn server, a clock, sign-up and sign-in shortcuts, staff, credits, the
+database behind the API's back, events and mails."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from api.core.db import make_sync_engine
+from api.core.settings import Settings
+from api.events.models import UsageEvent
+from api.mail.models import EmailMessage
+
+PASSWORD = "correct-horse-battery"
+
+
+class Clock:
+    """A clock the test moves: what the API's `utcnow()` reads while the `clock` fixture is in use.
+
+    It starts at noon UTC of a fixed day in the past (after the seeded prices and roles, before any real
+    today, as the JWT library checks a token's issue time against the real clock), and moves only when
+    told: no test waits for a real second, and none meets a real UTC midnight by chance.
+    """
+
+    START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def __init__(self, now: datetime = START) -> None:
+        self._now = now
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta | None = None, **parts: float) -> datetime:
+        """Move on by `delta` or `timedelta(**parts)`; the new now."""
+        self._now += delta if delta is not None else timedelta(**parts)
+        return self._now
+
+    def set(self, now: datetime) -> datetime:
+        assert now.tzinfo is not None, "an aware UTC datetime"
+        self._now = now
+        return self._now
+
+    def next_midnight(self) -> datetime:
+        """The next UTC midnight after now."""
+        return datetime.combine(self._now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+
+class LiveServer:
+    """The app served by a real uvicorn on a free loopback port, in a background thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", limit_concurrency=1000)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+        self._sock.close()
+
+
+def register(client: httpx.Client, email: str, password: str = PASSWORD, **extra) -> dict:
+    response = client.post("/api/v1/auth/register", json={"email": email, "password": password, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def mails(settings: Settings, to: str | None = None, kind: str | None = None) -> list[EmailMessage]:
+    engine = make_sync_engine(settings)
+    query = select(EmailMessage).order_by(EmailMessage.id)
+    if to:
+        query = query.where(EmailMessage.to_address == to)
+    if kind:
+        query = query.where(EmailMessage.kind == kind)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).all())
+    finally:
+        engine.dispose()
+
+
+def link_token(settings: Settings, to: str, kind: str) -> str:
+    """The token of the newest link of this kind mailed to `to` (read from the email outbox)."""
+    found = mails(settings, to, kind)
+    assert found, f"no {kind} mail to {to}"
+    match = re.search(r"token=([A-Za-z0-9_-]+)", found[-1].body)
+    assert match, found[-1].body
+    return match.group(1)
+
+
+def confirm(client: httpx.Client, settings: Settings, email: str) -> None:
+    token = link_token(settings, email, "confirm_email")
+    response = client.get("/api/v1/auth/confirm-email", params={"token": token})
+    assert response.status_code == 200, response.text
+
+
+def tokens(client: httpx.Client, email: str, password: str = PASSWORD, **extra) -> dict:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": password, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def login(client: httpx.Client, email: str, password: str = PASSWORD) -> str:
+    return tokens(client, email, password)["access_token"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sign_up(client: httpx.Client, email: str, settings: Settings | None = None, **extra) -> dict[str, str]:
+    """Register, confirm the email through the mailed link, log in: the new user's Authorization header."""
+    settings = settings or client.app.state.settings
+    register(client, email, **extra)
+    confirm(client, settings, email)
+    return bearer(login(client, email))
+
+
+def event_counts(settings: Settings) -> Counter[str]:
+    engine = make_sync_engine(settings)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(UsageEvent.type, func.count()).group_by(UsageEvent.type)).all()
+    finally:
+        engine.dispose()
+    return Counter({type_: count for type_, count in rows})
+
+
+def completion_body(model: str = "mock-small", content: str = "Hello, how are you?") -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": content}]}
+
+
+def create_staff_account(settings: Settings, email: str, role: str) -> None:
+    """A staff account made the way `aiadmin create-admin` makes one."""
+    import asyncio
+
+    from api.core.db import Database
+    from api.core.types import utcnow
+    from api.users.service import create_staff
+
+    async def create() -> None:
+        db = Database(settings)
+        try:
+            async with db.sessionmaker() as session:
+                await create_staff(session, settings, email=email, password=PASSWORD, role=role, at=utcnow())
+        finally:
+            await db.dispose()
+
+    asyncio.run(create())
+
+
+def db_execute(settings: Settings, *statements) -> None:
+    """Change the database behind the API's back (an operator's edit, a clock moved, a corruption)."""
+    engine = make_sync_engine(settings)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(statement)
+    finally:
+        engine.dispose()
+
+
+def events_of(settings: Settings, type_: str) -> list:
+    engine = make_sync_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(select(UsageEvent).where(UsageEvent.type == type_).order_by(UsageEvent.id))
+            )
+    finally:
+        engine.dispose()
+
+
+def http_provider_row(
+    settings: Settings, provider_id: str, url: str, *, priority: int, retries: int = 0, headers=None, key=None
+):
+    """An insert of an OpenAI-compatible provider (its key encrypted as the API stores it)."""
+    from api.catalogue.models import Provider
+    from api.core.crypto import Encryptor
+    from api.core.types import utcnow
+
+    return Provider.__table__.insert().values(
+        id=provider_id,
+        kind="openai_compatible",
+        display_name=provider_id,
+        base_url=url,
+        api_key_encrypted=Encryptor(settings).encrypt(key) if key else None,
+        priority=priority,
+        timeout_seconds=5.0,
+        max_retries=retries,
+        enabled=True,
+        extra_headers=headers or {},
+        created_at=utcnow(),
+    )
+
+
+def wait_for_events(settings: Settings, type_: str, count: int = 1, timeout: float = 30.0) -> list:
+    """The events of a type once `count` exist: for what the server settles after answering."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = events_of(settings, type_)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def staff_headers(client: httpx.Client, settings: Settings, role: str) -> dict[str, str]:
+    """A signed-in staff member `<role>@example.com`; an admin enrols TOTP first, as it must."""
+    import pyotp
+
+    from api.core.types import utcnow
+
+    email = f"{role}@example.com"
+    create_staff_account(settings, email, role)
+    headers = bearer(tokens(client, email)["access_token"])
+    if role == "admin":
+        totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
+        code = totp.at(utcnow())  # the API's now (the `clock` fixture's, if a test holds it)
+        assert client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": code}).status_code == 200
+    return headers
+
+
+def grant_credits(settings: Settings, email: str, credits) -> None:
+    """Credits as an admin adjustment gives them: the balance and its ledger row together."""
+    from sqlalchemy import update
+
+    from api.accounts.models import Account
+    from api.billing.models import LedgerEntry
+    from api.core.types import utcnow
+
+    engine = make_sync_engine(settings)
+    try:
+        with engine.begin() as conn:
+            account_id = conn.scalar(select(Account.id).where(Account.email == email))
+            conn.execute(update(Account).where(Account.id == account_id).values(balance=credits))
+            conn.execute(
+                LedgerEntry.__table__.insert().values(
+                    account_id=account_id,
+                    kind="adjustment",
+                    amount=credits,
+                    balance_after=credits,
+                    created_at=utcnow(),
+                    details={},
+                )
+            )
+    finally:
+        engine.dispose()

@@ -38,7 +38,7 @@ def sign_in_staff(settings, api_url: str, role: str, email: str | None = None) -
     client = ApiClient(api_url)
     if role != "admin":
         return client.login(email, PASSWORD)
-    with httpx.Client(base_url=api_url) as http:
+    with httpx.Client(base_url=api_url, timeout=60) as http:  # a wait, not a speed limit (5 s by default)
         token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         totp = pyotp.TOTP(http.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])

@@ -116,17 +116,18 @@ def _play(settings) -> dict[str, list]:
         db_execute(settings, pro.values(tokens_per_day=None, daily_requests=3))
         catalogue.invalidate()
         outcomes.append(call(ada))  # ada made 3 calls today (the failed one gave its unit back): 429
-        # A model whose answers run past its max_output_tokens (the mock ignores it when the call sets no
-        # max_tokens): the reservation falls short, and the rest is taken from the balance, never below 0.
+        # A vendor billing more than the bound (the mock's "overbill"): the reservation falls short, and the
+        # rest is taken from the balance, never below 0.
         db_execute(
             settings,
             pro.values(daily_requests=None),
             update(LlmModel).where(LlmModel.id == PAID).values(max_output_tokens=1, default_params={}),
         )
         catalogue.invalidate()
-        outcomes.append(call(bob))  # bob's balance covers the rest
-        grant_credits(settings, "cid@example.com", Decimal("0.004"))
-        outcomes.append(call(cid))  # cid's covers the reservation, not the rest: the balance ends at 0
+        overbill = {"metadata": {"mock": "overbill"}}
+        outcomes.append(call(bob, **overbill))  # bob's balance covers the rest
+        grant_credits(settings, "cid@example.com", Decimal("0.011"))  # the reservation: 0.01075
+        outcomes.append(call(cid, **overbill))  # cid's covers the reservation, not the rest: it ends at 0
         outcomes.append(stream(bob))  # streamed: settled through the same books
         outcomes.append(call(bob, "mock-small", metadata={"role": "fix-grammar"}))  # an assistant role
     engine = make_sync_engine(settings)

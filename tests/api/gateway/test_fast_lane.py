@@ -32,6 +32,11 @@ LEDGER = """
 SELECT a.email, l.kind, l.amount, l.balance_after, l.details - 'settles' AS details
 FROM credit_ledger l JOIN accounts a ON a.id = l.account_id ORDER BY a.email, l.id
 """
+# Each paid call's reservation, ended once: settled or refunded.
+CLAIMS = """
+SELECT a.email, c.outcome, count(*) FROM reservation_settlements c JOIN accounts a ON a.id = c.account_id
+GROUP BY a.email, c.outcome ORDER BY a.email, c.outcome
+"""
 QUOTAS = """
 SELECT a.email, q.metric, q.used FROM quota_usage q JOIN accounts a ON a.id = q.account_id
 ORDER BY a.email, q.metric
@@ -133,7 +138,8 @@ def _play(settings) -> dict[str, list]:
     engine = make_sync_engine(settings)
     with engine.connect() as conn:
         books = {name: [tuple(row) for row in conn.execute(text(query))] for name, query in (
-            ("ledger", LEDGER), ("quotas", QUOTAS), ("events", EVENTS), ("notifications", NOTIFICATIONS)
+            ("ledger", LEDGER), ("quotas", QUOTAS), ("claims", CLAIMS), ("events", EVENTS),
+            ("notifications", NOTIFICATIONS),
         )}  # fmt: skip
     engine.dispose()
     books["events"] = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in books["events"]]
@@ -162,8 +168,10 @@ def test_the_fast_lane_writes_what_the_portable_path_writes(settings, pg_templat
         (200, None, None),
     ]
     _assert_every_event_column_written_by_both(fast["events"], portable["events"])
-    for part in ("outcomes", "ledger", "quotas", "events", "notifications"):
+    for part in ("outcomes", "ledger", "quotas", "claims", "events", "notifications"):
         assert fast[part] == portable[part], part
+    assert ("ada@example.com", "refunded", 1) in fast["claims"]
+    assert ("bob@example.com", "settled", 3) in fast["claims"]
     assert any(n[1] == "balance_low" for n in fast["notifications"])
     kinds = [(email, kind, amount < 0) for email, kind, amount, *_ in fast["ledger"]]
     assert kinds[-2:] == [("cid@example.com", "charge", True), ("cid@example.com", "charge", True)]

@@ -91,6 +91,11 @@ class Settings(DatabaseSettings):
     # its two transactions) is refunded in full by the "reservations" job (api/billing/recovery.py). It
     # must exceed the longest a call can take: providers' timeouts times their attempts.
     reservation_grace_minutes: float = Field(default=30.0, gt=0)
+    # A call, streamed or not, ends after this long (a stream with an in-band `call_time_limit` error), and
+    # a stream whose client left is read on for at most `drain_seconds` more for the provider's usage: both
+    # together stay below the grace period, so a call is settled before its reservation can be refunded.
+    call_max_seconds: float = Field(default=600.0, gt=0)
+    drain_seconds: float = Field(default=30.0, ge=0)
     reservations_interval_seconds: float = Field(default=60.0, gt=0)
 
     # Background jobs of the API process (api/core/periodic.py): mail delivery and alert evaluation.
@@ -106,6 +111,12 @@ class Settings(DatabaseSettings):
                 "AIADMIN_SECRET_KEY is the development default: set AIADMIN_SECRET_KEY to a long random "
                 "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) before "
                 "starting with AIADMIN_ENVIRONMENT=production"
+            )
+        if self.call_max_seconds + self.drain_seconds >= self.reservation_grace_minutes * 60:
+            raise ValueError(
+                "AIADMIN_CALL_MAX_SECONDS + AIADMIN_DRAIN_SECONDS must stay below "
+                "AIADMIN_RESERVATION_GRACE_MINUTES (in seconds): a call still running when its reservation "
+                "is refunded would be settled twice"
             )
         if self.test_top_ups is None:
             self.test_top_ups = self.environment != "production"

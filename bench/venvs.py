@@ -26,13 +26,14 @@ class PinnedVenvError(RuntimeError):
 def pinned_venv(venv: Path, requirements: Path) -> Path:
     """The python of the virtualenv `venv`, holding exactly `requirements` as it is now.
 
-    Made once and kept; two processes asking at once make it once."""
+    Made once and kept; two processes asking at once make it once (they take turns on the requirements file,
+    which leaves no lock file behind)."""
     python, made_from = venv / "bin" / "python", venv / ".made-from"
     wanted = hashlib.sha256(requirements.read_bytes()).hexdigest()
     if _made_from(made_from) == wanted:
         return python
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+    with open(requirements) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _made_from(made_from) == wanted:
             return python

@@ -23,6 +23,7 @@ import errno
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,6 +90,17 @@ def _kind(address: Address) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # ipaddress' checks cost some 25 µs; a server calls few distinct addresses
+def _refusal(allowed: tuple[Network, ...], host: str) -> str | None:
+    address = _address(host)
+    if any(address in network or _embedded(address) in network for network in allowed):
+        return None
+    kind = _kind(_embedded(address))
+    if kind is None:
+        return None
+    return f"{host} is a {kind} address ({_HINT})"
+
+
 @dataclass(frozen=True, slots=True)
 class Egress:
     """The addresses outbound calls may reach: every public one, and the networks allowed by the settings."""
@@ -101,13 +113,7 @@ class Egress:
 
     def refusal(self, host: str) -> str | None:
         """Why a connection to this IP must not be made; None if it may."""
-        address = _address(host)
-        if any(address in network or _embedded(address) in network for network in self.allowed):
-            return None
-        kind = _kind(_embedded(address))
-        if kind is None:
-            return None
-        return f"{host} is a {kind} address ({_HINT})"
+        return _refusal(self.allowed, host)
 
     def socket(self, addr_info: tuple[Any, ...]) -> socket.socket:
         """aiohttp's socket factory: each connection's socket, made only for an allowed address."""
@@ -122,10 +128,10 @@ class Egress:
 
     async def check_url(self, url: str, *, field: str) -> None:
         """Refuse (400 `address_not_allowed`) a URL whose host is, or now resolves to, a refused address."""
-        parts = urlsplit(url)
         try:
+            parts = urlsplit(url)
             host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:  # a port that is not a number, or out of range
+        except ValueError:  # a port that is not a number or out of range, a broken IPv6 literal
             host = None
         if not host:
             raise AddressNotAllowed(f"{field}: not a URL with a host and a valid port")
@@ -145,6 +151,10 @@ async def _addresses(host: str, port: int) -> Iterable[str]:
         found = await asyncio.wait_for(
             asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_SECONDS
         )
-    except (OSError, TimeoutError):
+    except (
+        OSError,
+        TimeoutError,
+        ValueError,
+    ):  # unknown, DNS down, or no name at all ("a\x00b", a label too long)
         return []
     return {info[4][0] for info in found}

@@ -18,8 +18,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
 # What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a text cell as a formula: OWASP's "CSV
-# Injection" list (= + - @ tab CR), line feed, and the full-width forms some of them convert.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# Injection" list (= + - @ tab CR), ASVS 5.0's (NUL too), line feed, and the full-width forms some convert.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\x00", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # A signed number written out (as the panel shows it: "-1,234.5", "-1\u202f234,5"): read as a number,
 # never as a formula (no operator after the sign), so it is left as it is.
 _PLAIN_NUMBER = re.compile(r"[-+]?\d[\d.,\u00a0\u202f ]*")

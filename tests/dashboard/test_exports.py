@@ -81,8 +81,8 @@ def test_xlsx_download_holds_no_formula_and_typed_numbers_and_dates():
 
 def test_the_rule_itself():
     assert [inert(p) for p in PAYLOADS] == ["'" + p for p in PAYLOADS]
-    assert [inert(v) for v in ("\uff1dcmd", "\nx", "plain", "", "o'brien", "a=b")] == [
-        "'\uff1dcmd", "'\nx", "plain", "", "o'brien", "a=b",
+    assert [inert(v) for v in ("\uff1dcmd", "\nx", "\x00=x", "plain", "", "o'brien", "a=b")] == [
+        "'\uff1dcmd", "'\nx", "'\x00=x", "plain", "", "o'brien", "a=b",
     ]  # fmt: skip
     assert [inert(v) for v in (-2.5, -3, "-2", "-1,234.5", "-1 234,5", "+7", None, date(2026, 1, 1))] == [
         -2.5, -3, "-2", "-1,234.5", "-1 234,5", "+7", None, date(2026, 1, 1),

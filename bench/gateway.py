@@ -244,7 +244,6 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
             timeout_seconds=30,
             max_retries=0,
             enabled=True,
-            extra_headers={},
             created_at=utcnow(),
         ),
         ModelRoute.__table__.insert().values(
@@ -281,6 +280,7 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
         "AIADMIN_DATABASE_URL": url,
         "AIADMIN_SECRET_KEY": settings.secret_key.get_secret_value(),
         "AIADMIN_ENVIRONMENT": "test",
+        "AIADMIN_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1",  # the mock upstream (api/core/egress.py)
     }
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key-change-me"  # noqa: S105 (refused in production)
 
@@ -72,6 +73,10 @@ class Settings(DatabaseSettings):
     # many connections (api/gateway/fastlane.py); false: through the ORM session, as on SQLite.
     fast_lane: bool = True
     fast_lane_pool_size: int = Field(default=20, ge=1, le=1000)
+    # Private networks that provider base URLs and alert webhooks may reach (api/core/egress.py): CIDRs or
+    # addresses, comma-separated ("127.0.0.1,10.0.0.0/8" for a local Ollama and vLLM on the LAN). Empty:
+    # public addresses only (never loopback, link-local cloud metadata, private, reserved).
+    allowed_private_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     # Test mode: the offline mock provider obeys `metadata.mock` ("fail", "stall", "slow") in requests.
     mock_faults: bool = False
     # Make every call of the offline mock fail, stall or stream slowly (to show fallback and refunds).
@@ -103,6 +108,13 @@ class Settings(DatabaseSettings):
     background_jobs: bool = True
     mail_interval_seconds: float = Field(default=5.0, gt=0)
     alerts_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("allowed_private_networks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return (
+            [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

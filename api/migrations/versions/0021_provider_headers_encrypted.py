@@ -9,7 +9,7 @@ every model route of every provider through ON DELETE CASCADE): columns are adde
 (SQLite 3.35+ drops a column natively).
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-04
 """
 
@@ -24,7 +24,7 @@ from api.core.crypto import Encryptor
 from api.core.settings import get_settings
 
 revision: str = "0021"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -100,6 +100,13 @@ async def _claim(session: AsyncSession, at: datetime) -> AppSetting:
 async def _refund(session: AsyncSession, reservation: LedgerEntry, at: datetime) -> None:
     account = await session.get(Account, reservation.account_id)
     credits = -reservation.amount
+    # The rows in the order a call's `take` locks them: the tokens, the day's request, then the account.
+    if tokens := reservation.details.get("tokens"):
+        day, month = utc_day(reservation.created_at), month_start(reservation.created_at)
+        await quotas.add(
+            session, reservation.account_id, [(DAILY_TOKENS, day, -tokens), (MONTHLY_TOKENS, month, -tokens)]
+        )
+    await quotas.release(session, reservation.account_id, DAILY_REQUESTS, utc_day(reservation.created_at))
     await billing.move(
         session,
         reservation.account_id,
@@ -109,12 +116,6 @@ async def _refund(session: AsyncSession, reservation: LedgerEntry, at: datetime)
         reference=reservation.reference,
         details={"reason": SETTLEMENT_LOST, "reserved_at": reservation.created_at.isoformat()},
     )
-    await quotas.release(session, reservation.account_id, DAILY_REQUESTS, utc_day(reservation.created_at))
-    if tokens := reservation.details.get("tokens"):
-        day, month = utc_day(reservation.created_at), month_start(reservation.created_at)
-        await quotas.add(
-            session, reservation.account_id, [(DAILY_TOKENS, day, -tokens), (MONTHLY_TOKENS, month, -tokens)]
-        )
     call = {**about(account), "model_id": reservation.details.get("model")}
     ctx = RequestContext(client="system")
     properties = {"reference": reservation.reference}

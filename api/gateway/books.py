@@ -275,6 +275,9 @@ class PortableBooks:
     ) -> None:
         if not await _claim(session, account, prepared, "settled", at):
             return
+        # The quota rows before the account's, in the order `take` locks them (no deadlock between the two).
+        used = outcome.input_tokens + outcome.output_tokens
+        await quotas.add(session, account.id, _token_counts(used - prepared.bound.total, at))
         credits = await _settle_charge(
             session, account, prepared.call, prepared.charge, outcome.cost_usd, ctx, at
         )
@@ -298,8 +301,9 @@ class PortableBooks:
         await session.rollback()
         if not await _claim(session, account, prepared, "refunded", at):
             return
-        await quotas.release(session, account.id, DAILY_REQUESTS, utc_day(at))
+        # The rows in the order `take` locks them: the tokens, the day's request, then the account.
         await quotas.add(session, account.id, _token_counts(-prepared.bound.total, at))
+        await quotas.release(session, account.id, DAILY_REQUESTS, utc_day(at))
         if prepared.chat_id is not None:
             if prepared.chat_created:  # a chat is made by its first message: no message, no chat
                 await chats.delete_own(session, account.id, prepared.chat_id)
@@ -453,9 +457,7 @@ async def _settle_charge(
 async def _store_outcome(
     session: AsyncSession, account: Account, prepared: Prepared, outcome: Outcome, ctx: RequestContext, at
 ) -> None:
-    """Count the tokens; in a chat, keep its two messages and write its events."""
-    used = outcome.input_tokens + outcome.output_tokens
-    await quotas.add(session, account.id, _token_counts(used - prepared.bound.total, at))
+    """In a chat, keep its two messages and write its events."""
     if prepared.chat_id is None:
         return
     asked = next((m.content for m in reversed(prepared.messages) if m.role == "user"), "")

@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from aiadmin.permissions_doc import api_routes
+from api.accounts.models import Plan
+from api.catalogue.models import LlmModel
 from api.core.db import make_sync_engine
 from api.main import create_app
 from api.models import metadata
 from tests.reliability.profile import report
-from tests.support.api import completion_body, grant_credits, sign_up, staff_headers
+from tests.support.api import completion_body, db_execute, grant_credits, sign_up, staff_headers
 
 COMPLETIONS = "/v1/chat/completions"
 JSON = {"Content-Type": "application/json"}
@@ -208,8 +210,14 @@ def test_every_request_body_refuses_unknown_fields(settings):
 @pytest.mark.parametrize("size", [1024 * 1024])
 @pytest.mark.both_databases  # a large value stored and read back
 def test_a_large_but_allowed_body_still_works(settings, client, size):
-    """The guard refuses the excess, not the large: a 1 MiB prompt under the limit is answered."""
+    """The guard refuses the excess, not the large: a 1 MiB prompt under the limit is answered (by a model
+    whose context holds it, on a plan whose tokens do)."""
     headers = sign_up(client, "large@example.com", settings)
+    db_execute(
+        settings,
+        update(LlmModel).where(LlmModel.id == "mock-small").values(context_length=2_000_000),
+        update(Plan).where(Plan.code == "free").values(tokens_per_day=None, tokens_per_month=None),
+    )
     content = "word " * (size // 5)
     body = {"model": "mock-small", "messages": [{"role": "user", "content": content[:199_000]}] * 5}
     response = client.post(COMPLETIONS, json=body, headers=headers)

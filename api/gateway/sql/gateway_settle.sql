@@ -27,6 +27,10 @@ BEGIN
             RETURN NULL;
         END IF;
     END IF;
+    -- The quota rows before the account's, in the order gateway_take locks them (no deadlock).
+    INSERT INTO quota_usage AS q (account_id, metric, window_start, used)
+    VALUES (p_account, p_daily_metric, p_day, p_tokens), (p_account, p_monthly_metric, p_month, p_tokens)
+    ON CONFLICT (account_id, metric, window_start) DO UPDATE SET used = q.used + excluded.used;
     IF v_difference > 0 THEN
         UPDATE accounts a SET balance = a.balance + v_difference WHERE a.id = p_account
         RETURNING a.balance INTO v_balance;
@@ -46,9 +50,6 @@ BEGIN
         END IF;
         v_charged := p_reserved + v_extra;
     END IF;
-    INSERT INTO quota_usage AS q (account_id, metric, window_start, used)
-    VALUES (p_account, p_daily_metric, p_day, p_tokens), (p_account, p_monthly_metric, p_month, p_tokens)
-    ON CONFLICT (account_id, metric, window_start) DO UPDATE SET used = q.used + excluded.used;
     INSERT INTO usage_events (event_id, occurred_at, type, user_id, chat_id, role_id, model_id, provider,
                               plan, input_tokens, output_tokens, cost_usd, credits, latency_ms, status,
                               error_code, country, client, properties)

@@ -25,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 FUNCTIONS = {
     "gateway_take": "831cbddeaac53346d29c0117aa6599d410f0008e4355ee752d9a0e79ceaac200",
-    "gateway_settle": "d7ff28033a4003f562100895a6ad0a37c59cab55eb5618b4eb1496d6126fbeef",
+    "gateway_settle": "bc164d59f19269eff56741de7d40e7d008f34244bafee5049b84006ebe479ead",
 }
 # The signature of migration 0016's gateway_take (this one adds p_token_reserve).
 TAKE_0016 = (

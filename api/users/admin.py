@@ -19,7 +19,7 @@ from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.schemas import AuditEntryOut
 from api.audit.service import AuditContext, AuditFilter
-from api.auth import service as auth
+from api.auth import sessions as auth_sessions
 from api.auth.credentials import AccessToken, issue_access_token
 from api.billing import service as billing
 from api.billing.service import InsufficientBalance
@@ -105,6 +105,11 @@ async def set_blocked(
     if target.is_blocked == blocked:
         raise AlreadyInThatState("the account is already " + ("blocked" if blocked else "not blocked"))
     target.is_blocked = blocked
+    ended = {}
+    if blocked:  # for good: an unblock revives no session nor key (api/auth/sessions.py)
+        ended["sessions_ended"], ended["api_keys_revoked"] = await auth_sessions.end_all(
+            session, target.id, at=at
+        )
     await _commit_change(
         session,
         actor,
@@ -117,6 +122,7 @@ async def set_blocked(
         at=at,
         ctx=ctx,
         context=context,
+        properties=ended,
     )
     return target
 
@@ -211,6 +217,7 @@ async def impersonate(
     session: AsyncSession,
     settings: Settings,
     actor: Account,
+    actor_session_id: uuid.UUID,
     target_id: uuid.UUID,
     *,
     reason: str,
@@ -219,14 +226,15 @@ async def impersonate(
     context: AuditContext,
 ) -> AccessToken:
     """A short-lived, read-only session as the account, marked with the admin's id: every request made
-    with it is audited in the admin's name (api/core/deps.py). No refresh token."""
+    with it is audited in the admin's name (api/auth/deps.py). No refresh token. It ends with the admin's
+    session `actor_session_id`, the admin's block, or the admin's loss of users:impersonate."""
     target = await get(session, target_id)
     _may_act(actor, target)
     if target.is_staff:
         raise CannotImpersonateStaff("only end users can be impersonated")
     expires_at = at + timedelta(minutes=IMPERSONATION_MINUTES)
-    auth_session = await auth.open_impersonation_session(
-        session, target, actor, at=at, expires_at=expires_at, ctx=ctx
+    auth_session = await auth_sessions.open_impersonation(
+        session, target, actor, actor_session_id, at=at, expires_at=expires_at, ctx=ctx
     )
     await audit.commit_audited(
         session,

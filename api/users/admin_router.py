@@ -226,6 +226,7 @@ async def impersonate(
     """A 15-minute, read-only access token as the user (no refresh token); every request made with it is
     written to the audit log in the admin's name."""
     token = await admin.impersonate(
-        session, settings, staff, account_id, reason=body.reason, at=utcnow(), ctx=ctx, context=audit_ctx
-    )
+        session, settings, staff.account, staff.session_id, account_id, reason=body.reason, at=utcnow(),
+        ctx=ctx, context=audit_ctx,
+    )  # fmt: skip
     return ImpersonationOut(access_token=token.token, expires_in=token.expires_in)

@@ -177,7 +177,8 @@ async def block(
     staff: UsersWriter, session: SessionDep, account_id: uuid.UUID, body: ReasonIn, ctx: RequestCtx,
     audit_ctx: AuditCtx,
 ) -> AdminAccountOut:  # fmt: skip
-    """Block the account: its tokens and API keys stop working at their next request."""
+    """Block the account: its sessions (access and refresh tokens) and API keys are revoked at once; an
+    unblock revives none of them (the user signs in again)."""
     return await _set_blocked(staff, session, account_id, body, ctx, audit_ctx, blocked=True)
 
 

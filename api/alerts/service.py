@@ -20,11 +20,11 @@ from typing import Any
 
 import aiohttp
 from pydantic import ValidationError
-from sqlalchemy import Select, case, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.accounts.models import Account
+from api.alerts import repository as repo
 from api.alerts.models import AlertEvent, AlertRule
 from api.alerts.schemas import AlertEventOut, RuleIn, RuleOut, RulePatch, shown_target
 from api.audit import service as audit
@@ -34,9 +34,8 @@ from api.core.egress import Egress
 from api.core.errors import AppError, Conflict, NotFound
 from api.core.settings import Settings
 from api.core.types import utcnow
-from api.mail.models import EmailMessage
 from api.mail.sender import Sender
-from api.mail.service import MAX_ATTEMPTS, deliver_all, enqueue
+from api.mail.service import deliver_all, enqueue
 from api.system import live
 
 log = logging.getLogger("aiadmin.alerts")
@@ -106,11 +105,11 @@ def _audited(rule: AlertRule) -> dict[str, Any]:
 
 
 async def list_rules(session: AsyncSession) -> list[AlertRule]:
-    return list((await session.scalars(select(AlertRule).order_by(AlertRule.id))).all())
+    return await repo.rules_by_id(session)
 
 
 async def get_rule(session: AsyncSession, rule_id: int) -> AlertRule:
-    rule = await session.get(AlertRule, rule_id)
+    rule = await repo.rule(session, rule_id)
     if rule is None:
         raise AlertRuleNotFound(f"no alert rule {rule_id}")
     return rule
@@ -122,10 +121,7 @@ async def _check(
 ) -> None:  # fmt: skip
     if target_changed and fields.channel == "webhook":  # not the cloud metadata service, loopback, the LAN
         await egress.check_url(fields.target, field="target")
-    taken = select(AlertRule.id).where(AlertRule.name == fields.name)
-    if rule_id is not None:
-        taken = taken.where(AlertRule.id != rule_id)
-    if await session.scalar(taken) is not None:
+    if await repo.name_taken(session, fields.name, other_than=rule_id):
         raise AlertRuleExists(f"an alert rule is named {fields.name!r}")
     if provider_changed and fields.provider and not await catalogue.provider_exists(session, fields.provider):
         raise UnknownProvider(f"no provider {fields.provider!r}")
@@ -155,7 +151,7 @@ async def create_rule(
         updated_at=at,
         updated_by=actor.id,
     )
-    session.add(rule)
+    repo.add_rule(session, rule)
     await _write(session, fields.name, commit=False)  # the id, for the audit row
     await audit.write(
         session, actor, "alert_rule.create", target_type="alert_rule", target_id=str(rule.id), before={},
@@ -208,7 +204,7 @@ async def delete_rule(
     """The rule goes; its history stays (under the rule's name)."""
     rule = await get_rule(session, rule_id)
     before = {**_audited(rule), "state": rule.state}
-    await session.delete(rule)
+    await repo.delete_rule(session, rule)
     await audit.commit_audited(
         session, actor, "alert_rule.delete", target_type="alert_rule", target_id=str(rule_id), before=before,
         after={}, at=at, context=context,
@@ -217,55 +213,8 @@ async def delete_rule(
 
 # --- history -----------------------------------------------------------------------------------------
 
-# An email alert's delivery is the outbox row's: sent, failed for good, or still queued (maybe retrying).
-_STATUS = case(
-    (AlertEvent.email_id.is_(None), AlertEvent.delivery_status),
-    (EmailMessage.sent_at.is_not(None), literal("sent")),
-    (EmailMessage.attempts >= MAX_ATTEMPTS, literal("failed")),
-    else_=literal("queued"),
-)
-HISTORY_COLUMNS = (
-    "id", "occurred_at", "rule_id", "rule_name", "kind", "metric", "value", "threshold", "window_minutes",
-    "channel", "target", "delivery_status", "delivery_error", "delivered_at",
-)  # fmt: skip
-
-
-def history_query(
-    *,
-    rule_id: int | None = None,
-    kind: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    ids: list[int] | None = None,
-) -> Select:
-    """The history, newest first, in HISTORY_COLUMNS' order (for the list, the export and `evaluate`)."""
-    query = select(
-        AlertEvent.id,
-        AlertEvent.occurred_at,
-        AlertEvent.rule_id,
-        AlertEvent.rule_name,
-        AlertEvent.kind,
-        AlertEvent.metric,
-        AlertEvent.value,
-        AlertEvent.threshold,
-        AlertEvent.window_minutes,
-        AlertEvent.channel,
-        AlertEvent.target,
-        _STATUS.label("delivery_status"),
-        func.coalesce(AlertEvent.delivery_error, EmailMessage.last_error).label("delivery_error"),
-        func.coalesce(AlertEvent.delivered_at, EmailMessage.sent_at).label("delivered_at"),
-    ).outerjoin(EmailMessage, EmailMessage.id == AlertEvent.email_id)
-    if rule_id is not None:
-        query = query.where(AlertEvent.rule_id == rule_id)
-    if kind is not None:
-        query = query.where(AlertEvent.kind == kind)
-    if since is not None:
-        query = query.where(AlertEvent.occurred_at >= since)
-    if until is not None:
-        query = query.where(AlertEvent.occurred_at < until)
-    if ids is not None:
-        query = query.where(AlertEvent.id.in_(ids))
-    return query.order_by(AlertEvent.id.desc())
+# The export streams the history query's rows (api.core.exports), each through history_row.
+HISTORY_COLUMNS, history_query = repo.HISTORY_COLUMNS, repo.history_query
 
 
 def history_row(row: Any) -> tuple:
@@ -283,10 +232,8 @@ def event_out(row: Any) -> AlertEventOut:
 async def history(
     session: AsyncSession, *, limit: int, offset: int, **filters: Any
 ) -> tuple[int, list[AlertEventOut]]:
-    query = history_query(**filters)
-    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = (await session.execute(query.limit(limit).offset(offset))).all()
-    return total or 0, [event_out(row) for row in rows]
+    total, rows = await repo.history_page(session, limit=limit, offset=offset, **filters)
+    return total, [event_out(row) for row in rows]
 
 
 # --- evaluation --------------------------------------------------------------------------------------
@@ -379,20 +326,10 @@ async def evaluate_rule(
     """Claim, measure, move the state and write the history row in one transaction; None when another
     evaluator claimed the rule first (or it was disabled or deleted meanwhile)."""
     async with sessionmaker() as session:
-        claimed = await session.execute(
-            update(AlertRule)
-            .where(
-                AlertRule.id == rule_id,
-                AlertRule.enabled.is_(True),
-                AlertRule.last_evaluated_at.is_not_distinct_from(seen),
-            )
-            .values(last_evaluated_at=at)
-            .returning(AlertRule.id)
-        )
-        if claimed.one_or_none() is None:
+        if not await repo.claim(session, rule_id, seen, at):
             await session.rollback()
             return None
-        rule = await session.get(AlertRule, rule_id)
+        rule = await repo.rule(session, rule_id)
         value = await measure(session, rule, at)
         kind = _transition(rule, value, at)
         rule.last_value = value
@@ -408,7 +345,7 @@ async def evaluate_rule(
             threshold=rule.threshold, window_minutes=rule.window_minutes, channel=rule.channel,
             target=rule.target, delivery_status="skipped" if not notify else "pending",
         )  # fmt: skip
-        session.add(event)
+        repo.add_event(session, event)
         if notify and rule.channel == "email":
             event.email_id = await _enqueue_mail(session, rule, kind, value, at)
             event.delivery_status = "queued"
@@ -451,14 +388,11 @@ async def _post_webhook(
     if error:
         log.warning("alert %s: webhook not delivered: %s", hook.event_id, error)
     async with sessionmaker() as session:
-        await session.execute(
-            update(AlertEvent)
-            .where(AlertEvent.id == hook.event_id)
-            .values(
-                delivery_status="failed" if error else "sent",
-                delivery_error=error[:500] if error else None,
-                delivered_at=None if error else utcnow(),
-            )
+        await repo.record_delivery(
+            session,
+            hook.event_id,
+            error=error[:500] if error else None,
+            delivered_at=None if error else utcnow(),
         )
         await session.commit()
 
@@ -473,20 +407,12 @@ async def evaluate_due(
 ) -> Evaluation:
     """Evaluate every enabled rule that is due at `at` (all of them with `force`: the "evaluate now" button),
     then send the webhooks, and the mails at once when a mailer is given (else the mail job sends them)."""
-    if force:
-        due = AlertRule.last_evaluated_at < at
-    else:
-        due = AlertRule.last_evaluated_at <= at - timedelta(
-            seconds=settings.alerts_interval_seconds * DUE_FRACTION
-        )
     async with sessionmaker() as session:
-        candidates = (
-            await session.execute(
-                select(AlertRule.id, AlertRule.last_evaluated_at)
-                .where(AlertRule.enabled.is_(True), AlertRule.last_evaluated_at.is_(None) | due)
-                .order_by(AlertRule.id)
-            )
-        ).all()
+        if force:
+            candidates = await repo.due_rules(session, at, inclusive=False)
+        else:
+            cutoff = at - timedelta(seconds=settings.alerts_interval_seconds * DUE_FRACTION)
+            candidates = await repo.due_rules(session, cutoff, inclusive=True)
     evaluated, event_ids, failed, webhooks, mailed = 0, [], [], [], False
     for rule_id, seen in candidates:
         try:
@@ -523,7 +449,7 @@ async def evaluate_due(
 async def events(session: AsyncSession, ids: list[int]) -> list[AlertEventOut]:
     if not ids:
         return []
-    return [event_out(row) for row in (await session.execute(history_query(ids=ids))).all()]
+    return [event_out(row) for row in await repo.history_rows(session, ids)]
 
 
 async def evaluate_now(

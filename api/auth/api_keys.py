@@ -83,3 +83,9 @@ async def resolve(session: AsyncSession, settings: Settings, token: str, at: dat
         key.last_used_at = at
         await session.commit()
     return key
+
+
+async def revoke_all(session: AsyncSession, account_id: uuid.UUID, *, at: datetime) -> int:
+    """Revoke every live key of the account, in the caller's transaction (a block, a password reset): how
+    many. A revoked key is never revived."""
+    return await auth_repo.revoke_api_keys(session, account_id, at=at)

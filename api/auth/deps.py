@@ -21,7 +21,7 @@ from api.accounts import repository as accounts
 from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
-from api.auth import api_keys
+from api.auth import api_keys, sessions
 from api.auth import repository as auth_repo
 from api.auth.credentials import decode_access_token
 from api.auth.errors import TwoFactorRequired
@@ -139,10 +139,21 @@ class ImpersonationReadOnly(Forbidden):
     code = "impersonation_read_only"
 
 
+class ImpersonationEnded(NotAuthenticated):
+    code = "impersonation_ended"
+
+
 async def _impersonated_request(
     session: AsyncSession, settings: Settings, request: Request, principal: Principal
 ) -> None:
-    """An admin acting as the account may look, not change: every request is audited in the admin's name."""
+    """An admin acting as the account may look, not change, and only while the admin's session that opened
+    the impersonation lives and the admin may still impersonate (api/auth/sessions.py): every request is
+    audited in the admin's name."""
+    if not await sessions.impersonation_lives(session, principal.account.id, principal.session_id, utcnow()):
+        raise ImpersonationEnded(
+            "this impersonation has ended: the admin's session ended, or the admin was blocked or demoted",
+            headers=_UNAUTHENTICATED,
+        )
     if request.method not in ("GET", "HEAD"):
         raise ImpersonationReadOnly("an impersonation session can only read")
     await audit.write_as(
@@ -243,7 +254,8 @@ UsersWriter = Annotated[Account, Depends(_account_of(Permission.USERS_WRITE))]
 CatalogueWriter = Annotated[Account, Depends(_account_of(Permission.CATALOGUE_WRITE))]
 ProvidersWriter = Annotated[Account, Depends(_account_of(Permission.PROVIDERS_WRITE))]
 SettingsWriter = Annotated[Account, Depends(_account_of(Permission.SETTINGS_WRITE))]
-UsersImpersonator = Annotated[Account, Depends(_account_of(Permission.USERS_IMPERSONATE))]
+# The principal, not only the account: an impersonation is tied to the admin's session that opens it.
+UsersImpersonator = Annotated[Principal, Depends(REQUIRE[Permission.USERS_IMPERSONATE])]
 AuditReader = Annotated[Account, Depends(_account_of(Permission.AUDIT_READ))]
 ConversationsReader = Annotated[Account, Depends(_account_of(Permission.CONVERSATIONS_READ))]
 NotificationsSender = Annotated[Account, Depends(_account_of(Permission.NOTIFICATIONS_SEND))]

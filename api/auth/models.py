@@ -31,6 +31,8 @@ class AuthSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # Set when an admin opened this session as the account (impersonation): who, for the audit log.
     impersonator_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    # ... and the admin's own session it was opened from: it ends with that one (api/auth/sessions.py).
+    impersonator_session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 class RefreshToken(Base):

@@ -142,3 +142,40 @@ async def replace_recovery_codes(
 
 async def delete_recovery_codes(session: AsyncSession, account_id: uuid.UUID) -> None:
     await session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
+
+
+# ---------------------------------------------------------------- ending access (api/auth/sessions.py)
+
+
+async def revoke_api_keys(session: AsyncSession, account_id: uuid.UUID, *, at: datetime) -> int:
+    """Revoke every live API key of the account: how many."""
+    live = update(ApiKey).where(ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None))
+    result = await session.execute(live.values(revoked_at=at))
+    return result.rowcount
+
+
+async def impersonator_behind(session: AsyncSession, session_id: uuid.UUID, at: datetime) -> Account | None:
+    """The admin who opened impersonation session `session_id`, while the admin's own session that opened
+    it is live (not revoked nor expired); else None."""
+    opened = AuthSession.__table__.alias("opened")  # AuthSession below: the admin's own session
+    return await session.scalar(
+        select(Account)
+        .join(AuthSession, AuthSession.account_id == Account.id)
+        .join(
+            opened,
+            (opened.c.impersonator_session_id == AuthSession.id) & (opened.c.impersonator_id == Account.id),
+        )
+        .where(opened.c.id == session_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > at)
+    )
+
+
+async def revoke_impersonations_by(
+    session: AsyncSession, impersonator_id: uuid.UUID, *, at: datetime, reason: str
+) -> int:
+    """Revoke the live impersonation sessions an admin opened: how many."""
+    result = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.impersonator_id == impersonator_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=at, revoked_reason=reason)
+    )
+    return result.rowcount

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.accounts import repository as accounts
 from api.accounts import settings as account_settings
 from api.accounts.models import Account
+from api.auth import api_keys, two_factor
 from api.auth import repository as auth_repo
-from api.auth import two_factor
 from api.auth.credentials import (
     DUMMY_PASSWORD_HASH,
     AccessToken,
@@ -436,19 +436,20 @@ async def reset_password(
     ctx: RequestContext,
     at: datetime,
 ) -> None:
-    """Set a new password from an emailed link; every session of the account ends."""
+    """Set a new password from an emailed link; every session and API key of the account ends."""
     account = await _spend_link_token(session, settings, token, RESET_PASSWORD, at)
     check_new_password(new_password, email=account.email)
     account.password_hash = await hash_password_async(new_password)
     account.password_changed_at = at
     revoked = await auth_repo.revoke_sessions(session, account.id, at=at, reason="password_reset")
+    keys = await api_keys.revoke_all(session, account.id, at=at)
     security.record(
         session,
         EventType.SECURITY_PASSWORD_RESET,
         at=at,
         ctx=ctx,
         account=account,
-        details={"sessions_revoked": revoked},
+        details={"sessions_revoked": revoked, "api_keys_revoked": keys},
     )
     await session.commit()
 
@@ -491,29 +492,6 @@ async def change_password(
         details={"other_sessions_revoked": revoked},
     )
     await session.commit()
-
-
-async def open_impersonation_session(
-    session: AsyncSession,
-    target: Account,
-    impersonator: Account,
-    *,
-    at: datetime,
-    expires_at: datetime,
-    ctx: RequestContext,
-) -> AuthSession:
-    """A session as `target`, marked with the impersonating admin's id (the caller commits)."""
-    auth_session = AuthSession(
-        account_id=target.id,
-        created_at=at,
-        expires_at=expires_at,
-        last_used_at=at,
-        ip=ctx.ip,
-        user_agent=ctx.user_agent,
-        impersonator_id=impersonator.id,
-    )
-    await auth_repo.add(session, auth_session)
-    return auth_session
 
 
 async def sessions_of(session: AsyncSession, account_id: uuid.UUID) -> list[AuthSession]:

@@ -7,32 +7,28 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts import repository as accounts
 from api.accounts.errors import UnknownPlan
-from api.accounts.models import Account, Plan
+from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.schemas import AuditEntryOut
 from api.audit.service import AuditContext, AuditFilter
-from api.auth import service as auth
+from api.auth import sessions as auth_sessions
 from api.auth.credentials import AccessToken, issue_access_token
 from api.billing import service as billing
 from api.billing.service import InsufficientBalance
 from api.core.errors import Conflict, Forbidden, NotFound
 from api.core.settings import Settings
-from api.events.models import UsageEvent
 from api.events.outbox import RequestContext, about, record
-from api.events.types import USER_ACTIVITY, EventType
-
-SortColumn = Literal[
-    "email", "created_at", "last_login_at", "balance", "plan_code", "country", "role", "is_blocked"
-]
+from api.events.types import EventType
+from api.users import repository as repo
+from api.users.repository import SortColumn, UserFilter
 
 
 class AlreadyInThatState(Conflict):
@@ -47,93 +43,19 @@ class CannotActOnSelf(Forbidden):
     code = "cannot_act_on_self"
 
 
-@dataclass(frozen=True, slots=True)
-class UserFilter:
-    q: str | None = None  # part of the email, or the whole id
-    plan: str | None = None
-    status: Literal["active", "blocked"] | None = None
-    role: str | None = None
-    country: str | None = None
-    registered_from: date | None = None
-    registered_to: date | None = None
-    last_login_from: date | None = None
-    last_login_to: date | None = None
-    balance_min: Decimal | None = None
-    balance_max: Decimal | None = None
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
-
-
-def _filtered(query: Select, f: UserFilter) -> Select:
-    if f.q:
-        text = f.q.strip().lower()
-        try:
-            query = query.where(
-                or_(Account.id == uuid.UUID(text), Account.email.contains(text, autoescape=True))
-            )
-        except ValueError:
-            query = query.where(Account.email.contains(text, autoescape=True))
-    if f.plan:
-        query = query.where(Account.plan_code == f.plan)
-    if f.status:
-        query = query.where(Account.is_blocked.is_(f.status == "blocked"))
-    if f.role:
-        query = query.where(Account.role == f.role)
-    if f.country:
-        query = query.where(Account.country == f.country.upper())
-    if f.registered_from:
-        query = query.where(Account.created_at >= _day_start(f.registered_from))
-    if f.registered_to:
-        query = query.where(Account.created_at < _day_start(f.registered_to + timedelta(days=1)))
-    if f.last_login_from:
-        query = query.where(Account.last_login_at >= _day_start(f.last_login_from))
-    if f.last_login_to:
-        query = query.where(Account.last_login_at < _day_start(f.last_login_to + timedelta(days=1)))
-    if f.balance_min is not None:
-        query = query.where(Account.balance >= f.balance_min)
-    if f.balance_max is not None:
-        query = query.where(Account.balance <= f.balance_max)
-    return query
-
-
 async def search(
     session: AsyncSession, f: UserFilter, *, sort: SortColumn, descending: bool, limit: int, offset: int
 ) -> tuple[int, list[Account]]:
     """The page of accounts that match, in the order asked (then by id), and how many match in all."""
-    total = await session.scalar(_filtered(select(func.count()).select_from(Account), f))
-    column = getattr(Account, sort)
-    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
-    rows = await session.scalars(
-        _filtered(select(Account), f).order_by(order, Account.id).limit(limit).offset(offset)
-    )
-    return int(total or 0), list(rows.all())
+    return await repo.search(session, f, sort=sort, descending=descending, limit=limit, offset=offset)
 
 
-EXPORT_COLUMNS = (
-    "id",
-    "email",
-    "role",
-    "plan_code",
-    "country",
-    "is_blocked",
-    "balance",
-    "created_at",
-    "last_login_at",
-)
-
-
-def export_query(f: UserFilter, *, sort: SortColumn, descending: bool) -> Select:
-    """Every matching account's exported columns, in the list's order (no page)."""
-    column = getattr(Account, sort)
-    order = column.desc().nulls_last() if descending else column.asc().nulls_last()
-    columns = [getattr(Account, name) for name in EXPORT_COLUMNS]
-    return _filtered(select(*columns), f).order_by(order, Account.id)
+# The export streams every matching account's columns, in the list's order (api.core.exports).
+EXPORT_COLUMNS, export_query = repo.EXPORT_COLUMNS, repo.export_query
 
 
 async def get(session: AsyncSession, account_id: uuid.UUID) -> Account:
-    account = await session.get(Account, account_id)
+    account = await accounts.get_account(session, account_id)
     if account is None:
         raise NotFound("no such account")
     return account
@@ -142,42 +64,9 @@ async def get(session: AsyncSession, account_id: uuid.UUID) -> Account:
 async def stats(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     """Lifetime chats, messages, tokens, cost and credits; the most used models and roles; the last 30
     days' activity (events a day). From the OLTP events (indexed by user and time)."""
-    mine = UsageEvent.user_id == account_id
-    succeeded = UsageEvent.type == EventType.LLM_CALL_SUCCEEDED.value
-    totals = (
-        await session.execute(
-            select(
-                func.count().filter(UsageEvent.type == EventType.CHAT_CREATED.value),
-                func.count().filter(UsageEvent.type == EventType.MESSAGE_SENT.value),
-                func.count().filter(succeeded),
-                func.coalesce(func.sum(UsageEvent.input_tokens).filter(succeeded), 0),
-                func.coalesce(func.sum(UsageEvent.output_tokens).filter(succeeded), 0),
-                func.coalesce(func.sum(UsageEvent.cost_usd).filter(succeeded), 0),
-                func.coalesce(func.sum(UsageEvent.credits).filter(succeeded), 0),
-                func.max(UsageEvent.occurred_at).filter(
-                    UsageEvent.type.in_([t.value for t in USER_ACTIVITY])
-                ),
-            ).where(mine)
-        )
-    ).one()
-
-    async def top(column) -> list[dict[str, Any]]:
-        rows = await session.execute(
-            select(column, func.count())
-            .where(mine, succeeded, column.is_not(None))
-            .group_by(column)
-            .order_by(func.count().desc(), column)
-            .limit(5)
-        )
-        return [{"id": key, "calls": calls} for key, calls in rows.all()]
-
-    since = now - timedelta(days=30)
-    times = await session.scalars(
-        select(UsageEvent.occurred_at).where(
-            mine, UsageEvent.occurred_at >= since, UsageEvent.type.in_([t.value for t in USER_ACTIVITY])
-        )
-    )
-    per_day = Counter(moment.astimezone(UTC).date().isoformat() for moment in times.all())
+    totals = await repo.lifetime_totals(session, account_id)
+    times = await repo.activity_times(session, account_id, now - timedelta(days=30))
+    per_day = Counter(moment.astimezone(UTC).date().isoformat() for moment in times)
     return {
         "chats": totals[0],
         "messages": totals[1],
@@ -187,8 +76,8 @@ async def stats(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> 
         "cost_usd": Decimal(totals[5]),
         "credits": Decimal(totals[6]),
         "last_active_at": totals[7],
-        "top_models": await top(UsageEvent.model_id),
-        "top_roles": await top(UsageEvent.role_id),
+        "top_models": await repo.most_called(session, account_id, "model_id"),
+        "top_roles": await repo.most_called(session, account_id, "role_id"),
         "activity_30_days": [{"day": d, "events": n} for d, n in sorted(per_day.items())],
     }
 
@@ -216,6 +105,11 @@ async def set_blocked(
     if target.is_blocked == blocked:
         raise AlreadyInThatState("the account is already " + ("blocked" if blocked else "not blocked"))
     target.is_blocked = blocked
+    ended = {}
+    if blocked:  # for good: an unblock revives no session nor key (api/auth/sessions.py)
+        ended["sessions_ended"], ended["api_keys_revoked"] = await auth_sessions.end_all(
+            session, target.id, at=at
+        )
     await _commit_change(
         session,
         actor,
@@ -228,6 +122,7 @@ async def set_blocked(
         at=at,
         ctx=ctx,
         context=context,
+        properties=ended,
     )
     return target
 
@@ -245,7 +140,7 @@ async def change_plan(
 ) -> Account:
     target = await get(session, target_id)
     _may_act(actor, target)
-    if await session.get(Plan, plan) is None:
+    if await accounts.get_plan(session, plan) is None:
         raise UnknownPlan(f"there is no plan {plan!r}")
     if target.plan_code == plan:
         raise AlreadyInThatState(f"the account is already on {plan!r}")
@@ -322,6 +217,7 @@ async def impersonate(
     session: AsyncSession,
     settings: Settings,
     actor: Account,
+    actor_session_id: uuid.UUID,
     target_id: uuid.UUID,
     *,
     reason: str,
@@ -330,14 +226,15 @@ async def impersonate(
     context: AuditContext,
 ) -> AccessToken:
     """A short-lived, read-only session as the account, marked with the admin's id: every request made
-    with it is audited in the admin's name (api/core/deps.py). No refresh token."""
+    with it is audited in the admin's name (api/auth/deps.py). No refresh token. It ends with the admin's
+    session `actor_session_id`, the admin's block, or the admin's loss of users:impersonate."""
     target = await get(session, target_id)
     _may_act(actor, target)
     if target.is_staff:
         raise CannotImpersonateStaff("only end users can be impersonated")
     expires_at = at + timedelta(minutes=IMPERSONATION_MINUTES)
-    auth_session = await auth.open_impersonation_session(
-        session, target, actor, at=at, expires_at=expires_at, ctx=ctx
+    auth_session = await auth_sessions.open_impersonation(
+        session, target, actor, actor_session_id, at=at, expires_at=expires_at, ctx=ctx
     )
     await audit.commit_audited(
         session,

@@ -177,7 +177,8 @@ async def block(
     staff: UsersWriter, session: SessionDep, account_id: uuid.UUID, body: ReasonIn, ctx: RequestCtx,
     audit_ctx: AuditCtx,
 ) -> AdminAccountOut:  # fmt: skip
-    """Block the account: its tokens and API keys stop working at their next request."""
+    """Block the account: its sessions (access and refresh tokens) and API keys are revoked at once; an
+    unblock revives none of them (the user signs in again)."""
     return await _set_blocked(staff, session, account_id, body, ctx, audit_ctx, blocked=True)
 
 
@@ -226,6 +227,7 @@ async def impersonate(
     """A 15-minute, read-only access token as the user (no refresh token); every request made with it is
     written to the audit log in the admin's name."""
     token = await admin.impersonate(
-        session, settings, staff, account_id, reason=body.reason, at=utcnow(), ctx=ctx, context=audit_ctx
-    )
+        session, settings, staff.account, staff.session_id, account_id, reason=body.reason, at=utcnow(),
+        ctx=ctx, context=audit_ctx,
+    )  # fmt: skip
     return ImpersonationOut(access_token=token.token, expires_in=token.expires_in)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.accounts import repository as accounts
 from api.accounts.models import ROLES, STAFF_ROLES, Account
 from api.auth import service as auth
+from api.auth import sessions as auth_sessions
 from api.auth import two_factor
 from api.chats import service as chats
 from api.core.errors import AppError, EmailTaken, NotFound
@@ -67,12 +68,14 @@ async def _by_email(session: AsyncSession, email: str) -> Account:
 
 
 async def set_role(session: AsyncSession, *, email: str, role: str, at: datetime) -> Account:
-    """Takes effect at the account's next request: roles are read from the database every time."""
+    """Takes effect at the account's next request: roles are read from the database every time. A role
+    without users:impersonate ends the impersonations the account opened (given back, it revives none)."""
     if role not in ROLES:
         raise UnknownRole(f"{role!r} is not a role ({', '.join(ROLES)})")
     account = await _by_email(session, email)
     before = account.role
     account.role = role
+    await auth_sessions.end_impersonations_by(session, account, at=at)
     security.record(
         session,
         EventType.USER_ROLE_CHANGED,

@@ -537,6 +537,8 @@ class AccountsMachine(RuleBasedStateMachine):
             self._is(response, 200)
             assert response.json()["is_blocked"] is True
             user.blocked = True
+            for session in user.sessions:  # a block ends them for good (an unblock revives none)
+                session.revoked = True
             user.events["user.blocked"] += 1
 
     @precondition(lambda self: any(u.blocked for u in self.users))

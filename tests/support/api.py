@@ -211,6 +211,16 @@ def db_execute(settings: Settings, *statements) -> None:
         engine.dispose()
 
 
+def db_scalar(settings: Settings, query):
+    """One value read behind the API's back."""
+    engine = make_sync_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(query)
+    finally:
+        engine.dispose()
+
+
 def events_of(settings: Settings, type_: str) -> list:
     engine = make_sync_engine(settings)
     try:
@@ -262,13 +272,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def staff_headers(client: httpx.Client, settings: Settings, role: str) -> dict[str, str]:
-    """A signed-in staff member `<role>@example.com`; an admin enrols TOTP first, as it must."""
+def staff_headers(
+    client: httpx.Client, settings: Settings, role: str, email: str | None = None
+) -> dict[str, str]:
+    """A signed-in staff member (`<role>@example.com` unless named); an admin enrols TOTP first, as it
+    must."""
     import pyotp
 
     from api.core.types import utcnow
 
-    email = f"{role}@example.com"
+    email = email or f"{role}@example.com"
     create_staff_account(settings, email, role)
     headers = bearer(tokens(client, email)["access_token"])
     if role == "admin":

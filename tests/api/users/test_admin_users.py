@@ -10,7 +10,8 @@ import pytest
 
 from aiadmin import permissions_doc
 from api.main import create_app
-from tests.support.api import completion_body, events_of, sign_up, staff_headers
+from tests.support.api import PASSWORD, bearer, completion_body, events_of, sign_up, staff_headers
+from tests.support.api import login as login_token
 
 USERS = "/api/v1/admin/users"
 
@@ -74,7 +75,9 @@ def test_profile_shows_usage_favourite_models_and_recent_activity(client, settin
     assert client.get(f"{USERS}/00000000-0000-0000-0000-000000000000", headers=analyst).status_code == 404
 
 
-def test_block_with_a_reason_ends_access_at_once_and_unblock_restores_it_both_audited(client, settings):
+def test_block_with_a_reason_ends_access_at_once_and_after_the_unblock_the_user_signs_in_again_both_audited(
+    client, settings
+):
     ada = sign_up(client, "ada@example.com")
     moderator = staff_headers(client, settings, "moderator")
     account_id = _id(client, moderator, "ada@example.com")
@@ -89,8 +92,10 @@ def test_block_with_a_reason_ends_access_at_once_and_unblock_restores_it_both_au
     )
     assert blocked.status_code == 200 and blocked.json()["is_blocked"] is True
     assert blocked.headers["x-request-id"] == "req-42"
-    refused = client.get("/api/v1/me", headers=ada)
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_blocked"
+    refused = client.get("/api/v1/me", headers=ada)  # its session is revoked (see test_ending_access.py)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "not_authenticated"
+    login = client.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert login.status_code == 403 and login.json()["error"]["code"] == "account_blocked"
     again = client.post(f"{USERS}/{account_id}/block", json={"reason": "spam"}, headers=moderator)
     assert again.status_code == 409 and again.json()["error"]["code"] == "no_change"
 
@@ -98,6 +103,8 @@ def test_block_with_a_reason_ends_access_at_once_and_unblock_restores_it_both_au
         client.post(f"{USERS}/{account_id}/unblock", json={"reason": "appeal"}, headers=moderator).status_code
         == 200
     )
+    assert client.get("/api/v1/me", headers=ada).status_code == 401  # an unblock revives no session
+    ada = bearer(login_token(client, "ada@example.com"))
     assert client.get("/api/v1/me", headers=ada).status_code == 200
 
     history = _audit(client, moderator, account_id)
@@ -107,7 +114,10 @@ def test_block_with_a_reason_ends_access_at_once_and_unblock_restores_it_both_au
     ]
     assert history[1]["request_id"] == "req-42" and history[1]["actor_email"].startswith("moderator")
     assert history[1]["ip"]
-    assert [e.properties["reason"] for e in events_of(settings, "user.blocked")] == ["spam"]
+    assert [
+        (e.properties["reason"], e.properties["sessions_ended"], e.properties["api_keys_revoked"])
+        for e in events_of(settings, "user.blocked")
+    ] == [("spam", 1, 0)]
     admin = staff_headers(client, settings, "admin")  # the audit log itself, filtered
     blocks = client.get("/api/v1/admin/audit", params={"action": "user.block"}, headers=admin).json()
     assert [(b["target_id"], b["reason"]) for b in blocks] == [(account_id, "spam")]

@@ -717,7 +717,7 @@ class AccountsMachine(RuleBasedStateMachine):
 def machine_settings(settings):
     # Each run calls from its own address (X-Forwarded-For), so failed logins of one run never throttle
     # the next; the mock provider fails when a request asks it to.
-    return settings.model_copy(update={"client_ip_header": "x-forwarded-for", "mock_faults": True})
+    return settings.model_copy(update={"trusted_proxies": 1, "mock_faults": True})
 
 
 def _admin_tokens(client: TestClient, settings) -> dict:

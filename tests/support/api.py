@@ -65,7 +65,10 @@ class LiveServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", limit_concurrency=1000)
+        # Proxy headers off, as `aiadmin serve` runs it: the app alone reads X-Forwarded-For (core/deps.py).
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", limit_concurrency=1000, proxy_headers=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True

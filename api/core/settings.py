@@ -67,6 +67,11 @@ class Settings(DatabaseSettings):
     login_throttle_minutes: int = Field(default=15, ge=1)
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
+    # Mails the public endpoints send (sign-up, confirmation again, password reset): requests per address
+    # and per client IP within the window, counted whether or not the address has an account; then 429.
+    mail_requests_per_address: int = Field(default=5, ge=1)
+    mail_requests_per_ip: int = Field(default=50, ge=1)
+    mail_requests_window_minutes: int = Field(default=60, ge=1)
 
     # The model catalogue is re-read from the database at most this often (a change made through this
     # process applies at once).

@@ -18,31 +18,38 @@ DBT_SOURCES := $(shell find dbt/models dbt/macros -type f) dbt/dbt_project.yml d
 .PHONY: run test test-long lint install lock manifest docs clean
 
 $(UV): requirements/uv.txt
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --require-hashes --no-deps --upgrade \
-		--target $(UV_HOME) -r requirements/uv.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --require-hashes \
+		--only-binary :all: --no-deps --upgrade --target $(UV_HOME) -r requirements/uv.txt
 	@touch $(UV)
 
+# Wheels only (--no-build): building a source distribution would fetch its build backend unpinned. The
+# project itself is built offline by the locked setuptools (requirements/build.in), without build isolation.
 # Compiled to bytecode once here: every process the tests start (workers, pipeline runs, dbt, servers)
 # would otherwise compile what it imports again (always, where PYTHONDONTWRITEBYTECODE is set).
 $(STAMP): $(LOCK) pyproject.toml | $(UV)
 	@test -x $(BIN)/python || $(UV_ENV) $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	$(UV_ENV) $(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode $(LOCK)
-	$(UV_ENV) $(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	$(UV_ENV) $(UV) pip sync --quiet --python $(BIN)/python --require-hashes --no-build --compile-bytecode $(LOCK)
+	$(UV_ENV) $(UV) pip install --quiet --python $(BIN)/python --offline --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # Resolve pyproject.toml (the project and its dev extras) and the build backend against constraints.txt into
-# the lock, with the hash of every file; and uv's own pin and the DuckDB 1.4 a test installs, with theirs.
-# Nothing is upgraded: constraints.txt decides.
+# the lock, with the hash of every file; and uv's own pin, the DuckDB 1.4 a test installs and the LiteLLM the
+# gateway benchmark installs, with theirs. Nothing is upgraded: constraints.txt and the .in files decide, and
+# uv keeps the versions already in each .txt. No file uploaded in the last COOLDOWN enters a lock: malicious
+# releases (LiteLLM 1.82.7 and 1.82.8, March 2026) were found and removed within hours. LiteLLM's tree is
+# resolved as it stood before March 2026, when its pinned release was current (docs/operations.md).
+COOLDOWN := 7 days
+LOCK_COMPILE := $(UV_ENV) $(UV) pip compile --quiet --generate-hashes --custom-compile-command "make lock"
 lock: | $(UV)
-	$(UV_ENV) $(UV) pip compile --quiet --python-version 3.11 --generate-hashes --extra dev \
-		--custom-compile-command "make lock" -c constraints.txt \
+	$(LOCK_COMPILE) --exclude-newer "$(COOLDOWN)" --python-version 3.11 --extra dev -c constraints.txt \
 		pyproject.toml requirements/build.in -o $(LOCK)
-	$(UV_ENV) $(UV) pip compile --quiet --generate-hashes --custom-compile-command "make lock" \
-		requirements/uv.in -o requirements/uv.txt
-	$(UV_ENV) $(UV) pip compile --quiet --python-version 3.11 --generate-hashes \
-		--custom-compile-command "make lock" requirements/duckdb14.in -o requirements/duckdb14.txt
+	$(LOCK_COMPILE) --exclude-newer "$(COOLDOWN)" requirements/uv.in -o requirements/uv.txt
+	$(LOCK_COMPILE) --exclude-newer "$(COOLDOWN)" --python-version 3.11 \
+		requirements/duckdb14.in -o requirements/duckdb14.txt
+	$(LOCK_COMPILE) --exclude-newer 2026-03-01T00:00:00Z --python-version 3.11 \
+		requirements/litellm.in -o requirements/litellm.txt
 
 # Dagster loads the dbt project from its manifest: build it before anything loads the definitions.
 $(MANIFEST): $(STAMP) $(DBT_SOURCES)

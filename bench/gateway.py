@@ -2,6 +2,7 @@
 PostgreSQL with quota, billing and the outbox on, (c) through LiteLLM's proxy (its own venv).
 
     .venv/bin/python bench/gateway.py [--seconds 30] [--rounds 5] [--concurrency 32] [--skip-litellm]
+    .venv/bin/python bench/gateway.py --install-only   # make LiteLLM's virtualenv, measure nothing
 
 Prints a table and writes it to bench/RESULTS.md (section "Gateway"). Server CPU is read from
 /proc/<pid>/stat (user + system, the process and its children) before and after each run.
@@ -22,12 +23,15 @@ from pathlib import Path
 
 import httpx
 from results import write_section
+from venvs import PinnedVenvError, pinned_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PG = os.environ.get("AIADMIN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
-LITELLM_VERSION = os.environ.get("AIADMIN_BENCH_LITELLM", "litellm[proxy]")
+# LiteLLM's proxy and its whole tree, each file pinned by its hash (`make lock` writes it from litellm.in):
+# the virtualenv installs nothing else, and no other version (never 1.82.7 or 1.82.8, docs/operations.md).
+LITELLM_REQUIREMENTS = ROOT / "requirements" / "litellm.txt"
 BODY = {"model": "mock-large", "messages": [{"role": "user", "content": "Summarise the plot of Hamlet."}]}
 
 
@@ -240,7 +244,6 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
             timeout_seconds=30,
             max_retries=0,
             enabled=True,
-            extra_headers={},
             created_at=utcnow(),
         ),
         ModelRoute.__table__.insert().values(
@@ -277,17 +280,18 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
         "AIADMIN_DATABASE_URL": url,
         "AIADMIN_SECRET_KEY": settings.secret_key.get_secret_value(),
         "AIADMIN_ENVIRONMENT": "test",
+        "AIADMIN_ALLOWED_PRIVATE_NETWORKS": "127.0.0.1",  # the mock upstream (api/core/egress.py)
     }
 
 
 def litellm_ready() -> Path | None:
-    binary = LITELLM_VENV / "bin" / "litellm"
-    if binary.exists():
-        return binary
-    print("installing LiteLLM into bench/.venv-litellm …", flush=True)
-    subprocess.run([PY, "-m", "venv", str(LITELLM_VENV)], check=True)
-    done = subprocess.run([str(LITELLM_VENV / "bin" / "pip"), "install", "-q", LITELLM_VERSION], check=False)
-    return binary if done.returncode == 0 and binary.exists() else None
+    """LiteLLM's proxy from its own virtualenv, holding requirements/litellm.txt and nothing else."""
+    try:
+        print("LiteLLM from requirements/litellm.txt in bench/.venv-litellm …", flush=True)
+        return pinned_venv(LITELLM_VENV, LITELLM_REQUIREMENTS).with_name("litellm")
+    except PinnedVenvError as error:
+        print(f"LiteLLM could not be installed:\n{error}", file=sys.stderr)
+        return None
 
 
 def main() -> None:
@@ -298,7 +302,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="turns the load time is split into")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--install-only", action="store_true", help="make LiteLLM's virtualenv and stop")
     args = parser.parse_args()
+    if args.install_only:
+        sys.exit(0 if litellm_ready() else 1)
     sys.path.insert(0, str(ROOT))
     procs: list[subprocess.Popen] = []
     targets: list[Target] = []

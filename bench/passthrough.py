@@ -9,15 +9,19 @@ bench/gateway.py runs it as target (d): whatever aiadmin adds to a call costs CP
 from __future__ import annotations
 
 import os
+from ipaddress import ip_network
 
 from fastapi import FastAPI, Request
 
+from api.core.egress import Egress
 from api.providers.base import CallParams, ChatMessage
 from api.providers.openai_compatible import OpenAICompatibleProvider
 
 app = FastAPI()
 _base = os.environ.get("AIADMIN_BENCH_UPSTREAM", "http://127.0.0.1:9100")
-_upstream = OpenAICompatibleProvider(f"{_base}/v1", api_key=None, timeout_seconds=30)
+# The same client as the gateway's, connection guard included (the upstream's loopback address allowed).
+_egress = Egress((ip_network("127.0.0.1/32"),))
+_upstream = OpenAICompatibleProvider(f"{_base}/v1", api_key=None, timeout_seconds=30, egress=_egress)
 
 
 @app.post("/v1/chat/completions")

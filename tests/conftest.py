@@ -33,6 +33,11 @@ from pipelines.run import run_pipeline
 from tests.support.api import Clock, LiveServer
 from warehouse.settings import WarehouseSettings, get_warehouse_settings
 
+# The tests' mock LLM provider and webhook receivers listen on 127.0.0.1: the one private address the API
+# may call in tests (api/core/egress.py). Set here, once, before any settings are made, so every Settings of
+# the suite and every API process a test starts reads it; a test of the refusal passes its own list.
+os.environ["AIADMIN_ALLOWED_PRIVATE_NETWORKS"] = "127.0.0.1"
+
 POSTGRES_URL = os.environ.get("AIADMIN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 

@@ -1,8 +1,15 @@
-"""Exports: a query result as the user sees it (CSV, XLSX), and every mart as Parquet for BI tools."""
+"""Exports: a query result as the user sees it (CSV, XLSX), and every mart as Parquet for BI tools.
+
+Every spreadsheet export, the API's and the panel's, goes through `inert` (formula injection) and, for
+XLSX, `xlsx_value`: the one rule for what a cell may hold
+(docs/decisions/0035-outbound-addresses-and-inert-exports.md).
+"""
 
 from __future__ import annotations
 
 import io
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -10,14 +17,37 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
+# What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a text cell as a formula: OWASP's "CSV
+# Injection" list (= + - @ tab CR), ASVS 5.0's (NUL too), line feed, and the full-width forms some convert.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\x00", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# A signed number written out (as the panel shows it: "-1,234.5", "-1\u202f234,5"): read as a number,
+# never as a formula (no operator after the sign), so it is left as it is.
+_PLAIN_NUMBER = re.compile(r"[-+]?\d[\d.,\u00a0\u202f ]*")
+
+
+def inert(value):
+    """The value a spreadsheet will not run: text that starts like a formula gets a leading `'` (OWASP's
+    advice); a number, a date, a plain signed number as text and everything else pass as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode("utf-8")
+    """CSV as RFC 4180 writes it (CRLF between rows, so that a field holding a lone CR is quoted), inert."""
+    frame = frame.map(inert).rename(columns=inert)
+    return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def xlsx_value(value):
-    """A worksheet cannot hold control characters (openpyxl refuses the whole row): each shows as U+FFFD."""
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+    """A cell as XLSX holds it: text made inert, without control characters (openpyxl refuses the whole row:
+    each shows as U+FFFD); an aware time as naive UTC (XLSX has no time zones: refused too); numbers and
+    times stay typed, so that a spreadsheet sums and sorts them."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", inert(value))
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def to_xlsx_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:

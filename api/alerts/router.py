@@ -13,7 +13,8 @@ from api.alerts.schemas import EvaluationOut, HistoryPage, Kind, RuleIn, RuleOut
 from api.alerts.service import AlertRuleExists, AlertRuleNotFound, InvalidAlertRule, UnknownProvider
 from api.auth.deps import AlertsWriter, AuditCtx, HealthReader
 from api.core import exports
-from api.core.deps import SessionDep
+from api.core.deps import SessionDep, SettingsDep
+from api.core.egress import AddressNotAllowed
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
 from api.core.types import utcnow
 from api.core.validation import Instant
@@ -24,7 +25,7 @@ READ_ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked)
 RULE_ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, AlertRuleNotFound)
 WRITE_ERRORS = responses(
     NotAuthenticated, Forbidden, AccountBlocked, AlertRuleNotFound, AlertRuleExists, InvalidAlertRule,
-    UnknownProvider,
+    UnknownProvider, AddressNotAllowed,
 )  # fmt: skip
 RuleId = Annotated[int, Path(ge=1, le=2**53)]
 
@@ -38,11 +39,16 @@ async def list_rules(_staff: HealthReader, session: SessionDep) -> list[RuleOut]
 @router.post(
     "/rules",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(NotAuthenticated, Forbidden, AccountBlocked, AlertRuleExists, UnknownProvider),
+    responses=responses(
+        NotAuthenticated, Forbidden, AccountBlocked, AlertRuleExists, UnknownProvider, AddressNotAllowed
+    ),
 )
-async def create_rule(staff: AlertsWriter, session: SessionDep, body: RuleIn, audit_ctx: AuditCtx) -> RuleOut:
-    """A new rule, in state ok; the next evaluation measures it."""
-    rule = await service.create_rule(session, staff, body, at=utcnow(), context=audit_ctx)
+async def create_rule(
+    staff: AlertsWriter, session: SessionDep, settings: SettingsDep, body: RuleIn, audit_ctx: AuditCtx
+) -> RuleOut:
+    """A new rule, in state ok; the next evaluation measures it. A webhook on a network the server must not
+    call (the cloud metadata service, loopback, the LAN: api/core/egress.py) is 400 `address_not_allowed`."""
+    rule = await service.create_rule(session, staff, body, at=utcnow(), context=audit_ctx, settings=settings)
     return service.rule_out(rule)
 
 
@@ -53,11 +59,14 @@ async def get_rule(_staff: HealthReader, session: SessionDep, rule_id: RuleId) -
 
 @router.patch("/rules/{rule_id}", responses=WRITE_ERRORS)
 async def update_rule(
-    staff: AlertsWriter, session: SessionDep, rule_id: RuleId, body: RulePatch, audit_ctx: AuditCtx
-) -> RuleOut:
+    staff: AlertsWriter, session: SessionDep, settings: SettingsDep, rule_id: RuleId, body: RulePatch,
+    audit_ctx: AuditCtx,
+) -> RuleOut:  # fmt: skip
     """Change the fields sent (`enabled: false` pauses the rule). A webhook's URL, shown masked, is only
     replaced when sent."""
-    rule = await service.update_rule(session, staff, rule_id, body, at=utcnow(), context=audit_ctx)
+    rule = await service.update_rule(
+        session, staff, rule_id, body, at=utcnow(), context=audit_ctx, settings=settings
+    )
     return service.rule_out(rule)
 
 

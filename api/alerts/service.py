@@ -30,6 +30,7 @@ from api.alerts.schemas import AlertEventOut, RuleIn, RuleOut, RulePatch, shown_
 from api.audit import service as audit
 from api.audit.service import AuditContext
 from api.catalogue import service as catalogue
+from api.core.egress import Egress
 from api.core.errors import AppError, Conflict, NotFound
 from api.core.settings import Settings
 from api.core.types import utcnow
@@ -116,8 +117,11 @@ async def get_rule(session: AsyncSession, rule_id: int) -> AlertRule:
 
 
 async def _check(
-    session: AsyncSession, fields: RuleIn, *, rule_id: int | None, provider_changed: bool
-) -> None:
+    session: AsyncSession, fields: RuleIn, *, rule_id: int | None, provider_changed: bool,
+    target_changed: bool, egress: Egress,
+) -> None:  # fmt: skip
+    if target_changed and fields.channel == "webhook":  # not the cloud metadata service, loopback, the LAN
+        await egress.check_url(fields.target, field="target")
     taken = select(AlertRule.id).where(AlertRule.name == fields.name)
     if rule_id is not None:
         taken = taken.where(AlertRule.id != rule_id)
@@ -137,9 +141,12 @@ async def _write(session: AsyncSession, name: str, *, commit: bool) -> None:
 
 
 async def create_rule(
-    session: AsyncSession, actor: Account, fields: RuleIn, *, at: datetime, context: AuditContext
-) -> AlertRule:
-    await _check(session, fields, rule_id=None, provider_changed=True)
+    session: AsyncSession, actor: Account, fields: RuleIn, *, at: datetime, context: AuditContext,
+    settings: Settings,
+) -> AlertRule:  # fmt: skip
+    await _check(
+        session, fields, rule_id=None, provider_changed=True, target_changed=True, egress=Egress.of(settings)
+    )
     rule = AlertRule(
         **fields.model_dump(),
         state="ok",
@@ -166,6 +173,7 @@ async def update_rule(
     *,
     at: datetime,
     context: AuditContext,
+    settings: Settings,
 ) -> AlertRule:
     """Change the fields sent; the rule they make is checked whole. Its state is kept: the next evaluation
     measures the new definition (and resolves the alert if it no longer holds)."""
@@ -177,7 +185,11 @@ async def update_rule(
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise InvalidAlertRule(f"{where}: {error['msg']}" if where else error["msg"]) from None
-    await _check(session, fields, rule_id=rule_id, provider_changed=fields.provider != rule.provider)
+    moved = (fields.channel, fields.target) != (rule.channel, rule.target)
+    await _check(
+        session, fields, rule_id=rule_id, provider_changed=fields.provider != rule.provider,
+        target_changed=moved, egress=Egress.of(settings),
+    )  # fmt: skip
     before = _audited(rule)
     for name, value in fields.model_dump().items():
         setattr(rule, name, value)
@@ -494,7 +506,9 @@ async def evaluate_due(
     if webhooks:
         timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_SECONDS)
         headers = {"User-Agent": "aiadmin-alerts"}
-        async with aiohttp.ClientSession(timeout=timeout, headers=headers) as http:
+        # Connections to allowed addresses only: a webhook's host may resolve elsewhere than when saved.
+        connector = Egress.of(settings).connector()
+        async with aiohttp.ClientSession(timeout=timeout, headers=headers, connector=connector) as http:
             results = await asyncio.gather(
                 *(_post_webhook(sessionmaker, http, hook) for hook in webhooks), return_exceptions=True
             )

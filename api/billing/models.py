@@ -37,3 +37,16 @@ class LedgerEntry(Base):
         Index("ix_credit_ledger_reference", "reference"),
         Index("ix_credit_ledger_kind_created_at", "kind", "created_at"),
     )
+
+
+class ReservationSettlement(Base):
+    """The one ending of a paid call's reservation: settled (the call answered), refunded (it failed) or
+    lost (the recovery job refunded it: api/billing/recovery.py). Whoever writes this row first ends the
+    reservation; the others find it taken and change nothing, so no reservation is ever settled twice."""
+
+    __tablename__ = "reservation_settlements"
+
+    reference: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    outcome: Mapped[str] = mapped_column(String(16))  # settled | refunded | lost
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,12 +7,14 @@ so the call counts as failed: this job, run by every API process (api/core/perio
 reservation older than `reservation_grace_minutes` that has no other ledger row with its reference (a
 settlement or a refund) and no success event (a call that cost exactly its reservation), gives back the
 request it took from the day's quota, and records `balance.refunded` and `llm.call_failed` with the
-error `settlement_lost`.
+error `settlement_lost`. It gives back the tokens reserved with it, too.
 
 Exactly once: the sweep advances a watermark (`app_settings.reservations_swept_until`) that it locks
-first, so two processes never sweep at once, and a reservation is refunded only while nothing else
-carries its reference. The grace period must exceed the longest a call can take (providers' timeouts
-times their attempts), so that a late settlement never meets a refund.
+first, so two processes never sweep at once, and a reservation is refunded only if the sweep claims it
+(`reservation_settlements`, as the call's own settlement or refund does): whoever claims it first ends
+it, the other changes nothing. A call has a time limit (`call_max_seconds`, plus `drain_seconds` for a
+stream whose client left) below the grace period, so that a late settlement does not happen; if it did,
+it would find the reservation claimed and change nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from api.events.models import UsageEvent
 from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
 from api.quotas import repository as quotas
-from api.quotas.windows import DAILY_REQUESTS, utc_day
+from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS, MONTHLY_TOKENS, month_start, utc_day
 
 log = logging.getLogger("aiadmin.billing")
 
@@ -70,7 +72,12 @@ async def refund_lost_reservations(sessionmaker: async_sessionmaker, settings: S
         references = [uuid.UUID(entry.reference) for entry in reserved]
         found = select(UsageEvent.event_id).where(UsageEvent.event_id.in_(references))
         succeeded = set(await session.scalars(found)) if references else set()
-        lost = [entry for entry in reserved if uuid.UUID(entry.reference) not in succeeded]
+        lost = [
+            entry
+            for entry in reserved
+            if uuid.UUID(entry.reference) not in succeeded
+            and await billing.claim_reservation(session, entry.reference, entry.account_id, "lost", at)
+        ]
         for entry in lost:
             await _refund(session, entry, at)
         mark.value, mark.updated_at = {"until": cutoff.isoformat()}, at
@@ -103,6 +110,11 @@ async def _refund(session: AsyncSession, reservation: LedgerEntry, at: datetime)
         details={"reason": SETTLEMENT_LOST, "reserved_at": reservation.created_at.isoformat()},
     )
     await quotas.release(session, reservation.account_id, DAILY_REQUESTS, utc_day(reservation.created_at))
+    if tokens := reservation.details.get("tokens"):
+        day, month = utc_day(reservation.created_at), month_start(reservation.created_at)
+        await quotas.add(
+            session, reservation.account_id, [(DAILY_TOKENS, day, -tokens), (MONTHLY_TOKENS, month, -tokens)]
+        )
     call = {**about(account), "model_id": reservation.details.get("model")}
     ctx = RequestContext(client="system")
     properties = {"reference": reservation.reference}

@@ -17,8 +17,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
-from api.billing.models import LedgerEntry
+from api.billing.models import LedgerEntry, ReservationSettlement
 from api.core.app_settings import AppSetting
+from api.core.db import insert_for
 from api.core.errors import AppError, Forbidden
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
@@ -101,6 +102,20 @@ async def move(
         )
     )
     return balance
+
+
+async def claim_reservation(
+    session: AsyncSession, reference: str, account_id: uuid.UUID, outcome: str, at: datetime
+) -> bool:
+    """End the reservation `reference` as `outcome` (settled, refunded, lost): whether this caller did, or
+    it was already ended (then change nothing). The row stays locked until the caller's transaction ends."""
+    claimed = await session.execute(
+        insert_for(session)(ReservationSettlement)
+        .values(reference=reference, account_id=account_id, outcome=outcome, created_at=at)
+        .on_conflict_do_nothing(index_elements=["reference"])
+        .returning(ReservationSettlement.reference)
+    )
+    return claimed.scalar_one_or_none() is not None
 
 
 async def balance_of(session: AsyncSession, account_id: uuid.UUID) -> Decimal:

@@ -1,5 +1,6 @@
 """What staff do to the catalogue: models (a price change is a new row of the price history, effective now;
-a model still referenced cannot be deleted), providers (keys write-only: encrypted at rest, shown masked),
+a model still referenced cannot be deleted), providers (keys and extra headers write-only: encrypted at rest,
+shown masked; a base URL on a refused network and a header that no request may carry are 400s),
 assistant roles (every change a new version; a rollback is a new version too).
 
 Every change is audited and commits with its audit row; then the gateway's snapshot in this process is
@@ -23,6 +24,7 @@ from api.audit import service as audit
 from api.audit.service import AuditContext
 from api.catalogue import repository as repo
 from api.catalogue.errors import (
+    InvalidHeader,
     ModelExists,
     ModelInUse,
     ProviderExists,
@@ -47,13 +49,20 @@ from api.catalogue.schemas import (
     TestOut,
     VersionOut,
 )
-from api.catalogue.service import CatalogueCache, provider_spec, usage_totals
+from api.catalogue.service import (
+    CatalogueCache,
+    provider_headers,
+    provider_spec,
+    sealed_headers,
+    usage_totals,
+)
 from api.core.crypto import Encryptor
+from api.core.egress import Egress
 from api.core.errors import NotFound
 from api.core.settings import Settings
 from api.core.types import utcnow
 from api.events.models import UsageEvent
-from api.providers.base import CallParams, ChatMessage, ProviderError
+from api.providers.base import CallParams, ChatMessage, ProviderError, header_problem
 from api.providers.pool import ProviderPool
 
 MODEL_FIELDS = ("display_name", "tier", "visible", "enabled", "context_length", "max_output_tokens",
@@ -223,7 +232,9 @@ def provider_out(provider: Provider, encryptor: Encryptor) -> ProviderOut:
         max_retries=provider.max_retries,
         enabled=provider.enabled,
         api_key=mask(key),
-        extra_headers={name: mask(value) or "" for name, value in (provider.extra_headers or {}).items()},
+        extra_headers={
+            name: mask(value) or "" for name, value in provider_headers(provider, encryptor).items()
+        },
         created_at=provider.created_at,
     )
 
@@ -239,6 +250,15 @@ async def _provider(session: AsyncSession, provider_id: str) -> Provider:
     return provider
 
 
+async def _check_provider(settings: Settings, body: ProviderFields) -> None:
+    """Refuse what no call could use safely: headers that would split the request, an address on a
+    network the server must not call on an admin's word (the cloud metadata service, loopback, LAN)."""
+    if problem := header_problem(body.extra_headers.items()):
+        raise InvalidHeader(f"extra_headers: {problem}")
+    if body.base_url:
+        await Egress.of(settings).check_url(body.base_url, field="base_url")
+
+
 async def list_providers(session: AsyncSession, settings: Settings) -> list[ProviderOut]:
     encryptor = Encryptor(settings)
     return [provider_out(p, encryptor) for p in await repo.providers_in_order(session)]
@@ -250,10 +270,12 @@ async def add_provider(
 ) -> ProviderOut:  # fmt: skip
     if await repo.provider(session, body.id) is not None:
         raise ProviderExists(f"provider {body.id!r} exists")
+    await _check_provider(settings, body)
     encryptor = Encryptor(settings)
     provider = Provider(
-        **body.model_dump(exclude={"api_key"}),
+        **body.model_dump(exclude={"api_key", "extra_headers"}),
         api_key_encrypted=encryptor.encrypt(body.api_key) if body.api_key else None,
+        extra_headers_encrypted=sealed_headers(body.extra_headers, encryptor),
         created_at=at,
     )
     repo.add_provider(session, provider)
@@ -272,9 +294,11 @@ async def edit_provider(
     """Replace everything but the key (`enabled: false` disables it: its models fall back to the next)."""
     encryptor = Encryptor(settings)
     provider = await _provider(session, provider_id)
+    await _check_provider(settings, body)
     before = _shown(provider_out(provider, encryptor))
-    for name, value in body.model_dump().items():
+    for name, value in body.model_dump(exclude={"extra_headers"}).items():
         setattr(provider, name, value)
+    provider.extra_headers_encrypted = sealed_headers(body.extra_headers, encryptor)
     out = provider_out(provider, encryptor)
     await audit.commit_audited(
         session, staff, "provider.edit", target_type="provider", target_id=provider_id, before=before,
@@ -314,7 +338,7 @@ async def test_provider(
         r.provider_model for m in catalogue.models.values() for r in m.routes if r.provider.id == provider_id
     ]
     model = model or (routed[0] if routed else "mock-small")
-    spec = replace(provider_spec(provider, encryptor), max_retries=0)
+    spec = replace(provider_spec(provider, encryptor, Egress.of(settings)), max_retries=0)
     pool = ProviderPool()
     began = time.perf_counter()
     try:

@@ -22,6 +22,11 @@ class ProviderExists(Conflict):
     code = "provider_exists"
 
 
+class InvalidHeader(AppError):
+    status_code = 400
+    code = "invalid_header"
+
+
 class RoleExists(Conflict):
     code = "role_exists"
 

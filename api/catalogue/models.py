@@ -43,11 +43,13 @@ class Provider(Base):
     timeout_seconds: Mapped[float] = mapped_column(Float, default=60.0)
     max_retries: Mapped[int] = mapped_column(Integer, default=1)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    extra_headers: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    # The extra headers as one JSON object, encrypted like the key (their values are often credentials);
+    # None: none. Shown with values masked. Read and written by api/catalogue/service.py's two helpers.
+    extra_headers_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
-        return f"Provider(id={self.id!r}, kind={self.kind!r}, api_key=***)"
+        return f"Provider(id={self.id!r}, kind={self.kind!r}, api_key=***, extra_headers=***)"
 
 
 class LlmModel(Base):

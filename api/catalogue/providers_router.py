@@ -1,5 +1,7 @@
-"""`/api/v1/admin/providers` (providers:write): add, edit, rotate the key, disable, test. Keys are
-write-only: encrypted at rest, shown masked (`sk-…abcd`) in every answer and audit row, never logged."""
+"""`/api/v1/admin/providers` (providers:write): add, edit, rotate the key, disable, test. Keys and extra
+headers are write-only: encrypted at rest, shown masked (`sk-…abcd`) in every answer and audit row, never
+logged. A base URL on a network the server must not call (api/core/egress.py) is refused, 400
+`address_not_allowed`; a header no request may carry (a CR or LF in it), 400 `invalid_header`."""
 
 from __future__ import annotations
 
@@ -9,14 +11,17 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from api.auth.deps import AuditCtx, ProvidersWriter
 from api.catalogue import admin
-from api.catalogue.errors import ProviderExists
+from api.catalogue.errors import InvalidHeader, ProviderExists
 from api.catalogue.schemas import KeyIn, ProviderFields, ProviderIn, ProviderOut, TestOut
 from api.core.deps import SessionDep, SettingsDep
+from api.core.egress import AddressNotAllowed
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 
 router = APIRouter(prefix="/api/v1/admin/providers", tags=["admin: providers"])
 ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, NotFound)
+REFUSED = (AddressNotAllowed, InvalidHeader)  # what a save refuses in a provider's settings
+EDIT_ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, NotFound, *REFUSED)
 ProviderId = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,64}$")]
 
 
@@ -27,7 +32,11 @@ async def list_providers(
     return await admin.list_providers(session, settings)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses={**ERRORS, **responses(ProviderExists)})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(NotAuthenticated, Forbidden, AccountBlocked, ProviderExists, *REFUSED),
+)
 async def add_provider(
     staff: ProvidersWriter, session: SessionDep, settings: SettingsDep, body: ProviderIn, request: Request,
     audit_ctx: AuditCtx,
@@ -43,7 +52,7 @@ async def add_provider(
     )
 
 
-@router.put("/{provider_id}", responses=ERRORS)
+@router.put("/{provider_id}", responses=EDIT_ERRORS)
 async def edit_provider(
     staff: ProvidersWriter, session: SessionDep, settings: SettingsDep, provider_id: ProviderId,
     body: ProviderFields, request: Request, audit_ctx: AuditCtx,

@@ -9,6 +9,7 @@ and price it started with.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from api.billing.service import CreditRate, credit_rate
 from api.catalogue import repository
 from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
 from api.core.crypto import Encryptor
+from api.core.egress import Egress
 from api.core.errors import AppError
 from api.core.settings import Settings
 from api.events.models import UsageEvent
@@ -45,8 +47,19 @@ class ModelNotInPlan(AppError):
     type = "permission_error"
 
 
-def provider_spec(provider: Provider, encryptor: Encryptor) -> ProviderSpec:
-    """The provider row as the gateway uses it, its key decrypted."""
+def sealed_headers(headers: dict[str, str], encryptor: Encryptor) -> str | None:
+    """Extra headers as stored: one JSON object, encrypted (None: no header)."""
+    return encryptor.encrypt(json.dumps(headers, sort_keys=True)) if headers else None
+
+
+def provider_headers(provider: Provider, encryptor: Encryptor) -> dict[str, str]:
+    """The provider's extra headers, decrypted."""
+    sealed = provider.extra_headers_encrypted
+    return json.loads(encryptor.decrypt(sealed)) if sealed else {}
+
+
+def provider_spec(provider: Provider, encryptor: Encryptor, egress: Egress) -> ProviderSpec:
+    """The provider row as the gateway uses it, its key and headers decrypted."""
     return ProviderSpec(
         id=provider.id,
         kind=provider.kind,
@@ -55,7 +68,8 @@ def provider_spec(provider: Provider, encryptor: Encryptor) -> ProviderSpec:
         priority=provider.priority,
         timeout_seconds=provider.timeout_seconds,
         max_retries=provider.max_retries,
-        extra_headers=tuple(sorted((provider.extra_headers or {}).items())),
+        extra_headers=tuple(sorted(provider_headers(provider, encryptor).items())),
+        egress=egress,
     )
 
 
@@ -173,9 +187,9 @@ class Catalogue:
 
 
 async def load(session: AsyncSession, settings: Settings) -> Catalogue:
-    encryptor = Encryptor(settings)
+    encryptor, egress = Encryptor(settings), Egress.of(settings)
     providers = {
-        p.id: provider_spec(p, encryptor)
+        p.id: provider_spec(p, encryptor, egress)
         for p in (await session.scalars(select(Provider).where(Provider.enabled.is_(True)))).all()
     }
     routes: dict[str, list[RouteSpec]] = {}

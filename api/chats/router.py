@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from typing import Annotated, Literal
 
@@ -74,17 +72,8 @@ async def export_chat(
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "json":
         return Response(chat.model_dump_json(indent=2), media_type="application/json", headers=headers)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["created_at", "role", "model_id", "tokens", "content"])
-    for message in chat.messages:
-        writer.writerow(
-            [
-                message.created_at.isoformat(),
-                message.role,
-                message.model_id or "",
-                message.tokens,
-                message.content,
-            ]
-        )
-    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    text = exports.csv_text(
+        ["created_at", "role", "model_id", "tokens", "content"],
+        ([m.created_at.isoformat(), m.role, m.model_id or "", m.tokens, m.content] for m in chat.messages),
+    )
+    return Response(text, media_type="text/csv; charset=utf-8", headers=headers)

@@ -1,6 +1,10 @@
 """Lists as CSV or XLSX, streamed from the database in pages, so that a million rows export with flat
 memory: CSV chunks go out as they are written; XLSX is written row by row (openpyxl's write-only mode) to
-a temporary file that is then sent and deleted."""
+a temporary file that is then sent and deleted.
+
+No cell runs as a formula in a spreadsheet: text that starts like one is made inert
+(`warehouse.exports.inert`, the rule the panel's downloads use too); numbers and times stay typed (XLSX:
+numeric and date cells)."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import json
 import os
 import pathlib
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 from openpyxl import Workbook
@@ -20,7 +26,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, StreamingResponse
 
-from warehouse.exports import xlsx_value
+from warehouse.exports import inert, xlsx_value
 
 PAGE = 2_000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -39,13 +45,25 @@ CSV_ALTERNATIVE: dict[int | str, dict[str, Any]] = {200: {"content": _CSV}}
 
 
 def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, int | float | str):
+    """A value as a cell: numbers (a balance is a Decimal) and times kept typed, JSON for a dict or a list,
+    text for the rest."""
+    if value is None or isinstance(value, int | float | str | Decimal | date):
         return value
     return json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
 
 
 def _cells(values) -> list:
-    return [_cell(v) for v in values]
+    """A CSV row: typed values as Python writes them (a time as `2026-11-25 12:00:00+00:00`), text inert."""
+    return [inert(_cell(v)) for v in values]
+
+
+def csv_text(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A small table as CSV text, made as every export is (for answers built in memory: a chat)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(_cells(row) for row in rows)
+    return buffer.getvalue()
 
 
 async def _pages(session: AsyncSession, query: Select) -> AsyncIterator[Sequence[Any]]:
@@ -81,7 +99,7 @@ def csv_response(
 
 
 def _xlsx_cells(values) -> list:
-    return [xlsx_value(v) for v in _cells(values)]
+    return [xlsx_value(_cell(v)) for v in values]
 
 
 async def _write_xlsx(

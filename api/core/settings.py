@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key-change-me"  # noqa: S105 (refused in production)
 
@@ -80,6 +81,10 @@ class Settings(DatabaseSettings):
     # many connections (api/gateway/fastlane.py); false: through the ORM session, as on SQLite.
     fast_lane: bool = True
     fast_lane_pool_size: int = Field(default=20, ge=1, le=1000)
+    # Private networks that provider base URLs and alert webhooks may reach (api/core/egress.py): CIDRs or
+    # addresses, comma-separated ("127.0.0.1,10.0.0.0/8" for a local Ollama and vLLM on the LAN). Empty:
+    # public addresses only (never loopback, link-local cloud metadata, private, reserved).
+    allowed_private_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
     # Test mode: the offline mock provider obeys `metadata.mock` ("fail", "stall", "slow") in requests.
     mock_faults: bool = False
     # Make every call of the offline mock fail, stall or stream slowly (to show fallback and refunds).
@@ -99,6 +104,11 @@ class Settings(DatabaseSettings):
     # its two transactions) is refunded in full by the "reservations" job (api/billing/recovery.py). It
     # must exceed the longest a call can take: providers' timeouts times their attempts.
     reservation_grace_minutes: float = Field(default=30.0, gt=0)
+    # A call, streamed or not, ends after this long (a stream with an in-band `call_time_limit` error), and
+    # a stream whose client left is read on for at most `drain_seconds` more for the provider's usage: both
+    # together stay below the grace period, so a call is settled before its reservation can be refunded.
+    call_max_seconds: float = Field(default=600.0, gt=0)
+    drain_seconds: float = Field(default=30.0, ge=0)
     reservations_interval_seconds: float = Field(default=60.0, gt=0)
 
     # Background jobs of the API process (api/core/periodic.py): mail delivery and alert evaluation.
@@ -106,6 +116,13 @@ class Settings(DatabaseSettings):
     background_jobs: bool = True
     mail_interval_seconds: float = Field(default=5.0, gt=0)
     alerts_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("allowed_private_networks", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        return (
+            [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+        )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -119,6 +136,12 @@ class Settings(DatabaseSettings):
             raise ValueError(
                 "AIADMIN_CLIENT_IP_HEADER is no longer read: unset it and set AIADMIN_TRUSTED_PROXIES to the "
                 "number of proxies in front of the API (1 for one load balancer)"
+            )
+        if self.call_max_seconds + self.drain_seconds >= self.reservation_grace_minutes * 60:
+            raise ValueError(
+                "AIADMIN_CALL_MAX_SECONDS + AIADMIN_DRAIN_SECONDS must stay below "
+                "AIADMIN_RESERVATION_GRACE_MINUTES (in seconds): a call still running when its reservation "
+                "is refunded would be settled twice"
             )
         if self.test_top_ups is None:
             self.test_top_ups = self.environment != "production"

@@ -1,11 +1,17 @@
 """A completion's bookkeeping behind one seam: take, settle, refund.
 
-- `take`: transaction 1, before any provider is called: the token quotas, the day's request, the chat's
-  message slots and the credits' reservation, committed together; a refusal takes nothing.
+- `take`: transaction 1, before any provider is called: the most tokens the call can use reserved in the
+  day's and the month's token quotas, the day's request, the chat's message slots and the credits'
+  reservation (the price of those tokens), committed together; a refusal takes nothing.
 - `settle`: transaction 2 of a call that answered (streamed or not): the real cost charged against the
-  reservation, the tokens counted, the chat's messages kept, the events written.
-- `refund`: transaction 2 of a call that did not: the request, the chat's slots and the credits given
-  back, the failure recorded.
+  reservation, the tokens' reservation turned into the tokens used, the chat's messages kept, the events
+  written.
+- `refund`: transaction 2 of a call that did not: the request, the tokens, the chat's slots and the
+  credits given back, the failure recorded.
+
+A paid call's reservation ends once: `settle` and `refund` claim it (`reservation_settlements`) before
+they move credits, as the recovery job does (api/billing/recovery.py); whoever comes second changes
+nothing ([0030](../../docs/decisions/0030-settlement-claims-and-drained-streams.md)).
 
 Two implementations, chosen once when the app starts (`Gateway.open`):
 
@@ -20,6 +26,7 @@ them, every column of `usage_events` included ([0027](../../docs/decisions/0027-
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -39,12 +46,15 @@ from api.core.errors import AppError, QuotaExceeded
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, record
 from api.events.types import EventType
+from api.gateway.bounds import UsageBound
 from api.notifications import notify
 from api.providers.base import CallParams, ChatMessage, ProviderError
 from api.providers.mock import count_tokens
 from api.quotas import repository as quotas
 from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS, MONTHLY_TOKENS, month_start, utc_day
 from api.system.error_log import note_provider_failure
+
+log = logging.getLogger("aiadmin.gateway")
 
 
 class ChatNotFound(AppError):
@@ -62,11 +72,11 @@ class ChatMessageLimitReached(QuotaExceeded):
 
 @dataclass(frozen=True, slots=True)
 class Quota:
-    """A plan's limit of one metric in the window `at` falls in."""
+    """A plan's limit of one metric in the window `at` falls in (None: counted, with no limit)."""
 
     metric: str
     window_start: date
-    limit: int
+    limit: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +125,7 @@ class Prepared:
     call: dict
     charge: Charge
     reference: uuid.UUID
+    bound: UsageBound  # the most tokens the call can use: reserved in the token quotas
     chat_id: uuid.UUID | None = None
     chat_created: bool = False
 
@@ -160,6 +171,7 @@ class Books(Protocol):
         plan: PlanSpec | None,
         tokens: list[Quota],
         requests: Quota | None,
+        reserve_tokens: int,
         reserve: Decimal | None,
         reference: str,
         model_id: str,
@@ -167,10 +179,10 @@ class Books(Protocol):
         messages: list[ChatMessage],
         at: datetime,
     ) -> Taken:
-        """Transaction 1: refuse on a used-up token quota, take the day's request (`requests` None: no
-        limit), the chat's two message slots (making the chat on its first message), and reserve the
-        credits (`reserve` None: a free call). A refusal takes nothing and commits nothing: the caller
-        records it in `session`."""
+        """Transaction 1: reserve `reserve_tokens` in each of the token quotas `tokens` (refused if one has
+        no room for them), take the day's request (`requests` None: no limit), the chat's two message slots
+        (making the chat on its first message), and reserve the credits (`reserve` None: a free call). A
+        refusal takes nothing and commits nothing: the caller records it in `session`."""
         ...
 
     async def settle(
@@ -182,9 +194,11 @@ class Books(Protocol):
         ctx: RequestContext,
         at: datetime,
     ) -> None:
-        """Transaction 2 of a call that answered: refund the unused reservation or take the rest (never
-        below zero), count the tokens, keep the chat's messages, write `balance.charged` (a paid call),
-        the chat's events and `llm.call_succeeded`; notify balance_low if the call crossed it."""
+        """Transaction 2 of a call that answered: claim the reservation (a paid call whose reservation was
+        already ended changes nothing), refund the unused credits or take the rest (never below zero),
+        turn the tokens' reservation into the tokens used, keep the chat's messages, write
+        `balance.charged` (a paid call), the chat's events and `llm.call_succeeded`; notify balance_low if
+        the call crossed it."""
         ...
 
     async def refund(
@@ -197,8 +211,9 @@ class Books(Protocol):
         ctx: RequestContext,
         at: datetime,
     ) -> None:
-        """Transaction 2 of a call that did not answer: give the request, the chat's slots and the credits
-        back, note a provider's failure, write `balance.refunded` (a paid call) and `llm.call_failed`."""
+        """Transaction 2 of a call that did not answer: claim the reservation (as `settle`), give the
+        request, the tokens, the chat's slots and the credits back, note a provider's failure, write
+        `balance.refunded` (a paid call) and `llm.call_failed`."""
         ...
 
 
@@ -213,6 +228,7 @@ class PortableBooks:
         plan: PlanSpec | None,
         tokens: list[Quota],
         requests: Quota | None,
+        reserve_tokens: int,
         reserve: Decimal | None,
         reference: str,
         model_id: str,
@@ -220,17 +236,16 @@ class PortableBooks:
         messages: list[ChatMessage],
         at: datetime,
     ) -> Taken:
-        for quota in tokens:
-            if await quotas.used(session, account.id, quota.metric, quota.window_start) >= quota.limit:
+        for quota in [*tokens, *([requests] if requests else [])]:
+            amount = 1 if quota is requests else reserve_tokens
+            if (
+                await quotas.try_consume(
+                    session, account.id, quota.metric, quota.window_start, quota.limit, amount
+                )
+                is None
+            ):
+                await session.rollback()
                 return Taken(refused=quota)
-        if (
-            requests is not None
-            and await quotas.try_consume(
-                session, account.id, requests.metric, requests.window_start, requests.limit
-            )
-            is None
-        ):
-            return Taken(refused=requests)
         chat_created, balance = False, None
         try:
             if chat_id:
@@ -241,7 +256,7 @@ class PortableBooks:
         if reserve is not None:
             balance = await billing.move(
                 session, account.id, -reserve, kind="charge", at=at, reference=reference,
-                details={"reserved": True, "model": model_id},
+                details=reservation_details(model_id, reserve_tokens),
             )  # fmt: skip
             if balance is None:
                 await session.rollback()
@@ -258,6 +273,8 @@ class PortableBooks:
         ctx: RequestContext,
         at: datetime,
     ) -> None:
+        if not await _claim(session, account, prepared, "settled", at):
+            return
         credits = await _settle_charge(
             session, account, prepared.call, prepared.charge, outcome.cost_usd, ctx, at
         )
@@ -279,7 +296,10 @@ class PortableBooks:
     ) -> None:
         call, charge = prepared.call, prepared.charge
         await session.rollback()
+        if not await _claim(session, account, prepared, "refunded", at):
+            return
         await quotas.release(session, account.id, DAILY_REQUESTS, utc_day(at))
+        await quotas.add(session, account.id, _token_counts(-prepared.bound.total, at))
         if prepared.chat_id is not None:
             if prepared.chat_created:  # a chat is made by its first message: no message, no chat
                 await chats.delete_own(session, account.id, prepared.chat_id)
@@ -328,6 +348,29 @@ class PortableBooks:
             properties={"attempts": attempts} if attempts else {},
         )
         await session.commit()
+
+
+def reservation_details(model_id: str, tokens: int) -> dict[str, Any]:
+    """The reservation's ledger details: the model, and the tokens reserved with it (given back with the
+    credits if its settlement is lost)."""
+    return {"reserved": True, "model": model_id, "tokens": tokens}
+
+
+def _token_counts(amount: int, at: datetime) -> list[tuple[str, date, int]]:
+    return [(DAILY_TOKENS, utc_day(at), amount), (MONTHLY_TOKENS, month_start(at), amount)]
+
+
+async def _claim(session: AsyncSession, account: Account, prepared: Prepared, outcome: str, at) -> bool:
+    """End a paid call's reservation as `outcome`; False (and the session rolled back) if it was already
+    ended: by the recovery job, when the call outlived the grace period."""
+    charge = prepared.charge
+    if charge.rate is None:
+        return True
+    if await billing.claim_reservation(session, charge.reference, account.id, outcome, at):
+        return True
+    await session.rollback()
+    log.warning("reservation %s was already ended: the call's %s changed nothing", charge.reference, outcome)
+    return False
 
 
 async def _take_chat(
@@ -411,10 +454,8 @@ async def _store_outcome(
     session: AsyncSession, account: Account, prepared: Prepared, outcome: Outcome, ctx: RequestContext, at
 ) -> None:
     """Count the tokens; in a chat, keep its two messages and write its events."""
-    total = outcome.input_tokens + outcome.output_tokens
-    await quotas.add(
-        session, account.id, [(DAILY_TOKENS, utc_day(at), total), (MONTHLY_TOKENS, month_start(at), total)]
-    )
+    used = outcome.input_tokens + outcome.output_tokens
+    await quotas.add(session, account.id, _token_counts(used - prepared.bound.total, at))
     if prepared.chat_id is None:
         return
     asked = next((m.content for m in reversed(prepared.messages) if m.role == "user"), "")

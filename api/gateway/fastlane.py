@@ -20,6 +20,7 @@ to the portable implementation, in the request's session: those are rare.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,9 +40,19 @@ from api.core.errors import DatabaseUnavailable
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, event_row
 from api.events.types import EventType
-from api.gateway.books import Outcome, PortableBooks, Prepared, Quota, Taken, watch_balance
+from api.gateway.books import (
+    Outcome,
+    PortableBooks,
+    Prepared,
+    Quota,
+    Taken,
+    reservation_details,
+    watch_balance,
+)
 from api.providers.base import ChatMessage
 from api.quotas.windows import DAILY_TOKENS, MONTHLY_TOKENS, month_start, utc_day
+
+log = logging.getLogger("aiadmin.gateway")
 
 _ACCOUNT_ATTRS = tuple((a.key, a.columns[0].name) for a in inspect(Account).column_attrs)
 _ACCOUNT_SELECT = ", ".join(f"a.{column}" for _, column in _ACCOUNT_ATTRS)
@@ -59,7 +70,7 @@ WHERE k.key_hash = $1 AND k.revoked_at IS NULL
 """  # noqa: S608
 KEY_USED = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
 # Transaction 1 and transaction 2 (success) as one statement each: the functions in api/gateway/sql/.
-TAKE = "SELECT refused, new_balance FROM gateway_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+TAKE = "SELECT refused, new_balance FROM gateway_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 SETTLE = "SELECT gateway_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
 
@@ -137,6 +148,7 @@ class FastBooks:
         plan: PlanSpec | None,
         tokens: list[Quota],
         requests: Quota | None,
+        reserve_tokens: int,
         reserve: Decimal | None,
         reference: str,
         model_id: str,
@@ -148,8 +160,9 @@ class FastBooks:
         (the function's block is rolled back)."""
         if chat_id is not None:
             return await self._portable.take(
-                session, account, plan=plan, tokens=tokens, requests=requests, reserve=reserve,
-                reference=reference, model_id=model_id, chat_id=chat_id, messages=messages, at=at,
+                session, account, plan=plan, tokens=tokens, requests=requests, reserve_tokens=reserve_tokens,
+                reserve=reserve, reference=reference, model_id=model_id, chat_id=chat_id, messages=messages,
+                at=at,
             )  # fmt: skip
         with _available():
             row = await self._pool.fetchrow(
@@ -158,13 +171,14 @@ class FastBooks:
                 [quota.metric for quota in tokens],
                 [quota.window_start for quota in tokens],
                 [quota.limit for quota in tokens],
+                reserve_tokens,
                 requests.metric if requests else None,
                 requests.window_start if requests else None,
                 requests.limit if requests else None,
                 reserve,
                 reference,
                 at,
-                {"reserved": True, "model": model_id},
+                reservation_details(model_id, reserve_tokens),
             )
         refused = row["refused"]
         if refused == "balance":
@@ -198,12 +212,17 @@ class FastBooks:
             )  # fmt: skip
             events.insert(0, charged)
         actual = charge.rate.credits_for_usd(outcome.cost_usd) if paid else None
-        tokens = outcome.input_tokens + outcome.output_tokens
+        tokens = outcome.input_tokens + outcome.output_tokens - prepared.bound.total  # used minus reserved
         with _available():
             credits = await self._pool.fetchval(
                 SETTLE, account.id, charge.reference, charge.reserved, actual, at, DAILY_TOKENS, utc_day(at),
                 MONTHLY_TOKENS, month_start(at), tokens, events,
             )  # fmt: skip
+        if paid and credits is None:  # the recovery job ended the reservation first
+            log.warning(
+                "reservation %s was already ended: the call's settlement changed nothing", charge.reference
+            )
+            return None
         if paid and await watch_balance(session, account, charge, credits, at):
             await session.commit()
         return None

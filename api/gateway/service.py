@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NoReturn
@@ -36,10 +36,10 @@ from api.gateway.books import (
     Prepared,
     Quota,
 )
+from api.gateway.bounds import UsageBound, prompt_floor, usage_bound
 from api.gateway.fastlane import FastBooks
 from api.notifications import notify
 from api.providers.base import CallParams, ChatMessage, Completion, ProviderError
-from api.providers.mock import count_prompt_tokens
 from api.providers.pool import ProviderPool
 from api.quotas.windows import (
     DAILY_REQUESTS,
@@ -58,6 +58,20 @@ log = logging.getLogger("aiadmin.gateway")
 class MaxTokensTooLarge(AppError):
     status_code = 400
     code = "max_tokens_too_large"
+
+
+class ContextLengthExceeded(AppError):
+    status_code = 400
+    code = "context_length_exceeded"
+
+
+class CallTimeLimit(ProviderError):
+    """The call ran past `call_max_seconds` (AIADMIN_CALL_MAX_SECONDS)."""
+
+    code = "call_time_limit"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the call ran past its time limit of {seconds:g} s", code=self.code)
 
 
 class AllProvidersFailed(ProviderError):
@@ -104,15 +118,27 @@ class CompletionResult:
     request_id: str
 
 
-def _worst_case(
-    spec: ModelSpec, rate: CreditRate, messages, params: CallParams, at: datetime
-) -> Decimal | None:
-    """The credits to reserve for a call (the prompt as counted here, the most tokens the answer may have);
+def _worst_case(spec: ModelSpec, rate: CreditRate, bound: UsageBound, at: datetime) -> Decimal | None:
+    """The credits to reserve for a call: the price of the most tokens it can use (api/gateway/bounds.py);
     None for a free-tier model."""
     if spec.tier != "paid":
         return None
-    worst_output = params.max_tokens or spec.max_output_tokens
-    return rate.credits_for_usd(spec.cost_usd(at, count_prompt_tokens(messages), worst_output))
+    return rate.credits_for_usd(spec.cost_usd(at, bound.input_tokens, bound.output_tokens))
+
+
+def _fit_context(spec: ModelSpec, messages: list[ChatMessage], params: CallParams) -> CallParams:
+    """Refuse a prompt that cannot fit the model's context with the answer asked for (counting its fewest
+    tokens); the call's answer limit, always sent to the provider, so that it cannot write more than the
+    reservation holds: the one asked for, else the model's, within what the context leaves."""
+    floor = prompt_floor(messages)
+    if floor + (params.max_tokens or 1) > spec.context_length:
+        asked = f" and an answer of up to {params.max_tokens}" if params.max_tokens else ""
+        raise ContextLengthExceeded(
+            f"{spec.id!r} reads at most {spec.context_length} tokens; this prompt has at least {floor}{asked}"
+        )
+    if params.max_tokens is not None:
+        return params
+    return replace(params, max_tokens=min(spec.max_output_tokens, spec.context_length - floor))
 
 
 def _insufficient(reserved: Decimal) -> InsufficientBalance:
@@ -126,15 +152,10 @@ def _request_quota(plan: PlanSpec | None, at: datetime) -> Quota | None:
 
 
 def _token_quotas(plan: PlanSpec | None, at: datetime) -> list[Quota]:
-    if plan is None:
-        return []
+    """The day's and the month's tokens: a call reserves its most in both (limit None: counted, no limit)."""
     return [
-        Quota(metric, window, limit)
-        for metric, window, limit in (
-            (DAILY_TOKENS, utc_day(at), plan.tokens_per_day),
-            (MONTHLY_TOKENS, month_start(at), plan.tokens_per_month),
-        )
-        if limit is not None
+        Quota(DAILY_TOKENS, utc_day(at), plan.tokens_per_day if plan else None),
+        Quota(MONTHLY_TOKENS, month_start(at), plan.tokens_per_month if plan else None),
     ]
 
 
@@ -145,8 +166,10 @@ async def _refuse_limit(
     quota: Quota,
     ctx: RequestContext,
     at: datetime,
+    tokens: int,
 ) -> NoReturn:
-    """Refuse on the plan's used-up `quota` (the day's completions, or the day's or month's tokens)."""
+    """Refuse on the plan's used-up `quota` (the day's completions, or the day's or month's tokens, which
+    have no room left for the `tokens` the call may use)."""
     plan = account.plan_code
     if quota.metric == DAILY_REQUESTS:
         code, resets = QuotaExceeded.code, next_day(at)
@@ -154,7 +177,10 @@ async def _refuse_limit(
     else:
         period, resets = ("day", next_day(at)) if quota.metric == DAILY_TOKENS else ("month", next_month(at))
         code = "token_quota_exceeded"
-        message = f"plan {plan!r} allows {quota.limit} tokens per {period}: wait for the reset"
+        message = (
+            f"plan {plan!r} allows {quota.limit} tokens per {period} and this call may use up to {tokens}: "
+            "wait for the reset, or send a shorter prompt or a lower `max_tokens`"
+        )
     await _refuse_quota(
         session, settings, account, ctx, at,
         metric=quota.metric, limit=quota.limit, error_code=code,
@@ -203,10 +229,27 @@ async def _refuse_quota(
 
 
 async def call_with_fallback(
-    pool: ProviderPool, spec: ModelSpec, messages: list[ChatMessage], params: CallParams
+    pool: ProviderPool, spec: ModelSpec, messages: list[ChatMessage], params: CallParams, max_seconds: float
 ) -> tuple[Completion, str, list[dict[str, str]]]:
-    """The first answer of the model's providers in priority order; the failed attempts before it."""
+    """The first answer of the model's providers in priority order, within `max_seconds` in all; the failed
+    attempts before it."""
     attempts: list[dict[str, str]] = []
+    try:
+        async with asyncio.timeout(max_seconds):
+            return await _first_answer(pool, spec, messages, params, attempts)
+    except TimeoutError:
+        error = CallTimeLimit(max_seconds)
+        error.attempts = attempts
+        raise error from None
+
+
+async def _first_answer(
+    pool: ProviderPool,
+    spec: ModelSpec,
+    messages: list[ChatMessage],
+    params: CallParams,
+    attempts: list[dict[str, str]],
+) -> tuple[Completion, str, list[dict[str, str]]]:
     for route in spec.routes:
         provider = route.provider
         for _ in range(provider.max_retries + 1):
@@ -264,6 +307,7 @@ async def prepare(
     )
     if persona:  # the role's system prompt comes first, whatever the client sent
         messages = [ChatMessage("system", persona.system_prompt), *messages]
+    params = _fit_context(spec, messages, params)
     call = {
         **about(account),
         "model_id": spec.id,
@@ -274,21 +318,22 @@ async def prepare(
     # Transaction 1: take the quota, the chat's message slots and the credits (each atomic), committed
     # before any provider is called; a refusal of any leaves nothing taken.
     reference = uuid.uuid4()
-    reserved = _worst_case(spec, catalogue.credit_rate, messages, params, at)
+    bound = usage_bound(messages, spec.context_length, params.max_tokens)
+    reserved = _worst_case(spec, catalogue.credit_rate, bound, at)
     settings = gateway.settings
     taken = await gateway.books.take(
         session, account, plan=plan, tokens=_token_quotas(plan, at), requests=_request_quota(plan, at),
-        reserve=reserved, reference=reference.hex, model_id=spec.id, chat_id=chat_id, messages=messages,
-        at=at,
+        reserve_tokens=bound.total, reserve=reserved, reference=reference.hex, model_id=spec.id,
+        chat_id=chat_id, messages=messages, at=at,
     )  # fmt: skip
     if taken.refused is not None:
-        await _refuse_limit(session, settings, account, taken.refused, ctx, at)
+        await _refuse_limit(session, settings, account, taken.refused, ctx, at, bound.total)
     if taken.refusal is not None:
         await _refused(session, call, taken.refusal, ctx, at)
     if taken.insufficient:
         await _refused(session, call, _insufficient(reserved), ctx, at)
     charge = _charge(reference.hex, reserved, catalogue, taken.balance, settings)
-    return Prepared(spec, params, messages, call, charge, reference, chat_id, taken.chat_created)
+    return Prepared(spec, params, messages, call, charge, reference, bound, chat_id, taken.chat_created)
 
 
 def _charge(
@@ -332,7 +377,9 @@ async def complete(
     spec, params, messages, reference = prepared.spec, prepared.params, prepared.messages, prepared.reference
     started = time.perf_counter()
     try:
-        completion, provider_id, attempts = await call_with_fallback(gateway.pool, spec, messages, params)
+        completion, provider_id, attempts = await call_with_fallback(
+            gateway.pool, spec, messages, params, gateway.settings.call_max_seconds
+        )
     except BaseException as exc:
         # Whatever went wrong (the providers, a bug, the request being cancelled), the unit taken above is
         # given back and the failed call is recorded: nothing is charged for a call that did not happen.
@@ -348,13 +395,18 @@ async def complete(
     # Transaction 2 (success): settle the credits to the real cost, record the call with its tokens and
     # its cost at the price in force.
     properties = {"attempts": attempts} if attempts else {}
-    if completion.usage_estimated:
-        properties["usage_estimated"] = True
+    input_tokens, output_tokens = completion.input_tokens, completion.output_tokens
+    if completion.usage_estimated:  # the provider did not say: the most it can have billed
+        input_tokens, output_tokens = (
+            prepared.bound.input_tokens,
+            prepared.bound.output_of(completion.content),
+        )
+        properties.update(usage_estimated=True, usage_source="bound")
     outcome = Outcome(
         provider=provider_id,
-        input_tokens=completion.input_tokens,
-        output_tokens=completion.output_tokens,
-        cost_usd=spec.cost_usd(at, completion.input_tokens, completion.output_tokens),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=spec.cost_usd(at, input_tokens, output_tokens),
         latency_ms=latency_ms,
         answer=completion.content,
         properties=properties,

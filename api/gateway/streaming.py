@@ -2,11 +2,21 @@
 
 - Providers are tried in priority order until one sends its first chunk; after that there is no fallback.
   A provider that breaks mid-stream (a reset, an in-band error, a stall, a body cut short) ends the
-  client's stream with an in-band error event; its `llm.call_failed` names that provider.
-- Usage comes from the provider's final usage chunk; without one it is counted here and flagged.
+  client's stream with an in-band error event; its `llm.call_failed` names that provider, and the call is
+  refunded.
+- Usage comes from the provider's final usage chunk; without one, the call is charged the most the provider
+  can have billed (api/gateway/bounds.py) and flagged (`usage_estimated`, `usage_source: bound`).
+- A client that hangs up, before the first token or after, does not end the provider's work: the provider
+  has read the prompt and goes on writing. The settlement reads the provider's stream on, for at most
+  `drain_seconds` and the answer's token limit, to get its usage (`usage_source: provider_after_disconnect`);
+  if it does not come, the stream is cancelled and the call charged the bound of the prompt plus what was
+  written (`usage_source: bound`). Either way the day's request and the tokens stay taken.
+- A call has a time limit (`call_max_seconds`): past it, the stream is cut (an in-band `call_time_limit`
+  error) and charged like a client that left; a provider that has not started by then is refunded. The
+  limit and the drain stay below the reservation's grace period (api/core/settings.py), and the settlement
+  claims the reservation, so a reservation is never both refunded and settled (docs/decisions/0030).
 - The settlement runs in its own session (the request's is closed by then) and in its own task, so a
-  client that hangs up cannot cancel it: a client that leaves before the first token pays nothing, one
-  that leaves mid-stream pays for what it received, a provider that breaks mid-stream is refunded.
+  client that hangs up cannot cancel it.
 """
 
 from __future__ import annotations
@@ -26,9 +36,9 @@ from starlette.responses import StreamingResponse
 from api.accounts.models import Account
 from api.events.outbox import RequestContext
 from api.gateway.books import Books, Outcome
-from api.gateway.service import AllProvidersFailed, Gateway, Prepared, ProviderError
+from api.gateway.bounds import text_floor
+from api.gateway.service import AllProvidersFailed, CallTimeLimit, Gateway, Prepared, ProviderError
 from api.providers.base import StreamChunk
-from api.providers.mock import count_prompt_tokens, count_tokens
 
 log = logging.getLogger("aiadmin.gateway")
 
@@ -38,18 +48,30 @@ class ClientDisconnected(Exception):
 
 
 class _Watch:
-    """Races each wait on the provider against the client hanging up."""
+    """Races each wait on the provider against the client hanging up and the call's time limit. The read
+    in flight when the client hangs up is left running (`inflight`): the settlement awaits it."""
 
-    def __init__(self, wait_disconnect: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, wait_disconnect: Callable[[], Awaitable[None]], max_seconds: float) -> None:
         self._gone = asyncio.ensure_future(wait_disconnect())
+        self._max_seconds = max_seconds
+        self._deadline = asyncio.get_running_loop().time() + max_seconds
+        self.inflight: asyncio.Future | None = None
 
     async def __call__(self, awaitable, seconds: float):
-        task = asyncio.ensure_future(asyncio.wait_for(awaitable, timeout=seconds))
+        left = self._deadline - asyncio.get_running_loop().time()
+        task = self.inflight = asyncio.ensure_future(
+            asyncio.wait_for(awaitable, timeout=max(min(seconds, left), 0))
+        )
         done, _ = await asyncio.wait({task, self._gone}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
+        if task not in done:
+            raise ClientDisconnected("the client hung up")
+        self.inflight = None
+        try:
             return task.result()
-        task.cancel()
-        raise ClientDisconnected("the client hung up")
+        except TimeoutError:
+            if left <= seconds:
+                raise CallTimeLimit(self._max_seconds) from None
+            raise
 
     def close(self) -> None:
         self._gone.cancel()
@@ -59,12 +81,15 @@ class _Watch:
 class StreamState:
     provider: str | None = None
     attempts: list[dict[str, str]] = field(default_factory=list)
-    sent: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # what the provider wrote (sent, or read after a hang-up)
     finish_reason: str = "stop"
     input_tokens: int | None = None
     output_tokens: int | None = None
-    outcome: str = "failed"  # ok | disconnected | failed
+    outcome: str = "failed"  # ok | disconnected | cut (the time limit) | failed
     error: BaseException | None = None
+    upstream: AsyncIterator[StreamChunk] | None = None  # the provider's stream being read
+    inflight: asyncio.Future | None = None  # its read in flight when the client hung up
+    usage_source: str | None = None  # provider_after_disconnect | bound; None: the provider's, as usual
 
 
 async def _open(gateway: Gateway, prepared: Prepared, state: StreamState, watch: _Watch):
@@ -72,28 +97,36 @@ async def _open(gateway: Gateway, prepared: Prepared, state: StreamState, watch:
     for route in prepared.spec.routes:
         provider = route.provider
         for _ in range(provider.max_retries + 1):
-            stream = gateway.pool.adapter(provider).stream(
+            stream = state.upstream = gateway.pool.adapter(provider).stream(
                 route.provider_model, prepared.messages, prepared.params
             )
+            state.provider = provider.id  # the provider reading the prompt (a hang-up is charged to it)
             try:
                 first = await watch(anext(stream), provider.timeout_seconds)
-                state.provider = provider.id
                 return stream, first, provider.timeout_seconds
             except TimeoutError:
                 state.attempts.append({"provider": provider.id, "error": "provider_timeout"})
             except StopAsyncIteration:
                 state.attempts.append({"provider": provider.id, "error": "provider_bad_response"})
+            except CallTimeLimit:
+                raise
             except ProviderError as exc:
                 state.attempts.append({"provider": provider.id, "error": exc.code})
                 if not exc.retryable:
+                    state.provider = state.upstream = None
                     await stream.aclose()
                     raise
+            state.provider = state.upstream = None
             await stream.aclose()
     raise AllProvidersFailed(state.attempts)
 
 
 def _sse(payload: dict) -> str:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+
+
+def _error_event(code: str, message: str) -> str:
+    return _sse({"error": {"code": code, "message": message, "type": "api_error", "param": None}})
 
 
 async def run(
@@ -108,7 +141,7 @@ async def run(
     at: datetime,
 ) -> AsyncIterator[str]:
     state = StreamState()
-    watch = _Watch(wait_disconnect)
+    watch = _Watch(wait_disconnect, gateway.settings.call_max_seconds)
     started = time.perf_counter()
     base = {
         "id": f"chatcmpl-{prepared.reference.hex}",
@@ -132,27 +165,38 @@ async def run(
                 chunk = await watch(anext(stream), timeout)
             except StopAsyncIteration:
                 chunk = None
+            except CallTimeLimit:
+                raise
             except TimeoutError as exc:
                 raise ProviderError("the provider stalled mid-stream", code="provider_timeout") from exc
         state.outcome = "ok"
         yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": state.finish_reason}]})
         if include_usage:
-            input_tokens, output_tokens, _ = _usage(state, prepared)
+            input_tokens, output_tokens = _usage(state, prepared)
             usage = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens}
             usage["total_tokens"] = input_tokens + output_tokens
             yield _sse({**base, "choices": [], "usage": usage})
         yield "data: [DONE]\n\n"
+    except CallTimeLimit as exc:
+        if state.sent:  # cut mid-answer: charged for what the provider wrote, as a client that left
+            state.outcome = "cut"
+            message = f"the answer was cut at the call's time limit ({exc}); it is charged as far as it went"
+        else:
+            state.error = exc
+            state.attempts.append({"provider": state.provider, "error": exc.code})
+            message = f"{exc}; the call was not charged"
+        yield _error_event(exc.code, message)
     except ProviderError as exc:
         state.error = exc
         if state.provider is not None:  # it broke after its first chunk: the failure names who broke it
             state.attempts.append({"provider": state.provider, "error": exc.code})
         log.warning("model %s: stream failed: %s", prepared.spec.id, exc)
-        message = f"the providers of {prepared.spec.id!r} failed; the call was not charged"
-        yield _sse(
-            {"error": {"code": "provider_error", "message": message, "type": "api_error", "param": None}}
+        yield _error_event(
+            "provider_error", f"the providers of {prepared.spec.id!r} failed; the call was not charged"
         )
     except (ClientDisconnected, asyncio.CancelledError, GeneratorExit):
         state.outcome = "disconnected"
+        state.inflight = watch.inflight
         if not isinstance(sys.exc_info()[1], ClientDisconnected):
             raise
     except Exception as exc:  # a bug: the client's stream ends, the call is settled as failed
@@ -162,7 +206,7 @@ async def run(
         watch.close()
         # Settle in a task of its own: a cancelled request (the client hung up) cannot interrupt it.
         task = asyncio.get_running_loop().create_task(
-            _settle(gateway.books, sessionmaker, account, prepared, state, started, ctx, at)
+            _settle(gateway, sessionmaker, account, prepared, state, started, ctx, at)
         )
         gateway.settlements.add(task)
         task.add_done_callback(gateway.settlements.discard)
@@ -178,15 +222,45 @@ def _take(state: StreamState, chunk: StreamChunk) -> None:
         state.input_tokens, state.output_tokens = chunk.input_tokens, chunk.output_tokens
 
 
-def _usage(state: StreamState, prepared: Prepared) -> tuple[int, int, bool]:
-    """Tokens in and out: the provider's report of a finished stream, else counted here (estimated)."""
-    if state.outcome == "ok" and state.input_tokens is not None:
-        return state.input_tokens, state.output_tokens, False
-    return count_prompt_tokens(prepared.messages), count_tokens("".join(state.sent)), True
+def _usage(state: StreamState, prepared: Prepared) -> tuple[int, int]:
+    """Tokens in and out: the provider's report, else the most it can have billed (`usage_source`)."""
+    if state.input_tokens is not None and state.outcome in ("ok", "disconnected"):
+        return state.input_tokens, state.output_tokens
+    state.usage_source = "bound"
+    return prepared.bound.input_tokens, prepared.bound.output_of("".join(state.sent))
+
+
+async def _drain(state: StreamState, prepared: Prepared, seconds: float) -> None:
+    """After a hang-up: read the provider's stream on, for at most `seconds` and until it has written more
+    than the answer's token limit, for its usage report. The stream is closed either way."""
+    upstream = state.upstream
+    if upstream is None:
+        return
+    limit = prepared.bound.output_tokens
+    try:
+        async with asyncio.timeout(seconds):
+            chunk = await state.inflight if state.inflight is not None else await anext(upstream)
+            while chunk is not None:
+                _take(state, chunk)
+                if state.input_tokens is not None or text_floor("".join(state.sent)) > limit:
+                    break
+                chunk = await anext(upstream, None)
+    except ProviderError as exc:
+        if not state.sent:  # it failed before writing anything: it did not serve the call
+            state.outcome, state.error = "failed", exc
+            state.attempts.append({"provider": state.provider, "error": exc.code})
+        log.info("model %s: stream failed after the client left: %s", prepared.spec.id, exc)
+    except (TimeoutError, StopAsyncIteration, asyncio.CancelledError) as exc:
+        log.info("model %s: stream not read to its usage after the client left: %r", prepared.spec.id, exc)
+    finally:
+        state.inflight = None
+        await _close(state)
+    if state.input_tokens is not None:
+        state.usage_source = "provider_after_disconnect"
 
 
 async def _settle(
-    books: Books,
+    gateway: Gateway,
     sessionmaker: async_sessionmaker,
     account: Account,
     prepared: Prepared,
@@ -195,22 +269,31 @@ async def _settle(
     ctx: RequestContext,
     at: datetime,
 ) -> None:
-    """The stream's transaction 2, through the same books as a call that is not streamed."""
+    """The stream's transaction 2, through the same books as a call that is not streamed. A call the
+    provider failed is refunded; one that answered, was cut or whose client left is charged."""
+    books: Books = gateway.books
+    if state.outcome == "disconnected":
+        await _drain(state, prepared, gateway.settings.drain_seconds)
+    elif state.upstream is not None and state.outcome != "ok":
+        await _close(state)
     async with sessionmaker() as session:
-        received_something = bool(state.sent)
-        if state.outcome == "failed" or not received_something:
-            error = state.error or ClientDisconnected("the client left before the first token")
-            if state.outcome == "disconnected":
-                error = ClientDisconnected("the client left before the first token")
+        if state.outcome == "failed":
+            error = state.error or ProviderError("the stream ended without an answer")
             if state.attempts and not isinstance(error, AllProvidersFailed):
                 error.attempts = state.attempts
             await books.refund(session, account, prepared, error, started, ctx, at)
             return
-        input_tokens, output_tokens, estimated = _usage(state, prepared)
+        input_tokens, output_tokens = _usage(state, prepared)
         properties = {"stream": True, **({"attempts": state.attempts} if state.attempts else {})}
-        if estimated:
+        if state.usage_source == "bound":
             properties["usage_estimated"] = True
-        disconnected = state.outcome == "disconnected"
+        if state.usage_source:
+            properties["usage_source"] = state.usage_source
+        status, error_code = {
+            "ok": ("ok", None),
+            "disconnected": ("disconnected", ClientDisconnected.code),
+            "cut": ("ok", CallTimeLimit.code),
+        }[state.outcome]
         outcome = Outcome(
             provider=state.provider,
             input_tokens=input_tokens,
@@ -218,11 +301,19 @@ async def _settle(
             cost_usd=prepared.spec.cost_usd(at, input_tokens, output_tokens),
             latency_ms=int((time.perf_counter() - started) * 1000),
             answer="".join(state.sent),
-            status="disconnected" if disconnected else "ok",
-            error_code=ClientDisconnected.code if disconnected else None,
+            status=status,
+            error_code=error_code,
             properties=properties,
         )
         await books.settle(session, account, prepared, outcome, ctx, at)
+
+
+async def _close(state: StreamState) -> None:
+    upstream, state.upstream = state.upstream, None
+    try:
+        await upstream.aclose()
+    except (RuntimeError, ProviderError):  # a read still running, a provider erring on the way out
+        pass
 
 
 class ClosingStreamingResponse(StreamingResponse):

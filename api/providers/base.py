@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+import unicodedata
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from api.core.egress import Egress
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,4 +75,27 @@ class ProviderSpec:
     priority: int
     timeout_seconds: float
     max_retries: int
-    extra_headers: tuple[tuple[str, str], ...]
+    extra_headers: tuple[tuple[str, str], ...] = field(repr=False)  # secrets too (a tenant's token)
+    # Where its calls may connect (public addresses, and the networks the settings allow).
+    egress: Egress = field(default_factory=Egress)
+
+
+# An HTTP field name is a token (RFC 9110 5.1); these fields frame or route the request, which is the
+# HTTP client's business, not a provider setting's.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FRAMING = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer", "upgrade"}
+)
+
+
+def header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
+    """What is wrong with a provider's extra headers (None: nothing). A control character (CR, LF, …) in
+    a name or a value would split the request or make the HTTP client refuse every call."""
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            return f"header name {name!r} is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)"
+        if name.lower() in _FRAMING:
+            return f"header {name!r} is set by the HTTP client, not by a provider setting"
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            return f"the value of header {name!r} holds a control character (CR, LF, tab, …)"
+    return None

@@ -1,7 +1,8 @@
 """The built-in offline provider: deterministic answers with real token counts, no network.
 
 Token counts use a simple word/punctuation split, so they are reproducible without any tokenizer files.
-In test mode it can be told to fail, stall (never answer) or be slow.
+In test mode it can be told to fail, stall (never answer), be slow or overbill (report far more tokens than
+the prompt has bytes).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from api.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
-_PER_MESSAGE_OVERHEAD = 3  # role and separators, as chat formats add around each message
+PER_MESSAGE_OVERHEAD = 3  # role and separators, as chat formats add around each message
 SLOW_SECONDS = 0.2
 
 _ANSWERS = (
@@ -30,7 +32,7 @@ def count_tokens(text: str) -> int:
 
 
 def count_prompt_tokens(messages: list[ChatMessage]) -> int:
-    return sum(count_tokens(m.content) + _PER_MESSAGE_OVERHEAD for m in messages)
+    return sum(count_tokens(m.content) + PER_MESSAGE_OVERHEAD for m in messages)
 
 
 def answer(model: str, messages: list[ChatMessage], max_tokens: int | None) -> Completion:
@@ -59,16 +61,24 @@ async def apply_fault(fault: str | None) -> None:
         await asyncio.sleep(SLOW_SECONDS)
 
 
+def overbilled(completion: Completion, fault: str | None) -> Completion:
+    """Fault "overbill": a vendor billing far more prompt tokens than the text has bytes (no real tokenizer
+    does: it shows what happens when the reservation falls short)."""
+    if fault != "overbill":
+        return completion
+    return replace(completion, input_tokens=completion.input_tokens * 1000)
+
+
 class MockProvider:
     async def complete(self, model: str, messages: list[ChatMessage], params: CallParams) -> Completion:
         await apply_fault(params.fault)
-        return answer(model, messages, params.max_tokens)
+        return overbilled(answer(model, messages, params.max_tokens), params.fault)
 
     async def stream(
         self, model: str, messages: list[ChatMessage], params: CallParams
     ) -> AsyncIterator[StreamChunk]:
         await apply_fault("fail" if params.fault == "fail" else "stall" if params.fault == "stall" else None)
-        completion = answer(model, messages, params.max_tokens)
+        completion = overbilled(answer(model, messages, params.max_tokens), params.fault)
         for piece in pieces(completion.content):
             if params.fault == "slow":
                 await asyncio.sleep(SLOW_SECONDS)

@@ -2,7 +2,9 @@
 
 For tests and benchmarks of the gateway over real HTTP: `python -m api.providers.mock_server
 --port 9100`. Faults on request: the `X-Mock-Fault` header or `metadata.mock` ("fail" → 503, "stall",
-"slow"); `X-Mock-Status: 429` answers that status.
+"slow"); `X-Mock-Status: 429` answers that status; `X-Mock-No-Usage: 1` reports no usage;
+`X-Mock-Tokenizer: bytes` bills as a tokenizer making one token of each UTF-8 byte of the prompt (the
+most any byte-level tokenizer can), where the default counts words.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from api.providers.base import ChatMessage, ProviderError
-from api.providers.mock import SLOW_SECONDS, answer, apply_fault, pieces
+from api.providers.mock import PER_MESSAGE_OVERHEAD, SLOW_SECONDS, answer, apply_fault, pieces
 
 MODELS = ("mock-small", "mock-large")
 
@@ -51,6 +54,9 @@ def create_mock_app() -> FastAPI:
             return JSONResponse({"error": {"message": str(exc), "code": exc.code}}, status_code=503)
         messages = [ChatMessage(m["role"], m.get("content") or "") for m in body["messages"]]
         completion = answer(body["model"], messages, body.get("max_tokens"))
+        if request.headers.get("x-mock-tokenizer") == "bytes":
+            billed = sum(len(m.content.encode()) + PER_MESSAGE_OVERHEAD for m in messages)
+            completion = replace(completion, input_tokens=billed)
         report_usage = not request.headers.get("x-mock-no-usage")
         if body.get("stream"):
             return StreamingResponse(

@@ -10,6 +10,12 @@ inside a 200: as the whole body, or in-band in its stream (OpenRouter sends `dat
 "message": ...}}` and ends the stream); it maps the same way from its `code` (`provider_error` when the
 code is not an HTTP status).
 
+Two refusals come before any byte is sent (both retryable: the next provider of the model is tried):
+`provider_address_refused`, a connection to an address the egress policy refuses (api/core/egress.py: the
+cloud metadata service, loopback, private networks not allowed; checked on the address actually connected,
+after DNS); `provider_misconfigured`, extra headers that no HTTP request may carry (a CR/LF in a value saved
+before the API refused it): the call fails cleanly instead of raising inside the HTTP client.
+
 When a stream is finished: at `data: [DONE]`, or when the body ends after a chunk with a finish_reason
 (the answer is whole; only the usage chunk may be missing, and is then counted locally). A body that
 ends before either is cut short: `provider_stream_truncated`, never a success. A stream has no total
@@ -24,7 +30,15 @@ from typing import Any
 
 import aiohttp
 
-from api.providers.base import CallParams, ChatMessage, Completion, ProviderError, StreamChunk
+from api.core.egress import Egress, was_refused
+from api.providers.base import (
+    CallParams,
+    ChatMessage,
+    Completion,
+    ProviderError,
+    StreamChunk,
+    header_problem,
+)
 from api.providers.mock import count_prompt_tokens, count_tokens
 
 _BAD_ANSWER = (ValueError, KeyError, IndexError, TypeError, AttributeError)
@@ -38,8 +52,11 @@ class OpenAICompatibleProvider:
         api_key: str | None,
         timeout_seconds: float,
         extra_headers: dict[str, str] | None = None,
+        egress: Egress = Egress(),
     ) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
+        self._egress = egress
+        self._misconfigured = header_problem((extra_headers or {}).items())
         self._headers = {"Content-Type": "application/json", **(extra_headers or {})}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -50,16 +67,26 @@ class OpenAICompatibleProvider:
         self._session: aiohttp.ClientSession | None = None  # made on first use, inside the running loop
 
     def _client(self) -> aiohttp.ClientSession:
+        if self._misconfigured:
+            raise ProviderError(f"the provider's settings are unusable: {self._misconfigured}",
+                                code="provider_misconfigured")  # fmt: skip
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=200, limit_per_host=200, keepalive_timeout=30),
+                connector=self._egress.connector(limit=200, limit_per_host=200, keepalive_timeout=30),
                 json_serialize=json.dumps,
                 raise_for_status=False,
                 trust_env=False,
             )
         return self._session
+
+    @staticmethod
+    def _unreachable(what: str, exc: aiohttp.ClientError) -> ProviderError:
+        refused = getattr(exc, "os_error", None)
+        if was_refused(refused):
+            return ProviderError(f"{what}: {refused}", code="provider_address_refused")
+        return ProviderError(f"{what}: {type(exc).__name__}", code="provider_unreachable")
 
     @staticmethod
     def _body(model: str, messages: list[ChatMessage], params: CallParams) -> dict[str, Any]:
@@ -108,9 +135,7 @@ class OpenAICompatibleProvider:
         except TimeoutError as exc:
             raise ProviderError("the provider did not answer in time", code="provider_timeout") from exc
         except aiohttp.ClientError as exc:
-            raise ProviderError(
-                f"cannot reach the provider: {type(exc).__name__}", code="provider_unreachable"
-            ) from exc
+            raise self._unreachable("cannot reach the provider", exc) from exc
         try:
             data = json.loads(raw)
             if isinstance(data, dict) and data.get("error"):
@@ -168,9 +193,7 @@ class OpenAICompatibleProvider:
         except TimeoutError as exc:
             raise ProviderError("the provider did not answer in time", code="provider_timeout") from exc
         except aiohttp.ClientError as exc:
-            raise ProviderError(
-                f"the stream broke: {type(exc).__name__}", code="provider_unreachable"
-            ) from exc
+            raise self._unreachable("the stream broke", exc) from exc
         except _BAD_ANSWER as exc:
             raise ProviderError(
                 "the provider's stream is not chat-completion chunks", code="provider_bad_response"

@@ -31,6 +31,7 @@ class ProviderPool:
                 api_key=spec.api_key,
                 timeout_seconds=spec.timeout_seconds,
                 extra_headers=dict(spec.extra_headers),
+                egress=spec.egress,
             )
         raise ValueError(f"provider {spec.id!r}: unknown kind {spec.kind!r} or no base URL")
 

@@ -13,23 +13,29 @@ from api.quotas.models import QuotaUsage
 
 
 async def try_consume(
-    session: AsyncSession, account_id: uuid.UUID, metric: str, window_start: date, limit: int
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    metric: str,
+    window_start: date,
+    limit: int | None,
+    amount: int = 1,
 ) -> int | None:
-    """Take one unit if fewer than `limit` are used; the new count, or None when the limit is reached.
+    """Take `amount` units if they fit under `limit` (None: no limit); the new count, or None (nothing
+    taken) when they do not.
 
-    `INSERT … ON CONFLICT DO UPDATE … WHERE used < limit RETURNING used` locks the counter row and
-    re-checks the condition on its latest version (PostgreSQL), or runs under SQLite's write lock.
+    `INSERT … ON CONFLICT DO UPDATE … WHERE used + amount <= limit RETURNING used` locks the counter row
+    and re-checks the condition on its latest version (PostgreSQL), or runs under SQLite's write lock.
     """
-    if limit <= 0:
+    if limit is not None and amount > limit:
         return None
     insert = insert_for(session)
     stmt = (
         insert(QuotaUsage)
-        .values(account_id=account_id, metric=metric, window_start=window_start, used=1)
+        .values(account_id=account_id, metric=metric, window_start=window_start, used=amount)
         .on_conflict_do_update(
             index_elements=["account_id", "metric", "window_start"],
-            set_={"used": QuotaUsage.used + 1},
-            where=QuotaUsage.used < limit,
+            set_={"used": QuotaUsage.used + amount},
+            where=None if limit is None else QuotaUsage.used + amount <= limit,
         )
         .returning(QuotaUsage.used)
     )

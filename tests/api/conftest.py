@@ -4,7 +4,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from api.providers.mock_server import create_mock_app
-from tests.support.api import LiveServer, free_port
+from tests.support.api import FakeDns, LiveServer, free_port
 
 
 @pytest.fixture
@@ -14,6 +14,12 @@ def upstream():
     with LiveServer(app) as server:
         server.app = app
         yield server
+
+
+@pytest.fixture
+def dns(monkeypatch) -> FakeDns:
+    """Host names resolved as the test says (`dns.names[name] = address`), changed at will."""
+    return FakeDns(monkeypatch)
 
 
 class SmtpInbox:

@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 
 from api.accounts.models import Account
 from api.auth.models import AuthSession
-from api.billing.models import LedgerEntry
+from api.billing.models import LedgerEntry, ReservationSettlement
 from api.core.db import make_sync_engine
 from api.core.idempotency import IdempotencyRecord
 from api.core.types import utcnow
@@ -66,6 +66,7 @@ class PlanTerms:
 PLANS = {"free": PlanTerms(3, frozenset({"free"})), "pro": PlanTerms(1000, frozenset({"free", "paid"}))}
 TIERS = {"mock-small": "free", "mock-large": "paid"}
 MAX_OUTPUT = {"mock-small": 1024, "mock-large": 4096}
+CONTEXT = {"mock-small": 8192, "mock-large": 32768}
 PAID_PRICE = (Decimal("2.50"), Decimal("10.00"))  # mock-large, USD per million tokens in / out
 USD_PER_CREDIT = Decimal("0.01")
 PRICE_PER_CREDIT = Decimal("0.01")
@@ -99,8 +100,10 @@ def seconds_to_midnight(moment: datetime) -> int:
     return max(1, int((midnight - moment).total_seconds()))
 
 
-def prompt_tokens(prompt: str) -> int:
-    return answer("mock-small", [ChatMessage("user", prompt)], None).input_tokens
+def prompt_bound(prompt: str, model: str) -> int:
+    """The most tokens any provider can bill for the prompt: its UTF-8 bytes and the template's allowance
+    (8 a message, 8 before the answer), within the model's context."""
+    return min(len(prompt.encode()) + len(b"user") + 8 + 8, CONTEXT[model])
 
 
 # ---------------------------------------------------------------------------------------------- the model
@@ -130,6 +133,7 @@ class UserModel:
     login_failures: int = 0  # since the last successful login (the per-account throttle)
     events: Counter[str] = field(default_factory=Counter)
     ledger_rows: int = 0
+    reservations_ended: Counter[str] = field(default_factory=Counter)  # settled | refunded, once each
 
 
 EVENTS = (
@@ -405,7 +409,8 @@ class AccountsMachine(RuleBasedStateMachine):
 
         plan = PLANS[user.plan]
         paid = TIERS[model] == "paid"
-        reserve = paid_credits(prompt_tokens(prompt), MAX_OUTPUT[model]) if paid else Decimal(0)
+        # The most the call can cost: the prompt's bound and the answer's limit (api/gateway/bounds.py).
+        reserve = paid_credits(prompt_bound(prompt, model), MAX_OUTPUT[model]) if paid else Decimal(0)
 
         def expected(day: date) -> tuple[int, str | None]:
             if TIERS[model] not in plan.tiers:
@@ -437,6 +442,7 @@ class AccountsMachine(RuleBasedStateMachine):
             if paid:  # reserved, then refunded in full
                 user.events["balance.refunded"] += 1
                 user.ledger_rows += 2
+                user.reservations_ended["refunded"] += 1
         elif status == 200:
             predicted = answer(model, [ChatMessage("user", prompt)], None)
             out = response.json()
@@ -453,6 +459,7 @@ class AccountsMachine(RuleBasedStateMachine):
                 user.balance -= paid_credits(predicted.input_tokens, predicted.output_tokens)
                 user.events["balance.charged"] += 1
                 user.ledger_rows += 2
+                user.reservations_ended["settled"] += 1
             if key:
                 user.keys[key] = (request, 200, out)
 
@@ -690,6 +697,11 @@ class AccountsMachine(RuleBasedStateMachine):
                 .where(AuthSession.account_id.in_(ids))
                 .group_by(AuthSession.account_id, AuthSession.revoked_at.is_(None))
             ).all()
+            ended = conn.execute(
+                select(ReservationSettlement.account_id, ReservationSettlement.outcome, func.count())
+                .where(ReservationSettlement.account_id.in_(ids))
+                .group_by(ReservationSettlement.account_id, ReservationSettlement.outcome)
+            ).all()
         for user in self.users:
             row = accounts[user.id]
             assert (row.balance, row.plan_code, row.is_blocked) == (user.balance, user.plan, user.blocked)
@@ -704,6 +716,9 @@ class AccountsMachine(RuleBasedStateMachine):
             expected = {(DAILY_REQUESTS, d): n for d, n in user.requests.items() if n}
             expected |= {(DAILY_TOKENS, d): n for d, n in user.tokens.items() if n}
             assert counted == expected, (user.email, counted, expected)
+            # Every paid call's reservation ended exactly once, as what happened to the call.
+            claims = Counter({outcome: n for a, outcome, n in ended if a == user.id})
+            assert claims == +user.reservations_ended, (user.email, claims, user.reservations_ended)
             stored = {k: status for a, k, status in keys if a == user.id}
             assert stored == {k: status for k, (_, status, _) in user.keys.items()}, (user.email, stored)
             recorded = Counter({t: n for a, t, n in events if a == user.id})

@@ -58,13 +58,15 @@ class Clock:
 
 
 class LiveServer:
-    """The app served by a real uvicorn on a free loopback port, in a background thread."""
+    """The app served by a real uvicorn on a free loopback port, in a background thread (on 127.0.0.1, the
+    address the tests allow the API to call, or another loopback address: a service the API must not)."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1") -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._sock.bind((host, 0))
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
         # Proxy headers off, as `aiadmin serve` runs it: the app alone reads X-Forwarded-For (core/deps.py).
         config = uvicorn.Config(
             app, log_level="warning", lifespan="on", limit_concurrency=1000, proxy_headers=False
@@ -87,6 +89,28 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
         self._sock.close()
+
+
+class FakeDns:
+    """Host names the test resolves (to any address, changed at will: DNS rebinding), through
+    `socket.getaddrinfo`, which asyncio and aiohttp's resolver call; other names resolve as usual."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.names: dict[str, str] = {}
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+            name = host.decode() if isinstance(host, bytes) else host
+            if name not in self.names:
+                return real(host, port, family, type, proto, flags)
+            address, number = self.names[name], int(port or 0)
+            if ":" in address:
+                return [
+                    (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, number, 0, 0))
+                ]
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, number))]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def register(client: httpx.Client, email: str, password: str = PASSWORD, **extra) -> None:
@@ -204,8 +228,9 @@ def events_of(settings: Settings, type_: str) -> list:
 def http_provider_row(
     settings: Settings, provider_id: str, url: str, *, priority: int, retries: int = 0, headers=None, key=None
 ):
-    """An insert of an OpenAI-compatible provider (its key encrypted as the API stores it)."""
+    """An insert of an OpenAI-compatible provider (its key and headers encrypted as the API stores them)."""
     from api.catalogue.models import Provider
+    from api.catalogue.service import sealed_headers
     from api.core.crypto import Encryptor
     from api.core.types import utcnow
 
@@ -219,7 +244,7 @@ def http_provider_row(
         timeout_seconds=5.0,
         max_retries=retries,
         enabled=True,
-        extra_headers=headers or {},
+        extra_headers_encrypted=sealed_headers(headers or {}, Encryptor(settings)),
         created_at=utcnow(),
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from bench.venvs import PinnedVenvError, pinned_venv
 from tests.support.api import completion_body, sign_up
 from warehouse.publish import publish
 from warehouse.queries import connect_serving
@@ -160,38 +160,10 @@ def _duckdb14_venv() -> Path:
     else:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         venv = cache / "aiadmin" / f"venv-duckdb-{DUCKDB_14}"
-    python, ready = venv / "bin" / "python", venv / ".aiadmin-ready"
-    if ready.exists():
-        return python
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once make it once
-        if ready.exists():
-            return python
-        shutil.rmtree(venv, ignore_errors=True)
-        steps = (
-            [sys.executable, "-m", "venv", str(venv)],
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--require-hashes",
-                "-r",
-                str(DUCKDB_14_REQUIREMENTS),
-            ],
-        )
-        for step in steps:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=600)
-            if done.returncode != 0:
-                shutil.rmtree(venv, ignore_errors=True)
-                pytest.skip(
-                    f"cannot make a virtualenv with duckdb=={DUCKDB_14} (offline?): {done.stderr[-800:]}"
-                )
-        ready.write_text(DUCKDB_14)
-    return python
+    try:
+        return pinned_venv(venv, DUCKDB_14_REQUIREMENTS)
+    except PinnedVenvError as error:
+        pytest.skip(f"cannot make a virtualenv with duckdb=={DUCKDB_14} (offline?): {error}")
 
 
 # Every table of the file, read whole: the DuckDB version, and each table's rows and columns.

@@ -5,11 +5,13 @@ CREATE OR REPLACE FUNCTION public.gateway_settle(p_account uuid, p_reference tex
  RETURNS numeric
  LANGUAGE plpgsql
 AS $function$
--- Transaction 2 of a successful completion outside a chat (the fast lane's settle): refund the unused
+-- Transaction 2 of a successful completion outside a chat (the fast lane's settle): claim a paid call's
+-- reservation (already ended, by the recovery job: change nothing and return NULL), refund the unused
 -- reservation or take the rest (never below zero: what the balance cannot cover is noted, not owed),
--- count the tokens of the day and the month, write the events with the credits charged. Returns those
--- credits (NULL for a free call: p_actual NULL). Writes the rows the ORM implementation writes
--- (api/gateway/books.py); tests/api/test_fast_lane.py holds the two to the same rows, every column.
+-- turn the tokens reserved into the tokens used (p_tokens: used minus reserved) in the day and the month,
+-- write the events with the credits charged. Returns those credits (NULL for a free call: p_actual NULL).
+-- Writes the rows the ORM implementation writes (api/gateway/books.py);
+-- tests/api/gateway/test_fast_lane.py holds the two to the same rows, every column.
 -- To change it: edit this file and add a migration that installs it (docs/decisions/0027).
 DECLARE
     v_difference numeric := p_reserved - p_actual;
@@ -17,6 +19,14 @@ DECLARE
     v_extra numeric;
     v_charged numeric := p_actual;
 BEGIN
+    IF p_actual IS NOT NULL THEN
+        INSERT INTO reservation_settlements (reference, account_id, outcome, created_at)
+        VALUES (p_reference, p_account, 'settled', p_at)
+        ON CONFLICT (reference) DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;
     IF v_difference > 0 THEN
         UPDATE accounts a SET balance = a.balance + v_difference WHERE a.id = p_account
         RETURNING a.balance INTO v_balance;

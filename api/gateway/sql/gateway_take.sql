@@ -1,29 +1,33 @@
 CREATE OR REPLACE FUNCTION public.gateway_take(p_account uuid,
-    p_token_metrics text[], p_token_windows date[], p_token_limits integer[],
+    p_token_metrics text[], p_token_windows date[], p_token_limits integer[], p_token_reserve integer,
     p_requests_metric text, p_requests_window date, p_requests_limit integer,
     p_reserve numeric, p_reference text, p_at timestamp with time zone, p_details jsonb,
     OUT refused text, OUT new_balance numeric)
  RETURNS record
  LANGUAGE plpgsql
 AS $function$
--- Transaction 1 of a completion outside a chat (the fast lane's take, api/gateway/fastlane.py): refuse on
--- a used-up token quota (read only), take one of the day's requests, reserve the credits. A refusal
--- writes nothing: `refused` names the quota's metric, or is 'balance' (the request taken before the
--- reservation failed is undone with it, by the block's savepoint).
+-- Transaction 1 of a completion outside a chat (the fast lane's take, api/gateway/fastlane.py): reserve
+-- the most tokens the call can use in each token quota (a NULL limit: counted, no limit), take one of the
+-- day's requests, reserve the credits. A refusal writes nothing (the block's savepoint undoes what came
+-- before it): `refused` names the quota's metric, or is 'balance'.
 -- To change it: edit this file and add a migration that installs it (docs/decisions/0027).
 DECLARE
     v_used integer;
 BEGIN
-    FOR i IN 1 .. coalesce(array_length(p_token_metrics, 1), 0) LOOP
-        SELECT q.used INTO v_used FROM quota_usage q
-        WHERE q.account_id = p_account AND q.metric = p_token_metrics[i]
-          AND q.window_start = p_token_windows[i];
-        IF coalesce(v_used, 0) >= p_token_limits[i] THEN
-            refused := p_token_metrics[i];
-            RETURN;
-        END IF;
-    END LOOP;
     BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_token_metrics, 1), 0) LOOP
+            v_used := NULL;
+            IF p_token_limits[i] IS NULL OR p_token_reserve <= p_token_limits[i] THEN
+                INSERT INTO quota_usage AS q (account_id, metric, window_start, used)
+                VALUES (p_account, p_token_metrics[i], p_token_windows[i], p_token_reserve)
+                ON CONFLICT (account_id, metric, window_start) DO UPDATE SET used = q.used + excluded.used
+                WHERE p_token_limits[i] IS NULL OR q.used + excluded.used <= p_token_limits[i]
+                RETURNING q.used INTO v_used;
+            END IF;
+            IF v_used IS NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'AI429', MESSAGE = p_token_metrics[i];
+            END IF;
+        END LOOP;
         IF p_requests_metric IS NOT NULL THEN
             v_used := NULL;
             IF p_requests_limit > 0 THEN
@@ -34,8 +38,7 @@ BEGIN
                 RETURNING q.used INTO v_used;
             END IF;
             IF v_used IS NULL THEN
-                refused := p_requests_metric;
-                RETURN;
+                RAISE EXCEPTION USING ERRCODE = 'AI429', MESSAGE = p_requests_metric;
             END IF;
         END IF;
         IF p_reserve IS NOT NULL THEN
@@ -49,10 +52,13 @@ BEGIN
                                        details)
             VALUES (p_account, 'charge', -p_reserve, new_balance, p_reference, p_at, p_details);
         END IF;
-    EXCEPTION WHEN SQLSTATE 'AI402' THEN
-        refused := 'balance';
-        new_balance := NULL;
+    EXCEPTION
+        WHEN SQLSTATE 'AI402' THEN
+            refused := 'balance';
+            new_balance := NULL;
+        WHEN SQLSTATE 'AI429' THEN
+            refused := SQLERRM;
+            new_balance := NULL;
     END;
 END
 $function$
-

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -46,14 +47,16 @@ RULES = f"{ALERTS}/rules"
 
 
 class WebhookServer(ThreadingHTTPServer):
-    """Takes webhook POSTs on loopback; a path under /fail answers 500."""
+    """Takes webhook POSTs on loopback (127.0.0.1, the address the tests allow the API to call, unless
+    told another); a path under /fail answers 500."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _WebhookHandler)
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__((host, 0), _WebhookHandler)
         self.received: list[dict[str, Any]] = []
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.port = self.server_address[1]
+        self.url = f"http://{host}:{self.port}"
 
     def bodies(self, path: str = "/hook") -> list[dict[str, Any]]:
         return [r["body"] for r in self.received if r["path"] == path]
@@ -73,15 +76,22 @@ class _WebhookHandler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def webhook() -> Iterator[WebhookServer]:
-    server = WebhookServer()
+@contextmanager
+def serving(server: WebhookServer) -> Iterator[WebhookServer]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookServer]:
+    with serving(WebhookServer()) as server:
+        yield server
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -452,6 +462,59 @@ def test_a_webhook_that_is_down_is_recorded_as_failed_and_the_other_rules_still_
     assert (listed["down"]["delivery_status"], listed["up"]["delivery_status"]) == ("failed", "sent")
     states = {r["name"]: r["state"] for r in client.get(RULES, headers=admin).json()}
     assert states == {"down": "firing", "broken": "firing", "up": "firing"}  # a failed send fires once too
+
+
+def test_a_webhook_on_the_metadata_service_loopback_or_the_lan_is_refused_when_saved(
+    client, settings, webhook, dns
+):
+    dns.names["hooks.example.test"] = "10.1.2.3"
+    admin = staff_headers(client, settings, "admin")
+    targets = [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",  # the cloud metadata service
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://127.0.0.2:8080/hook",  # loopback, but not the allowed 127.0.0.1
+        "http://[::1]/hook",
+        "http://192.168.0.10/hook",
+        "http://hooks.example.test/hook",  # a name that resolves to the LAN
+    ]
+    for target in targets:
+        refused = client.post(RULES, json=rule_body("sneaky", "spend_usd", 1, target), headers=admin)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "address_not_allowed"), target
+    hook = create(
+        client, admin, rule_body("hook", "spend_usd", 1, f"{webhook.url}/hook")
+    )  # 127.0.0.1: allowed
+    mail = create(client, admin, rule_body("mail", "spend_usd", 1, "ops@example.com"))
+    for rule, change in (
+        (hook, {"target": targets[0]}),
+        (mail, {"channel": "webhook", "target": targets[0]}),
+    ):
+        moved = client.patch(f"{RULES}/{rule['id']}", json=change, headers=admin)
+        assert (moved.status_code, moved.json()["error"]["code"]) == (400, "address_not_allowed")
+    assert client.patch(f"{RULES}/{hook['id']}", json={"threshold": 2}, headers=admin).status_code == 200
+    assert {r["name"]: r["channel"] for r in client.get(RULES, headers=admin).json()} == {
+        "hook": "webhook",
+        "mail": "email",
+    }
+
+
+def test_a_webhook_whose_name_resolves_elsewhere_when_sent_is_refused_before_anything_is_sent(
+    client, settings, dns
+):
+    """DNS rebinding: the name was public when the rule was saved; when the alert fires it resolves to a
+    service on the server's loopback. Nothing is sent there; the history says why."""
+    dns.names["hooks.example.test"] = "93.184.216.34"
+    admin = staff_headers(client, settings, "admin")
+    add_calls(settings, failed(), failed())
+    with serving(WebhookServer(host="127.0.0.2")) as internal:
+        url = f"http://hooks.example.test:{internal.port}/hook"
+        create(client, admin, rule_body("rebound", "provider_failures", 1, url))
+        dns.names["hooks.example.test"] = "127.0.0.2"
+        result = client.post(f"{ALERTS}/evaluate", headers=admin)
+        assert result.status_code == 200
+        (event,) = result.json()["events"]
+        assert event["delivery_status"] == "failed" and event["delivered_at"] is None
+        assert "127.0.0.2 is a loopback address" in event["delivery_error"]
+        assert internal.received == []
 
 
 def test_an_email_alert_reaches_a_real_smtp_server(settings, smtp_server):

@@ -159,23 +159,33 @@ def test_fifty_concurrent_calls_against_a_quota_of_three_let_exactly_three_throu
 
 
 def test_fifty_concurrent_calls_against_a_balance_worth_five_let_exactly_five_through(live_server, settings):
+    from api.gateway.bounds import prompt_ceiling
     from api.providers.base import ChatMessage
     from api.providers.mock import count_prompt_tokens
 
-    # max_tokens below the mock's answer length: every call writes exactly that many tokens, so the
-    # worst case reserved equals the real cost, and the balance is worth exactly five calls.
+    # A call reserves the most it can cost (its prompt's bound, and max_tokens: below the mock's answer
+    # length, so every call writes exactly that many), and is charged what the provider billed.
     body = {**completion_body(PAID), "max_tokens": 4}
-    prompt_tokens = count_prompt_tokens([ChatMessage("user", body["messages"][0]["content"])])
-    cost_usd = (Decimal(prompt_tokens) * Decimal("2.50") + 4 * Decimal("10.00")) / 1_000_000
-    one_call = (cost_usd / Decimal("0.01")).quantize(Decimal("0.000001"), rounding=ROUND_CEILING)
+    prompt = [ChatMessage("user", body["messages"][0]["content"])]
+
+    def credits(prompt_tokens: int) -> Decimal:
+        cost_usd = (Decimal(prompt_tokens) * Decimal("2.50") + 4 * Decimal("10.00")) / 1_000_000
+        return (cost_usd / Decimal("0.01")).quantize(Decimal("0.000001"), rounding=ROUND_CEILING)
+
+    reserved, one_call = credits(prompt_ceiling(prompt)), credits(count_prompt_tokens(prompt))
     with httpx.Client(base_url=live_server.url) as http:
         headers = sign_up(http, "ada@example.com", settings)
     _pro(settings, "ada@example.com")
-    grant_credits(settings, "ada@example.com", 5 * one_call)
+    grant_credits(settings, "ada@example.com", 5 * reserved)
 
     statuses = _burst(live_server.url, headers, body)
-    assert statuses.count(200) == 5 and statuses.count(402) == 45
+    passed = statuses.count(200)
+    assert passed + statuses.count(402) == 50
+    # Five reservations fit at once; what a settled call gives back may let a few more through, each only
+    # with its whole reservation in the balance: n calls need (n - 1) * one_call + reserved <= 5 * reserved.
+    assert 5 <= passed <= 1 + int(4 * reserved / one_call), statuses
     with httpx.Client(base_url=live_server.url) as http:
-        assert Decimal(http.get("/api/v1/me/balance", headers=headers).json()["balance"]) == 0
+        balance = Decimal(http.get("/api/v1/me/balance", headers=headers).json()["balance"])
+    assert balance == 5 * reserved - passed * one_call >= 0
     assert {e.credits for e in events_of(settings, "llm.call_succeeded")} == {one_call}
     assert _ledger_sum_equals_balances(settings)

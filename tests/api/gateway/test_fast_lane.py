@@ -32,6 +32,11 @@ LEDGER = """
 SELECT a.email, l.kind, l.amount, l.balance_after, l.details - 'settles' AS details
 FROM credit_ledger l JOIN accounts a ON a.id = l.account_id ORDER BY a.email, l.id
 """
+# Each paid call's reservation, ended once: settled or refunded.
+CLAIMS = """
+SELECT a.email, c.outcome, count(*) FROM reservation_settlements c JOIN accounts a ON a.id = c.account_id
+GROUP BY a.email, c.outcome ORDER BY a.email, c.outcome
+"""
 QUOTAS = """
 SELECT a.email, q.metric, q.used FROM quota_usage q JOIN accounts a ON a.id = q.account_id
 ORDER BY a.email, q.metric
@@ -116,23 +121,25 @@ def _play(settings) -> dict[str, list]:
         db_execute(settings, pro.values(tokens_per_day=None, daily_requests=3))
         catalogue.invalidate()
         outcomes.append(call(ada))  # ada made 3 calls today (the failed one gave its unit back): 429
-        # A model whose answers run past its max_output_tokens (the mock ignores it when the call sets no
-        # max_tokens): the reservation falls short, and the rest is taken from the balance, never below 0.
+        # A vendor billing more than the bound (the mock's "overbill"): the reservation falls short, and the
+        # rest is taken from the balance, never below 0.
         db_execute(
             settings,
             pro.values(daily_requests=None),
             update(LlmModel).where(LlmModel.id == PAID).values(max_output_tokens=1, default_params={}),
         )
         catalogue.invalidate()
-        outcomes.append(call(bob))  # bob's balance covers the rest
-        grant_credits(settings, "cid@example.com", Decimal("0.004"))
-        outcomes.append(call(cid))  # cid's covers the reservation, not the rest: the balance ends at 0
+        overbill = {"metadata": {"mock": "overbill"}}
+        outcomes.append(call(bob, **overbill))  # bob's balance covers the rest
+        grant_credits(settings, "cid@example.com", Decimal("0.011"))  # the reservation: 0.01075
+        outcomes.append(call(cid, **overbill))  # cid's covers the reservation, not the rest: it ends at 0
         outcomes.append(stream(bob))  # streamed: settled through the same books
         outcomes.append(call(bob, "mock-small", metadata={"role": "fix-grammar"}))  # an assistant role
     engine = make_sync_engine(settings)
     with engine.connect() as conn:
         books = {name: [tuple(row) for row in conn.execute(text(query))] for name, query in (
-            ("ledger", LEDGER), ("quotas", QUOTAS), ("events", EVENTS), ("notifications", NOTIFICATIONS)
+            ("ledger", LEDGER), ("quotas", QUOTAS), ("claims", CLAIMS), ("events", EVENTS),
+            ("notifications", NOTIFICATIONS),
         )}  # fmt: skip
     engine.dispose()
     books["events"] = [dict(zip(EVENT_COLUMNS, row, strict=True)) for row in books["events"]]
@@ -161,8 +168,10 @@ def test_the_fast_lane_writes_what_the_portable_path_writes(settings, pg_templat
         (200, None, None),
     ]
     _assert_every_event_column_written_by_both(fast["events"], portable["events"])
-    for part in ("outcomes", "ledger", "quotas", "events", "notifications"):
+    for part in ("outcomes", "ledger", "quotas", "claims", "events", "notifications"):
         assert fast[part] == portable[part], part
+    assert ("ada@example.com", "refunded", 1) in fast["claims"]
+    assert ("bob@example.com", "settled", 3) in fast["claims"]
     assert any(n[1] == "balance_low" for n in fast["notifications"])
     kinds = [(email, kind, amount < 0) for email, kind, amount, *_ in fast["ledger"]]
     assert kinds[-2:] == [("cid@example.com", "charge", True), ("cid@example.com", "charge", True)]

@@ -37,13 +37,13 @@ def test_a_function_file_edited_without_a_migration_is_refused(tmp_path, monkeyp
     monkeypatch.setattr(sql, "HERE", tmp_path)
     original = (tmp_path / "gateway_settle.sql").read_text()
     pinned = sql.digest(original)
-    assert sql.as_of("gateway_settle", "0016", pinned) == original
+    assert sql.as_of("gateway_settle", "0017", pinned) == original
     edited = original.replace("BEGIN", "BEGIN\n    PERFORM 1;", 1)
     assert sql.normalised(edited) != sql.normalised(original)
     (tmp_path / "gateway_settle.sql").write_text(edited)
     with pytest.raises(sql.ChangedWithoutMigration, match="add a migration"):
-        sql.as_of("gateway_settle", "0016", pinned)
-    # Its text as of 0016, frozen in history/, is what migration 0016 keeps installing.
+        sql.as_of("gateway_settle", "0017", pinned)
+    # Its text as of 0017, frozen in history/, is what migration 0017 keeps installing.
     (tmp_path / "history").mkdir(exist_ok=True)
-    (tmp_path / "history" / "gateway_settle@0016.sql").write_text(original)
-    assert sql.as_of("gateway_settle", "0016", pinned) == original
+    (tmp_path / "history" / "gateway_settle@0017.sql").write_text(original)
+    assert sql.as_of("gateway_settle", "0017", pinned) == original

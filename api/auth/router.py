@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, BackgroundTasks, Request, Response, status
 
 from api.accounts import settings as account_settings
@@ -23,7 +25,6 @@ from api.auth.errors import (
 from api.auth.passwords import PasswordTooCommon
 from api.auth.schemas import (
     AcceptedOut,
-    AccountOut,
     ChangePasswordIn,
     CodeIn,
     EmailIn,
@@ -38,9 +39,10 @@ from api.auth.schemas import (
     TwoFactorSetupOut,
 )
 from api.core.deps import SessionDep, SettingsDep
-from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, NotAuthenticated, responses
+from api.core.errors import AccountBlocked, InvalidCredentials, NotAuthenticated, responses
+from api.core.rate_limit import TooManyRequests
 from api.core.types import utcnow
-from api.mail.service import deliver_after_response
+from api.mail.service import after_response, deliver_after_response
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 AUTH_ERRORS = (NotAuthenticated, AccountBlocked)
@@ -57,9 +59,9 @@ def _tokens(pair: service.TokenPair) -> TokenOut:
 
 @router.post(
     "/register",
-    status_code=status.HTTP_201_CREATED,
+    status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Public],
-    responses=responses(EmailTaken, PasswordTooCommon, RegistrationClosed),
+    responses=responses(PasswordTooCommon, RegistrationClosed, TooManyRequests),
 )
 async def register(
     body: RegisterIn,
@@ -68,11 +70,12 @@ async def register(
     ctx: RequestCtx,
     request: Request,
     background: BackgroundTasks,
-) -> AccountOut:
-    """Create an end-user account; a confirmation link goes to the email address."""
+) -> AcceptedOut:
+    """Sign up. The answer is the same whether or not the email has an account (no enumeration): a new
+    address gets a confirmation link, a taken one a note to its owner instead."""
     if not await account_settings.registration_open(session):
         raise RegistrationClosed("registration is closed for now")
-    account = await service.register(
+    await service.sign_up(
         session,
         settings,
         email=body.email,
@@ -83,7 +86,7 @@ async def register(
         locale=body.locale or _locale_of(request.headers.get("accept-language", "")),
     )
     deliver_after_response(background, request.app.state)
-    return AccountOut.model_validate(account)
+    return AcceptedOut(message="check your inbox: the next step is on its way to this address")
 
 
 def _locale_of(accept_language: str) -> str:
@@ -116,12 +119,26 @@ async def confirm_email(
     return await _confirm(session, settings, ctx, body.token)
 
 
-@router.post("/resend-confirmation", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
+@router.post(
+    "/resend-confirmation",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Public],
+    responses=responses(TooManyRequests),
+)
 async def resend_confirmation(
-    body: EmailIn, session: SessionDep, settings: SettingsDep, request: Request, background: BackgroundTasks
+    body: EmailIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: RequestCtx,
+    request: Request,
+    background: BackgroundTasks,
 ) -> AcceptedOut:
-    await service.resend_confirmation(session, settings, email=body.email, at=utcnow())
-    deliver_after_response(background, request.app.state)
+    """A new confirmation link, if the email has an unconfirmed account: the answer comes first, the same
+    either way, and the account is looked up after it."""
+    at = utcnow()
+    await service.count_mail_request(session, settings, email=body.email, ctx=ctx, at=at)
+    work = partial(service.resend_confirmation, settings=settings, email=body.email, at=at)
+    after_response(background, request.app.state, work)
     return AcceptedOut(message="if this email has an unconfirmed account, a new link is on its way")
 
 
@@ -166,7 +183,12 @@ async def logout_all(principal: Authenticated, session: SessionDep, ctx: Request
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/forgot-password", status_code=status.HTTP_202_ACCEPTED, dependencies=[Public])
+@router.post(
+    "/forgot-password",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Public],
+    responses=responses(TooManyRequests),
+)
 async def forgot_password(
     body: EmailIn,
     session: SessionDep,
@@ -175,8 +197,12 @@ async def forgot_password(
     request: Request,
     background: BackgroundTasks,
 ) -> AcceptedOut:
-    await service.forgot_password(session, settings, email=body.email, ctx=ctx, at=utcnow())
-    deliver_after_response(background, request.app.state)
+    """A reset link, if the email has an account: the answer comes first, the same either way, and the
+    account is looked up after it."""
+    at = utcnow()
+    await service.count_mail_request(session, settings, email=body.email, ctx=ctx, at=at)
+    work = partial(service.forgot_password, settings=settings, email=body.email, ctx=ctx, at=at)
+    after_response(background, request.app.state, work)
     return AcceptedOut(message="if this email has an account, a reset link is on its way")
 
 

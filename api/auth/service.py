@@ -107,6 +107,46 @@ async def register(
     return account
 
 
+ACCOUNT_EXISTS = "account_exists"
+
+
+async def sign_up(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    country: str | None,
+    ctx: RequestContext,
+    at: datetime,
+    locale: str,
+) -> None:
+    """Public sign-up. The answer is the same whether or not the email has an account, and costs the same
+    password hash: a new address gets its confirmation link, a taken one a note to its owner instead.
+    Counted against the mail limits (per address, per client IP) first."""
+    check_new_password(password, email=email)
+    await mail.count_request(session, settings, to=email, ip=ctx.ip, at=at)
+    try:
+        await register(
+            session, settings, email=email, password=password, country=country, ctx=ctx, at=at, locale=locale
+        )
+    except EmailTaken:
+        mail.enqueue(
+            session,
+            to=email,
+            subject="Someone tried to sign up with your email",
+            body=(
+                "Someone, perhaps you, tried to create an account with this email address, which already has "
+                "one: no new account was made.\n\n"
+                "If it was you, sign in, or if you forgot your password, ask for a reset link: "
+                f"{settings.app_url}\n\nIf it was not you, ignore this email: your account is unchanged."
+            ),
+            kind=ACCOUNT_EXISTS,
+            at=at,
+        )
+        await session.commit()
+
+
 async def _one_time_link_token(
     session: AsyncSession,
     settings: Settings,
@@ -191,8 +231,18 @@ async def confirm_email(
     return account
 
 
+async def count_mail_request(
+    session: AsyncSession, settings: Settings, *, email: str, ctx: RequestContext, at: datetime
+) -> None:
+    """A request for a confirmation or reset link, counted per address and per client IP whether or not
+    the address has an account (429 past the limits). The link itself is `resend_confirmation`'s or
+    `forgot_password`'s work, done after the response (`mail.after_response`): the answer and its time
+    are the same either way."""
+    await mail.count_request(session, settings, to=email, ip=ctx.ip, at=at)
+
+
 async def resend_confirmation(session: AsyncSession, settings: Settings, *, email: str, at: datetime) -> None:
-    """The same answer whether or not the email has an account; a mail only when it has an unconfirmed one."""
+    """A new link only when the email has an unconfirmed account (run after the response)."""
     account = await accounts.get_account_by_email(session, email)
     if account is not None and account.email_verified_at is None and not account.is_blocked:
         await _send_confirmation(session, settings, account, at)
@@ -407,7 +457,7 @@ async def logout_all(session: AsyncSession, account: Account, *, ctx: RequestCon
 async def forgot_password(
     session: AsyncSession, settings: Settings, *, email: str, ctx: RequestContext, at: datetime
 ) -> None:
-    """The same answer whether or not the email has an account; a reset link only when it has one."""
+    """A reset link only when the email has an account (run after the response)."""
     account = await accounts.get_account_by_email(session, email)
     if account is None or account.is_blocked:
         return
@@ -441,6 +491,9 @@ async def reset_password(
     check_new_password(new_password, email=account.email)
     account.password_hash = await hash_password_async(new_password)
     account.password_changed_at = at
+    if account.email_verified_at is None:  # the link came to the mailbox: that confirms it too
+        account.email_verified_at = at
+        security.record(session, EventType.USER_EMAIL_CONFIRMED, at=at, ctx=ctx, account=account)
     revoked = await auth_repo.revoke_sessions(session, account.id, at=at, reason="password_reset")
     keys = await api_keys.revoke_all(session, account.id, at=at)
     security.record(

@@ -41,8 +41,11 @@ class Settings(DatabaseSettings):
     jwt_audience: str = "aiadmin"
     # Header set by the trusted reverse proxy with the client's ISO country code (e.g. CF-IPCountry).
     country_header: str = "x-country"
-    # Header set by the trusted reverse proxy with the client's IP (e.g. X-Forwarded-For, X-Real-IP);
-    # its first address is taken. Unset: the TCP peer's address. Never set it without such a proxy.
+    # How many reverse proxies (load balancers) stand in front of the API, each appending to X-Forwarded-For:
+    # the client's IP is the entry that many places from the right (api/core/deps.py `client_ip`). 0: the
+    # TCP peer, the header ignored; behind a proxy, every client then has the proxy's address.
+    trusted_proxies: int = Field(default=0, ge=0, le=10)
+    # Replaced by trusted_proxies (it took the header's first, client-written address): refused if set.
     client_ip_header: str | None = None
     # Fernet key for secrets stored encrypted (TOTP secrets); unset, one is derived from the secret key.
     encryption_key: SecretStr | None = None
@@ -65,6 +68,11 @@ class Settings(DatabaseSettings):
     login_throttle_minutes: int = Field(default=15, ge=1)
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
+    # Mails the public endpoints send (sign-up, confirmation again, password reset): requests per address
+    # and per client IP within the window, counted whether or not the address has an account; then 429.
+    mail_requests_per_address: int = Field(default=5, ge=1)
+    mail_requests_per_ip: int = Field(default=50, ge=1)
+    mail_requests_window_minutes: int = Field(default=60, ge=1)
 
     # The model catalogue is re-read from the database at most this often (a change made through this
     # process applies at once).
@@ -123,6 +131,11 @@ class Settings(DatabaseSettings):
                 "AIADMIN_SECRET_KEY is the development default: set AIADMIN_SECRET_KEY to a long random "
                 "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) before "
                 "starting with AIADMIN_ENVIRONMENT=production"
+            )
+        if self.client_ip_header:
+            raise ValueError(
+                "AIADMIN_CLIENT_IP_HEADER is no longer read: unset it and set AIADMIN_TRUSTED_PROXIES to the "
+                "number of proxies in front of the API (1 for one load balancer)"
             )
         if self.call_max_seconds + self.drain_seconds >= self.reservation_grace_minutes * 60:
             raise ValueError(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.background import BackgroundTasks
 
+from api.core import rate_limit
+from api.core.crypto import token_hash
+from api.core.settings import Settings
 from api.core.types import utcnow
 from api.mail.models import EmailMessage
 from api.mail.sender import Sender
@@ -69,6 +73,44 @@ async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, l
                 sent += 1
             await session.commit()
     return sent
+
+
+async def count_request(
+    session: AsyncSession, settings: Settings, *, to: str, ip: str | None, at: datetime
+) -> None:
+    """Count a public request that may send mail to `to` (whether or not it will: the count must not tell
+    whether the address has an account), per address and per client IP; commits. Past either limit in
+    the window: 429 `too_many_requests` with Retry-After, and no mail."""
+    buckets = {f"mail:to:{token_hash(settings, to.lower())}": settings.mail_requests_per_address}
+    if ip:
+        buckets[f"mail:ip:{ip[:64]}"] = settings.mail_requests_per_ip
+    await rate_limit.hit(
+        session,
+        buckets,
+        window=timedelta(minutes=settings.mail_requests_window_minutes),
+        at=at,
+        message="too many emails asked for this address or from this network: try again later",
+    )
+
+
+def after_response(
+    background: BackgroundTasks, state, work: Callable[[AsyncSession], Awaitable[object]]
+) -> None:
+    """Run `work` in a session of its own once the response has gone, then deliver what it queued.
+
+    For an answer that must not depend on what the work finds (whether an address has an account): the
+    client has its answer before the work begins, so neither the answer nor its time can tell.
+    """
+
+    async def run() -> None:
+        try:
+            async with state.db.sessionmaker() as session:
+                await work(session)
+        except Exception:  # the client has its answer already: log the failure, still deliver the rest
+            log.exception("work after the response failed")
+        await deliver_all(state.db.sessionmaker, state.mailer)
+
+    background.add_task(run)
 
 
 def deliver_after_response(background: BackgroundTasks, state) -> None:

@@ -47,9 +47,8 @@ def test_a_success_starts_the_count_again(client):
 
 
 def test_one_ip_trying_many_emails_is_throttled_by_the_trusted_proxy_header(settings):
-    proxied = settings.model_copy(
-        update={"client_ip_header": "x-forwarded-for", "login_max_failures_per_ip": 8}
-    )
+    # Two proxies: the client's address is the second entry from the right (`_attempt`'s header).
+    proxied = settings.model_copy(update={"trusted_proxies": 2, "login_max_failures_per_ip": 8})
     with TestClient(create_app(proxied)) as client:
         statuses = [
             _attempt(client, f"victim{n}@example.com", ip="203.0.113.7").status_code for n in range(9)

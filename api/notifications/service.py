@@ -134,7 +134,7 @@ async def broadcast(
                 literal(channel),
                 literal(sent.id),
                 literal(locale),
-                _personal(subject),
+                func.substr(_personal(subject), 1, texts.MAX_SUBJECT),  # {email} may make it longer
                 _personal(body),
                 literal(at, UTCDateTime),
             ).where(*segment.where(at), speaks)

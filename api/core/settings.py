@@ -55,6 +55,15 @@ class Settings(DatabaseSettings):
     # secret key (so a generated secret key keeps them readable for as long as its file is kept).
     encryption_key: SecretStr | None = None
 
+    # Strict-Transport-Security on every answer: on when AIADMIN_PUBLIC_URL is https://, or as set here.
+    hsts: bool | None = None
+    # /docs, /redoc and /openapi.json: served unless in production, or as set here.
+    api_docs: bool | None = None
+    # /metrics: open unless in production, or as set here; closed, it takes a staff token with health:read
+    # or, for a scraper, `Authorization: Bearer <AIADMIN_METRICS_TOKEN>`.
+    public_metrics: bool | None = None
+    metrics_token: SecretStr | None = None
+
     # Requests refused at the door (api/core/request_guard.py): bodies over this size (413), JSON nested
     # deeper than this (400).
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
@@ -137,6 +146,12 @@ class Settings(DatabaseSettings):
             self.test_top_ups = self.environment != "production"
         self.app_url = (self.app_url or self.public_url).rstrip("/")
         self.public_url = self.public_url.rstrip("/")
+        if self.hsts is None:
+            self.hsts = self.public_url.startswith("https://")
+        if self.api_docs is None:
+            self.api_docs = self.environment != "production"
+        if self.public_metrics is None:
+            self.public_metrics = self.environment != "production"
         return self
 
     def _secret_key(self) -> str:

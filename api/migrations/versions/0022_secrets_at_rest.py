@@ -5,11 +5,12 @@ is sent or given up (api/mail/service.py), and this wipes those of the mails alr
 
 Development installs signed and encrypted with a built-in key that is now refused everywhere
 (docs/decisions/0036-generated-secret-key.md). Secrets encrypted under the key derived from it (TOTP
-secrets, provider keys) are re-encrypted here under the key the install uses now, so they stay readable.
-Hashes keyed with it (sessions, API keys, one-time links) cannot be redone: they simply stop matching.
+secrets, provider keys and headers) are re-encrypted here under the key the install uses now, so they
+stay readable. Hashes keyed with it (sessions, API keys, one-time links) cannot be redone: they stop
+matching.
 
 Revision ID: 0022
-Revises: 0016
+Revises: 0021
 Create Date: 2026-12-04
 """
 
@@ -23,12 +24,16 @@ from api.core.crypto import Encryptor, key_derived_from
 from api.core.settings import DEV_SECRET_KEY, get_settings
 
 revision: str = "0022"
-down_revision: str | None = "0016"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MAX_ATTEMPTS = 5  # api.mail.service.MAX_ATTEMPTS when this was written: a mail given up
-ENCRYPTED = (("accounts", "totp_secret_encrypted"), ("providers", "api_key_encrypted"))
+ENCRYPTED = (
+    ("accounts", "totp_secret_encrypted"),
+    ("providers", "api_key_encrypted"),
+    ("providers", "extra_headers_encrypted"),
+)
 
 
 def upgrade() -> None:

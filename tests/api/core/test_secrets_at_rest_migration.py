@@ -47,7 +47,10 @@ def test_0022_wipes_sent_links_and_re_encrypts_what_the_public_key_encrypted(set
         http_provider_row(settings, "old", "http://127.0.0.1:1/v1", priority=1),
         update(Provider)
         .where(Provider.id == "old")
-        .values(api_key_encrypted=public.encrypt(b"sk-old-provider-key").decode()),
+        .values(
+            api_key_encrypted=public.encrypt(b"sk-old-provider-key").decode(),
+            extra_headers_encrypted=public.encrypt(b'{"x-team": "a"}').decode(),
+        ),
         http_provider_row(settings, "new", "http://127.0.0.1:1/v1", priority=2, key="sk-new-provider-key"),
         _mail("sent@example.com", sent=True, attempts=1),
         _mail("given-up@example.com", sent=False, attempts=5),
@@ -65,10 +68,12 @@ def test_0022_wipes_sent_links_and_re_encrypts_what_the_public_key_encrypted(set
         bodies = dict(conn.execute(select(EmailMessage.to_address, EmailMessage.body)).all())
         totp = conn.scalar(select(Account.totp_secret_encrypted))
         keys = dict(conn.execute(select(Provider.id, Provider.api_key_encrypted)).all())
+        headers = conn.scalar(select(Provider.extra_headers_encrypted).where(Provider.id == "old"))
     engine.dispose()
     assert bodies == {"sent@example.com": "", "given-up@example.com": "", "pending@example.com": LINK}
     assert current.decrypt(totp) == TOTP_SECRET and current.decrypt(keys["old"]) == "sk-old-provider-key"
+    assert current.decrypt(headers) == '{"x-team": "a"}'
     assert keys["new"] == untouched  # already under the install's key: left as it was
-    for ciphertext in (totp, keys["old"]):  # the public key opens none of them any more
+    for ciphertext in (totp, keys["old"], headers):  # the public key opens none of them any more
         with pytest.raises(InvalidToken):
             public.decrypt(ciphertext.encode())

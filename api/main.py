@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.alerts.router import router as alerts_router
 from api.alerts.service import evaluate_due
 from api.analytics.router import router as analytics_router
 from api.audit.router import router as audit_router
-from api.auth.deps import Public
+from api.auth.deps import REQUIRE, Public
+from api.auth.permissions import Permission
 from api.auth.router import router as auth_router
 from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
@@ -22,11 +26,13 @@ from api.catalogue.roles_router import router as roles_router
 from api.chats.moderation_router import router as moderation_router
 from api.chats.router import router as chats_router
 from api.core.db import Database
+from api.core.deps import SessionDep
 from api.core.errors import door_responses, install_error_handlers
 from api.core.metrics import Metrics, MetricsMiddleware
 from api.core.periodic import Periodic
 from api.core.request_guard import RequestGuard
 from api.core.request_id import RequestIdMiddleware
+from api.core.security_headers import SecurityHeaders
 from api.core.settings import Settings, get_settings
 from api.core.types import utcnow
 from api.gateway.router import router as gateway_router
@@ -61,6 +67,26 @@ def background_jobs(app: FastAPI) -> Periodic:
     return jobs
 
 
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def metrics_reader(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Who may read /metrics when it is not public: a scraper with AIADMIN_METRICS_TOKEN as its bearer,
+    or a staff member whose role has health:read."""
+    settings: Settings = request.app.state.settings
+    expected = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
+    if expected and credentials and hmac.compare_digest(credentials.credentials.encode(), expected):
+        return
+    await REQUIRE[Permission.HEALTH_READ](request, session, settings, credentials)
+
+
+metrics_reader.permission = Permission.HEALTH_READ
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -84,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Auth, quotas and an OpenAI-compatible LLM gateway for an AI-assistant service.",
         lifespan=lifespan,
         responses=door_responses(),
+        # Off in production unless AIADMIN_API_DOCS says otherwise: the map of every route helps an attacker.
+        **({} if settings.api_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}),
     )
     app.state.settings = settings
     app.state.gateway = Gateway(settings)
@@ -95,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: also on the door's refusals
     app.include_router(gateway_router)  # first: routes are matched in order, and this is the hot one
     app.include_router(auth_router)
     app.include_router(users_router)
@@ -119,10 +148,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["health"], dependencies=[Public], response_class=PlainTextResponse)
+    metrics_access = Public if settings.public_metrics else Depends(metrics_reader)
+
+    @app.get("/metrics", tags=["health"], dependencies=[metrics_access], response_class=PlainTextResponse)
     async def metrics() -> str:
-        """Prometheus text format (this process). Public like /health: keep it off the internet at the
-        proxy, or scrape it on an internal port."""
+        """Prometheus text format (this process). Public unless in production (AIADMIN_PUBLIC_METRICS);
+        closed, it takes AIADMIN_METRICS_TOKEN or a staff token with health:read as the bearer."""
         return app.state.metrics.render()
 
     return app

@@ -30,7 +30,7 @@ from api.core.types import use_clock
 from api.main import create_app
 from pipelines.definitions import build_definitions
 from pipelines.run import run_pipeline
-from tests.support.api import Clock, LiveServer
+from tests.support.api import MAILBOX, Clock, LiveServer, recording
 from warehouse.settings import WarehouseSettings, get_warehouse_settings
 
 # The tests' mock LLM provider and webhook receivers listen on 127.0.0.1: the one private address the API
@@ -137,6 +137,19 @@ def clock() -> Iterator[Clock]:
         yield held
     finally:
         use_clock(None)
+
+
+@pytest.fixture(autouse=True)
+def mailbox(monkeypatch) -> Iterator[list]:
+    """Every app made in the test notes what its mail sender delivered (tests/support/api.py `MAILBOX`):
+    a sent mail's body is wiped from the outbox, and tests read the links they follow from here."""
+    import api.main
+
+    make_sender = api.main.make_sender
+    monkeypatch.setattr(api.main, "make_sender", lambda settings: recording(make_sender(settings)))
+    MAILBOX.clear()
+    yield MAILBOX
+    MAILBOX.clear()
 
 
 @pytest.fixture

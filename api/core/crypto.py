@@ -27,6 +27,14 @@ def token_hash(settings: Settings, token: str) -> str:
     return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
+def key_derived_from(secret_key: str) -> bytes:
+    """The Fernet key used when AIADMIN_ENCRYPTION_KEY is unset: derived from the secret key."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"aiadmin-encryption").derive(
+        secret_key.encode()
+    )
+    return base64.urlsafe_b64encode(derived)
+
+
 class Encryptor:
     """Fernet (AES-128-CBC + HMAC-SHA256) with the configured key, or one derived from the secret key."""
 
@@ -34,10 +42,7 @@ class Encryptor:
         if settings.encryption_key is not None:
             key = settings.encryption_key.get_secret_value().encode()
         else:
-            derived = HKDF(
-                algorithm=hashes.SHA256(), length=32, salt=None, info=b"aiadmin-encryption"
-            ).derive(settings.secret_key.get_secret_value().encode())
-            key = base64.urlsafe_b64encode(derived)
+            key = key_derived_from(settings.secret_key.get_secret_value())
         self._fernet = Fernet(key)
 
     def encrypt(self, plaintext: str) -> str:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key-change-me"  # noqa: S105 (refused in production)
+from api.core import keyfile
+
+# The built-in key of earlier versions: public, so refused everywhere (anyone could sign tokens with it).
+DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key-change-me"  # noqa: S105
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name under the data dir)
 
 
 class DatabaseSettings(BaseSettings):
@@ -36,7 +41,9 @@ class DatabaseSettings(BaseSettings):
 
 class Settings(DatabaseSettings):
     environment: Literal["development", "test", "production"] = "development"
-    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Signs access tokens and keys the stored hashes of tokens. Unset: made once and kept in
+    # $AIADMIN_DATA_DIR/secret_key (mode 0600), read by every process of the install; production sets it.
+    secret_key: SecretStr = SecretStr("")
     access_token_minutes: int = Field(default=15, ge=1, le=15)
     jwt_audience: str = "aiadmin"
     # Header set by the trusted reverse proxy with the client's ISO country code (e.g. CF-IPCountry).
@@ -47,8 +54,18 @@ class Settings(DatabaseSettings):
     trusted_proxies: int = Field(default=0, ge=0, le=10)
     # Replaced by trusted_proxies (it took the header's first, client-written address): refused if set.
     client_ip_header: str | None = None
-    # Fernet key for secrets stored encrypted (TOTP secrets); unset, one is derived from the secret key.
+    # Fernet key for secrets stored encrypted (TOTP secrets, provider keys); unset, one is derived from the
+    # secret key (so a generated secret key keeps them readable for as long as its file is kept).
     encryption_key: SecretStr | None = None
+
+    # Strict-Transport-Security on every answer: on when AIADMIN_PUBLIC_URL is https://, or as set here.
+    hsts: bool | None = None
+    # /docs, /redoc and /openapi.json: served unless in production, or as set here.
+    api_docs: bool | None = None
+    # /metrics: open unless in production, or as set here; closed, it takes a staff token with health:read
+    # or, for a scraper, `Authorization: Bearer <AIADMIN_METRICS_TOKEN>`.
+    public_metrics: bool | None = None
+    metrics_token: SecretStr | None = None
 
     # Requests refused at the door (api/core/request_guard.py): bodies over this size (413), JSON nested
     # deeper than this (400).
@@ -126,12 +143,7 @@ class Settings(DatabaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET_KEY:
-            raise ValueError(
-                "AIADMIN_SECRET_KEY is the development default: set AIADMIN_SECRET_KEY to a long random "
-                "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) before "
-                "starting with AIADMIN_ENVIRONMENT=production"
-            )
+        self.secret_key = SecretStr(self._secret_key())
         if self.client_ip_header:
             raise ValueError(
                 "AIADMIN_CLIENT_IP_HEADER is no longer read: unset it and set AIADMIN_TRUSTED_PROXIES to the "
@@ -147,9 +159,33 @@ class Settings(DatabaseSettings):
             self.test_top_ups = self.environment != "production"
         self.app_url = (self.app_url or self.public_url).rstrip("/")
         self.public_url = self.public_url.rstrip("/")
-        if len(self.secret_key.get_secret_value()) < 32:
-            raise ValueError("AIADMIN_SECRET_KEY must be at least 32 characters long")
+        if self.hsts is None:
+            self.hsts = self.public_url.startswith("https://")
+        if self.api_docs is None:
+            self.api_docs = self.environment != "production"
+        if self.public_metrics is None:
+            self.public_metrics = self.environment != "production"
         return self
+
+    def _secret_key(self) -> str:
+        """The configured secret key, or the install's own (made on first use), never the public one."""
+        secret = self.secret_key.get_secret_value()
+        how = "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+        if secret == DEV_SECRET_KEY:
+            raise ValueError(
+                "AIADMIN_SECRET_KEY is the old built-in development key, which is public: unset it (the "
+                f"install then makes its own, in {self.data_dir / SECRET_KEY_FILE}) or set a random one {how}"
+            )
+        if not secret and self.environment == "production":
+            raise ValueError(
+                "AIADMIN_SECRET_KEY is not set: set it to a long random value shared by every replica "
+                f"{how} before starting with AIADMIN_ENVIRONMENT=production"
+            )
+        if not secret:
+            secret = keyfile.read_or_create(self.data_dir / SECRET_KEY_FILE, lambda: token_urlsafe(48))
+        if len(secret) < 32:
+            raise ValueError("AIADMIN_SECRET_KEY must be at least 32 characters long")
+        return secret
 
 
 @lru_cache

@@ -8,9 +8,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.db import Base
 from api.core.types import BigIntPK, UTCDateTime
 
+# What a sent (or abandoned) mail's body becomes.
+PURGED_BODY = ""
+
 
 class EmailMessage(Base):
-    """The email outbox: written in the transaction that wants the mail sent, delivered after commit."""
+    """The email outbox: written in the transaction that wants the mail sent, delivered after commit.
+
+    A queue, not an archive: once a mail is sent (or given up), its body is wiped (`PURGED_BODY`), since
+    a body may hold a live link (a confirmation, a password reset); the rest of the row stays as the
+    record of the delivery.
+    """
 
     __tablename__ = "email_outbox"
 

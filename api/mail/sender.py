@@ -18,10 +18,20 @@ class Sender(Protocol):
 
 
 class ConsoleSender:
-    """Writes each mail to the log: for development, where no mail server exists."""
+    """Writes each mail to the log: for development, where no mail server exists.
+
+    In production the body is withheld: it may hold a live link (a confirmation or a password reset),
+    and logs are read by more people, and kept longer, than a mailbox.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.show_body = settings.environment != "production"
 
     async def send(self, to: str, subject: str, body: str) -> None:
-        log.warning("email to %s: %s\n%s", to, subject, body)
+        if self.show_body:
+            log.warning("email to %s: %s\n%s", to, subject, body)
+        else:
+            log.warning("email to %s: %s (body withheld in production: set AIADMIN_SMTP_HOST)", to, subject)
 
 
 class SmtpSender:
@@ -47,4 +57,4 @@ class SmtpSender:
 
 
 def make_sender(settings: Settings) -> Sender:
-    return SmtpSender(settings) if settings.smtp_host else ConsoleSender()
+    return SmtpSender(settings) if settings.smtp_host else ConsoleSender(settings)

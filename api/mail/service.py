@@ -14,7 +14,7 @@ from api.core import rate_limit
 from api.core.crypto import token_hash
 from api.core.settings import Settings
 from api.core.types import utcnow
-from api.mail.models import EmailMessage
+from api.mail.models import PURGED_BODY, EmailMessage
 from api.mail.sender import Sender
 
 log = logging.getLogger("aiadmin.mail")
@@ -33,7 +33,8 @@ async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, l
     """Send unsent mails; returns how many went out. No transaction is held while a mail is sent.
 
     Each attempt is claimed first (attempts + 1 where attempts is still what we read), so two
-    deliverers never send the same attempt; a failed send stays pending until MAX_ATTEMPTS.
+    deliverers never send the same attempt; a failed send stays pending until MAX_ATTEMPTS. A mail sent
+    or given up loses its body, which may hold a live link (EmailMessage).
     """
     sent = 0
     async with sessionmaker() as session:
@@ -61,14 +62,17 @@ async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, l
                 await sender.send(row.to_address, row.subject, row.body)
             except Exception as exc:  # any failure of the mail server: keep the mail for a retry
                 log.warning("email %s not sent (attempt %s): %s", message_id, attempts + 1, exc)
+                given_up = {"body": PURGED_BODY} if attempts + 1 >= MAX_ATTEMPTS else {}
                 await session.execute(
                     update(EmailMessage)
                     .where(EmailMessage.id == message_id)
-                    .values(last_error=str(exc)[:500])
+                    .values(last_error=str(exc)[:500], **given_up)
                 )
             else:
                 await session.execute(
-                    update(EmailMessage).where(EmailMessage.id == message_id).values(sent_at=utcnow())
+                    update(EmailMessage)
+                    .where(EmailMessage.id == message_id)
+                    .values(sent_at=utcnow(), body=PURGED_BODY)
                 )
                 sent += 1
             await session.commit()

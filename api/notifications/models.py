@@ -28,7 +28,8 @@ class NotificationRule(Base):
     channels: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
     # balance_low: fires when a charge takes the balance from at least this many credits to below it.
     threshold: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), nullable=True)
-    # {"en": {"subject": …, "body": …}, "ru": {…}}: str.format templates over the rule's placeholders.
+    # {"en": {"subject": …, "body": …}, "ru": {…}}: templates over the rule's placeholders
+    # (api/notifications/templates.py).
     templates: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)

@@ -19,6 +19,7 @@ from api.events.types import USER_ACTIVITY
 from api.mail.models import EmailMessage
 from api.mail.service import MAX_ATTEMPTS
 from api.notifications.models import Broadcast, Notification, NotificationRule
+from api.notifications.templates import MAX_SUBJECT
 
 SegmentKind = Literal["all", "plan", "country", "inactive"]
 
@@ -100,7 +101,7 @@ async def add_broadcast_notifications(
         literal(channel),
         literal(broadcast.id),
         literal(locale),
-        _personal(subject),
+        func.substr(_personal(subject), 1, MAX_SUBJECT),  # {email} may make it longer
         _personal(body),
         literal(at, UTCDateTime),
     ).where(*segment.where(at), speaks)

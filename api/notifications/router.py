@@ -30,7 +30,7 @@ from api.notifications.schemas import (
     SegmentIn,
 )
 from api.notifications.service import DeliveryFilter, EmptySegment, UnknownRule
-from api.notifications.templates import PLACEHOLDERS, UnknownPlaceholder
+from api.notifications.templates import PLACEHOLDERS, TEMPLATE_ERRORS
 
 router = APIRouter(prefix="/api/v1/admin/notifications", tags=["admin: notifications"])
 me_router = APIRouter(prefix="/api/v1/me/notifications", tags=["me"])
@@ -55,7 +55,7 @@ async def audience(
 @router.post(
     "/broadcasts",
     status_code=status.HTTP_201_CREATED,
-    responses={**ERRORS, **responses(EmptySegment, UnknownPlaceholder, UnknownPlan)},
+    responses={**ERRORS, **responses(EmptySegment, *TEMPLATE_ERRORS, UnknownPlan)},
 )
 async def send_broadcast(
     staff: NotificationsSender,
@@ -107,7 +107,7 @@ async def list_rules(_staff: NotificationsSender, session: SessionDep) -> list[R
     return [_rule_out(rule) for rule in await service.rules(session)]
 
 
-@router.put("/rules/{code}", responses={**ERRORS, **responses(UnknownRule, UnknownPlaceholder, NoThreshold)})
+@router.put("/rules/{code}", responses={**ERRORS, **responses(UnknownRule, *TEMPLATE_ERRORS, NoThreshold)})
 async def update_rule(
     staff: NotificationsSender,
     session: SessionDep,

@@ -12,7 +12,6 @@ the model holds only what the run made, so runs never see each other's accounts.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 import uuid
@@ -43,14 +42,13 @@ from api.core.db import make_sync_engine
 from api.core.idempotency import IdempotencyRecord
 from api.core.types import utcnow
 from api.events.models import UsageEvent
-from api.mail.models import EmailMessage
 from api.main import create_app
 from api.providers.base import ChatMessage
 from api.providers.mock import answer
 from api.quotas.models import QuotaUsage
 from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS
 from tests.reliability.profile import PROFILE, report
-from tests.support.api import PASSWORD, bearer, create_staff_account
+from tests.support.api import PASSWORD, bearer, create_staff_account, link_token
 
 USERS = "/api/v1/admin/users"
 MAX_USERS = 3  # per run: enough for one account's actions to be seen not to touch another's
@@ -306,16 +304,11 @@ class AccountsMachine(RuleBasedStateMachine):
         self._seen("register", response)
         self._is(response, 202)  # the same answer for a taken email: the account is read from the database
         with self.world.engine.connect() as conn:
-            body = conn.scalar(
-                select(EmailMessage.body).where(
-                    EmailMessage.to_address == email, EmailMessage.kind == "confirm_email"
-                )
-            )
             account = conn.execute(
                 select(Account.id, Account.plan_code, Account.is_blocked).where(Account.email == email)
             ).one()
         assert account.plan_code == "free" and account.is_blocked is False
-        token = re.search(r"token=([A-Za-z0-9_-]+)", body).group(1)
+        token = link_token(self.world.settings, email, "confirm_email")
         self._is(self.http.get("/api/v1/auth/confirm-email", params={"token": token}), 200)
         user = UserModel(email, account.id)
         self.users.append(user)

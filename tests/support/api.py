@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,6 +20,7 @@ from api.core.db import make_sync_engine
 from api.core.settings import Settings
 from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
+from api.mail.sender import Sender
 
 PASSWORD = "correct-horse-battery"
 
@@ -119,6 +121,34 @@ def register(client: httpx.Client, email: str, password: str = PASSWORD, **extra
     assert response.status_code == 202, response.text
 
 
+@dataclass(frozen=True)
+class Delivered:
+    to: str
+    subject: str
+    body: str
+
+
+# What the API processes of this test sent: the only copy of a sent mail's body once the outbox has wiped
+# it. The `mailbox` fixture (tests/conftest.py) wraps every app's sender with `recording` and empties it.
+MAILBOX: list[Delivered] = []
+
+
+def recording(sender: Sender) -> Sender:
+    """`sender`, noting in MAILBOX each mail it delivered (one it failed to deliver is not noted)."""
+
+    class Recording:
+        async def send(self, to: str, subject: str, body: str) -> None:
+            await sender.send(to, subject, body)
+            MAILBOX.append(Delivered(to, subject, body))
+
+    return Recording()
+
+
+def delivered(to: str, subject: str | None = None) -> list[Delivered]:
+    """The mails delivered to `to` (with this subject), oldest first."""
+    return [mail for mail in MAILBOX if mail.to == to and subject in (None, mail.subject)]
+
+
 def mails(settings: Settings, to: str | None = None, kind: str | None = None) -> list[EmailMessage]:
     engine = make_sync_engine(settings)
     query = select(EmailMessage).order_by(EmailMessage.id)
@@ -134,11 +164,17 @@ def mails(settings: Settings, to: str | None = None, kind: str | None = None) ->
 
 
 def link_token(settings: Settings, to: str, kind: str) -> str:
-    """The token of the newest link of this kind mailed to `to` (read from the email outbox)."""
+    """The token of the newest link of this kind mailed to `to`: read from the email outbox while the mail
+    waits there, from the mailbox once it has been delivered (and its body wiped from the outbox)."""
     found = mails(settings, to, kind)
     assert found, f"no {kind} mail to {to}"
-    match = re.search(r"token=([A-Za-z0-9_-]+)", found[-1].body)
-    assert match, found[-1].body
+    newest = found[-1]
+    if not (body := newest.body):
+        sent = delivered(to, newest.subject)
+        assert sent, f"the {kind} mail to {to} was wiped from the outbox but never delivered"
+        body = sent[-1].body
+    match = re.search(r"token=([A-Za-z0-9_-]+)", body)
+    assert match, body
     return match.group(1)
 
 

@@ -142,3 +142,21 @@ async def replace_recovery_codes(
 
 async def delete_recovery_codes(session: AsyncSession, account_id: uuid.UUID) -> None:
     await session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account_id))
+
+
+async def unused_recovery_codes(session: AsyncSession, account_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """The account's recovery codes not used yet: (id, stored hash)."""
+    query = select(RecoveryCode.id, RecoveryCode.code_hash).where(
+        RecoveryCode.account_id == account_id, RecoveryCode.used_at.is_(None)
+    )
+    return [(row.id, row.code_hash) for row in await session.execute(query)]
+
+
+async def spend_recovery_code(session: AsyncSession, code_id: uuid.UUID, at: datetime) -> bool:
+    """Mark one recovery code used: True for exactly one caller, however many race for it."""
+    result = await session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.id == code_id, RecoveryCode.used_at.is_(None))
+        .values(used_at=at)
+    )
+    return result.rowcount == 1

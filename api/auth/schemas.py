@@ -70,7 +70,8 @@ class CodeIn(Strict):
     needs both again, so an access token alone cannot."""
 
     code: Code
-    password: TypedPassword | None = Field(
+    # Empty counts as missing: 403 reauthentication_required says what to do, where a 422 would not.
+    password: Annotated[str, Field(max_length=MAX_LENGTH), NoNul] | None = Field(
         default=None, description="the account's password (required: 403 reauthentication_required without)"
     )
 

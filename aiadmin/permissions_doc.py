@@ -51,8 +51,8 @@ what the code renders, and calls every route as every role and anonymously (allo
 """
 
 ROLES_NOTE = """
-Staff roles: `admin`, `moderator`, `analyst`, `viewer`; end users have `user`. An `admin` must enrol
-a second factor (TOTP) before any permission but `account:self` works (403 `two_factor_required`).
+Staff roles: `admin`, `moderator`, `analyst`, `viewer`; end users have `user`. Every staff role must
+enrol a second factor (TOTP) before any permission but `account:self` works (403 `two_factor_required`).
 Personal API keys (`aia_…`) authenticate only `llm:use` routes.
 
 ## Routes

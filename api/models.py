@@ -22,7 +22,7 @@ from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
 from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.quotas.models import QuotaUsage
-from api.security.models import SecurityEvent
+from api.security.models import AttemptCounter, SecurityEvent
 from api.system.models import ErrorEntry
 
 metadata = Base.metadata
@@ -45,6 +45,7 @@ __all__ = [
     "AppSetting",
     "AssistantRole",
     "AssistantRoleVersion",
+    "AttemptCounter",
     "AuditEntry",
     "AuthSession",
     "Broadcast",

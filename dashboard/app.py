@@ -106,11 +106,12 @@ def enrol_page() -> None:
     st.text_input(i18n.t("app.enrol_key"), setup["secret"], disabled=True)
     st.code(setup["otpauth_uri"], language=None)
     with st.form("enrol"):
+        password = st.text_input(i18n.t("app.password"), type="password")  # the API asks for it again
         code = st.text_input(i18n.t("app.enrol_code"), max_chars=6)
         submitted = st.form_submit_button(i18n.t("app.enrol_confirm"), type="primary")
     if submitted:
         try:
-            done = client.post("/api/v1/auth/2fa/enable", {"code": code.strip()})
+            done = client.post("/api/v1/auth/2fa/enable", {"code": code.strip(), "password": password})
         except ApiError as exc:
             st.error(exc.message)
             return

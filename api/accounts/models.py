@@ -12,8 +12,9 @@ from api.core.types import UTCDateTime, utcnow
 
 STAFF_ROLES = ("admin", "moderator", "analyst", "viewer")
 ROLES = (*STAFF_ROLES, "user")
-# Roles that may do nothing but enrol a second factor until they have one.
-TWO_FACTOR_REQUIRED_ROLES = ("admin",)
+# Roles that may do nothing but enrol a second factor until they have one: every staff role (a moderator
+# reads every chat and grants credits, an analyst reads everyone's figures).
+TWO_FACTOR_REQUIRED_ROLES = STAFF_ROLES
 
 
 class Plan(Base):

@@ -57,3 +57,13 @@ class TwoFactorNotSetUp(Conflict):
 
 class RegistrationClosed(Forbidden):
     code = "registration_closed"
+
+
+class ReauthenticationRequired(Forbidden):
+    """Changing the second factor needs the password (and a code when 2FA is on) in the same request."""
+
+    code = "reauthentication_required"
+
+
+class InvalidPassword(Forbidden):
+    code = "invalid_password"

@@ -1,6 +1,7 @@
 """Sessions (refresh-token families), one-time tokens, API keys and 2FA recovery codes.
 
-Every secret is stored as a keyed hash (api.core.crypto.token_hash), never as itself.
+Every secret is stored as a keyed hash (api.core.crypto.token_hash), never as itself; recovery codes, short
+enough to guess from a hash, as an argon2id hash of that.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class RecoveryCode(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
-    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # argon2id of the code's keyed hash (docs/decisions/0033): a code has ~50 bits, too few for a fast hash.
+    code_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

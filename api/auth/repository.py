@@ -117,21 +117,6 @@ async def list_sessions(session: AsyncSession, account_id: uuid.UUID) -> list[Au
     return list((await session.scalars(query)).all())
 
 
-async def use_recovery_code(
-    session: AsyncSession, account_id: uuid.UUID, code_hash: str, at: datetime
-) -> bool:
-    result = await session.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.account_id == account_id,
-            RecoveryCode.code_hash == code_hash,
-            RecoveryCode.used_at.is_(None),
-        )
-        .values(used_at=at)
-    )
-    return result.rowcount == 1
-
-
 async def replace_recovery_codes(
     session: AsyncSession, account_id: uuid.UUID, code_hashes: list[str], at: datetime
 ) -> None:
@@ -179,3 +164,21 @@ async def revoke_impersonations_by(
         .values(revoked_at=at, revoked_reason=reason)
     )
     return result.rowcount
+
+
+async def unused_recovery_codes(session: AsyncSession, account_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """The account's recovery codes not used yet: (id, stored hash)."""
+    query = select(RecoveryCode.id, RecoveryCode.code_hash).where(
+        RecoveryCode.account_id == account_id, RecoveryCode.used_at.is_(None)
+    )
+    return [(row.id, row.code_hash) for row in await session.execute(query)]
+
+
+async def spend_recovery_code(session: AsyncSession, code_id: uuid.UUID, at: datetime) -> bool:
+    """Mark one recovery code used: True for exactly one caller, however many race for it."""
+    result = await session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.id == code_id, RecoveryCode.used_at.is_(None))
+        .values(used_at=at)
+    )
+    return result.rowcount == 1

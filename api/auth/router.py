@@ -14,8 +14,10 @@ from api.auth.errors import (
     InvalidCurrentPassword,
     InvalidLinkToken,
     InvalidOtp,
+    InvalidPassword,
     InvalidRefreshToken,
     OtpRequired,
+    ReauthenticationRequired,
     RefreshTokenReused,
     RegistrationClosed,
     TooManyAttempts,
@@ -225,14 +227,19 @@ async def reset_password(
 @router.post(
     "/change-password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=responses(*AUTH_ERRORS, InvalidCurrentPassword, PasswordTooCommon),
+    responses=responses(*AUTH_ERRORS, InvalidCurrentPassword, PasswordTooCommon, TooManyAttempts),
 )
 async def change_password(
-    body: ChangePasswordIn, principal: Authenticated, session: SessionDep, ctx: RequestCtx
+    body: ChangePasswordIn,
+    principal: Authenticated,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: RequestCtx,
 ) -> Response:
     """Change the password; the other sessions end, this one goes on."""
     await service.change_password(
         session,
+        settings,
         principal.account,
         principal.session_id,
         current_password=body.current_password,
@@ -247,42 +254,47 @@ async def change_password(
 async def two_factor_setup(
     principal: Authenticated, session: SessionDep, settings: SettingsDep
 ) -> TwoFactorSetupOut:
-    """A new TOTP secret and its otpauth:// URI (for a QR code); confirm it with /2fa/enable."""
+    """A new TOTP secret and its otpauth:// URI (for a QR code), pending until /2fa/enable turns it on."""
     secret, uri = await two_factor.setup(session, settings, principal.account)
     return TwoFactorSetupOut(secret=secret, otpauth_uri=uri)
 
 
-@router.post(
-    "/2fa/enable", responses=responses(*AUTH_ERRORS, InvalidOtp, TwoFactorAlreadyEnabled, TwoFactorNotSetUp)
-)
+# Changing the second factor needs the password again and a code, in the request itself (not the token).
+REAUTH_ERRORS = (*AUTH_ERRORS, ReauthenticationRequired, InvalidPassword, InvalidOtp, TooManyAttempts)
+
+
+@router.post("/2fa/enable", responses=responses(*REAUTH_ERRORS, TwoFactorAlreadyEnabled, TwoFactorNotSetUp))
 async def two_factor_enable(
     body: CodeIn, principal: Authenticated, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
 ) -> RecoveryCodesOut:
-    """Turn 2FA on with a first code from the app; returns the recovery codes, once."""
-    codes = await two_factor.enable(session, settings, principal.account, body.code, ctx=ctx, at=utcnow())
+    """Turn 2FA on with the password and a first code from the app; returns the recovery codes, once."""
+    codes = await two_factor.enable(
+        session, settings, principal.account, body.code, body.password, ctx=ctx, at=utcnow()
+    )
     return RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.post(
     "/2fa/disable",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=responses(*AUTH_ERRORS, OtpRequired, InvalidOtp, TwoFactorNotSetUp),
+    responses=responses(*REAUTH_ERRORS, OtpRequired, TwoFactorNotSetUp),
 )
 async def two_factor_disable(
     body: CodeIn, principal: Authenticated, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
 ) -> Response:
-    await two_factor.disable(session, settings, principal.account, body.code, ctx=ctx, at=utcnow())
+    """Turn 2FA off, with the password and a code (TOTP or recovery)."""
+    await two_factor.disable(
+        session, settings, principal.account, body.code, body.password, ctx=ctx, at=utcnow()
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/2fa/recovery-codes", responses=responses(*AUTH_ERRORS, OtpRequired, InvalidOtp, TwoFactorNotSetUp)
-)
+@router.post("/2fa/recovery-codes", responses=responses(*REAUTH_ERRORS, OtpRequired, TwoFactorNotSetUp))
 async def two_factor_recovery_codes(
     body: CodeIn, principal: Authenticated, session: SessionDep, settings: SettingsDep, ctx: RequestCtx
 ) -> RecoveryCodesOut:
-    """New recovery codes (the old ones stop working)."""
+    """New recovery codes (the old ones stop working), with the password and a code (TOTP or recovery)."""
     codes = await two_factor.regenerate_recovery_codes(
-        session, settings, principal.account, body.code, ctx=ctx, at=utcnow()
+        session, settings, principal.account, body.code, body.password, ctx=ctx, at=utcnow()
     )
     return RecoveryCodesOut(recovery_codes=codes)

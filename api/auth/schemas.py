@@ -11,6 +11,7 @@ from api.auth.permissions import ROLE_PERMISSIONS
 from api.core.validation import Country, NoNul, Strict
 
 Password = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH), NoNul]
+TypedPassword = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH), NoNul]  # an existing one, checked
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=32), NoNul]
 
@@ -38,7 +39,7 @@ class RegisterIn(Strict):
 
 class LoginIn(Strict):
     email: LookupEmail
-    password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH), NoNul]
+    password: TypedPassword
     otp: Code | None = Field(default=None, description="TOTP code or recovery code, for accounts with 2FA")
 
 
@@ -60,12 +61,19 @@ class ResetPasswordIn(Strict):
 
 
 class ChangePasswordIn(Strict):
-    current_password: Annotated[str, Field(min_length=1, max_length=MAX_LENGTH), NoNul]
+    current_password: TypedPassword
     new_password: Password
 
 
 class CodeIn(Strict):
+    """A code from the authenticator app (or a recovery code), with the password: changing the second factor
+    needs both again, so an access token alone cannot."""
+
     code: Code
+    # Empty counts as missing: 403 reauthentication_required says what to do, where a 422 would not.
+    password: Annotated[str, Field(max_length=MAX_LENGTH), NoNul] | None = Field(
+        default=None, description="the account's password (required: 403 reauthentication_required without)"
+    )
 
 
 class TokenOut(BaseModel):

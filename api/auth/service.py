@@ -5,11 +5,9 @@ Each operation commits its rows, its security-log entries and its usage events t
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,29 +15,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.accounts import repository as accounts
 from api.accounts import settings as account_settings
 from api.accounts.models import Account
-from api.auth import api_keys, two_factor
+from api.auth import api_keys, attempts, two_factor
 from api.auth import repository as auth_repo
+from api.auth.attempts import Purpose
 from api.auth.credentials import (
-    DUMMY_PASSWORD_HASH,
     AccessToken,
     hash_password_async,
     issue_access_token,
     password_needs_rehash,
-    verify_password_async,
 )
 from api.auth.errors import (
     EmailNotVerified,
     InvalidCurrentPassword,
     InvalidLinkToken,
     InvalidRefreshToken,
-    OtpRequired,
     RefreshTokenReused,
-    TooManyAttempts,
 )
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RefreshToken
 from api.auth.passwords import check_new_password
 from api.core.crypto import new_token, token_hash
-from api.core.errors import AccountBlocked, AppError, EmailTaken, InvalidCredentials
+from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials
 from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
@@ -252,72 +247,6 @@ async def resend_confirmation(session: AsyncSession, settings: Settings, *, emai
 # ---------------------------------------------------------------- login, refresh, logout
 
 
-async def _check_throttle(
-    session: AsyncSession, settings: Settings, email: str, ctx: RequestContext, at: datetime
-) -> None:
-    """Too many failed logins for this email or from this IP in the window: 429 with Retry-After."""
-    window = timedelta(minutes=settings.login_throttle_minutes)
-    checks = [
-        (
-            await security.login_failures(session, since=at - window, email=email),
-            settings.login_max_failures_per_account,
-        )
-    ]
-    if ctx.ip:
-        checks.append(
-            (
-                await security.login_failures(session, since=at - window, ip=ctx.ip),
-                settings.login_max_failures_per_ip,
-            )
-        )
-    for (failures, oldest), limit in checks:
-        if failures >= limit:
-            retry_after = max(1, math.ceil((oldest + window - at).total_seconds()))
-            raise TooManyAttempts(
-                "too many failed sign-in attempts: try again later",
-                headers={"Retry-After": str(retry_after)},
-                retry_after=retry_after,
-            )
-
-
-async def _login_failed(
-    session: AsyncSession,
-    settings: Settings,
-    account: Account | None,
-    email: str,
-    error: AppError,
-    ctx: RequestContext,
-    at: datetime,
-) -> NoReturn:
-    """Record the failed attempt (committed: it must survive the refusal), lock out at the limit, refuse."""
-    security.record(
-        session,
-        EventType.USER_LOGIN_FAILED,
-        at=at,
-        ctx=ctx,
-        account=account,
-        email=email,
-        ok=False,
-        error_code=error.code,
-    )
-    await session.flush()
-    window = timedelta(minutes=settings.login_throttle_minutes)
-    failures, _ = await security.login_failures(session, since=at - window, email=email)
-    if failures == settings.login_max_failures_per_account:
-        security.record(
-            session,
-            EventType.SECURITY_LOCKOUT,
-            at=at,
-            ctx=ctx,
-            account=account,
-            email=email,
-            ok=False,
-            details={"failures": failures, "window_minutes": settings.login_throttle_minutes},
-        )
-    await session.commit()
-    raise error
-
-
 async def login(
     session: AsyncSession,
     settings: Settings,
@@ -328,31 +257,34 @@ async def login(
     ctx: RequestContext,
     at: datetime,
 ) -> TokenPair:
-    await _check_throttle(session, settings, email, ctx, at)
+    """The password, then the second factor when the account has one: each checked, throttled and logged by
+    api.auth.attempts (a refused account counts as a failed attempt, as a wrong password does)."""
     account = await accounts.get_account_by_email(session, email)
     await session.commit()  # end the read: no transaction is open while the hash is checked
-    # Verify against a dummy hash when the email is unknown: same answer, same time.
-    valid = await verify_password_async(account.password_hash if account else DUMMY_PASSWORD_HASH, password)
-    if account is None or not valid:
-        await _login_failed(
-            session, settings, account, email, InvalidCredentials("wrong email or password"), ctx, at
-        )
+    attempt = await attempts.check_password(
+        session,
+        settings,
+        account=account,
+        email=email,
+        password=password,
+        purpose=Purpose.LOGIN,
+        error=InvalidCredentials("wrong email or password"),
+        ctx=ctx,
+        at=at,
+    )
     if account.is_blocked:
-        await _login_failed(
-            session, settings, account, email, AccountBlocked("this account is blocked"), ctx, at
+        await attempts.failed(
+            session, settings, attempt, AccountBlocked("this account is blocked"), ctx=ctx, at=at
         )
     if settings.require_email_verification and account.email_verified_at is None:
         error = EmailNotVerified(
             "confirm your email first: follow the link we sent you (or ask for a new one)"
         )
-        await _login_failed(session, settings, account, email, error, ctx, at)
+        await attempts.failed(session, settings, attempt, error, ctx=ctx, at=at)
+    await attempts.passed(session, attempt)
+    await session.commit()  # the password was right, whatever the second factor turns out to be
     if account.two_factor_enabled:
-        try:
-            await two_factor.verify(session, settings, account, otp, ctx=ctx, at=at)
-        except OtpRequired:
-            raise
-        except AppError as error:
-            await _login_failed(session, settings, account, email, error, ctx, at)
+        await two_factor.check(session, settings, account, otp, purpose=Purpose.LOGIN, ctx=ctx, at=at)
     if password_needs_rehash(account.password_hash):
         account.password_hash = await hash_password_async(password)
     account.last_login_at = at
@@ -509,6 +441,7 @@ async def reset_password(
 
 async def change_password(
     session: AsyncSession,
+    settings: Settings,
     account: Account,
     session_id,
     *,
@@ -517,19 +450,20 @@ async def change_password(
     ctx: RequestContext,
     at: datetime,
 ) -> None:
-    """Change one's password; every other session ends, this one goes on."""
-    if not await verify_password_async(account.password_hash, current_password):
-        security.record(
-            session,
-            EventType.SECURITY_PASSWORD_CHANGED,
-            at=at,
-            ctx=ctx,
-            account=account,
-            ok=False,
-            error_code=InvalidCurrentPassword.code,
-        )
-        await session.commit()
-        raise InvalidCurrentPassword("the current password is wrong")
+    """Change one's password (the current one checked, throttled and logged by api.auth.attempts); every
+    other session ends, this one goes on."""
+    attempt = await attempts.check_password(
+        session,
+        settings,
+        account=account,
+        email=account.email,
+        password=current_password,
+        purpose=Purpose.CHANGE_PASSWORD,
+        error=InvalidCurrentPassword("the current password is wrong"),
+        ctx=ctx,
+        at=at,
+    )
+    await attempts.passed(session, attempt)
     check_new_password(new_password, email=account.email)
     account.password_hash = await hash_password_async(new_password)
     account.password_changed_at = at

@@ -81,7 +81,9 @@ class Settings(DatabaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     app_url: str = ""
 
-    # Brute force: failed logins within the window, per email and per client IP, before 429.
+    # Brute force (docs/decisions/0032): failed password or second-factor checks within the window, per
+    # account from one client IP, per client IP, and per account from IPs it has not signed in from in the
+    # last `login_usual_source_days`, before 429; each lockout of one doubles, up to the cap.
     login_throttle_minutes: int = Field(default=15, ge=1)
     login_max_failures_per_account: int = Field(default=5, ge=1)
     login_max_failures_per_ip: int = Field(default=20, ge=1)
@@ -90,6 +92,9 @@ class Settings(DatabaseSettings):
     mail_requests_per_address: int = Field(default=5, ge=1)
     mail_requests_per_ip: int = Field(default=50, ge=1)
     mail_requests_window_minutes: int = Field(default=60, ge=1)
+    login_max_failures_per_account_any_source: int = Field(default=20, ge=1)
+    login_usual_source_days: int = Field(default=90, ge=1)
+    login_max_lockout_minutes: int = Field(default=24 * 60, ge=1)
 
     # The model catalogue is re-read from the database at most this often (a change made through this
     # process applies at once).

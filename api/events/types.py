@@ -36,6 +36,8 @@ class EventType(StrEnum):
     SECURITY_RECOVERY_CODES_REGENERATED = "security.recovery_codes_regenerated"
     SECURITY_API_KEY_CREATED = "security.api_key_created"
     SECURITY_API_KEY_REVOKED = "security.api_key_revoked"
+    # A wrong password or second factor where one was asked again to change the second factor.
+    SECURITY_REAUTHENTICATION_FAILED = "security.reauthentication_failed"
 
 
 # What makes a user active (registered, logged in, chatted, called a model, was refused by a quota, topped

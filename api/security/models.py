@@ -1,4 +1,5 @@
-"""The security log: logins (the login history), lockouts, refresh-token reuse, 2FA and password changes."""
+"""The security log: logins (the login history), lockouts, refresh-token reuse, 2FA and password changes;
+and the throttling counters of password and second-factor checks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Uuid
+from sqlalchemy import Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -32,3 +33,21 @@ class SecurityEvent(Base):
         Index("ix_security_events_ip_time", "ip", "occurred_at"),
         Index("ix_security_events_account_time", "account_id", "occurred_at"),
     )
+
+
+class AttemptCounter(Base):
+    """Checks of a password or second factor taken against one throttling key (an account from one source,
+    a source, an account from anywhere) in the current window; see docs/decisions/0032.
+
+    An attempt is taken before its check and kept when the check fails, so a burst of simultaneous guesses
+    can take no more than `limit`. A full counter blocks its key until `blocked_until`; each block of the
+    same key lasts twice the one before (`lockouts`), up to a cap.
+    """
+
+    __tablename__ = "attempt_counters"
+
+    key: Mapped[str] = mapped_column(String(420), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)

@@ -3,36 +3,102 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, and_, case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.db import insert_for
 from api.events.types import EventType
-from api.security.models import SecurityEvent
+from api.security.models import AttemptCounter, SecurityEvent
 
-LOGIN_FAILED = EventType.USER_LOGIN_FAILED.value
 LOGIN_SUCCEEDED = EventType.USER_LOGIN_SUCCEEDED.value
 
 
-async def login_failures(
-    session: AsyncSession, *, since: datetime, email: str | None = None, ip: str | None = None
-) -> tuple[int, datetime | None]:
-    """Failed logins since `since` for one email (after its last success) or one IP: count and oldest."""
-    query = select(func.count(), func.min(SecurityEvent.occurred_at)).where(
-        SecurityEvent.kind == LOGIN_FAILED, SecurityEvent.occurred_at >= since
-    )
-    if email is not None:
-        last_success = await session.scalar(
-            select(func.max(SecurityEvent.occurred_at)).where(
-                SecurityEvent.kind == LOGIN_SUCCEEDED, SecurityEvent.email == email
-            )
+async def signed_in_from(session: AsyncSession, *, email: str, ip: str, since: datetime) -> bool:
+    """Whether the account of `email` has signed in from `ip` since `since` (one of its usual sources)."""
+    found = await session.scalar(
+        select(SecurityEvent.id)
+        .where(
+            SecurityEvent.kind == LOGIN_SUCCEEDED,
+            SecurityEvent.email == email,
+            SecurityEvent.occurred_at >= since,
+            SecurityEvent.ip == ip,
         )
-        query = query.where(SecurityEvent.email == email)
-        if last_success is not None:
-            query = query.where(SecurityEvent.occurred_at > last_success)
-    else:
-        query = query.where(SecurityEvent.ip == ip)
-    count, oldest = (await session.execute(query)).one()
-    return int(count), oldest
+        .limit(1)
+    )
+    return found is not None
+
+
+async def take_attempt(
+    session: AsyncSession,
+    key: str,
+    *,
+    at: datetime,
+    limit: int,
+    new_window_before: datetime,
+    forget_before: datetime,
+) -> bool:
+    """Take one attempt of `key` unless it is blocked or already has `limit` in this window: one conditional
+    upsert, so that simultaneous takers cannot pass the limit (it locks the counter row and re-checks the
+    condition on its latest version on PostgreSQL; it runs under the write lock on SQLite).
+
+    A window that began before `new_window_before` is over: the count starts again. Lockouts are forgotten
+    once a window began before `forget_before` (the key was quiet for as long as the longest block)."""
+    counter = AttemptCounter
+    window_over = counter.window_start <= new_window_before
+    stmt = (
+        insert_for(session)(counter)
+        .values(key=key, attempts=1, window_start=at, blocked_until=None, lockouts=0)
+        .on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "attempts": case((window_over, 1), else_=counter.attempts + 1),
+                "window_start": case((window_over, at), else_=counter.window_start),
+                "lockouts": case((counter.window_start <= forget_before, 0), else_=counter.lockouts),
+            },
+            where=and_(
+                or_(counter.blocked_until.is_(None), counter.blocked_until <= at),
+                or_(window_over, counter.attempts < limit),
+            ),
+        )
+        .returning(counter.key)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def get_attempts(session: AsyncSession, key: str) -> Row | None:
+    """The counter of `key` as it is now: (attempts, window_start, blocked_until, lockouts)."""
+    c = AttemptCounter
+    query = select(c.attempts, c.window_start, c.blocked_until, c.lockouts).where(c.key == key)
+    return (await session.execute(query)).first()
+
+
+async def block_attempts(
+    session: AsyncSession, key: str, *, limit: int, lockouts: int, until: datetime
+) -> bool:
+    """Block a full counter until `until` (its count starts again then): True for the one caller that did,
+    however many failed checks finish at once."""
+    result = await session.execute(
+        update(AttemptCounter)
+        .where(
+            AttemptCounter.key == key,
+            AttemptCounter.attempts >= limit,
+            AttemptCounter.lockouts == lockouts,
+        )
+        .values(blocked_until=until, window_start=until, attempts=0, lockouts=lockouts + 1)
+    )
+    return result.rowcount == 1
+
+
+async def forget_attempts(session: AsyncSession, keys: list[str]) -> None:
+    await session.execute(delete(AttemptCounter).where(AttemptCounter.key.in_(keys)))
+
+
+async def give_back_attempt(session: AsyncSession, keys: list[str]) -> None:
+    await session.execute(
+        update(AttemptCounter)
+        .where(AttemptCounter.key.in_(keys), AttemptCounter.attempts > 0)
+        .values(attempts=AttemptCounter.attempts - 1)
+    )
 
 
 COLUMNS = ("id", "occurred_at", "kind", "outcome", "account_id", "email", "ip", "user_agent", "details")

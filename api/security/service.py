@@ -1,9 +1,12 @@
-"""Write the security log. Each entry is also a usage event, in the same transaction."""
+"""Write the security log (each entry is also a usage event, in the same transaction), and keep the counters
+that throttle password and second-factor checks (docs/decisions/0032)."""
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select
@@ -86,8 +89,81 @@ def export_query(
     return query, list(security_log.COLUMNS)
 
 
-async def login_failures(
-    session: AsyncSession, *, since: datetime, email: str | None = None, ip: str | None = None
-) -> tuple[int, datetime | None]:
-    """Failed logins since `since` for one email (after its last success) or one IP: count and oldest."""
-    return await security_log.login_failures(session, since=since, email=email, ip=ip)
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One throttling key and how many attempts it allows per window. A `shared` key (a source, for every
+    account) gives back the attempt of a check that passed; any other starts again from nothing."""
+
+    scope: str
+    key: str
+    limit: int
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lockout:
+    bucket: Bucket
+    lasts: timedelta
+
+
+async def signed_in_from(session: AsyncSession, *, email: str, ip: str, since: datetime) -> bool:
+    """Whether the account of `email` signed in from `ip` since `since` (one of its usual sources)."""
+    return await security_log.signed_in_from(session, email=email, ip=ip, since=since)
+
+
+async def take_attempts(
+    session: AsyncSession, buckets: list[Bucket], *, at: datetime, window: timedelta, max_lockout: timedelta
+) -> int | None:
+    """Take one attempt in every bucket, or in none: then the seconds until the bucket that refused opens
+    again. Keys are taken in one order, so that simultaneous takers cannot deadlock; the caller commits."""
+    taken: list[str] = []
+    for bucket in sorted(buckets, key=lambda b: b.key):
+        if not await security_log.take_attempt(
+            session,
+            bucket.key,
+            at=at,
+            limit=bucket.limit,
+            new_window_before=at - window,
+            forget_before=at - max_lockout,
+        ):
+            if taken:
+                await security_log.give_back_attempt(session, taken)
+            return await _retry_after(session, bucket, at, window)
+        taken.append(bucket.key)
+    return None
+
+
+async def _retry_after(session: AsyncSession, bucket: Bucket, at: datetime, window: timedelta) -> int:
+    counter = await security_log.get_attempts(session, bucket.key)
+    if counter is None:
+        return 1
+    blocked = counter.blocked_until is not None and counter.blocked_until > at
+    opens = counter.blocked_until if blocked else counter.window_start + window
+    return max(1, math.ceil((opens - at).total_seconds()))
+
+
+async def attempts_failed(
+    session: AsyncSession, buckets: list[Bucket], *, at: datetime, window: timedelta, max_lockout: timedelta
+) -> list[Lockout]:
+    """The check these attempts were taken for failed: they stay counted, and a bucket now full is blocked
+    for the window times two to the power of its earlier lockouts (at most `max_lockout`). The lockouts
+    this failure started (the caller records them and commits)."""
+    started = []
+    for bucket in buckets:
+        counter = await security_log.get_attempts(session, bucket.key)
+        if counter is None or counter.attempts < bucket.limit:
+            continue
+        lasts = min(window * 2 ** min(counter.lockouts, 16), max_lockout)
+        if await security_log.block_attempts(
+            session, bucket.key, limit=bucket.limit, lockouts=counter.lockouts, until=at + lasts
+        ):
+            started.append(Lockout(bucket, lasts))
+    return started
+
+
+async def attempts_passed(session: AsyncSession, buckets: list[Bucket]) -> None:
+    """The check passed: each bucket starts again, but for shared ones, which give this attempt back."""
+    if own := [b.key for b in buckets if not b.shared]:
+        await security_log.forget_attempts(session, own)
+    if shared := [b.key for b in buckets if b.shared]:
+        await security_log.give_back_attempt(session, shared)

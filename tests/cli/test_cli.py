@@ -61,14 +61,11 @@ def test_the_demo_logins_that_make_run_prints_really_log_in(env_settings):
 
 
 def test_set_role_and_reset_2fa_act_on_an_existing_account(env_settings, capsys):
-    import pyotp
-
-    from tests.support.api import bearer, sign_up, tokens
+    from tests.support.api import bearer, enrol_two_factor, sign_up, tokens
 
     with TestClient(create_app(env_settings)) as client:
         headers = sign_up(client, "ada@example.com")
-        totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-        client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()})
+        enrol_two_factor(client, headers)
 
         assert main(["set-role", "ada@example.com", "analyst"]) == 0
         assert client.get("/api/v1/me", headers=headers).json()["role"] == "analyst"

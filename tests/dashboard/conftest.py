@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pyotp
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.api_client import ApiClient, StaffSession
 from dashboard.settings import get_dashboard_settings
-from tests.support.api import PASSWORD, create_staff_account
+from tests.support.api import PASSWORD, next_code, staff_member
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -31,20 +29,13 @@ def _fresh_streamlit_caches():
 
 
 def sign_in_staff(settings, api_url: str, role: str, email: str | None = None) -> StaffSession:
-    """A staff member of `role` signed in through the API as the panel does (an admin enrols TOTP first
-    and signs in with a code)."""
+    """A staff member of `role` signed in through the API as the panel does: enrolled in TOTP first (every
+    staff role must be), then signed in with a code."""
     email = email or f"{role}@example.com"
-    create_staff_account(settings, email, role)
-    client = ApiClient(api_url)
-    if role != "admin":
-        return client.login(email, PASSWORD)
     with httpx.Client(base_url=api_url, timeout=60) as http:  # a wait, not a speed limit (5 s by default)
-        token = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        totp = pyotp.TOTP(http.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-        assert http.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).is_success
+        _, totp = staff_member(http, settings, role, email)
     # The code just used may not be used again: sign in with the next one (the API accepts one step ahead).
-    return client.login(email, PASSWORD, totp.at(datetime.now(UTC) + timedelta(seconds=30)))
+    return ApiClient(api_url).login(email, PASSWORD, next_code(totp))
 
 
 @pytest.fixture

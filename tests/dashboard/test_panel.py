@@ -8,21 +8,33 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.support.api import PASSWORD, completion_body, create_staff_account, sign_up
+from tests.support.api import (
+    PASSWORD,
+    completion_body,
+    create_staff_account,
+    next_code,
+    sign_up,
+    staff_member,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def _staff(settings, email: str, role: str = "admin") -> None:
-    create_staff_account(settings, email, role)
+def _staff(settings, api_url: str, email: str, role: str = "admin"):
+    """A staff member made as `aiadmin create-admin` makes one, enrolled in TOTP (as every staff role must
+    be): its authenticator."""
+    with httpx.Client(base_url=api_url, timeout=60) as http:
+        return staff_member(http, settings, role, email)[1]
 
 
-def _sign_in(email: str) -> AppTest:
+def _sign_in(email: str, totp=None) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=60).run()
     app.text_input[0].input(email)
     app.text_input[1].input(PASSWORD)
+    if totp is not None:
+        app.text_input[2].input(next_code(totp))
     app.button[0].click().run()
     return app
 
@@ -30,8 +42,8 @@ def _sign_in(email: str) -> AppTest:
 @sqlite_only
 def test_staff_sign_in_through_the_api_and_land_on_the_overview(env_settings, live_server, monkeypatch):
     monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
-    _staff(env_settings, "analyst@example.com", role="analyst")
-    app = _sign_in("analyst@example.com")
+    totp = _staff(env_settings, live_server.url, "analyst@example.com", role="analyst")
+    app = _sign_in("analyst@example.com", totp)
     assert not app.exception
     assert [t.value for t in app.title] == ["Overview"]
     assert "analyst@example.com" in app.sidebar.markdown[0].value
@@ -46,7 +58,7 @@ def test_an_end_user_or_a_wrong_password_cannot_sign_in_to_the_panel(env_setting
     assert [e.value for e in app.error] == ["this account is not a staff account"]
     assert "staff" not in app.session_state
 
-    _staff(env_settings, "admin@example.com")
+    _staff(env_settings, live_server.url, "admin@example.com")
     app = AppTest.from_file(APP, default_timeout=60).run()
     app.text_input[0].input("admin@example.com")
     app.text_input[1].input("not-the-password")
@@ -109,8 +121,8 @@ def test_a_blocked_or_demoted_staff_member_is_signed_out_at_the_next_interaction
     monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
     for change in ({"is_blocked": True}, {"role": "user"}):
         email = f"staff{len(change)}{next(iter(change))}@example.com"
-        _staff(env_settings, email, role="analyst")
-        app = _sign_in(email)
+        totp = _staff(env_settings, live_server.url, email, role="analyst")
+        app = _sign_in(email, totp)
         assert [t.value for t in app.title] == ["Overview"]
         engine = make_sync_engine(env_settings)
         with engine.begin() as conn:
@@ -124,8 +136,8 @@ def test_a_blocked_or_demoted_staff_member_is_signed_out_at_the_next_interaction
 @sqlite_only
 def test_an_expired_access_token_is_refreshed_without_signing_out(env_settings, live_server, monkeypatch):
     monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
-    _staff(env_settings, "analyst@example.com", role="analyst")
-    app = _sign_in("analyst@example.com")
+    totp = _staff(env_settings, live_server.url, "analyst@example.com", role="analyst")
+    app = _sign_in("analyst@example.com", totp)
     staff = app.session_state["staff"]
     app.session_state["staff"] = type(staff)(
         "expired-or-garbage", staff.refresh_token, staff.email, staff.role
@@ -142,16 +154,20 @@ def test_an_admin_without_a_second_factor_enrols_in_the_panel_before_anything_el
     import pyotp
 
     monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
-    _staff(env_settings, "new-admin@example.com", role="admin")
+    create_staff_account(env_settings, "new-admin@example.com", "admin")
     app = _sign_in("new-admin@example.com")
     assert not app.exception
     assert [t.value for t in app.title] == ["Set up two-factor authentication"]
     secret = app.text_input[0].value
     assert app.code[0].value.startswith("otpauth://totp/") and secret in app.code[0].value
-    app.text_input[1].input("000000")
+    app.text_input[2].input(pyotp.TOTP(secret).now())
+    _press(app, "Turn on two-factor authentication")
+    assert app.error[0].value.startswith("confirm it is you")  # the password is asked for again
+    app.text_input[1].input(PASSWORD)
+    app.text_input[2].input("000000")
     _press(app, "Turn on two-factor authentication")
     assert app.error[0].value  # a wrong code: the API's refusal, still on the enrolment page
-    app.text_input[1].input(pyotp.TOTP(secret).now())
+    app.text_input[2].input(pyotp.TOTP(secret).now())
     _press(app, "Turn on two-factor authentication")
     assert len(app.code[0].value.split()) == 10  # the recovery codes, once
     _press(app, "Continue")

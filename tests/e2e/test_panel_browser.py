@@ -19,11 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pyotp
 import pytest
 from openpyxl import load_workbook
 
-from tests.support.api import PASSWORD, completion_body, create_staff_account, free_port, sign_up
+from tests.support.api import PASSWORD, completion_body, free_port, sign_up, staff_member
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -95,13 +94,7 @@ def world(env_settings, live_server, pipeline):
             headers = sign_up(http, email, env_settings, country="DE")
             for _ in range(calls):
                 assert http.post("/v1/chat/completions", headers=headers, json=completion_body()).is_success
-        create_staff_account(env_settings, "admin@example.com", "admin")
-        token = http.post(
-            "/api/v1/auth/login", json={"email": "admin@example.com", "password": PASSWORD}
-        ).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        totp = pyotp.TOTP(http.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-        assert http.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).is_success
+        _, totp = staff_member(http, env_settings, "admin")
     pipeline()
     with PanelServer(live_server.url, env_settings.data_dir) as panel:
         yield {"panel": panel, "api": live_server.url, "totp": totp, "settings": env_settings}

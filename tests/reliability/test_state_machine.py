@@ -21,7 +21,6 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import strategies as st
@@ -48,7 +47,7 @@ from api.providers.mock import answer
 from api.quotas.models import QuotaUsage
 from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS
 from tests.reliability.profile import PROFILE, report
-from tests.support.api import PASSWORD, bearer, create_staff_account, link_token
+from tests.support.api import PASSWORD, bearer, create_staff_account, enrol_two_factor, link_token
 
 USERS = "/api/v1/admin/users"
 MAX_USERS = 3  # per run: enough for one account's actions to be seen not to touch another's
@@ -738,11 +737,7 @@ def _admin_tokens(client: TestClient, settings) -> dict:
     email = f"sm-admin-{uuid.uuid4().hex[:8]}@example.com"
     create_staff_account(settings, email, "admin")
     login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-    headers = bearer(login.json()["access_token"])
-    totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-    assert (
-        client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.now()}).status_code == 200
-    )
+    enrol_two_factor(client, bearer(login.json()["access_token"]))
     return login.json()
 
 

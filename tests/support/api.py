@@ -311,23 +311,48 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def staff_headers(
-    client: httpx.Client, settings: Settings, role: str, email: str | None = None
-) -> dict[str, str]:
-    """A signed-in staff member (`<role>@example.com` unless named); an admin enrols TOTP first, as it
-    must."""
+def enrol_two_factor(client: httpx.Client, headers: dict[str, str], password: str = PASSWORD):
+    """Turn TOTP on for the signed-in account as a person does (a new key, the password and a first code):
+    its authenticator (`pyotp.TOTP`) and its recovery codes. The code is for the API's now (the `clock`
+    fixture's, if a test holds it); the next one accepted is `next_code(totp)`."""
     import pyotp
 
     from api.core.types import utcnow
 
+    setup = client.post("/api/v1/auth/2fa/setup", headers=headers)
+    assert setup.status_code == 200, setup.text
+    totp = pyotp.TOTP(setup.json()["secret"])
+    enabled = client.post(
+        "/api/v1/auth/2fa/enable", headers=headers, json={"code": totp.at(utcnow()), "password": password}
+    )
+    assert enabled.status_code == 200, enabled.text
+    return totp, enabled.json()["recovery_codes"]
+
+
+def next_code(totp) -> str:
+    """The code of the time step after the API's now: accepted once the current one was used (the API takes
+    one step of drift)."""
+    from api.core.types import utcnow
+
+    return totp.at(utcnow() + timedelta(seconds=30))
+
+
+def staff_member(client: httpx.Client, settings: Settings, role: str, email: str | None = None):
+    """A staff member `<role>@example.com` (or `email`), signed in and enrolled in TOTP, as every staff role
+    must be: (its Authorization header, its authenticator)."""
     email = email or f"{role}@example.com"
     create_staff_account(settings, email, role)
     headers = bearer(tokens(client, email)["access_token"])
-    if role == "admin":
-        totp = pyotp.TOTP(client.post("/api/v1/auth/2fa/setup", headers=headers).json()["secret"])
-        code = totp.at(utcnow())  # the API's now (the `clock` fixture's, if a test holds it)
-        assert client.post("/api/v1/auth/2fa/enable", headers=headers, json={"code": code}).status_code == 200
-    return headers
+    totp, _ = enrol_two_factor(client, headers)
+    return headers, totp
+
+
+def staff_headers(
+    client: httpx.Client, settings: Settings, role: str, email: str | None = None
+) -> dict[str, str]:
+    """A signed-in staff member (`<role>@example.com` unless named), TOTP enrolled first, as every staff
+    role must be."""
+    return staff_member(client, settings, role, email)[0]
 
 
 def grant_credits(settings: Settings, email: str, credits) -> None:

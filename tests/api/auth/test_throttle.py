@@ -87,7 +87,7 @@ def test_thirty_simultaneous_wrong_logins_get_five_checks(live_server, settings)
 
 
 def _proxied(settings):
-    return TestClient(create_app(settings.model_copy(update={"client_ip_header": "x-forwarded-for"})))
+    return TestClient(create_app(settings.model_copy(update={"trusted_proxies": 2})))
 
 
 HOME = "198.51.100.2"  # where the owner signs in from

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
-from api.audit.models import AuditEntry
+from api.audit import repository as repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +65,21 @@ async def write_as(
     reason: str | None = None,
 ) -> None:
     """The same, for an actor known by id (an admin's requests under impersonation)."""
-    await session.execute(
-        insert(AuditEntry.__table__).values(
-            occurred_at=at,
-            actor_id=actor_id,
-            actor_email=actor_email,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            before=before or {},
-            after=after,
-            reason=reason,
-            ip=context.ip,
-            request_id=context.request_id,
-        )
+    await repo.add_entry(
+        session,
+        {
+            "occurred_at": at,
+            "actor_id": actor_id,
+            "actor_email": actor_email,
+            "action": action,
+            "target_type": target_type,
+            "target_id": target_id,
+            "before": before or {},
+            "after": after,
+            "reason": reason,
+            "ip": context.ip,
+            "request_id": context.request_id,
+        },
     )
 
 
@@ -108,39 +108,6 @@ async def commit_audited(
         after_commit()
 
 
-@dataclass(frozen=True, slots=True)
-class AuditFilter:
-    actor_id: uuid.UUID | None = None
-    action: str | None = None
-    target_type: str | None = None
-    target_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-COLUMNS = ("id", "occurred_at", "actor_id", "actor_email", "action", "target_type", "target_id", "before",
-           "after", "reason", "ip", "request_id")  # fmt: skip
-
-
-def log_query(f: AuditFilter, *, columns: bool = False) -> Select:
-    """The audit log, newest first, filtered by actor, action, target and time (entries, or the exported
-    columns)."""
-    query = select(*(getattr(AuditEntry, c) for c in COLUMNS)) if columns else select(AuditEntry)
-    for column, value in (
-        (AuditEntry.actor_id, f.actor_id),
-        (AuditEntry.action, f.action),
-        (AuditEntry.target_type, f.target_type),
-        (AuditEntry.target_id, f.target_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    if f.since is not None:
-        query = query.where(AuditEntry.occurred_at >= f.since)
-    if f.until is not None:
-        query = query.where(AuditEntry.occurred_at < f.until)
-    return query.order_by(AuditEntry.id.desc())
-
-
-async def entries(session: AsyncSession, f: AuditFilter, *, limit: int, offset: int) -> Sequence[AuditEntry]:
-    """One page of the audit log, newest first."""
-    return (await session.scalars(log_query(f).limit(limit).offset(offset))).all()
+# The log's filter, its export columns and its queries are the repository's; routers and other services
+# import them from here.
+AuditFilter, COLUMNS, log_query, entries = repo.AuditFilter, repo.COLUMNS, repo.log_query, repo.entries

@@ -1,8 +1,6 @@
-"""Credits: every change of a balance is one conditional UPDATE plus one ledger row, in one transaction.
-
-`UPDATE accounts SET balance = balance + :amount WHERE id = :id [AND balance >= -:amount]` is atomic on
-PostgreSQL (the row is locked and the condition re-checked) and on SQLite (under the write lock), so
-concurrent charges can never take a balance below zero.
+"""Credits: the credit rate, test top-ups, and the primitives that move a balance (their SQL, one
+conditional UPDATE plus one ledger row, is api/billing/repository.py); the caller commits them in its own
+transaction.
 """
 
 from __future__ import annotations
@@ -11,15 +9,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any
 
-from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
-from api.billing.models import LedgerEntry, ReservationSettlement
-from api.core.app_settings import AppSetting
-from api.core.db import insert_for
+from api.billing import repository as repo
 from api.core.errors import AppError, Forbidden
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
@@ -54,13 +48,13 @@ class CreditRate:
 
 
 async def credit_rate(session: AsyncSession) -> CreditRate:
-    value = (await session.get(AppSetting, "credit_rate")).value
+    value = (await repo.credit_rate_setting(session)).value
     return CreditRate(value["currency"], Decimal(value["price_per_credit"]), Decimal(value["usd_per_credit"]))
 
 
 async def set_credit_rate(session: AsyncSession, rate: CreditRate, at: datetime) -> None:
     """Change the rate (the caller commits; gateways pick it up with their next catalogue snapshot)."""
-    row = await session.get(AppSetting, "credit_rate")
+    row = await repo.credit_rate_setting(session)
     row.value = {
         "currency": rate.currency,
         "price_per_credit": str(rate.price_per_credit),
@@ -69,62 +63,11 @@ async def set_credit_rate(session: AsyncSession, rate: CreditRate, at: datetime)
     row.updated_at = at
 
 
-async def move(
-    session: AsyncSession,
-    account_id: uuid.UUID,
-    amount: Decimal,
-    *,
-    kind: str,
-    at: datetime,
-    reference: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> Decimal | None:
-    """Add `amount` (negative: take) and append its ledger row; None, and nothing done, if the balance
-    would go below zero. The caller commits."""
-    statement = update(Account).where(Account.id == account_id)
-    if amount < 0:
-        statement = statement.where(Account.balance >= -amount)
-    statement = statement.values(balance=Account.balance + amount).returning(Account.balance)
-    balance = (
-        await session.execute(statement.execution_options(synchronize_session=False))
-    ).scalar_one_or_none()
-    if balance is None:
-        return None
-    await session.execute(  # a plain INSERT: rows are never read back or changed in the session
-        insert(LedgerEntry.__table__).values(
-            account_id=account_id,
-            kind=kind,
-            amount=amount,
-            balance_after=balance,
-            reference=reference,
-            created_at=at,
-            details=details or {},
-        )
-    )
-    return balance
-
-
-async def claim_reservation(
-    session: AsyncSession, reference: str, account_id: uuid.UUID, outcome: str, at: datetime
-) -> bool:
-    """End the reservation `reference` as `outcome` (settled, refunded, lost): whether this caller did, or
-    it was already ended (then change nothing). The row stays locked until the caller's transaction ends."""
-    claimed = await session.execute(
-        insert_for(session)(ReservationSettlement)
-        .values(reference=reference, account_id=account_id, outcome=outcome, created_at=at)
-        .on_conflict_do_nothing(index_elements=["reference"])
-        .returning(ReservationSettlement.reference)
-    )
-    return claimed.scalar_one_or_none() is not None
-
-
-async def balance_of(session: AsyncSession, account_id: uuid.UUID) -> Decimal:
-    return await session.scalar(select(Account.balance).where(Account.id == account_id))
-
-
-async def recent_entries(session: AsyncSession, account_id: uuid.UUID, limit: int = 50) -> list[LedgerEntry]:
-    query = select(LedgerEntry).where(LedgerEntry.account_id == account_id).order_by(LedgerEntry.id.desc())
-    return list((await session.scalars(query.limit(limit))).all())
+# Moving credits, ending a reservation and reading a balance are the repository's single statements; the
+# gateway, recovery and the admin side call them through this module. Bound here, not wrapped: `move` and
+# `claim_reservation` run on every paid completion and must cost no extra call.
+move, claim_reservation = repo.move, repo.claim_reservation
+balance_of, recent_entries = repo.balance_of, repo.recent_entries
 
 
 async def top_up(

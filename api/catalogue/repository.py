@@ -1,5 +1,6 @@
-"""All SQL of the catalogue's admin side: models with their routes and price history, providers, assistant
-roles and their versions. Repositories flush, never commit: the service owns the transaction."""
+"""All SQL of the catalogue: the admin side's models with their routes and price history, providers,
+assistant roles and their versions; the rows the gateway's snapshot is built from; usage totals.
+Repositories flush, never commit: the service owns the transaction."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import ColumnElement, Row, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Plan
 from api.catalogue.models import (
     AssistantRole,
     AssistantRoleVersion,
@@ -20,6 +22,7 @@ from api.catalogue.models import (
 )
 from api.chats.models import Message
 from api.events.models import UsageEvent
+from api.events.types import EventType
 
 # ---------------------------------------------------------------- models
 
@@ -154,3 +157,51 @@ def add_role_version(session: AsyncSession, version: AssistantRoleVersion) -> No
 
 async def remove(session: AsyncSession, row: LlmModel | Provider | AssistantRole) -> None:
     await session.delete(row)
+
+
+# ---------------------------------------------------------------- the gateway's snapshot
+
+
+async def enabled_providers(session: AsyncSession) -> Sequence[Provider]:
+    return (await session.scalars(select(Provider).where(Provider.enabled.is_(True)))).all()
+
+
+async def all_routes(session: AsyncSession) -> Sequence[ModelRoute]:
+    return (await session.scalars(select(ModelRoute))).all()
+
+
+async def all_prices(session: AsyncSession) -> Sequence[ModelPrice]:
+    """Every model's prices, oldest first."""
+    return (await session.scalars(select(ModelPrice).order_by(ModelPrice.effective_from))).all()
+
+
+async def all_models(session: AsyncSession) -> Sequence[LlmModel]:
+    return (await session.scalars(select(LlmModel))).all()
+
+
+async def enabled_roles(session: AsyncSession) -> Sequence[AssistantRole]:
+    return (await session.scalars(select(AssistantRole).where(AssistantRole.enabled.is_(True)))).all()
+
+
+async def all_plans(session: AsyncSession) -> Sequence[Plan]:
+    return (await session.scalars(select(Plan))).all()
+
+
+# ---------------------------------------------------------------- usage
+
+
+async def usage_totals(session: AsyncSession, matches: ColumnElement[bool]) -> Row:
+    """(completions, failed calls, input tokens, output tokens, cost in USD, distinct users) of the LLM
+    calls that match."""
+    return (
+        await session.execute(
+            select(
+                func.count().filter(UsageEvent.type == EventType.LLM_CALL_SUCCEEDED.value),
+                func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
+                func.coalesce(func.sum(UsageEvent.input_tokens), 0),
+                func.coalesce(func.sum(UsageEvent.output_tokens), 0),
+                func.coalesce(func.sum(UsageEvent.cost_usd), 0),
+                func.count(func.distinct(UsageEvent.user_id)),
+            ).where(matches)
+        )
+    ).one()

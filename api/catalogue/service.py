@@ -17,19 +17,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Plan
 from api.billing.service import CreditRate, credit_rate
 from api.catalogue import repository
-from api.catalogue.models import AssistantRole, LlmModel, ModelPrice, ModelRoute, Provider
+from api.catalogue.models import Provider
 from api.core.crypto import Encryptor
 from api.core.egress import Egress
 from api.core.errors import AppError
 from api.core.settings import Settings
-from api.events.models import UsageEvent
-from api.events.types import EventType
 from api.notifications import notify
 from api.providers.base import ProviderSpec
 
@@ -189,17 +187,16 @@ class Catalogue:
 async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     encryptor, egress = Encryptor(settings), Egress.of(settings)
     providers = {
-        p.id: provider_spec(p, encryptor, egress)
-        for p in (await session.scalars(select(Provider).where(Provider.enabled.is_(True)))).all()
+        p.id: provider_spec(p, encryptor, egress) for p in await repository.enabled_providers(session)
     }
     routes: dict[str, list[RouteSpec]] = {}
-    for route in (await session.scalars(select(ModelRoute))).all():
+    for route in await repository.all_routes(session):
         if route.provider_id in providers:
             routes.setdefault(route.model_id, []).append(
                 RouteSpec(providers[route.provider_id], route.provider_model)
             )
     prices: dict[str, list[tuple[datetime, Decimal, Decimal]]] = {}
-    for price in (await session.scalars(select(ModelPrice).order_by(ModelPrice.effective_from))).all():
+    for price in await repository.all_prices(session):
         prices.setdefault(price.model_id, []).append(
             (price.effective_from, price.input_per_million, price.output_per_million)
         )
@@ -218,13 +215,13 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
             routes=tuple(sorted(routes.get(m.id, []), key=lambda r: (r.provider.priority, r.provider.id))),
             prices=tuple(prices.get(m.id, [])),
         )
-        for m in (await session.scalars(select(LlmModel))).all()
+        for m in await repository.all_models(session)
     }
     roles = {
         r.id: RoleSpec(r.id, r.name, r.system_prompt, r.default_model, dict(r.default_params or {}))
-        for r in (await session.scalars(select(AssistantRole).where(AssistantRole.enabled.is_(True)))).all()
+        for r in await repository.enabled_roles(session)
     }
-    plans = {p.code: PlanSpec.of(p) for p in (await session.scalars(select(Plan))).all()}
+    plans = {p.code: PlanSpec.of(p) for p in await repository.all_plans(session)}
     rate = await credit_rate(session)
     balance_low_below = await notify.balance_low_threshold(session)
     await session.commit()  # end the read
@@ -257,21 +254,10 @@ class CatalogueCache:
             return self._snapshot
 
 
-async def usage_totals(session: AsyncSession, matches) -> dict[str, Any]:
+async def usage_totals(session: AsyncSession, matches: ColumnElement[bool]) -> dict[str, Any]:
     """Lifetime completions, failed calls, tokens, cost and users of the LLM calls that match (OLTP; the
     warehouse has them by day): a model's or a role's usage."""
-    row = (
-        await session.execute(
-            select(
-                func.count().filter(UsageEvent.type == EventType.LLM_CALL_SUCCEEDED.value),
-                func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
-                func.coalesce(func.sum(UsageEvent.input_tokens), 0),
-                func.coalesce(func.sum(UsageEvent.output_tokens), 0),
-                func.coalesce(func.sum(UsageEvent.cost_usd), 0),
-                func.count(func.distinct(UsageEvent.user_id)),
-            ).where(matches)
-        )
-    ).one()
+    row = await repository.usage_totals(session, matches)
     return {
         "completions": row[0], "failed_calls": row[1], "input_tokens": int(row[2]),
         "output_tokens": int(row[3]), "cost_usd": str(Decimal(row[4])), "users": row[5],

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.background import BackgroundTasks
 
@@ -14,7 +13,8 @@ from api.core import rate_limit
 from api.core.crypto import token_hash
 from api.core.settings import Settings
 from api.core.types import utcnow
-from api.mail.models import PURGED_BODY, EmailMessage
+from api.mail import repository as repo
+from api.mail.models import EmailMessage
 from api.mail.sender import Sender
 
 log = logging.getLogger("aiadmin.mail")
@@ -25,7 +25,7 @@ def enqueue(
     session: AsyncSession, *, to: str, subject: str, body: str, kind: str, at: datetime
 ) -> EmailMessage:
     message = EmailMessage(to_address=to, subject=subject, body=body, kind=kind, created_at=at)
-    session.add(message)
+    repo.add(session, message)
     return message
 
 
@@ -38,23 +38,10 @@ async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, l
     """
     sent = 0
     async with sessionmaker() as session:
-        pending = (
-            await session.execute(
-                select(EmailMessage.id, EmailMessage.attempts)
-                .where(EmailMessage.sent_at.is_(None), EmailMessage.attempts < MAX_ATTEMPTS)
-                .order_by(EmailMessage.id)
-                .limit(limit)
-            )
-        ).all()
+        pending = await repo.pending(session, max_attempts=MAX_ATTEMPTS, limit=limit)
         await session.commit()
         for message_id, attempts in pending:
-            claimed = await session.execute(
-                update(EmailMessage)
-                .where(EmailMessage.id == message_id, EmailMessage.attempts == attempts)
-                .values(attempts=attempts + 1)
-                .returning(EmailMessage.to_address, EmailMessage.subject, EmailMessage.body)
-            )
-            row = claimed.one_or_none()
+            row = await repo.claim_attempt(session, message_id, attempts)
             await session.commit()
             if row is None:
                 continue
@@ -62,18 +49,11 @@ async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, l
                 await sender.send(row.to_address, row.subject, row.body)
             except Exception as exc:  # any failure of the mail server: keep the mail for a retry
                 log.warning("email %s not sent (attempt %s): %s", message_id, attempts + 1, exc)
-                given_up = {"body": PURGED_BODY} if attempts + 1 >= MAX_ATTEMPTS else {}
-                await session.execute(
-                    update(EmailMessage)
-                    .where(EmailMessage.id == message_id)
-                    .values(last_error=str(exc)[:500], **given_up)
+                await repo.record_failure(
+                    session, message_id, str(exc)[:500], given_up=attempts + 1 >= MAX_ATTEMPTS
                 )
             else:
-                await session.execute(
-                    update(EmailMessage)
-                    .where(EmailMessage.id == message_id)
-                    .values(sent_at=utcnow(), body=PURGED_BODY)
-                )
+                await repo.mark_sent(session, message_id, utcnow())
                 sent += 1
             await session.commit()
     return sent

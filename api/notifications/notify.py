@@ -10,15 +10,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
-from api.core.db import insert_for
 from api.core.settings import Settings
-from api.mail.models import EmailMessage
+from api.notifications import repository as repo
 from api.notifications import templates as texts
-from api.notifications.models import Notification, NotificationRule
 
 
 def app_url(settings: Settings) -> str:
@@ -39,7 +36,7 @@ async def notify(
     `dedup_key`, at most once per key (a second call, even a concurrent one, writes nothing)."""
     if account.role != "user":
         return
-    rule = await session.get(NotificationRule, rule_code)
+    rule = await repo.rule(session, rule_code)
     if rule is None or not rule.enabled:
         return
     values = {
@@ -49,7 +46,6 @@ async def notify(
         **(values or {}),
     }
     subject, body = texts.render(rule.templates, account.locale, values)
-    insert_ = insert_for(session)
     for channel in rule.channels:
         row = {
             "account_id": account.id,
@@ -61,30 +57,13 @@ async def notify(
             "created_at": at,
             "dedup_key": dedup_key,
         }
-        statement = insert_(Notification).values(row).returning(Notification.id)
-        if dedup_key is not None:
-            statement = statement.on_conflict_do_nothing(
-                index_elements=["account_id", "channel", "dedup_key"]
-            )
-        notification_id = (await session.execute(statement)).scalar_one_or_none()
+        notification_id = await repo.add_notification(session, row, dedup=dedup_key is not None)
         if notification_id is not None and channel == "email":
-            await session.execute(
-                insert(EmailMessage.__table__).values(
-                    to_address=account.email,
-                    subject=subject,
-                    body=body,
-                    kind="notification",
-                    created_at=at,
-                    attempts=0,
-                    notification_id=notification_id,
-                )
+            await repo.queue_notification_mail(
+                session, notification_id, to=account.email, subject=subject, body=body, at=at
             )
 
 
 async def balance_low_threshold(session: AsyncSession) -> Decimal | None:
     """The balance_low rule's threshold, or None when the rule is off (read into the catalogue snapshot)."""
-    return await session.scalar(
-        select(NotificationRule.threshold).where(
-            NotificationRule.code == "balance_low", NotificationRule.enabled.is_(True)
-        )
-    )
+    return await repo.balance_low_threshold(session)

@@ -1,18 +1,20 @@
-"""All SQL of broadcasts, the rules' settings, the in-app inbox and the delivery log. Repositories flush,
-never commit: the service owns the transaction. (One rule's notification to one account is
-api/notifications/notify.py, the primitive other domains call.)"""
+"""All SQL of broadcasts, the rules' settings, the in-app inbox, the delivery log and one rule's
+notification to one account (api/notifications/notify.py, the primitive other domains call).
+Repositories flush, never commit: the service owns the transaction."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import Select, case, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
+from api.core.db import insert_for
 from api.core.types import UTCDateTime
 from api.events.models import UsageEvent
 from api.events.types import USER_ACTIVITY
@@ -145,6 +147,41 @@ async def rules_by_code(session: AsyncSession) -> list[NotificationRule]:
 
 async def rule(session: AsyncSession, code: str) -> NotificationRule | None:
     return await session.get(NotificationRule, code)
+
+
+async def balance_low_threshold(session: AsyncSession) -> Decimal | None:
+    """The balance_low rule's threshold, or None when the rule is off."""
+    return await session.scalar(
+        select(NotificationRule.threshold).where(
+            NotificationRule.code == "balance_low", NotificationRule.enabled.is_(True)
+        )
+    )
+
+
+async def add_notification(session: AsyncSession, row: dict[str, Any], *, dedup: bool) -> int | None:
+    """One notification row: its id, or None when `dedup` and the account already has one on this channel
+    with this `dedup_key` (then nothing is written, even under a concurrent insert)."""
+    statement = insert_for(session)(Notification).values(row).returning(Notification.id)
+    if dedup:
+        statement = statement.on_conflict_do_nothing(index_elements=["account_id", "channel", "dedup_key"])
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def queue_notification_mail(
+    session: AsyncSession, notification_id: int, *, to: str, subject: str, body: str, at: datetime
+) -> None:
+    """The email of notification `notification_id`, into the email outbox (a plain INSERT)."""
+    await session.execute(
+        insert(EmailMessage.__table__).values(
+            to_address=to,
+            subject=subject,
+            body=body,
+            kind="notification",
+            created_at=at,
+            attempts=0,
+            notification_id=notification_id,
+        )
+    )
 
 
 # ---------------------------------------------------------------- the inbox

@@ -1,16 +1,18 @@
-"""The system domain's SQL: the database round trip health measures, the providers' recent calls, and a
-page of the error log. Reads only."""
+"""The system domain's SQL: the database round trip health measures, the providers' recent calls, a page
+of the error log, and the live figures of the last minutes (api/system/live.py). Reads only."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.accounts.models import Account
 from api.events.models import UsageEvent
-from api.events.types import EventType
+from api.events.types import LLM_CALLS, USER_ACTIVITY, EventType
 from api.system.models import ErrorEntry
 
 
@@ -38,3 +40,72 @@ async def errors_page(
     session: AsyncSession, query: Select, *, limit: int, offset: int
 ) -> Sequence[ErrorEntry]:
     return (await session.scalars(query.limit(limit).offset(offset))).all()
+
+
+# ---------------------------------------------------------------- live figures (OLTP usage_events)
+
+
+def _calls_in(since: datetime, until: datetime | None, provider: str | None) -> list[ColumnElement[bool]]:
+    where = [UsageEvent.occurred_at >= since, UsageEvent.type.in_([t.value for t in LLM_CALLS])]
+    if until is not None:
+        where.append(UsageEvent.occurred_at <= until)
+    if provider is not None:
+        where.append(UsageEvent.provider == provider)
+    return where
+
+
+async def call_totals(
+    session: AsyncSession, since: datetime, until: datetime | None, provider: str | None
+) -> tuple[int, int, Decimal]:
+    """(calls, failed calls, cost in USD) of the LLM calls in the window, of one provider or of all."""
+    requests, errors, cost = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
+                func.coalesce(func.sum(UsageEvent.cost_usd), 0),
+            ).where(*_calls_in(since, until, provider))
+        )
+    ).one()
+    return requests, errors, Decimal(cost)
+
+
+def _latency_where(
+    since: datetime, until: datetime | None, provider: str | None
+) -> list[ColumnElement[bool]]:
+    return [*_calls_in(since, until, provider), UsageEvent.latency_ms.is_not(None)]
+
+
+async def latency_percentile(
+    session: AsyncSession, fraction: float, since: datetime, until: datetime | None, provider: str | None
+) -> float | None:
+    """The interpolated percentile of the window's call latencies, computed by PostgreSQL (None: no call)."""
+    value = await session.scalar(
+        select(func.percentile_cont(fraction).within_group(UsageEvent.latency_ms)).where(
+            *_latency_where(since, until, provider)
+        )
+    )
+    return float(value) if value is not None else None
+
+
+async def latencies(
+    session: AsyncSession, since: datetime, until: datetime | None, provider: str | None
+) -> list[int]:
+    """The window's call latencies in order (for SQLite, which has no percentile function)."""
+    query = select(UsageEvent.latency_ms).where(*_latency_where(since, until, provider))
+    return list((await session.scalars(query.order_by(UsageEvent.latency_ms))).all())
+
+
+async def active_users(session: AsyncSession, since: datetime) -> int:
+    """Distinct end users with any activity since then (staff never count)."""
+    count = await session.scalar(
+        select(func.count(func.distinct(UsageEvent.user_id)))
+        .select_from(UsageEvent)
+        .outerjoin(Account, Account.id == UsageEvent.user_id)
+        .where(
+            UsageEvent.occurred_at >= since,
+            UsageEvent.type.in_([t.value for t in USER_ACTIVITY]),
+            func.coalesce(Account.role, "user") == "user",
+        )
+    )
+    return count or 0

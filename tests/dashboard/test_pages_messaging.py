@@ -213,7 +213,7 @@ def test_a_rule_text_with_a_placeholder_it_does_not_have_shows_the_apis_refusal(
     app.text_area(key="nt:rule:welcome:en:body").input("You have {balance} credits")
     app.button(key="nt:rule:welcome:save").click().run()
     (error,) = app.error
-    assert "unknown placeholder(s) ['balance']" in error.value
+    assert "unknown placeholder {balance}" in error.value
 
 
 # --------------------------------------------------------------------------------------------------- alerts

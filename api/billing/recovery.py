@@ -23,17 +23,12 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
-from api.accounts.models import Account
+from api.billing import repository as repo
 from api.billing import service as billing
 from api.billing.models import LedgerEntry
-from api.core.app_settings import AppSetting
-from api.core.db import insert_for
 from api.core.settings import Settings
-from api.events.models import UsageEvent
 from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
 from api.quotas import repository as quotas
@@ -50,28 +45,15 @@ async def refund_lost_reservations(sessionmaker: async_sessionmaker, settings: S
     """Sweep the reservations made since the last sweep and before the grace period; the refunds made."""
     cutoff = at - timedelta(minutes=settings.reservation_grace_minutes)
     async with sessionmaker() as session:
-        mark = await _claim(session, at)
+        mark = await repo.locked_setting(session, WATERMARK, {"until": _EPOCH.isoformat()}, at)
         since = datetime.fromisoformat(mark.value["until"])
         if since >= cutoff:
             await session.rollback()
             return 0
-        other = aliased(LedgerEntry)
-        settled = select(other.id).where(other.reference == LedgerEntry.reference, other.id != LedgerEntry.id)
-        candidates = await session.scalars(
-            select(LedgerEntry)
-            .where(
-                LedgerEntry.kind == "charge",
-                LedgerEntry.created_at >= since,
-                LedgerEntry.created_at < cutoff,
-                ~settled.exists(),
-            )
-            .order_by(LedgerEntry.id)
-        )
+        candidates = await repo.unsettled_charges(session, since, cutoff)
         reserved = [entry for entry in candidates if entry.details.get("reserved") and entry.reference]
         # A call settled at exactly its reservation adds no ledger row: its success event tells.
-        references = [uuid.UUID(entry.reference) for entry in reserved]
-        found = select(UsageEvent.event_id).where(UsageEvent.event_id.in_(references))
-        succeeded = set(await session.scalars(found)) if references else set()
+        succeeded = await repo.succeeded_calls(session, [uuid.UUID(entry.reference) for entry in reserved])
         lost = [
             entry
             for entry in reserved
@@ -87,18 +69,8 @@ async def refund_lost_reservations(sessionmaker: async_sessionmaker, settings: S
     return len(lost)
 
 
-async def _claim(session: AsyncSession, at: datetime) -> AppSetting:
-    """The watermark row (made on first use), locked for this transaction."""
-    await session.execute(
-        insert_for(session)(AppSetting)
-        .values(key=WATERMARK, value={"until": _EPOCH.isoformat()}, updated_at=at)
-        .on_conflict_do_nothing(index_elements=["key"])
-    )
-    return await session.scalar(select(AppSetting).where(AppSetting.key == WATERMARK).with_for_update())
-
-
 async def _refund(session: AsyncSession, reservation: LedgerEntry, at: datetime) -> None:
-    account = await session.get(Account, reservation.account_id)
+    account = await repo.account(session, reservation.account_id)
     credits = -reservation.amount
     # The rows in the order a call's `take` locks them: the tokens, the day's request, then the account.
     if tokens := reservation.details.get("tokens"):

@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from api.accounts.models import Account
 from api.billing.models import LedgerEntry, ReservationSettlement
 from api.core.app_settings import AppSetting
 from api.core.db import insert_for
+from api.events.models import UsageEvent
 
 
 async def credit_rate_setting(session: AsyncSession) -> AppSetting:
@@ -84,3 +86,47 @@ async def balance_of(session: AsyncSession, account_id: uuid.UUID) -> Decimal:
 async def recent_entries(session: AsyncSession, account_id: uuid.UUID, limit: int = 50) -> list[LedgerEntry]:
     query = select(LedgerEntry).where(LedgerEntry.account_id == account_id).order_by(LedgerEntry.id.desc())
     return list((await session.scalars(query.limit(limit))).all())
+
+
+# ---------------------------------------------------------------- lost reservations (api/billing/recovery.py)
+
+
+async def locked_setting(
+    session: AsyncSession, key: str, initial: dict[str, Any], at: datetime
+) -> AppSetting:
+    """The application setting `key` (made with `initial` on first use), locked for this transaction."""
+    await session.execute(
+        insert_for(session)(AppSetting)
+        .values(key=key, value=initial, updated_at=at)
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return await session.scalar(select(AppSetting).where(AppSetting.key == key).with_for_update())
+
+
+async def unsettled_charges(session: AsyncSession, since: datetime, until: datetime) -> list[LedgerEntry]:
+    """The charges made in [since, until) that no other ledger row carries the reference of, in order."""
+    other = aliased(LedgerEntry)
+    settled = select(other.id).where(other.reference == LedgerEntry.reference, other.id != LedgerEntry.id)
+    return list(
+        await session.scalars(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.kind == "charge",
+                LedgerEntry.created_at >= since,
+                LedgerEntry.created_at < until,
+                ~settled.exists(),
+            )
+            .order_by(LedgerEntry.id)
+        )
+    )
+
+
+async def succeeded_calls(session: AsyncSession, references: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these calls (by their event id) have a success event."""
+    if not references:
+        return set()
+    return set(await session.scalars(select(UsageEvent.event_id).where(UsageEvent.event_id.in_(references))))
+
+
+async def account(session: AsyncSession, account_id: uuid.UUID) -> Account | None:
+    return await session.get(Account, account_id)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy import ColumnElement, Select, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
@@ -109,3 +110,26 @@ async def active_users(session: AsyncSession, since: datetime) -> int:
         )
     )
     return count or 0
+
+
+async def add_error(session: AsyncSession, **values: Any) -> None:
+    """One row of the error log (a plain INSERT: never read back in the session)."""
+    await session.execute(insert(ErrorEntry.__table__).values(**values))
+
+
+COLUMNS = ("id", "occurred_at", "kind", "request_id", "method", "path", "status", "error_type", "message",
+           "account_id", "details")  # fmt: skip
+
+
+def errors_query(
+    *, kind: str | None = None, request_id: str | None = None, since: datetime | None = None, columns=False
+) -> Select:
+    """The error log, newest first (entries, or the exported columns)."""
+    query = select(*(getattr(ErrorEntry, c) for c in COLUMNS)) if columns else select(ErrorEntry)
+    if kind:
+        query = query.where(ErrorEntry.kind == kind)
+    if request_id:
+        query = query.where(ErrorEntry.request_id == request_id)
+    if since:
+        query = query.where(ErrorEntry.occurred_at >= since)
+    return query.order_by(ErrorEntry.id.desc())

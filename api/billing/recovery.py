@@ -32,7 +32,7 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
 from api.quotas import repository as quotas
-from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS, MONTHLY_TOKENS, month_start, utc_day
+from api.quotas.windows import DAILY_REQUESTS, token_counts, utc_day
 
 log = logging.getLogger("aiadmin.billing")
 
@@ -74,10 +74,7 @@ async def _refund(session: AsyncSession, reservation: LedgerEntry, at: datetime)
     credits = -reservation.amount
     # The rows in the order a call's `take` locks them: the tokens, the day's request, then the account.
     if tokens := reservation.details.get("tokens"):
-        day, month = utc_day(reservation.created_at), month_start(reservation.created_at)
-        await quotas.add(
-            session, reservation.account_id, [(DAILY_TOKENS, day, -tokens), (MONTHLY_TOKENS, month, -tokens)]
-        )
+        await quotas.add(session, reservation.account_id, token_counts(-tokens, reservation.created_at))
     await quotas.release(session, reservation.account_id, DAILY_REQUESTS, utc_day(reservation.created_at))
     await billing.move(
         session,

@@ -51,7 +51,7 @@ from api.notifications import notify
 from api.providers.base import CallParams, ChatMessage, ProviderError
 from api.providers.mock import count_tokens
 from api.quotas import repository as quotas
-from api.quotas.windows import DAILY_REQUESTS, DAILY_TOKENS, MONTHLY_TOKENS, month_start, utc_day
+from api.quotas.windows import DAILY_REQUESTS, token_counts, utc_day
 from api.system.error_log import note_provider_failure
 
 log = logging.getLogger("aiadmin.gateway")
@@ -277,7 +277,7 @@ class PortableBooks:
             return
         # The quota rows before the account's, in the order `take` locks them (no deadlock between the two).
         used = outcome.input_tokens + outcome.output_tokens
-        await quotas.add(session, account.id, _token_counts(used - prepared.bound.total, at))
+        await quotas.add(session, account.id, token_counts(used - prepared.bound.total, at))
         credits = await _settle_charge(
             session, account, prepared.call, prepared.charge, outcome.cost_usd, ctx, at
         )
@@ -302,7 +302,7 @@ class PortableBooks:
         if not await _claim(session, account, prepared, "refunded", at):
             return
         # The rows in the order `take` locks them: the tokens, the day's request, then the account.
-        await quotas.add(session, account.id, _token_counts(-prepared.bound.total, at))
+        await quotas.add(session, account.id, token_counts(-prepared.bound.total, at))
         await quotas.release(session, account.id, DAILY_REQUESTS, utc_day(at))
         if prepared.chat_id is not None:
             if prepared.chat_created:  # a chat is made by its first message: no message, no chat
@@ -358,10 +358,6 @@ def reservation_details(model_id: str, tokens: int) -> dict[str, Any]:
     """The reservation's ledger details: the model, and the tokens reserved with it (given back with the
     credits if its settlement is lost)."""
     return {"reserved": True, "model": model_id, "tokens": tokens}
-
-
-def _token_counts(amount: int, at: datetime) -> list[tuple[str, date, int]]:
-    return [(DAILY_TOKENS, utc_day(at), amount), (MONTHLY_TOKENS, month_start(at), amount)]
 
 
 async def _claim(session: AsyncSession, account: Account, prepared: Prepared, outcome: str, at) -> bool:

@@ -65,6 +65,10 @@ class UsageBound:
         """The most tokens the provider can bill for `text` it wrote (never more than the answer's limit)."""
         return min(text_ceiling(text), self.output_tokens)
 
+    def billed(self, answer: str) -> tuple[int, int]:
+        """The most a provider can have billed for a call that wrote `answer`: tokens in and out."""
+        return self.input_tokens, self.output_of(answer)
+
 
 def usage_bound(messages: list[ChatMessage], context_length: int, max_output_tokens: int) -> UsageBound:
     return UsageBound(

@@ -397,10 +397,7 @@ async def complete(
     properties = {"attempts": attempts} if attempts else {}
     input_tokens, output_tokens = completion.input_tokens, completion.output_tokens
     if completion.usage_estimated:  # the provider did not say: the most it can have billed
-        input_tokens, output_tokens = (
-            prepared.bound.input_tokens,
-            prepared.bound.output_of(completion.content),
-        )
+        input_tokens, output_tokens = prepared.bound.billed(completion.content)
         properties.update(usage_estimated=True, usage_source="bound")
     outcome = Outcome(
         provider=provider_id,

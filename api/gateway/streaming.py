@@ -89,7 +89,6 @@ class StreamState:
     error: BaseException | None = None
     upstream: AsyncIterator[StreamChunk] | None = None  # the provider's stream being read
     inflight: asyncio.Future | None = None  # its read in flight when the client hung up
-    usage_source: str | None = None  # provider_after_disconnect | bound; None: the provider's, as usual
 
 
 async def _open(gateway: Gateway, prepared: Prepared, state: StreamState, watch: _Watch):
@@ -172,7 +171,7 @@ async def run(
         state.outcome = "ok"
         yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": state.finish_reason}]})
         if include_usage:
-            input_tokens, output_tokens = _usage(state, prepared)
+            input_tokens, output_tokens, _ = _usage(state, prepared)
             usage = {"prompt_tokens": input_tokens, "completion_tokens": output_tokens}
             usage["total_tokens"] = input_tokens + output_tokens
             yield _sse({**base, "choices": [], "usage": usage})
@@ -222,12 +221,13 @@ def _take(state: StreamState, chunk: StreamChunk) -> None:
         state.input_tokens, state.output_tokens = chunk.input_tokens, chunk.output_tokens
 
 
-def _usage(state: StreamState, prepared: Prepared) -> tuple[int, int]:
-    """Tokens in and out: the provider's report, else the most it can have billed (`usage_source`)."""
+def _usage(state: StreamState, prepared: Prepared) -> tuple[int, int, str | None]:
+    """Tokens in and out, and where they come from (`usage_source`): the provider's report (None; or
+    `provider_after_disconnect`, read on after a hang-up), else the most it can have billed (`bound`)."""
     if state.input_tokens is not None and state.outcome in ("ok", "disconnected"):
-        return state.input_tokens, state.output_tokens
-    state.usage_source = "bound"
-    return prepared.bound.input_tokens, prepared.bound.output_of("".join(state.sent))
+        source = "provider_after_disconnect" if state.outcome == "disconnected" else None
+        return state.input_tokens, state.output_tokens, source
+    return *prepared.bound.billed("".join(state.sent)), "bound"
 
 
 async def _drain(state: StreamState, prepared: Prepared, seconds: float) -> None:
@@ -255,8 +255,6 @@ async def _drain(state: StreamState, prepared: Prepared, seconds: float) -> None
     finally:
         state.inflight = None
         await _close(state)
-    if state.input_tokens is not None:
-        state.usage_source = "provider_after_disconnect"
 
 
 async def _settle(
@@ -283,12 +281,12 @@ async def _settle(
                 error.attempts = state.attempts
             await books.refund(session, account, prepared, error, started, ctx, at)
             return
-        input_tokens, output_tokens = _usage(state, prepared)
+        input_tokens, output_tokens, source = _usage(state, prepared)
         properties = {"stream": True, **({"attempts": state.attempts} if state.attempts else {})}
-        if state.usage_source == "bound":
+        if source == "bound":
             properties["usage_estimated"] = True
-        if state.usage_source:
-            properties["usage_source"] = state.usage_source
+        if source:
+            properties["usage_source"] = source
         status, error_code = {
             "ok": ("ok", None),
             "disconnected": ("disconnected", ClientDisconnected.code),

@@ -28,3 +28,9 @@ def next_month(at: datetime) -> datetime:
 
 def seconds_until(moment: datetime, at: datetime) -> int:
     return max(1, int((moment - at).total_seconds()))
+
+
+def token_counts(amount: int, at: datetime) -> list[tuple[str, date, int]]:
+    """`amount` tokens in the day's and the month's counters of the windows `at` falls in (for
+    `quotas.repository.add`)."""
+    return [(DAILY_TOKENS, utc_day(at), amount), (MONTHLY_TOKENS, month_start(at), amount)]

@@ -44,7 +44,7 @@ from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, InvalidCredentials, NotAuthenticated, responses
 from api.core.rate_limit import TooManyRequests
 from api.core.types import utcnow
-from api.mail.service import after_response, deliver_after_response
+from api.mail.service import after_response
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 AUTH_ERRORS = (NotAuthenticated, AccountBlocked)
@@ -87,7 +87,7 @@ async def register(
         at=utcnow(),
         locale=body.locale or _locale_of(request.headers.get("accept-language", "")),
     )
-    deliver_after_response(background, request.app.state)
+    after_response(background, request.app.state)
     return AcceptedOut(message="check your inbox: the next step is on its way to this address")
 
 

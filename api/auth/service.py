@@ -120,7 +120,7 @@ async def sign_up(
     password hash: a new address gets its confirmation link, a taken one a note to its owner instead.
     Counted against the mail limits (per address, per client IP) first."""
     check_new_password(password, email=email)
-    await mail.count_request(session, settings, to=email, ip=ctx.ip, at=at)
+    await count_mail_request(session, settings, email=email, ctx=ctx, at=at)
     try:
         await register(
             session, settings, email=email, password=password, country=country, ctx=ctx, at=at, locale=locale

@@ -250,12 +250,14 @@ async def _provider(session: AsyncSession, provider_id: str) -> Provider:
     return provider
 
 
-async def _check_provider(settings: Settings, body: ProviderFields) -> None:
+async def _check_provider(settings: Settings, body: ProviderFields, *, url_changed: bool = True) -> None:
     """Refuse what no call could use safely: headers that would split the request, an address on a
-    network the server must not call on an admin's word (the cloud metadata service, loopback, LAN)."""
+    network the server must not call on an admin's word (the cloud metadata service, loopback, LAN).
+    An unchanged address is not looked up again (as alert webhooks): a provider saved before the rule can
+    still be edited or disabled, and every call checks the address it connects to anyway."""
     if problem := header_problem(body.extra_headers.items()):
         raise InvalidHeader(f"extra_headers: {problem}")
-    if body.base_url:
+    if body.base_url and url_changed:
         await Egress.of(settings).check_url(body.base_url, field="base_url")
 
 
@@ -294,7 +296,7 @@ async def edit_provider(
     """Replace everything but the key (`enabled: false` disables it: its models fall back to the next)."""
     encryptor = Encryptor(settings)
     provider = await _provider(session, provider_id)
-    await _check_provider(settings, body)
+    await _check_provider(settings, body, url_changed=body.base_url != provider.base_url)
     before = _shown(provider_out(provider, encryptor))
     for name, value in body.model_dump(exclude={"extra_headers"}).items():
         setattr(provider, name, value)

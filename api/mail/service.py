@@ -78,9 +78,9 @@ async def count_request(
 
 
 def after_response(
-    background: BackgroundTasks, state, work: Callable[[AsyncSession], Awaitable[object]]
+    background: BackgroundTasks, state, work: Callable[[AsyncSession], Awaitable[object]] | None = None
 ) -> None:
-    """Run `work` in a session of its own once the response has gone, then deliver what it queued.
+    """Run `work` (if any) in a session of its own once the response has gone, then deliver what is queued.
 
     For an answer that must not depend on what the work finds (whether an address has an account): the
     client has its answer before the work begins, so neither the answer nor its time can tell.
@@ -88,18 +88,14 @@ def after_response(
 
     async def run() -> None:
         try:
-            async with state.db.sessionmaker() as session:
-                await work(session)
+            if work is not None:
+                async with state.db.sessionmaker() as session:
+                    await work(session)
         except Exception:  # the client has its answer already: log the failure, still deliver the rest
             log.exception("work after the response failed")
         await deliver_all(state.db.sessionmaker, state.mailer)
 
     background.add_task(run)
-
-
-def deliver_after_response(background: BackgroundTasks, state) -> None:
-    """Send what a request queued once its response has gone (the mail job would, within seconds)."""
-    background.add_task(deliver_all, state.db.sessionmaker, state.mailer)
 
 
 async def deliver_all(sessionmaker: async_sessionmaker, sender: Sender, *, batch: int = 50) -> int:

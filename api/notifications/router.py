@@ -15,7 +15,7 @@ from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 from api.core.validation import Instant
-from api.mail.service import deliver_after_response
+from api.mail.service import after_response
 from api.notifications import service
 from api.notifications.schemas import (
     AudienceOut,
@@ -79,7 +79,7 @@ async def send_broadcast(
         context=audit_ctx,
     )
     if "email" in sent.channels:
-        deliver_after_response(background, request.app.state)
+        after_response(background, request.app.state)
     return BroadcastOut.model_validate(sent)
 
 

@@ -57,6 +57,12 @@ def _confirm(app: AppTest, key: str) -> AppTest:
     return app.button(key=f"{key}:yes").click().run()
 
 
+def _open_tab(app: AppTest, key: str):
+    """The tab the browser is told to show, of the tabs `key` (dashboard/ui.py `kept_tabs`)."""
+    (tabs,) = [node for node in app._tree if getattr(node, "type", "") == "tab_container" and node.key == key]
+    return list(tabs.children.values())[tabs.proto.tab_container.default_tab_index]
+
+
 class Downloads:
     """What the page's download buttons would send: the page is run for real; each button's data (a
     callable, made only when clicked) is kept by key, as Streamlit's media manager would keep it."""
@@ -173,11 +179,20 @@ def test_blocking_a_user_through_the_panel_blocks_them_and_writes_the_audit_log(
         register(http, "ada@example.com")
     app = _open(panel, panel("users", role="moderator"), "ada@example.com")
     uid = _account(panel, "ada@example.com")["id"]
+    assert _open_tab(app, "users:tab").label == "Profile"
+    app.session_state["users:tab"] = "Actions"  # as the browser reports a click on the tab
     assert app.button(key=f"users:{uid}:block").disabled  # a reason comes first
     app.text_input(key=f"users:{uid}:block_reason").input("spam in every chat").run()
     app = _confirm(app, f"users:{uid}:block")
     assert not app.error, [e.value for e in app.error]
-    assert app.success[0].value == "ada@example.com is blocked: their sessions and API keys stop working."
+    actions = _open_tab(app, "users:tab")
+    assert actions.label == "Actions"  # the page stays on the tab the action was taken in
+    assert [s.value for s in actions.success] == [
+        "ada@example.com is blocked: their sessions and API keys stop working."
+    ]  # shown there, naming the user and the effect
+    reason = app.text_input(key=f"users:{uid}:block_reason")
+    assert reason.value == "" and reason.proto.set_value  # emptied, and the browser is told so
+    assert app.button(key=f"users:{uid}:unblock").disabled  # unblocking asks for a reason of its own
 
     assert _account(panel, "ada@example.com")["is_blocked"] is True
     entries = _admin_api(panel).get("/api/v1/admin/audit", action="user.block", target_id=uid)

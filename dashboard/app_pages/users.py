@@ -334,7 +334,7 @@ if "tab_chats" in shown:
 def act(call, done: str) -> None:
     """Run a confirmed change; on success the page shows the new state with `done` on top."""
     if ui.fetch(call) is not None:
-        ui.changed(done, forget=f"users:{uid}:", where="users:actions")
+        ui.changed(done, clear=f"users:{uid}:", where="users:actions")
 
 
 def block_or_unblock() -> None:
@@ -394,7 +394,7 @@ def adjust_balance() -> None:
         if result is not None:
             ui.changed(
                 i18n.t("users.did_adjust", email=email, balance=credits(result["balance"])),
-                forget=f"users:{uid}:", where="users:actions",
+                clear=f"users:{uid}:", where="users:actions",
             )  # fmt: skip
 
 

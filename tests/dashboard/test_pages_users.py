@@ -217,11 +217,15 @@ def test_changing_the_plan_and_adjusting_the_balance_through_the_panel(panel, en
     app = _confirm(app, f"users:{uid}:change_plan")
     assert app.success[0].value == "ada@example.com is now on Pro (pro)."
     assert _account(panel, "ada@example.com")["plan_code"] == "pro"
+    assert app.selectbox(key=f"users:{uid}:plan").value is None  # the inputs it used are empty again
+    assert app.text_input(key=f"users:{uid}:plan_reason").value == ""
 
     app.number_input(key=f"users:{uid}:amount").set_value(12.5).run()
     app.text_input(key=f"users:{uid}:balance_reason").input("goodwill").run()
     app = _confirm(app, f"users:{uid}:balance")
     assert app.success[0].value == "ada@example.com's balance is now 12.50 credits."
+    amount = app.number_input(key=f"users:{uid}:amount")
+    assert amount.value == 0 and amount.proto.set_value  # back to its default, in the browser too
     assert Decimal(_account(panel, "ada@example.com")["balance"]) == Decimal("12.5")
 
     app.number_input(key=f"users:{uid}:amount").set_value(-2.5).run()

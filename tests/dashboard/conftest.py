@@ -47,6 +47,12 @@ def sign_in_staff(
     return client.login(email, PASSWORD, next_code(totp))
 
 
+def open_tab(app: AppTest, key: str):
+    """The tab the browser is told to show, of the tabs `key` (dashboard/ui.py `kept_tabs`)."""
+    (tabs,) = [node for node in app._tree if getattr(node, "type", "") == "tab_container" and node.key == key]
+    return list(tabs.children.values())[tabs.proto.tab_container.default_tab_index]
+
+
 @pytest.fixture
 def panel(env_settings, live_server, monkeypatch) -> Callable[..., AppTest]:
     """`panel("users", role="admin", locale="en")`: that page run by AppTest, signed in as that role

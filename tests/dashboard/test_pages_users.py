@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.core.settings import get_settings
 from dashboard.api_client import ApiClient
-from tests.dashboard.conftest import sign_in_staff
+from tests.dashboard.conftest import open_tab, sign_in_staff
 from tests.support.api import completion_body, create_staff_account, db_execute, register, sign_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -55,12 +55,6 @@ def _confirm(app: AppTest, key: str) -> AppTest:
     app.button(key=key).click().run()
     assert app.warning[0].value.startswith(("Are you sure?", "Вы уверены?"))
     return app.button(key=f"{key}:yes").click().run()
-
-
-def _open_tab(app: AppTest, key: str):
-    """The tab the browser is told to show, of the tabs `key` (dashboard/ui.py `kept_tabs`)."""
-    (tabs,) = [node for node in app._tree if getattr(node, "type", "") == "tab_container" and node.key == key]
-    return list(tabs.children.values())[tabs.proto.tab_container.default_tab_index]
 
 
 class Downloads:
@@ -179,13 +173,13 @@ def test_blocking_a_user_through_the_panel_blocks_them_and_writes_the_audit_log(
         register(http, "ada@example.com")
     app = _open(panel, panel("users", role="moderator"), "ada@example.com")
     uid = _account(panel, "ada@example.com")["id"]
-    assert _open_tab(app, "users:tab").label == "Profile"
+    assert open_tab(app, "users:tab").label == "Profile"
     app.session_state["users:tab"] = "Actions"  # as the browser reports a click on the tab
     assert app.button(key=f"users:{uid}:block").disabled  # a reason comes first
     app.text_input(key=f"users:{uid}:block_reason").input("spam in every chat").run()
     app = _confirm(app, f"users:{uid}:block")
     assert not app.error, [e.value for e in app.error]
-    actions = _open_tab(app, "users:tab")
+    actions = open_tab(app, "users:tab")
     assert actions.label == "Actions"  # the page stays on the tab the action was taken in
     assert [s.value for s in actions.success] == [
         "ada@example.com is blocked: their sessions and API keys stop working."

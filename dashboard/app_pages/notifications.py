@@ -375,7 +375,13 @@ st.title(i18n.t("notifications.title"))
 st.caption(i18n.t("notifications.intro"))
 ui.notice()
 tabs = ui.kept_tabs(
-    "nt:tab", {tab: i18n.t(f"notifications.tab_{tab}") for tab in ("compose", "broadcasts", "rules", "log")}
+    "nt:tab",
+    {
+        "compose": i18n.t("notifications.tab_compose"),
+        "broadcasts": i18n.t("notifications.tab_broadcasts"),
+        "rules": i18n.t("notifications.tab_rules"),
+        "log": i18n.t("notifications.tab_log"),
+    },
 )
 with tabs["compose"]:
     ui.notice("nt:compose")

@@ -247,7 +247,12 @@ if providers and writer:
         )
     ]
     tabs = ui.kept_tabs(
-        "providers:tab", {tab: i18n.t(f"providers.tab_{tab}") for tab in ("settings", "key", "test")}
+        "providers:tab",
+        {
+            "settings": i18n.t("providers.tab_settings"),
+            "key": i18n.t("providers.tab_key"),
+            "test": i18n.t("providers.tab_test"),
+        },
     )
     with tabs["settings"]:
         ui.notice("providers:settings")

@@ -213,7 +213,12 @@ if roles:
         )
     ]
     tabs = ui.kept_tabs(
-        "roles:tab", {tab: i18n.t(f"roles.tab_{tab}") for tab in ("editor", "history", "usage")}
+        "roles:tab",
+        {
+            "editor": i18n.t("roles.tab_editor"),
+            "history": i18n.t("roles.tab_history"),
+            "usage": i18n.t("roles.tab_usage"),
+        },
     )
     with tabs["editor"]:
         editor(chosen, model_ids)

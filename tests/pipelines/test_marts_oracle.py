@@ -418,4 +418,11 @@ def check_api_agrees_with_the_marts(client, settings, serving):
         2,
     )
     assert sum(r["calls"] for r in weeks) == month["calls"] == 4
+    # Periods the range does not cut are the whole calendar periods of mart_active_users_periods.
+    whole = [(r["period_start"], r["active_users"], r["new_users"]) for r in api("active-users?grain=week")]
+    assert whole == [("2026-03-02", 2, 2), ("2026-03-09", 2, 1), ("2026-03-16", 1, 0), ("2026-03-23", 1, 0)]
+    assert api("active-users?start=2026-03-09&end=2026-03-22&grain=week") == [
+        {"period_start": "2026-03-09", "active_users": 2, "new_users": 1},
+        {"period_start": "2026-03-16", "active_users": 1, "new_users": 0},
+    ]
     assert api("top/users?start=2026-03-16&end=2026-03-16&metric=calls") == []

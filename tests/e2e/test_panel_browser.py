@@ -262,6 +262,7 @@ def test_every_page_and_every_tab_renders_in_the_browser_with_a_screenshot(world
 
     page = browser_page
     sign_in(page, world)
+    walked = {}  # page → its tabs opened
     for name, (_section, title, *_rest) in _registry().items():
         open_page(page, title)
         if name == "users":  # its tabs are a user's: open one
@@ -277,6 +278,9 @@ def test_every_page_and_every_tab_renders_in_the_browser_with_a_screenshot(world
             expect(tab).to_have_attribute("aria-selected", "true")
             page.wait_for_load_state("networkidle")
             no_exception(page, f"{name} / {label}")
+        walked[name] = tabs.count()
+    # The walk saw the tabs (a locator that matched none would pass the loop above vacuously).
+    assert walked["reports"] == 6 and walked["users"] >= 3 and walked["audit"] >= 2, walked
     page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, upright
     open_page(page, "Users")
     no_exception(page, "users-tablet")

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from dashboard import forwarding
 from dashboard.settings import get_dashboard_settings
 
 
@@ -34,6 +35,9 @@ class ApiClient:
         self.base_url = (base_url or settings.api_url).rstrip("/")
         self.token = token
         self.timeout = timeout or settings.api_timeout_seconds
+        # The staff member's browser, taken where the client is made (in their script run) and sent, signed,
+        # with every request, also with downloads that run after the script (dashboard/forwarding.py).
+        self.origin = forwarding.browser()
 
     @classmethod
     def of(cls, staff: StaffSession) -> ApiClient:
@@ -62,7 +66,7 @@ class ApiClient:
         )
 
     def _request(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
-        headers = {"X-Client": "admin-panel"}
+        headers = {"X-Client": "admin-panel", **forwarding.headers(self.origin)}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         try:

@@ -23,4 +23,5 @@ class AuditEntryOut(BaseModel):
     after: dict[str, Any]
     reason: str | None
     ip: str | None
+    user_agent: str | None
     request_id: str | None

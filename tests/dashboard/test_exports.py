@@ -114,3 +114,64 @@ def test_downloading_a_table_as_shown_is_in_the_audit_log(panel):
         with pytest.raises(ApiError) as refused:
             analyst.post("/api/v1/admin/audit/downloads", body)
         assert refused.value.status == 422
+
+
+def _table_page():  # run by AppTest from its source: it imports what it uses
+    import decimal
+    from datetime import date
+
+    from dashboard import i18n, ui
+
+    ui.table(
+        [
+            {
+                "name": name,
+                "balance": i18n.number(balance, 2),
+                "share": i18n.percent(share),
+                "since": i18n.moment(since),
+                "day": i18n.day(date(2026, 11, 22)),
+                "last": i18n.moment(None),
+            }
+            for name, balance, share, since in (
+                ("=cmd|' /C calc'!A0", decimal.Decimal("1234.5"), 0.125, "2026-11-22T14:05:00+00:00"),
+                ("ada", decimal.Decimal("-2"), 0.5, "2026-11-23T08:00:00+00:00"),
+            )
+        ],
+        "people",
+    )
+
+
+def test_a_table_shown_with_localised_numbers_downloads_typed_cells(monkeypatch):
+    """The page shows "1 234,50" and "22.11.2026 14:05 UTC" (Russian); the spreadsheet gets the number and the
+    time, and the text that starts like a formula stays inert."""
+    from streamlit.delta_generator import DeltaGenerator
+    from streamlit.testing.v1 import AppTest
+
+    files: dict[str, bytes] = {}
+    original = DeltaGenerator.download_button
+
+    def keep(dg, label, data, *args, **kwargs):
+        files[kwargs["key"]] = data
+        return original(dg, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", keep)
+    app = AppTest.from_function(_table_page)
+    app.session_state["locale"] = "ru"
+    app.run()
+    assert not app.exception, app.exception
+    shown = app.dataframe[0].value
+    assert list(shown["balance"]) == ["1\u202f234,50", "-2,00"] and shown["last"][0] == "—"
+
+    sheet = load_workbook(io.BytesIO(files["people:xlsx"])).active
+    rows = [[cell for cell in row] for row in sheet.iter_rows()]
+    column = {cell.value: index for index, cell in enumerate(rows[0])}
+    first, second = rows[1], rows[2]
+    assert first[column["name"]].value == "'=cmd|' /C calc'!A0"
+    assert first[column["balance"]].data_type == "n" and first[column["balance"]].value == 1234.5
+    assert second[column["balance"]].value == -2
+    assert first[column["share"]].value == 12.5
+    assert first[column["since"]].is_date and first[column["since"]].value == datetime(2026, 11, 22, 14, 5)
+    assert first[column["day"]].is_date
+    assert first[column["last"]].value is None
+    table = list(csv.DictReader(io.StringIO(files["people:csv"].decode("utf-8"))))
+    assert table[0]["balance"] == "1234.5" and table[0]["name"].startswith("'=")

@@ -180,15 +180,20 @@ def live_server(settings) -> Iterator[LiveServer]:
         yield server
 
 
-@pytest.fixture
-def env_settings(settings, monkeypatch) -> Settings:
-    """Export the test settings as AIADMIN_* variables, for code that reads its own settings."""
+def export_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`settings` as AIADMIN_* variables (undone with `monkeypatch`), for code that reads its own settings."""
     monkeypatch.setenv("AIADMIN_ENVIRONMENT", settings.environment)
     monkeypatch.setenv("AIADMIN_SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("AIADMIN_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("AIADMIN_DATABASE_URL", settings.database_url)
     get_settings.cache_clear()
     get_warehouse_settings.cache_clear()
+
+
+@pytest.fixture
+def env_settings(settings, monkeypatch) -> Settings:
+    """Export the test settings as AIADMIN_* variables, for code that reads its own settings."""
+    export_settings(settings, monkeypatch)
     yield settings
     get_settings.cache_clear()
     get_warehouse_settings.cache_clear()

@@ -9,20 +9,39 @@ installs Debian's chromium first), where a missing browser fails them.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from dagster import DagsterInstance
 from openpyxl import load_workbook
 
-from tests.support.api import PASSWORD, completion_body, db_scalar, free_port, sign_up, staff_member
+import api.main
+from api.core.settings import Settings
+from api.main import create_app
+from pipelines.definitions import build_definitions
+from pipelines.run import run_pipeline
+from tests.conftest import TEST_SECRET, export_settings
+from tests.support.api import (
+    PASSWORD,
+    LiveServer,
+    completion_body,
+    db_scalar,
+    free_port,
+    recording,
+    sign_up,
+    staff_member,
+)
+from warehouse.settings import WarehouseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,8 +54,10 @@ if CHROMIUM is None:
                 allow_module_level=True)  # fmt: skip
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# One worker runs the module, so that its tests share one world (`world`).
+pytestmark = pytest.mark.xdist_group("panel-browser")
 
 
 class PanelServer:
@@ -86,18 +107,39 @@ def browser_page():
         browser.close()
 
 
-@pytest.fixture
-def world(env_settings, live_server, pipeline):
-    """Three users with activity, published; an admin with TOTP; the panel serving."""
-    with httpx.Client(base_url=live_server.url) as http:
-        for email, calls in {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 1}.items():
-            headers = sign_up(http, email, env_settings, country="DE")
-            for _ in range(calls):
-                assert http.post("/v1/chat/completions", headers=headers, json=completion_body()).is_success
-        _, totp = staff_member(http, env_settings, "admin")
-    pipeline()
-    with PanelServer(live_server.url, env_settings.data_dir) as panel:
-        yield {"panel": panel, "api": live_server.url, "totp": totp, "settings": env_settings}
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, sqlite_template):
+    """Three users with activity, published; the panel serving. One world for the module's tests (its
+    pipeline run and server starts are most of their time): each test signs in as an admin of its own
+    (`sign_in`), and no test changes what another one reads."""
+    root = tmp_path_factory.mktemp("browser-world")
+    database = root / "aiadmin.db"
+    shutil.copyfile(sqlite_template, database)
+    settings = Settings(
+        environment="test", secret_key=TEST_SECRET, data_dir=root / "var",
+        database_url=f"sqlite:///{database}", background_jobs=False,
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        export_settings(settings, patch)
+        patch.setattr(api.main, "make_sender", lambda s, make=api.main.make_sender: recording(make(s)))
+        with LiveServer(create_app(settings)) as live_server:
+            with httpx.Client(base_url=live_server.url) as http:
+                for email, calls in {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 1}.items():
+                    headers = sign_up(http, email, settings, country="DE")
+                    for _ in range(calls):
+                        body = completion_body()
+                        assert http.post("/v1/chat/completions", headers=headers, json=body).is_success
+            with DagsterInstance.ephemeral() as instance:
+                run_pipeline(
+                    build_definitions(settings, WarehouseSettings(data_dir=settings.data_dir)), instance
+                )
+            with PanelServer(live_server.url, settings.data_dir) as panel:
+                yield {
+                    "panel": panel,
+                    "api": live_server.url,
+                    "settings": settings,
+                    "admins": itertools.count(1),
+                }
 
 
 def shot(page: Page, name: str) -> None:
@@ -116,15 +158,26 @@ def no_exception(page: Page, name: str) -> None:
         raise AssertionError(f"{name}: {errors.first.inner_text()[:2000]}") from None
 
 
-def sign_in(page: Page, world) -> None:
+def sign_in(page: Page, world) -> str:
+    """Sign in as a new admin (a code may be used once: two tests signing in as one admin within 30 s would
+    need the same one); the admin's email."""
+    email = f"admin{next(world['admins'])}@example.com"
+
+    def enrol():
+        with httpx.Client(base_url=world["api"]) as http:
+            return staff_member(http, world["settings"], "admin", email)[1]
+
+    with ThreadPoolExecutor(1) as thread:  # off Playwright's event loop: the account is made with asyncio.run
+        totp = thread.submit(enrol).result()
     page.goto(world["panel"].url)
-    page.get_by_role("textbox", name="Email").fill("admin@example.com")
+    page.get_by_role("textbox", name="Email").fill(email)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     # The code used to enrol may not be used again: the next one (the API accepts one step ahead).
-    code = world["totp"].at(datetime.now(UTC) + timedelta(seconds=30))
+    code = totp.at(datetime.now(UTC) + timedelta(seconds=30))
     page.get_by_role("textbox", name=re.compile("authenticator")).fill(code)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    return email
 
 
 def open_page(page: Page, title: str) -> None:
@@ -135,7 +188,7 @@ def open_page(page: Page, title: str) -> None:
 
 def test_sign_in_with_totp_and_see_the_overview_numbers(world, browser_page):
     page = browser_page
-    sign_in(page, world)
+    email = sign_in(page, world)
     dau = page.get_by_test_id("stMetric").filter(has_text="DAU").first
     expect(dau).to_contain_text("3")
     completions = page.get_by_test_id("stMetric").filter(has_text="Completions").first
@@ -149,7 +202,7 @@ def test_sign_in_with_totp_and_see_the_overview_numbers(world, browser_page):
     agent = db_scalar(
         world["settings"],
         select(SecurityEvent.user_agent)
-        .where(SecurityEvent.kind == "user.login_succeeded", SecurityEvent.email == "admin@example.com")
+        .where(SecurityEvent.kind == "user.login_succeeded", SecurityEvent.email == email)
         .order_by(SecurityEvent.id.desc())
         .limit(1),
     )
@@ -158,7 +211,7 @@ def test_sign_in_with_totp_and_see_the_overview_numbers(world, browser_page):
 
 def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
     page = browser_page
-    sign_in(page, world)
+    email = sign_in(page, world)
     page.get_by_text("Data", exact=True).first.click()
     # The button of the table in the "Data" expander (the top 10s below have theirs, visible already): the
     # click waits until the expander shows it.
@@ -175,7 +228,9 @@ def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
 
     # The download is in the audit log, with the browser it came from (the click's callback runs on the
     # panel's next rerun, after the file has left: waited for, not timed).
-    query = select(AuditEntry.user_agent).where(AuditEntry.action == "export.download").limit(1)
+    query = select(AuditEntry.user_agent).where(
+        AuditEntry.action == "export.download", AuditEntry.actor_email == email
+    )
     deadline = time.monotonic() + 30
     while (taken := db_scalar(world["settings"], query)) is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -200,13 +255,21 @@ def test_switch_to_russian_and_the_dark_theme(world, browser_page):
 
 def choose(page: Page, label: str, option) -> None:
     """Pick `option` in the Streamlit selectbox labelled `label`."""
+    # A rerun (the search just typed, say) may rebuild the list under an open menu: open it again then.
+    for _ in range(3):
+        page.get_by_role("combobox", name=label).click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
     page.get_by_role("combobox", name=label).click()
     page.get_by_role("option", name=option).click()
 
 
 def test_block_a_user_and_find_the_action_in_the_audit_log(world, browser_page):
     page = browser_page
-    sign_in(page, world)
+    admin = sign_in(page, world)
     open_page(page, "Users")
     page.get_by_role("textbox", name="Search").fill("bob@")
     page.keyboard.press("Enter")
@@ -224,7 +287,7 @@ def test_block_a_user_and_find_the_action_in_the_audit_log(world, browser_page):
     open_page(page, "Audit & logs")
     choose(page, "Action", re.compile(r"^Block a user"))
     audit = page.get_by_test_id("stDataFrame").first
-    expect(audit).to_contain_text(re.compile(r"admin@example\.com.*Block a user \(user\.block\)"))
+    expect(audit).to_contain_text(re.compile(re.escape(admin) + r".*Block a user \(user\.block\)"))
     shot(page, "audit-after-block")
 
 

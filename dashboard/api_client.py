@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from dashboard import forwarding
 from dashboard.settings import get_dashboard_settings
 
 
@@ -131,6 +132,9 @@ class ApiClient:
         self.credentials = credentials
         self.timeout = timeout or settings.api_timeout_seconds
         self.clock = clock
+        # The staff member's browser, taken where the client is made (in their script run) and sent, signed,
+        # with every request, also with downloads that run after the script (dashboard/forwarding.py).
+        self.origin = forwarding.browser()
 
     @classmethod
     def of(cls, staff: StaffSession, base_url: str | None = None) -> ApiClient:
@@ -181,7 +185,7 @@ class ApiClient:
         return self._send("POST", "/api/v1/auth/refresh", None, json={"refresh_token": refresh_token})
 
     def _send(self, method: str, path: str, token: str | None, *, raw: bool = False, **kwargs: Any) -> Any:
-        headers = {"X-Client": "admin-panel"}
+        headers = {"X-Client": "admin-panel", **forwarding.headers(self.origin)}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:

@@ -70,30 +70,48 @@ def confirmed(key: str, label: str, *, icon: str | None = None, disabled: bool =
     return False
 
 
+DOWNLOADS = "/api/v1/admin/audit/downloads"
+
+
+def record_download(name: str, fmt: str, frame: pd.DataFrame) -> None:
+    """Tell the API's audit log that the staff member took this table as a file (it was made here)."""
+    body = {"name": name, "format": fmt, "rows": len(frame), "columns": [str(c) for c in frame.columns]}
+    call(lambda: api().post(DOWNLOADS, body))
+
+
 def export_buttons(frame: pd.DataFrame, name: str, *, key: str | None = None) -> None:
-    """CSV and XLSX downloads of the table as it is shown."""
+    """CSV and XLSX downloads of the table as it is shown; each download is in the audit log."""
     key = key or name
     left, right = st.columns(2)
     left.download_button(
         i18n.t("common.download_csv"), to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}:csv",
-        icon=":material/download:",
+        icon=":material/download:", on_click=record_download, args=(name, "csv", frame),
     )  # fmt: skip
     right.download_button(
         i18n.t("common.download_xlsx"), to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
-        icon=":material/download:",
+        icon=":material/download:", on_click=record_download, args=(name, "xlsx", frame),
     )  # fmt: skip
 
 
 def table(
     rows: list[dict[str, Any]] | pd.DataFrame, name: str, *, empty: str | None = None, **options
 ) -> pd.DataFrame:
-    """A table with its CSV/XLSX downloads, or a helpful empty state."""
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    """A table with its CSV/XLSX downloads, or a helpful empty state. Numbers and times that a page wrote
+    with i18n (`number`, `day`, `moment`, …) are downloaded as the values they show: typed cells."""
+    if isinstance(rows, pd.DataFrame):
+        frame = typed = rows
+    else:  # the text shown, and the values behind it for the downloads (i18n.Shown)
+        frame = pd.DataFrame(
+            [{k: str(v) if isinstance(v, i18n.Shown) else v for k, v in r.items()} for r in rows]
+        )
+        typed = pd.DataFrame(
+            [{k: v.value if isinstance(v, i18n.Shown) else v for k, v in r.items()} for r in rows]
+        )
     if frame.empty:
         st.info(empty or i18n.t("common.no_data"), icon=":material/inbox:")
         return frame
     st.dataframe(frame, hide_index=True, width="stretch", **options)
-    export_buttons(frame, name)
+    export_buttons(typed, name)
     return frame
 
 

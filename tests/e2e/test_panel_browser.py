@@ -27,6 +27,7 @@ import api.main
 from aiadmin.serve import panel_argv
 from tests.support.api import (
     PASSWORD,
+    db_scalar,
     free_port,
     recording,
     sign_up,
@@ -164,17 +165,30 @@ def open_page(page: Page, title: str) -> None:
 
 def test_sign_in_with_totp_and_see_the_overview_numbers(world, browser_page):
     page = browser_page
-    sign_in(page, world)
+    email = sign_in(page, world)
     dau = page.get_by_test_id("stMetric").filter(has_text="DAU").first
     expect(dau).to_contain_text("3")
     completions = page.get_by_test_id("stMetric").filter(has_text="Completions").first
     expect(completions).to_contain_text("4")
     shot(page, "overview")
+    # The sign-in is logged with the browser's User-Agent, forwarded by the panel signed (not python-httpx).
+    from sqlalchemy import select
+
+    from api.security.models import SecurityEvent
+
+    agent = db_scalar(
+        world["settings"],
+        select(SecurityEvent.user_agent)
+        .where(SecurityEvent.kind == "user.login_succeeded", SecurityEvent.email == email)
+        .order_by(SecurityEvent.id.desc())
+        .limit(1),
+    )
+    assert agent == page.evaluate("navigator.userAgent"), agent
 
 
 def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
     page = browser_page
-    sign_in(page, world)
+    email = sign_in(page, world)
     page.get_by_text("Data", exact=True).first.click()
     # The button of the table in the "Data" expander (the top 10s below have theirs, visible already): the
     # click waits until the expander shows it.
@@ -185,6 +199,19 @@ def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
         load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()), read_only=True).active.values
     )
     assert rows[0][:2] == ("period_start", "calls") and sum(r[2] for r in rows[1:]) == 4  # completions
+    from sqlalchemy import select
+
+    from api.audit.models import AuditEntry
+
+    # The download is in the audit log, with the browser it came from (the click's callback runs on the
+    # panel's next rerun, after the file has left: waited for, not timed).
+    query = select(AuditEntry.user_agent).where(
+        AuditEntry.action == "export.download", AuditEntry.actor_email == email
+    )
+    deadline = time.monotonic() + 30
+    while (taken := db_scalar(world["settings"], query)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert taken == page.evaluate("navigator.userAgent"), taken
 
 
 def test_switch_to_russian_and_the_dark_theme(world, browser_page):

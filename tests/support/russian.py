@@ -31,7 +31,7 @@ def english_placeholders() -> set[str]:
 def chart_titles(app: AppTest) -> list[str]:
     """The axis and legend titles of every chart (Vega-Lite), and the fields shown where a title is unset."""
     titles = []
-    for chart in app.get("arrow_vega_lite_chart"):
+    for chart in app.get("vega_lite_chart"):
         spec = json.loads(chart.proto.spec)
         for channel, encoding in (spec.get("encoding") or {}).items():
             if channel in ("x", "y", "color") and isinstance(encoding, dict):
@@ -59,6 +59,6 @@ def untranslated(app: AppTest) -> list[str]:
 
 def charts_in_russian(app: AppTest) -> bool:
     """Whether every chart formats its numbers and dates the Russian way (its `config.locale`)."""
-    specs = [json.loads(chart.proto.spec) for chart in app.get("arrow_vega_lite_chart")]
+    specs = [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
     locales = [spec.get("config", {}).get("locale", {}) for spec in specs]
     return all(locale.get("number", {}).get("decimal") == "," for locale in locales)

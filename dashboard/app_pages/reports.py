@@ -20,13 +20,6 @@ def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFram
     return getattr(queries, name)(start=start, end=end, **options)
 
 
-def shade(retained: float) -> str:
-    """A cell's blue, deeper the more of the cohort stayed (Styler's own gradient needs matplotlib)."""
-    if pd.isna(retained):
-        return ""
-    return f"background-color: rgba(28, 131, 225, {min(retained, 100) / 100:.2f})"
-
-
 DIMENSIONS = ("model", "provider", "role", "plan", "country")
 role = ui.staff().role
 st.title(i18n.t("reports.title"))
@@ -112,7 +105,7 @@ with retention:
         matrix.index = matrix.index.map(i18n.day)
         decimal = "," if i18n.current() == "ru" else "."
         st.dataframe(
-            matrix.style.map(shade).format("{:.1f}", decimal=decimal, na_rep=""),
+            matrix.style.apply(ui.heat_shades, axis=None).format("{:.1f}", decimal=decimal, na_rep=""),
             width="stretch",
         )
     ui.table(frame, f"retention_{stamp}")

@@ -244,6 +244,7 @@ if writer:
             first = st.multiselect(
                 i18n.t("models.order_pick"), [m["id"] for m in models], key="models:order",
                 format_func=lambda i: f"{by_id[i]['display_name']} ({i})",
+                placeholder=i18n.t("common.choose"),
             )  # fmt: skip
             if ui.confirmed(
                 "models:order:save", i18n.t("models.order_save"), icon=":material/save:", disabled=not first

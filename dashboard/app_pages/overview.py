@@ -44,11 +44,14 @@ def live_strip() -> None:
     if not live:
         return
     window = next((w for w in live["windows"] if w["minutes"] == 5), live["windows"][0])
-    cols = st.columns(4)
-    cols[0].metric(i18n.t("overview.live_requests"), i18n.number(window["requests"]))
-    cols[1].metric(i18n.t("overview.live_errors"), i18n.number(window["errors"]))
-    cols[2].metric(i18n.t("overview.live_users"), i18n.number(window["active_users"]))
-    cols[3].metric(i18n.t("overview.live_p95"), i18n.number(window["latency_p95_ms"]))
+    ui.metrics(
+        [
+            (i18n.t("overview.live_requests"), i18n.number(window["requests"])),
+            (i18n.t("overview.live_errors"), i18n.number(window["errors"])),
+            (i18n.t("overview.live_users"), i18n.number(window["active_users"])),
+            (i18n.t("overview.live_p95"), i18n.number(window["latency_p95_ms"])),
+        ]
+    )
 
 
 role = ui.staff().role
@@ -83,26 +86,26 @@ if usage.empty and not now.get("new_users"):
     st.info(i18n.t("overview.no_activity"), icon=":material/inbox:")
     st.stop()
 
-for row in (KPIS[:4], KPIS[4:8], KPIS[8:]):  # four a row: the labels fit, also on a tablet
-    cols = st.columns(len(row))
-    for col, kpi in zip(cols, row, strict=True):
-        col.metric(
-            i18n.t(f"overview.{kpi}"), show(now.get(kpi), kpi), change(now.get(kpi), before.get(kpi), kpi)
-        )
+ui.metrics(  # one row that wraps: every figure whole, also on a tablet
+    [
+        (i18n.t(f"overview.{kpi}"), show(now.get(kpi), kpi), change(now.get(kpi), before.get(kpi), kpi))
+        for kpi in KPIS
+    ]
+)
 st.caption(i18n.t("overview.vs_previous", start=i18n.day(before_start), end=i18n.day(before_end)))
 
 st.subheader(i18n.t("overview.active_users"))
 series = ["dau", "wau", "mau"] if grain == "day" else ["active_users"]
-st.line_chart(actives.set_index("period_start")[series])
+ui.chart(actives, "period_start", series)
 left, right = st.columns(2)
 with left:
     st.subheader(i18n.t("overview.usage"))
-    st.bar_chart(usage.set_index("period_start")[["completions", "failed_calls"]], stack=True)
+    ui.chart(usage, "period_start", ["completions", "failed_calls"], kind="bar", stack=True)
 with right:
     st.subheader(i18n.t("overview.tokens"))
-    st.area_chart(usage.set_index("period_start")[["input_tokens", "output_tokens"]])
+    ui.chart(usage, "period_start", ["input_tokens", "output_tokens"], kind="area", stack=True)
 st.subheader(i18n.t("overview.cost"))
-st.bar_chart(usage.set_index("period_start")[["cost_usd"]])
+ui.chart(usage, "period_start", ["cost_usd"], kind="bar")
 with st.expander(i18n.t("common.data")):
     ui.table(usage, f"usage_by_{grain}_{start:%Y%m%d}_{end:%Y%m%d}")
 
@@ -117,7 +120,7 @@ with left:
     st.subheader(i18n.t("overview.geography"))
     countries = load(role, "geography", start, end)
     if not countries.empty:
-        st.bar_chart(countries.head(15).set_index("country_code")[["active_users"]], horizontal=True)
+        ui.chart(countries.head(15), "country_code", ["active_users"], kind="bar", horizontal=True)
     ui.table(countries, f"geography_{start:%Y%m%d}_{end:%Y%m%d}")
 with right:
     st.subheader(i18n.t("overview.errors_latency"))

@@ -58,7 +58,7 @@ with users:
     actives = load(role, "active_users", start, end, grain=grain)
     if not actives.empty:
         measure = "dau" if grain == "day" else "active_users"
-        st.line_chart(actives.set_index("period_start")[[measure, "new_users"]])
+        ui.chart(actives, "period_start", [measure, "new_users"])
     ui.table(actives, f"active_users_by_{grain}_{stamp}")
     st.subheader(i18n.t("reports.top_users"))
     ui.table(load(role, "top", start, end, kind="users", limit=100), f"top_users_{stamp}")
@@ -66,7 +66,7 @@ with usage:
     st.subheader(i18n.t("reports.calls_errors"))
     frame = load(role, "usage", start, end, grain=grain)
     if not frame.empty:
-        st.bar_chart(frame.set_index("period_start")[["completions", "failed_calls"]], stack=True)
+        ui.chart(frame, "period_start", ["completions", "failed_calls"], kind="bar", stack=True)
     ui.table(frame, f"usage_by_{grain}_{stamp}")
 with costs:
     by = st.selectbox(
@@ -77,7 +77,7 @@ with costs:
     )
     frame = load(role, "costs", start, end, by=by)
     if not frame.empty:
-        st.bar_chart(frame.head(20).set_index(by)[["cost_usd"]], horizontal=True)
+        ui.chart(frame.head(20), by, ["cost_usd"], kind="bar", horizontal=True)
     ui.table(frame, f"costs_by_{by}_{stamp}")
 for tab, kind in ((models, "models"), (roles, "roles")):
     with tab:
@@ -91,7 +91,7 @@ for tab, kind in ((models, "models"), (roles, "roles")):
         frame = load(role, "top", start, end, kind=kind, metric=metric, limit=50)
         key = "model_id" if kind == "models" else "role_id"
         if not frame.empty:
-            st.bar_chart(frame.set_index(key)[["calls"]], horizontal=True)
+            ui.chart(frame, key, ["calls"], kind="bar", horizontal=True)
         ui.table(frame, f"{kind}_by_{metric}_{stamp}")
         if kind == "models":
             st.subheader(i18n.t("reports.latency"))
@@ -101,7 +101,11 @@ with retention:
     frame = load(role, "retention", start, end)
     if not frame.empty:
         matrix = frame.pivot_table(index="cohort_week", columns="week_number", values="retention_pct")
+        matrix = matrix.rename_axis(index=i18n.column("cohort_week"), columns=i18n.column("week_number"))
+        matrix.index = matrix.index.map(i18n.day)
+        decimal = "," if i18n.current() == "ru" else "."
         st.dataframe(
-            matrix.style.apply(ui.heat_shades, axis=None).format("{:.1f}", na_rep=""), width="stretch"
+            matrix.style.apply(ui.heat_shades, axis=None).format("{:.1f}", decimal=decimal, na_rep=""),
+            width="stretch",
         )
     ui.table(frame, f"retention_{stamp}")

@@ -16,6 +16,7 @@ from tests.support.api import (
     sign_up,
     staff_member,
 )
+from tests.support.russian import chart_titles, charts_in_russian, untranslated
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -100,13 +101,20 @@ def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_cop
         "Cost",
     ]
     top_users = app.dataframe[1].value
-    assert list(top_users["email"])[:2] == ["ada@example.com", "bob@example.com"]  # by cost
+    assert list(top_users["Email"])[:2] == ["ada@example.com", "bob@example.com"]  # by cost, under its label
+    assert "Cost, USD" in chart_titles(app) and "period_start" not in chart_titles(app)
 
     russian = panel("overview", role="analyst", locale="ru")
     assert [t.value for t in russian.title] == ["Обзор"]
     assert {m.label: m.value for m in russian.metric}["Токены на входе"] == metrics["Tokens in"].replace(
         ",", "\u202f"
     )
+    assert "Стоимость, USD" in chart_titles(russian) and charts_in_russian(russian)
+    assert untranslated(russian) == []
+    reports = panel("reports", role="analyst", locale="ru")  # every tab, each with its table and chart
+    assert not reports.exception and not reports.error
+    assert len(reports.get("vega_lite_chart")) >= 4 and charts_in_russian(reports)
+    assert untranslated(reports) == []
 
 
 @sqlite_only

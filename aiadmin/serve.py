@@ -1,4 +1,5 @@
-"""`make run`: start the API, the Dagster webserver and daemon, and the panel; stop them on Ctrl-C."""
+"""`make run`: start the API, the Dagster webserver and daemon, the fresh lane's watcher and the panel;
+stop them on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def services(host: str, api_port: int, dagster_port: int, panel_port: int) -> li
             [str(BIN / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(dagster_port)],
         ),
         Service("dagster-daemon", None, [str(BIN / "dagster-daemon"), "run", "-w", workspace]),
+        # New events into the serving copy within seconds (pipelines/watch.py); the daemon's runs do the rest.
+        Service("pipeline-watch", None, [str(BIN / "aiadmin"), "pipeline", "watch"]),
         Service(
             "panel",
             f"http://{host}:{panel_port}",

@@ -50,17 +50,20 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for one call to show")
+    parser.add_argument("--data-dir", type=Path, help="a data directory this script prepared before (reused)")
     args = parser.parse_args()
     from openai import OpenAI
 
-    data_dir = Path(tempfile.mkdtemp(prefix="aiadmin-bench-fresh-"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="aiadmin-bench-fresh-"))
     serving = data_dir / "serving.duckdb"
     env = {**os.environ, "AIADMIN_DATA_DIR": str(data_dir), "AIADMIN_ENVIRONMENT": "development",
            "AIADMIN_BACKGROUND_JOBS": "false", "DAGSTER_HOME": str(data_dir / "dagster")}  # fmt: skip
     env.pop("AIADMIN_DATABASE_URL", None)
     aiadmin = str(BIN / "aiadmin")
     for step in (["migrate"], ["demo-data", "--users", "20", "--days", "2"], ["pipeline", "run"]):
-        subprocess.run([aiadmin, *step], cwd=ROOT, env=env, check=True, capture_output=True)
+        if not serving.exists():
+            subprocess.run([aiadmin, *step], cwd=ROOT, env=env, check=True, capture_output=True)
+    print(f"data directory {data_dir}", flush=True)
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     log = open(data_dir / "watch.log", "w")
@@ -74,14 +77,17 @@ def main() -> None:
     serving_seconds: list[float] = []
     missed = 0
     try:
-        wait_for(f"{api}/health")
+        wait_for(f"{api}/health", timeout=300)  # a loaded machine starts the API slowly
         login = httpx.post(
             f"{api}/api/v1/auth/login",
             json={"email": DEMO_USER_EMAIL.format(n=1), "password": DEMO_USER_PASSWORD},
         )
         login.raise_for_status()
         client = OpenAI(base_url=f"{api}/v1", api_key=login.json()["access_token"])
-        time.sleep(3)  # the watcher's first look (a lane run over what the full build already has)
+        deadline = time.monotonic() + 300  # the watcher compiles its models when it starts
+        while "ready:" not in (data_dir / "watch.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(2)  # its first look (a lane run over what the full build already has)
         for call in range(args.calls):
             before = counted_calls(serving)
             client.chat.completions.create(

@@ -56,6 +56,7 @@ class Watcher:
         try:
             try:
                 self.lane.prepare()
+                log.info("ready: the fresh lane's models are compiled")
             except Exception:  # no warehouse yet, say: the first lane run compiles
                 log.exception("could not compile the fresh lane's models yet")
             while not self.stopped.is_set():

@@ -4,7 +4,7 @@ outbox has new events, so that an event reaches the serving copy within seconds 
 The poll is one indexed query, `max(id)` of `usage_events`, every POLL_SECONDS; the lane runs when it
 moves. On PostgreSQL a transaction with a lower id may commit after a higher one was seen: the lane also
 runs every SWEEP_SECONDS whatever the poll says, and its extract picks such rows up (pipelines/extract.py).
-A failed lane is logged and retried at the next poll; the serving copy stays as it was.
+A failed lane is logged and retried 10 s later; the serving copy stays as it was.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from warehouse.settings import WarehouseSettings, get_warehouse_settings
 
 POLL_SECONDS = 0.5
 SWEEP_SECONDS = 30.0
+FAILED_PAUSE_SECONDS = 10.0  # after a failed lane (no warehouse built yet, say): not a traceback a poll
 
 log = logging.getLogger("aiadmin.watch")
 
@@ -63,9 +64,10 @@ class Watcher:
                 sweep = time.monotonic() - last_sweep >= self.sweep
                 try:
                     self.step(sweep=sweep)
-                except Exception:  # the serving copy is as it was; the next poll tries again
-                    log.exception("fresh lane failed; retrying at the next poll")
+                except Exception:  # the serving copy is as it was; a later poll tries again
+                    log.exception("fresh lane failed; retrying in %.0f s", FAILED_PAUSE_SECONDS)
                     self._seen = None
+                    self.stopped.wait(FAILED_PAUSE_SECONDS)
                 if sweep:
                     last_sweep = time.monotonic()
                 self.stopped.wait(self.poll)

@@ -1,6 +1,7 @@
 """`make run`'s supervisor: one per data directory, it starts the API, the Dagster webserver and daemon,
 the fresh lane's watcher and the panel, and stops every one of them when it is told to (Ctrl-C, a closed
-terminal, a kill) or when one of them dies. Decision record: docs/decisions/0037-one-supervisor-per-data-directory.md.
+terminal, a kill) or when one of them dies.
+Decision record: docs/decisions/0037-one-supervisor-per-data-directory.md.
 
 - A lock (`<data dir>/serve.lock`, flock) makes a second supervisor for the same data directory refuse to
   start, saying who holds it, before it migrates or starts anything.

@@ -3,24 +3,18 @@ geography, errors and latency from the published warehouse; a live strip from th
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import i18n, ui
-from warehouse import queries
 from warehouse.queries import ServingNotReady
 
 KPIS = ("dau", "wau", "mau", "stickiness", "new_users", "chats", "messages", "calls", "input_tokens",
         "output_tokens", "cost_usd", "credits")  # fmt: skip
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFrame | dict:
-    """A warehouse query, cached per role (so pages never share another role's data), range and options."""
-    del role
-    return getattr(queries, name)(start=start, end=end, **options)
+load = ui.analytics
 
 
 def show(value: float | None, kpi: str) -> str:
@@ -56,6 +50,7 @@ def live_strip() -> None:
 
 role = ui.staff().role
 st.title(i18n.t("overview.title"))
+published = ui.data_as_of()
 live_strip()
 
 left, right = st.columns([3, 1])
@@ -74,10 +69,10 @@ before_start, before_end = start - timedelta(days=length), start - timedelta(day
 
 try:
     with st.spinner(i18n.t("common.loading")):
-        now = load(role, "kpis", start, end)
-        before = load(role, "kpis", before_start, before_end)
-        usage = load(role, "usage", start, end, grain=grain)
-        actives = load(role, "active_users", start, end, grain=grain)
+        now = load(published, role, "kpis", start, end)
+        before = load(published, role, "kpis", before_start, before_end)
+        usage = load(published, role, "usage", start, end, grain=grain)
+        actives = load(published, role, "active_users", start, end, grain=grain)
 except ServingNotReady:
     st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
@@ -113,15 +108,17 @@ st.subheader(i18n.t("overview.top"))
 tabs = st.tabs([i18n.t("overview.top_users"), i18n.t("overview.top_models"), i18n.t("overview.top_roles")])
 for tab, kind in zip(tabs, ("users", "models", "roles"), strict=True):
     with tab:
-        ui.table(load(role, "top", start, end, kind=kind), f"top_{kind}_{start:%Y%m%d}_{end:%Y%m%d}")
+        ui.table(
+            load(published, role, "top", start, end, kind=kind), f"top_{kind}_{start:%Y%m%d}_{end:%Y%m%d}"
+        )
 
 left, right = st.columns(2)
 with left:
     st.subheader(i18n.t("overview.geography"))
-    countries = load(role, "geography", start, end)
+    countries = load(published, role, "geography", start, end)
     if not countries.empty:
         ui.chart(countries.head(15), "country_code", ["active_users"], kind="bar", horizontal=True)
     ui.table(countries, f"geography_{start:%Y%m%d}_{end:%Y%m%d}")
 with right:
     st.subheader(i18n.t("overview.errors_latency"))
-    ui.table(load(role, "latency", start, end), f"latency_{start:%Y%m%d}_{end:%Y%m%d}")
+    ui.table(load(published, role, "latency", start, end), f"latency_{start:%Y%m%d}_{end:%Y%m%d}")

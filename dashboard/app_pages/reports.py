@@ -3,26 +3,16 @@ downloadable as CSV and XLSX."""
 
 from __future__ import annotations
 
-from datetime import date
-
-import pandas as pd
 import streamlit as st
 
 from dashboard import i18n, ui
-from warehouse import queries
 from warehouse.queries import ServingNotReady
 
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFrame:
-    """A warehouse query, cached per role, range and options."""
-    del role
-    return getattr(queries, name)(start=start, end=end, **options)
-
-
+load = ui.analytics
 DIMENSIONS = ("model", "provider", "role", "plan", "country")
 role = ui.staff().role
 st.title(i18n.t("reports.title"))
+published = ui.data_as_of()
 left, right = st.columns([3, 1])
 with left:
     start, end = ui.period("reports:period", days=90)
@@ -38,7 +28,7 @@ stamp = f"{start:%Y%m%d}_{end:%Y%m%d}"
 
 try:
     with st.spinner(i18n.t("common.loading")):
-        load(role, "usage", start, end, grain=grain)
+        load(published, role, "usage", start, end, grain=grain)
 except ServingNotReady:
     st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
@@ -55,16 +45,16 @@ users, usage, costs, models, roles, retention = st.tabs(
 )
 with users:
     st.subheader(i18n.t("reports.active_and_new"))
-    actives = load(role, "active_users", start, end, grain=grain)
+    actives = load(published, role, "active_users", start, end, grain=grain)
     if not actives.empty:
         measure = "dau" if grain == "day" else "active_users"
         ui.chart(actives, "period_start", [measure, "new_users"])
     ui.table(actives, f"active_users_by_{grain}_{stamp}")
     st.subheader(i18n.t("reports.top_users"))
-    ui.table(load(role, "top", start, end, kind="users", limit=100), f"top_users_{stamp}")
+    ui.table(load(published, role, "top", start, end, kind="users", limit=100), f"top_users_{stamp}")
 with usage:
     st.subheader(i18n.t("reports.calls_errors"))
-    frame = load(role, "usage", start, end, grain=grain)
+    frame = load(published, role, "usage", start, end, grain=grain)
     if not frame.empty:
         ui.chart(frame, "period_start", ["completions", "failed_calls"], kind="bar", stack=True)
     ui.table(frame, f"usage_by_{grain}_{stamp}")
@@ -75,7 +65,7 @@ with costs:
         format_func=ui.fixed(lambda by: i18n.t(f"reports.{by}"), DIMENSIONS),
         key=f"reports:by:{i18n.current()}",
     )
-    frame = load(role, "costs", start, end, by=by)
+    frame = load(published, role, "costs", start, end, by=by)
     if not frame.empty:
         ui.chart(frame.head(20), by, ["cost_usd"], kind="bar", horizontal=True)
     ui.table(frame, f"costs_by_{by}_{stamp}")
@@ -88,17 +78,17 @@ for tab, kind in ((models, "models"), (roles, "roles")):
             format_func=ui.fixed(lambda metric: i18n.t(f"reports.{metric}"), metrics),
             key=f"reports:{kind}:metric:{i18n.current()}",
         )
-        frame = load(role, "top", start, end, kind=kind, metric=metric, limit=50)
+        frame = load(published, role, "top", start, end, kind=kind, metric=metric, limit=50)
         key = "model_id" if kind == "models" else "role_id"
         if not frame.empty:
             ui.chart(frame, key, ["calls"], kind="bar", horizontal=True)
         ui.table(frame, f"{kind}_by_{metric}_{stamp}")
         if kind == "models":
             st.subheader(i18n.t("reports.latency"))
-            ui.table(load(role, "latency", start, end), f"latency_{stamp}")
+            ui.table(load(published, role, "latency", start, end), f"latency_{stamp}")
 with retention:
     st.caption(i18n.t("reports.cohorts"))
-    frame = load(role, "retention", start, end)
+    frame = load(published, role, "retention", start, end)
     if not frame.empty:
         matrix = frame.pivot_table(index="cohort_week", columns="week_number", values="retention_pct")
         matrix = matrix.rename_axis(index=i18n.column("cohort_week"), columns=i18n.column("week_number"))

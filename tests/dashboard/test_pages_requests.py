@@ -10,16 +10,18 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from api.core.settings import get_settings
 from dashboard import ui
-from tests.dashboard.conftest import PAGES
+from tests.dashboard.conftest import PAGES, sign_in_staff
 from tests.support.api import sign_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def _page(panel, page: str, as_role: str, **query: str) -> AppTest:
-    """`page` opened from an address with `query` (a click-through lands so), as a staff member of `as_role`."""
-    panel(page, role=as_role)  # signs the role in once
+    """`page` opened from an address with `query` (a click-through lands so), as an `as_role` member."""
+    if as_role not in panel.sessions:  # each role signs in once per test
+        panel.sessions[as_role] = sign_in_staff(get_settings(), panel.api_url, as_role)
     app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60)
     app.session_state["staff"] = panel.sessions[as_role]
     app.session_state["locale"] = "en"
@@ -74,7 +76,7 @@ def test_a_click_through_opens_the_user_the_model_and_the_role(panel, env_settin
     assert users.subheader[0].value == email
     models = _page(panel, "models", "admin", model="mock-large")
     assert models.selectbox(key="models:chosen").value == "mock-large"
-    roles = _page(panel, "roles", "analyst", role="no-such-role")  # an unknown one chooses nothing
+    roles = _page(panel, "roles", "admin", role="no-such-role")  # an unknown one chooses nothing
     assert not roles.exception and roles.selectbox(key="roles:chosen").value != "no-such-role"
 
 

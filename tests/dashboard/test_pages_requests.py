@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.core.settings import get_settings
 from dashboard import ui
-from tests.dashboard.conftest import PAGES, sign_in_staff
+from tests.dashboard.conftest import APP, PAGES, sign_in_staff
 from tests.support.api import sign_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -89,3 +89,19 @@ def test_a_clicked_cell_links_to_its_page_with_the_row_s_value():
     assert ui.link_target([(0, "Other")], frame, links) is None
     assert ui.link_target([(7, "User")], frame, links) is None
     assert ui.link_target([], frame, links) is None
+
+
+@sqlite_only
+def test_clicking_a_user_in_the_requests_table_opens_the_users_page_on_that_user(panel, env_settings):
+    email, user_id = _calls(panel, env_settings)
+    panel.sessions["admin"] = sign_in_staff(get_settings(), panel.api_url, "admin")
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.session_state["staff"] = panel.sessions["admin"]
+    app.session_state["locale"] = "en"
+    app.switch_page("app_pages/requests.py").run()
+    assert not app.exception
+    app.session_state["requests:table"] = {"selection": {"rows": [], "columns": [], "cells": [(0, "User")]}}
+    app.run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "Users" and app.selectbox(key="users:picked").value == user_id
+    assert app.subheader[0].value == email

@@ -94,6 +94,26 @@ def table(
     return frame
 
 
+def heat_shades(matrix: pd.DataFrame) -> pd.DataFrame:
+    """CSS for a heatmap over the whole matrix: white at its lowest value, blue at its highest, dark text on
+    light cells and white on dark ones (pandas' background_gradient would need matplotlib, which is not a
+    dependency). Empty cells stay unshaded."""
+    low, high = matrix.min().min(), matrix.max().max()
+    span = (high - low) or 1
+
+    def shade(value: float) -> str:
+        if pd.isna(value):
+            return ""
+        share = (value - low) / span  # 0..1
+        red, green, blue = (
+            round(a + (b - a) * share) for a, b in zip((247, 251, 255), (8, 48, 107), strict=True)
+        )
+        text = "#ffffff" if share > 0.5 else "#000000"
+        return f"background-color: rgb({red}, {green}, {blue}); color: {text}"
+
+    return matrix.map(shade)
+
+
 def period(key: str, days: int = 30) -> tuple[date, date]:
     """A date range picker (UTC days), the last `days` days by default."""
     today = datetime.now(UTC).date()

@@ -230,6 +230,9 @@ def test_block_a_user_and_find_the_action_in_the_audit_log(world, browser_page):
     page.get_by_role("button", name="Block", exact=True).click()
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_text("bob@example.com is blocked")).to_be_visible()
+    # Still on the Actions tab, and the reason is emptied on screen, not only on the server.
+    expect(page.get_by_role("tab", name="Actions")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("textbox", name=re.compile("^Reason \\(at least 3")).first).to_have_value("")
     with httpx.Client(base_url=world["api"]) as http:
         refused = http.post("/api/v1/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
     assert refused.json()["error"]["code"] == "account_blocked"

@@ -26,6 +26,7 @@ PAGES = {
     "overview": ("analytics", ":material/monitoring:", "analytics:read"),
     "reports": ("analytics", ":material/summarize:", "analytics:read"),
     "users": ("people", ":material/group:", "users:read"),
+    "requests": ("people", ":material/manage_search:", "users:read"),
     "audit": ("system", ":material/policy:", "audit:read"),
     # users and logs pages
     "models": ("catalogue", ":material/neurology:", "analytics:read"),

@@ -428,3 +428,67 @@ def usage_metrics(figures: dict[str, Any]) -> None:
     if "cost_usd" in figures:
         values.append((i18n.t("common.cost_usd"), i18n.amount(figures["cost_usd"])))
     metrics(values)
+
+
+# Click-through: a table's user, model, role or call opens that page with it chosen (`?user=`, `?model=`,
+# `?role=`, `?call=`). A click selects the cell and switches page in the same session (a link to a new tab
+# would start a session with nobody signed in); the pages honour the same parameters in the address.
+LINKS = {"user": "users", "model": "models", "role": "roles", "call": "requests"}
+
+
+def linked_table(
+    frame: pd.DataFrame,
+    key: str,
+    links: dict[str, tuple[str, str]],
+    *,
+    name: str | None = None,
+    empty: str | None = None,
+    **options,
+) -> pd.DataFrame:
+    """`table`, where a click on a cell of a column in `links` ({column: (kind, value column)}, kind a key of
+    LINKS) opens that kind's page with the row's value chosen."""
+    shown = frame.drop(columns=list({v for _, v in links.values()} - set(links)))  # ids behind the links
+    if shown.empty:
+        return table(shown, name or key, empty=empty)
+    event = st.dataframe(
+        shown, hide_index=True, width="stretch", key=key, on_select="rerun", selection_mode="single-cell",
+        **options,
+    )  # fmt: skip
+    st.caption(i18n.t("ui.click_through"))
+    export_buttons(shown, name or key)
+    target = link_target(event.selection.cells if event else [], frame, links)
+    if target is not None:
+        st.switch_page(f"app_pages/{LINKS[target[0]]}.py", query_params={target[0]: target[1]})
+    return frame
+
+
+def link_target(
+    cells: list[tuple[int, str]], frame: pd.DataFrame, links: dict[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """The (kind, value) a selected cell links to, or None (no cell, a column without a link, no value)."""
+    if not cells:
+        return None
+    row, column = cells[0]
+    if column not in links or not 0 <= row < len(frame):
+        return None
+    kind, source = links[column]
+    value = frame.iloc[row][source]
+    return None if value is None or pd.isna(value) or value == "" else (kind, str(value))
+
+
+def from_link(kind: str) -> str | None:
+    """The value the address names (`?<kind>=`) when it is new to this session, else None: a page opened by a
+    click-through shows that one, and the staff member may then choose another."""
+    value = st.query_params.get(kind)
+    seen = f"ui:link:{kind}"
+    if value is None or st.session_state.get(seen) == value:
+        return None
+    st.session_state[seen] = value
+    return value
+
+
+def chosen_from_link(kind: str, widget_key: str, options=None) -> None:
+    """Choose the address's `?<kind>=` in the widget `widget_key` (if it is one of `options`, when given)."""
+    value = from_link(kind)
+    if value is not None and (options is None or value in list(options)):
+        st.session_state[widget_key] = value

@@ -209,6 +209,7 @@ ui.table(catalogue_rows(models), "models", empty=i18n.t("models.empty"))
 
 if models:
     by_id = {m["id"]: m for m in models}
+    ui.chosen_from_link("model", "models:chosen", by_id)  # a click-through (`?model=<id>`)
     chosen = by_id[
         st.selectbox(
             i18n.t("models.choose"),

@@ -159,6 +159,8 @@ def account_rows(items: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
+if (linked := ui.from_link("user")) is not None:  # a click-through (`?user=<id>`): find and open that user
+    st.session_state["users:q"] = st.session_state["users:picked"] = linked
 params = filters()
 size = st.session_state.get("users:size", PAGE_SIZES[1])
 offset = ui.page_offset("users:page", size, params)

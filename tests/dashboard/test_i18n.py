@@ -48,6 +48,8 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
         *("completions", "failed_calls", "users", "input_tokens", "output_tokens"),  # ui.usage_metrics
         *("day", "week", "month"),  # the grains of the overview and the reports
     ),
+    "requests.status_{}": constant("requests", "STATUSES"),
+    "requests.{}": ("succeeded", "failed"),  # a call's outcome
     "alerts.m_{}": constant("alerts", "METRICS"),
     "alerts.threshold_{}": constant("alerts", "METRICS"),
     "alerts.ch_{}": constant("alerts", "CHANNELS"),

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from api.audit import service as audit
 from api.auth.deps import AuditCtx, ConversationsReader, UsersReader
 from api.calls import service
 from api.calls.repository import CallFilter
@@ -57,16 +58,18 @@ async def list_calls(
 
 @router.get("/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_calls(
-    _staff: UsersReader,
+    staff: UsersReader,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     filters: Filters,
     format: exports.Format = "csv",
 ):
-    """Every matching call (its properties as JSON), as CSV (streamed) or XLSX."""
+    """Every matching call (its properties as JSON), as CSV (streamed) or XLSX; recorded in the audit log
+    first (its rows carry users' emails)."""
     query = service.calls_query(filters)
-    return await exports.list_response(
-        request, session, format, query, list(service.COLUMNS), filename="calls"
+    return await audit.export(
+        request, session, staff, audit_ctx, format, query, list(service.COLUMNS), filename="calls"
     )
 
 

@@ -187,3 +187,9 @@ def test_calls_export_as_csv_and_xlsx_with_formulas_inert(client, settings):
     assert rows[0]["type"] == "llm.call_failed"
     xlsx = client.get(f"{CALLS}/export", headers=admin, params={"format": "xlsx"})
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    # The rows carry users' emails: each export is in the audit log, with its filters and row count.
+    taken = client.get("/api/v1/admin/audit", params={"action": "export.download"}, headers=admin).json()
+    assert sorted((e["target_id"], e["after"]["format"], e["after"]["rows"]) for e in taken) == [
+        ("calls", "csv", 2),
+        ("calls", "xlsx", 2),
+    ]

@@ -171,7 +171,7 @@ def test_a_table_shown_with_localised_numbers_downloads_typed_cells(monkeypatch)
     assert second[column["balance"]].value == -2
     assert first[column["share"]].value == 12.5
     assert first[column["since"]].is_date and first[column["since"]].value == datetime(2026, 11, 22, 14, 5)
-    assert first[column["day"]].is_date
+    assert first[column["День"]].is_date  # a warehouse column: under its label, as shown (decision 0039)
     assert first[column["last"]].value is None
     table = list(csv.DictReader(io.StringIO(files["people:csv"].decode("utf-8"))))
     assert table[0]["balance"] == "1234.5" and table[0]["name"].startswith("'=")

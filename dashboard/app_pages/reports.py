@@ -21,6 +21,32 @@ def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFram
 
 
 DIMENSIONS = ("model", "provider", "role", "plan", "country")
+
+
+def revenue_tab(role: str, start: date, end: date, stamp: str) -> None:
+    """Revenue (what top-ups paid, on the plan of the moment) against provider cost, by day and plan."""
+    st.caption(i18n.t("reports.revenue_help"))
+    frame = load(role, "revenue", start, end)
+    if frame.empty:
+        st.info(i18n.t("reports.no_revenue"), icon=":material/payments:")
+        return
+    totals = frame[["revenue_usd", "provider_cost_usd", "margin_usd"]].sum()
+    ui.metrics(
+        [
+            (i18n.t("reports.revenue_usd"), f"$ {i18n.number(float(totals.revenue_usd), 2)}"),
+            (i18n.t("reports.provider_cost_usd"), f"$ {i18n.number(float(totals.provider_cost_usd), 4)}"),
+            (i18n.t("reports.margin_usd"), f"$ {i18n.number(float(totals.margin_usd), 2)}"),
+        ]
+    )
+    by_day = frame.groupby("day")[["revenue_usd", "provider_cost_usd", "margin_usd"]].sum()
+    by_day.columns = [i18n.t(f"reports.{c}") for c in by_day.columns]
+    st.line_chart(by_day, x_label=i18n.t("reports.day"), y_label="USD")
+    by_plan = frame.groupby("plan")[["revenue_usd", "provider_cost_usd", "margin_usd"]].sum()
+    st.subheader(i18n.t("reports.revenue_by_plan"))
+    ui.table(by_plan.reset_index(), f"revenue_by_plan_{stamp}")
+    ui.table(frame, f"revenue_by_day_and_plan_{stamp}")
+
+
 role = ui.staff().role
 st.title(i18n.t("reports.title"))
 left, right = st.columns([3, 1])
@@ -43,7 +69,7 @@ except ServingNotReady:
     st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
 
-users, usage, costs, models, roles, retention = st.tabs(
+users, usage, costs, models, roles, retention, revenue = st.tabs(
     [
         i18n.t("reports.users"),
         i18n.t("reports.usage"),
@@ -51,6 +77,7 @@ users, usage, costs, models, roles, retention = st.tabs(
         i18n.t("reports.models"),
         i18n.t("reports.roles"),
         i18n.t("reports.retention"),
+        i18n.t("reports.revenue"),
     ]
 )
 with users:
@@ -105,3 +132,5 @@ with retention:
             matrix.style.background_gradient(cmap="Blues", axis=None).format("{:.1f}"), width="stretch"
         )
     ui.table(frame, f"retention_{stamp}")
+with revenue:
+    revenue_tab(role, start, end, stamp)

@@ -57,11 +57,11 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 
 manifest: $(MANIFEST)
 
+# One supervisor per data directory (docs/decisions/0037): it takes the data directory's lock, migrates, adds
+# demo data when the database is empty, runs the pipeline once, then starts every service; Ctrl-C, closing the
+# terminal or killing it (or make) stops everything it started.
 run: $(MANIFEST)
-	$(BIN)/aiadmin migrate
-	$(BIN)/aiadmin demo-data --if-empty
-	$(BIN)/aiadmin pipeline run
-	$(BIN)/aiadmin serve
+	$(BIN)/aiadmin serve --prepare --stop-with-parent
 
 docs: $(STAMP)
 	$(BIN)/python -m aiadmin.permissions_doc

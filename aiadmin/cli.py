@@ -193,25 +193,19 @@ def cmd_export_marts(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from aiadmin import serve
     from aiadmin.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_USER_EMAIL, DEMO_USER_PASSWORD
-    from aiadmin.serve import services, supervise
-    from pipelines.instance import ensure_dagster_home
 
+    if args.stop_with_parent:
+        serve.die_with_parent()  # `make run`: killing make stops us, and so everything
     settings = get_settings()
-    ensure_dagster_home(settings.data_dir)
-    # The webserver and the daemon start together: the instance's SQLite storage is made here first, or both
-    # would make it at the same moment and one could fail ("table alembic_version already exists").
-    from dagster import DagsterInstance
-
-    with DagsterInstance.get():
-        pass
+    specs = serve.services(args.host, args.api_port, args.dagster_port, args.panel_port)
     env = {
         **os.environ,
         "AIADMIN_DATA_DIR": str(settings.data_dir),
         "AIADMIN_DATABASE_URL": settings.database_url,
     }
     env.setdefault("AIADMIN_API_URL", f"http://{args.host}:{args.api_port}")
-    specs = services(args.host, args.api_port, args.dagster_port, args.panel_port)
     lines = ["", "aiadmin is starting:"]
     lines += [f"  {s.name:<18} {s.url}" for s in specs if s.url]
     lines += [
@@ -222,7 +216,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "",
         "Press Ctrl-C to stop all services.",
     ]
-    return supervise(specs, env, "\n".join(lines))
+    return serve.run(
+        settings.data_dir,
+        specs,
+        env,
+        "\n".join(lines),
+        prepare=serve.prepare_steps() if args.prepare else [],
+        setup=lambda: env.update(DAGSTER_HOME=str(_dagster_instance(settings.data_dir))),
+        grace=args.grace,
+    )
+
+
+def _dagster_instance(data_dir: Path) -> Path:
+    """Make the Dagster instance's storage once, before the webserver and the daemon start together (both
+    would make it at the same moment and one could fail: "table alembic_version already exists"); its home."""
+    from dagster import DagsterInstance
+
+    from pipelines.instance import ensure_dagster_home
+
+    home = ensure_dagster_home(data_dir)
+    with DagsterInstance.get():
+        pass
+    return home
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
@@ -283,6 +298,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from aiadmin.operations import LISTS
+    from aiadmin.serve import GRACE
 
     parser = argparse.ArgumentParser(prog="aiadmin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -345,7 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     export_list.add_argument("--output", "-o", help="the file (default: <list>.<format>)")
     export_list.set_defaults(func=cmd_export)
 
-    serve = sub.add_parser("serve", help="run the API, Dagster and the panel until Ctrl-C")
+    serve = sub.add_parser(
+        "serve", help="run the API, Dagster and the panel until stopped (one per data directory)"
+    )
+    serve.add_argument(
+        "--prepare", action="store_true", help="first migrate, add demo data if empty and run the pipeline"
+    )
+    serve.add_argument("--grace", type=float, default=GRACE, help="seconds from SIGTERM to SIGKILL on a stop")
+    serve.add_argument("--stop-with-parent", action="store_true", help="stop when the parent (make) dies")
     serve.add_argument("--host", default=os.environ.get("AIADMIN_HOST", "127.0.0.1"))
     serve.add_argument("--api-port", type=int, default=8000)
     serve.add_argument("--dagster-port", type=int, default=3000)

@@ -25,6 +25,7 @@ from api.catalogue.providers_router import router as providers_router
 from api.catalogue.roles_router import router as roles_router
 from api.chats.moderation_router import router as moderation_router
 from api.chats.router import router as chats_router
+from api.core import docs
 from api.core.db import Database
 from api.core.deps import SessionDep
 from api.core.errors import door_responses, install_error_handlers
@@ -111,8 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses=door_responses(),
         # Off in production unless AIADMIN_API_DOCS says otherwise: the map of every route helps an attacker.
-        **({} if settings.api_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}),
+        # The pages are api/core/docs.py's (their scripts served here, not from a CDN).
+        docs_url=None,
+        redoc_url=None,
+        **({} if settings.api_docs else {"openapi_url": None}),
     )
+    if settings.api_docs:
+        docs.install(app)
     app.state.settings = settings
     app.state.gateway = Gateway(settings)
     app.state.mailer = make_sender(settings)

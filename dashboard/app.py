@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `streamlit run` puts only this folder on the path
     sys.path.insert(0, str(ROOT))
 
-from dashboard import i18n  # noqa: E402
-from dashboard.api_client import ApiClient, ApiError  # noqa: E402
+from dashboard import i18n, ui  # noqa: E402
+from dashboard.api_client import ApiClient, ApiError, SessionEnded  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 # Each page, its section, its icon and the permission it needs (the titles are `app.pages.<page>` and
@@ -137,8 +137,13 @@ st.session_state.setdefault("locale", "en")
 staff = st.session_state.get("staff")
 if staff is not None:
     # Every interaction asks the API who this is now: a block, a demotion or a revoked session signs out.
+    # The token is refreshed ahead of its expiry (dashboard/api_client.py `Credentials`).
     try:
         staff = st.session_state["staff"] = ApiClient().revalidate(staff)
+    except SessionEnded:
+        st.session_state.pop("staff", None)
+        st.session_state["signed_out_because"] = i18n.t("app.session_ended")
+        staff = None
     except ApiError as exc:
         st.session_state.pop("staff", None)
         st.session_state["signed_out_because"] = exc.message
@@ -157,6 +162,9 @@ else:
             [st.Page(enrol_page, title=i18n.t("app.enrol"), icon=":material/lock:")], position="hidden"
         ).run()
     elif pages := navigation(staff):
-        st.navigation(pages).run()
+        try:
+            st.navigation(pages).run()
+        except SessionEnded:  # a call the page made outside `ui.call`: signed out all the same, no error box
+            ui.session_ended()
     else:
         st.info(i18n.t("app.no_pages"))

@@ -54,36 +54,55 @@ def has(key: str) -> bool:
     return key in catalogue(current())
 
 
+class Shown(str):
+    """A number or a time as the panel writes it, that keeps the value it shows (`.value`): a page shows the
+    text; a table's downloads (dashboard/ui.py `table`) write the value, so that a spreadsheet gets
+    numeric and date cells it can sum and sort."""
+
+    value: Any
+
+    def __new__(cls, text: str, value: Any) -> Shown:
+        shown = super().__new__(cls, text)
+        shown.value = value
+        return shown
+
+
+NOTHING = Shown("—", None)
+
+
 def number(value: float | int | Decimal | None, decimals: int = 0) -> str:
     """1,234.5 in English, 1 234,5 in Russian (a narrow no-break space between thousands)."""
     if value is None:
-        return "—"
+        return NOTHING
     text = f"{float(value):,.{decimals}f}"
     if current() == "ru":
-        return text.replace(",", "\u202f").replace(".", ",")
-    return text
+        text = text.replace(",", "\u202f").replace(".", ",")
+    return Shown(text, value)
 
 
 def percent(value: float | None, decimals: int = 1) -> str:
-    return "—" if value is None else f"{number(100 * value, decimals)} %"
+    if value is None:
+        return NOTHING
+    shown = number(100 * value, decimals)
+    return Shown(f"{shown} %", shown.value)
 
 
 def day(value: date | datetime | None) -> str:
     """22 Nov 2026 in English, 22.11.2026 in Russian."""
     if value is None:
-        return "—"
+        return NOTHING
     if current() == "ru":
-        return f"{value:%d.%m.%Y}"
-    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+        return Shown(f"{value:%d.%m.%Y}", value)
+    return Shown(f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}", value)
 
 
 def moment(value: datetime | str | None) -> str:
     """A day and a UTC time, in the locale's form."""
     if value is None or value == "":
-        return "—"
+        return NOTHING
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return f"{day(value)} {value:%H:%M} UTC"
+    return Shown(f"{day(value)} {value:%H:%M} UTC", value)
 
 
 def duration(seconds: float | None) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from dashboard import i18n
-from dashboard.api_client import ApiClient, ApiError, StaffSession
+from dashboard.api_client import ApiClient, ApiError, SessionEnded, StaffSession
 from warehouse.exports import to_csv_bytes, to_xlsx_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -40,6 +41,8 @@ def call(action: Callable[[], R], *, success: str | None = None) -> R | None:
     """Run an API call; its refusal is shown as an error (the API's message), never raised."""
     try:
         result = action()
+    except SessionEnded:
+        session_ended()
     except ApiError as exc:
         st.error(exc.message, icon=":material/error:")
         return None
@@ -67,31 +70,69 @@ def confirmed(key: str, label: str, *, icon: str | None = None, disabled: bool =
     return False
 
 
+DOWNLOADS = "/api/v1/admin/audit/downloads"
+
+
+def record_download(name: str, fmt: str, frame: pd.DataFrame) -> None:
+    """Tell the API's audit log that the staff member took this table as a file (it was made here)."""
+    body = {"name": name, "format": fmt, "rows": len(frame), "columns": [str(c) for c in frame.columns]}
+    call(lambda: api().post(DOWNLOADS, body))
+
+
 def export_buttons(frame: pd.DataFrame, name: str, *, key: str | None = None) -> None:
-    """CSV and XLSX downloads of the table as it is shown."""
+    """CSV and XLSX downloads of the table as it is shown; each download is in the audit log."""
     key = key or name
     left, right = st.columns(2)
     left.download_button(
         i18n.t("common.download_csv"), to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}:csv",
-        icon=":material/download:",
+        icon=":material/download:", on_click=record_download, args=(name, "csv", frame),
     )  # fmt: skip
     right.download_button(
         i18n.t("common.download_xlsx"), to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
-        icon=":material/download:",
+        icon=":material/download:", on_click=record_download, args=(name, "xlsx", frame),
     )  # fmt: skip
 
 
 def table(
     rows: list[dict[str, Any]] | pd.DataFrame, name: str, *, empty: str | None = None, **options
 ) -> pd.DataFrame:
-    """A table with its CSV/XLSX downloads, or a helpful empty state."""
-    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    """A table with its CSV/XLSX downloads, or a helpful empty state. Numbers and times that a page wrote
+    with i18n (`number`, `day`, `moment`, …) are downloaded as the values they show: typed cells."""
+    if isinstance(rows, pd.DataFrame):
+        frame = typed = rows
+    else:  # the text shown, and the values behind it for the downloads (i18n.Shown)
+        frame = pd.DataFrame(
+            [{k: str(v) if isinstance(v, i18n.Shown) else v for k, v in r.items()} for r in rows]
+        )
+        typed = pd.DataFrame(
+            [{k: v.value if isinstance(v, i18n.Shown) else v for k, v in r.items()} for r in rows]
+        )
     if frame.empty:
         st.info(empty or i18n.t("common.no_data"), icon=":material/inbox:")
         return frame
     st.dataframe(frame, hide_index=True, width="stretch", **options)
-    export_buttons(frame, name)
+    export_buttons(typed, name)
     return frame
+
+
+def heat_shades(matrix: pd.DataFrame) -> pd.DataFrame:
+    """CSS for a heatmap over the whole matrix: white at its lowest value, blue at its highest, dark text on
+    light cells and white on dark ones (pandas' background_gradient would need matplotlib, which is not a
+    dependency). Empty cells stay unshaded."""
+    low, high = matrix.min().min(), matrix.max().max()
+    span = (high - low) or 1
+
+    def shade(value: float) -> str:
+        if pd.isna(value):
+            return ""
+        share = (value - low) / span  # 0..1
+        red, green, blue = (
+            round(a + (b - a) * share) for a, b in zip((247, 251, 255), (8, 48, 107), strict=True)
+        )
+        text = "#ffffff" if share > 0.5 else "#000000"
+        return f"background-color: rgb({red}, {green}, {blue}); color: {text}"
+
+    return matrix.map(shade)
 
 
 def period(key: str, days: int = 30) -> tuple[date, date]:
@@ -105,20 +146,83 @@ def period(key: str, days: int = 30) -> tuple[date, date]:
     return today - timedelta(days=days - 1), today
 
 
-def changed(message: str, *, forget: str | None = None) -> None:
-    """After a change: run the page again so that it shows the new state, `message` on top (`notice`).
-    `forget` clears the widgets whose keys start with it (a creation form starts empty again)."""
+def changed(
+    message: str, *, forget: str | None = None, clear: str | None = None, where: str | None = None
+) -> None:
+    """After a change: run the page again so that it shows the new state, `message` on top (`notice`), or
+    where `notice(where)` is (the tab the action is in: say what was done to which object). `clear` empties
+    the inputs whose keys start with it, in the browser too (a creation form starts again, a used reason is
+    not offered for the next action); `forget` drops what the server holds of the widgets whose keys start
+    with it (an edit form whose defaults are the object's values, which the change may have moved)."""
     if forget:
         for key in [k for k in st.session_state if str(k).startswith(forget)]:
             del st.session_state[key]
-    st.session_state["ui:notice"] = message
+    if clear:
+        for key in [k for k in st.session_state if str(k).startswith(clear)]:
+            if (default := _default(key)) is _NO_DEFAULT:
+                del st.session_state[key]
+            else:
+                st.session_state.setdefault("ui:clear", {})[key] = default
+    st.session_state[f"ui:notice:{where}" if where else "ui:notice"] = message
     st.rerun()
 
 
-def notice() -> None:
-    """The message the last change left (`changed`), shown once at the top of the page."""
-    if message := st.session_state.pop("ui:notice", None):
+_NO_DEFAULT = object()
+# The widgets whose value the session state may set (buttons, uploads and table editors may not).
+_SETTABLE = frozenset(("string_value", "double_value", "int_value", "bool_value", "string_array_value",
+                       "double_array_value", "int_array_value"))  # fmt: skip
+
+
+def _default(key: str) -> Any:
+    """The value the widget `key` had when new (Streamlit's record of it), or `_NO_DEFAULT`."""
+    from streamlit.runtime.state.session_state_proxy import get_session_state
+
+    state = getattr(get_session_state(), "_state", None)
+    try:
+        metadata = state.get_widget_metadata(state.get_widget_id_from_key(key))
+    except (AttributeError, KeyError, TypeError):  # not a widget, or another Streamlit than 1.67
+        return _NO_DEFAULT
+    if metadata is None or metadata.value_type not in _SETTABLE:
+        return _NO_DEFAULT
+    return metadata.deserializer(None)
+
+
+def notice(where: str | None = None) -> None:
+    """The message the last change left (`changed`), shown once at the top of the page (or here, for the
+    change made `where`). At the top (no `where`), before any widget, it also empties the inputs the change
+    used (`clear`): set through the session state, the browser is told to show them so (a deleted key would
+    keep showing what was typed, and the browser would send it again)."""
+    if where is None:
+        for key, value in st.session_state.pop("ui:clear", {}).items():
+            try:
+                st.session_state[key] = value
+            except StreamlitAPIException:  # a widget the session state may not set (a table editor)
+                del st.session_state[key]
+    if message := st.session_state.pop(f"ui:notice:{where}" if where else "ui:notice", None):
         st.success(message, icon=":material/check_circle:")
+
+
+def session_ended() -> NoReturn:
+    """The session cannot go on (`SessionEnded`): sign out of the panel and show the sign-in page with why,
+    instead of an error box (also from a fragment, the live strip: the whole app runs again)."""
+    st.session_state.pop("staff", None)
+    st.session_state["signed_out_because"] = i18n.t("app.session_ended")
+    st.rerun()
+
+
+def kept_tabs(key: str, names: dict[str, str]) -> dict[str, Any]:
+    """Tabs (`names`: id → label) that stay on the tab picked across reruns, such as the one an action
+    makes, and across a change of language; the tab containers by id. Every tab's content still runs."""
+    picked = st.session_state.get(f"{key}:id")
+    if picked in names and st.session_state.get(key) != names[picked]:
+        st.session_state[key] = names[picked]  # the same tab under its label in this language
+    containers = st.tabs(list(names.values()), key=key, on_change=_remember_tab, args=(key, names))
+    return dict(zip(names, containers, strict=True))
+
+
+def _remember_tab(key: str, names: dict[str, str]) -> None:
+    label = st.session_state.get(key)
+    st.session_state[f"{key}:id"] = next((id_ for id_, name in names.items() if name == label), None)
 
 
 def metrics(values: list[tuple[str, str]], *, per_row: int = 3) -> None:

@@ -27,6 +27,7 @@ DBT_BOUND = str(Path(__file__).with_name("dbt_bound.sh"))
 os.environ.setdefault("AIADMIN_DBT", DBT_EXECUTABLE)
 
 dbt_project = DbtProject(project_dir=DBT_DIR, profiles_dir=DBT_DIR)
+PARTIAL_PARSE = "partial_parse.msgpack"  # dbt's parsed project, reused while the project is unchanged
 
 
 class _VenvDbtCliResource(DbtCliResource):
@@ -58,9 +59,15 @@ def dbt_target_path(warehouse: WarehouseResource) -> Path:
     manifest, compiled SQL and debug log) and never removes it: a refresh every few minutes fills the
     disk. One directory per warehouse stays bounded (dbt rotates its log), is only written under the
     writer lock, and keeps dbt's partial-parse state for this warehouse's profile (whose path is part of
-    it), so that a run does not parse the whole project again.
+    it), so that a run does not parse the whole project again. A new one starts from the state `make
+    manifest` saved, which holds for every warehouse (dbt_bound.sh names the file relatively).
     """
-    return warehouse.data_dir / "dbt-target"
+    target = warehouse.data_dir / "dbt-target"
+    saved = Path(dbt_project.target_path) / PARTIAL_PARSE
+    if not (target / PARTIAL_PARSE).exists() and saved.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(saved, target / PARTIAL_PARSE)
+    return target
 
 
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.metadata
 import os
 import re
 import shlex
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements"
@@ -414,6 +416,26 @@ def test_the_build_backend_and_the_installer_are_locked():
         assert requirement.name.lower() in locked, f"the build backend {requirement.name} is not in the lock"
         assert requirement.specifier.contains(locked[requirement.name.lower()])
     assert re.search(r"^uv==", (REQUIREMENTS / "uv.txt").read_text(), re.MULTILINE)
+
+
+def test_the_test_environment_holds_exactly_what_the_lock_pins():
+    """The tests run on what `make install` syncs from requirements/lock.txt and nothing else: a package
+    installed by hand (say `pip install matplotlib`, which a page may quietly need) fails here, in CI."""
+    locked = {
+        canonicalize_name(m["name"]): m["version"]
+        for line in _requirement_lines((REQUIREMENTS / "lock.txt").read_text())
+        if (m := _PIN.match(line.split(" --hash=")[0]))
+    }
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        project = canonicalize_name(tomllib.load(file)["project"]["name"])
+    installed = {
+        canonicalize_name(d.metadata["Name"]): d.version
+        for d in importlib.metadata.distributions()
+        if canonicalize_name(d.metadata["Name"]) != project
+    }
+    assert sorted(set(installed) - set(locked)) == [], "installed but not in requirements/lock.txt"
+    assert sorted(set(locked) - set(installed)) == [], "in requirements/lock.txt but not installed"
+    assert {name: v for name, v in installed.items() if v != locked[name]} == {}, "not the locked version"
 
 
 def test_no_file_pins_a_refused_release():

@@ -1,7 +1,11 @@
 """The analytics queries that the panel and the analytics API share, on the serving copy only.
 
 Each takes a date range (UTC days, both ends included; None: unbounded) and returns a DataFrame whose
-columns are the API's and the CSV's. Periods: `day`, `week` (Monday) or `month`.
+columns are the API's and the CSV's. Periods: `day`, `week` (Monday) or `month`, labelled by their
+first calendar day; a week or month that the range cuts counts only its days inside the range, on every
+endpoint (decision 0042). Series have a row for every day of the warehouse's day spine (first to last
+event, decision 0011) inside the range: a day without activity is a row of zeros. Latency percentiles:
+nearest rank over successful calls, on 5% buckets, the same as mart_latency_daily (decision 0042).
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ def active_users(
     start: date | None = None, end: date | None = None, grain: Grain = "day", *, path: Path | None = None
 ) -> pd.DataFrame:
     """Per day: DAU, rolling WAU (7 days) and MAU (30 days), stickiness, new users. Per calendar week or
-    month: the distinct users active in it, and new users."""
+    month: the distinct users active on its days inside the range, and the users who registered on them."""
     if _check_grain(grain) == "day":
         return _query(
             "SELECT day AS period_start, dau, wau, mau, stickiness, new_users "
@@ -108,30 +112,62 @@ def active_users(
             _range_params(start, end),
             path,
         )
-    return _query(
-        "SELECT period_start, active_users, new_users FROM marts.mart_active_users_periods "
-        f"WHERE period = ? AND {_range('period_start')} ORDER BY period_start",
-        [grain, *_range_params(start, end)],
-        path,
+    # A period wholly inside the range is read from its mart; only the one or two the range cuts are
+    # counted from the user days (the slow part: a distinct count over every active user-day).
+    period_end = f"date_trunc('{grain}', {{day}}) + INTERVAL 1 {grain} - INTERVAL 1 day"
+    cut = (
+        f"(date_trunc('{grain}', day) < coalesce(CAST(? AS DATE), DATE '0001-01-01') "
+        f"OR {period_end.format(day='day')} > coalesce(CAST(? AS DATE), DATE '9999-12-31'))"
     )
+    return _query(
+        f"""
+        WITH actives AS (
+            SELECT period_start, active_users FROM marts.mart_active_users_periods
+            WHERE period = ? AND period_start >= coalesce(CAST(? AS DATE), DATE '0001-01-01')
+              AND {period_end.format(day="period_start")} <= coalesce(CAST(? AS DATE), DATE '9999-12-31')
+            UNION ALL
+            SELECT date_trunc('{grain}', day), count(DISTINCT user_id)
+            FROM marts.fct_user_days WHERE {_range("day")} AND {cut} GROUP BY 1
+        )
+        SELECT CAST(date_trunc('{grain}', spine.day) AS DATE) AS period_start,
+               coalesce(any_value(actives.active_users), 0)::BIGINT AS active_users,
+               sum(spine.new_users)::BIGINT AS new_users
+        FROM marts.mart_active_users_daily AS spine
+        LEFT JOIN actives ON actives.period_start = date_trunc('{grain}', spine.day)
+        WHERE {_range("spine.day")}
+        GROUP BY 1 ORDER BY 1
+        """,
+        [grain, *_range_params(start, end), *_range_params(start, end), *_range_params(start, end),
+         *_range_params(start, end)],
+        path,
+    )  # fmt: skip
 
 
 def usage(
     start: date | None = None, end: date | None = None, grain: Grain = "day", *, path: Path | None = None
 ) -> pd.DataFrame:
-    """Per period: calls, completions, failed calls, the error rate, tokens in and out, cost and credits."""
+    """Per period: calls, completions, failed calls, the error rate, tokens in and out, cost and credits;
+    zeros for a period without calls (the error rate is then null)."""
     return _query(
         f"""
-        SELECT CAST(date_trunc('{_check_grain(grain)}', day) AS DATE) AS period_start,
-               sum(calls)::BIGINT AS calls, sum(completions)::BIGINT AS completions,
-               sum(failed_calls)::BIGINT AS failed_calls,
+        WITH days AS (
+            SELECT day, sum(calls) AS calls, sum(completions) AS completions,
+                   sum(failed_calls) AS failed_calls, sum(input_tokens) AS input_tokens,
+                   sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, sum(credits) AS credits
+            FROM marts.mart_usage_daily WHERE {_range("day")} GROUP BY day
+        )
+        SELECT CAST(date_trunc('{_check_grain(grain)}', spine.day) AS DATE) AS period_start,
+               coalesce(sum(calls), 0)::BIGINT AS calls, coalesce(sum(completions), 0)::BIGINT AS completions,
+               coalesce(sum(failed_calls), 0)::BIGINT AS failed_calls,
                round(sum(failed_calls) / nullif(sum(calls), 0), 4) AS error_rate,
-               sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens,
-               sum(cost_usd) AS cost_usd, sum(credits) AS credits
-        FROM marts.mart_usage_daily WHERE {_range("day")}
+               coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+               coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+               coalesce(sum(cost_usd), 0) AS cost_usd, coalesce(sum(credits), 0) AS credits
+        FROM marts.mart_active_users_daily AS spine LEFT JOIN days USING (day)
+        WHERE {_range("spine.day")}
         GROUP BY 1 ORDER BY 1
         """,
-        _range_params(start, end),
+        [*_range_params(start, end), *_range_params(start, end)],
         path,
     )
 
@@ -182,7 +218,8 @@ def top(
     path: Path | None = None,
 ) -> pd.DataFrame:
     """The top `limit` end users (with their email), models, roles, providers or countries in the range,
-    by cost, calls, tokens or credits; ties broken by name."""
+    by cost, calls, tokens or credits; ties broken by name. A row whose measure is zero is not in the top
+    (a user who only signed in, a model that cost nothing): fewer rows rather than padding."""
     if metric not in _TOP_ORDER or not 1 <= limit <= 1000:
         raise ValueError("metric must be cost, calls, tokens or credits; limit 1..1000")
     if kind == "users":
@@ -202,7 +239,10 @@ def top(
                 FROM marts.fct_user_days WHERE {_range("day")} GROUP BY user_id
             """
         measure = _TOP_ORDER[metric]
-        top_rows = f"SELECT * FROM ({totals}) ORDER BY {measure.format(t='')} DESC, user_id LIMIT ?"
+        top_rows = (
+            f"SELECT * FROM ({totals}) WHERE {measure.format(t='')} > 0 "
+            f"ORDER BY {measure.format(t='')} DESC, user_id LIMIT ?"
+        )
         return _query(  # the email and plan of the top users only
             "SELECT t.user_id, f.email, f.plan_code AS plan, t.calls, t.input_tokens, t.output_tokens, "
             f"t.cost_usd, t.credits FROM ({top_rows}) AS t LEFT JOIN marts.mart_user_facts AS f "
@@ -221,7 +261,8 @@ def top(
     else:
         raise ValueError(f"kind must be users or one of {tuple(_TOP_KEY)}")
     return _query(
-        f"SELECT * FROM ({totals}) ORDER BY {_TOP_ORDER[metric].format(t='')} DESC, {key} LIMIT ?",
+        f"SELECT * FROM ({totals}) WHERE {_TOP_ORDER[metric].format(t='')} > 0 "
+        f"ORDER BY {_TOP_ORDER[metric].format(t='')} DESC, {key} LIMIT ?",
         [*_range_params(start, end), limit],
         path,
     )
@@ -281,8 +322,9 @@ def retention(
 
 
 def latency(start: date | None = None, end: date | None = None, *, path: Path | None = None) -> pd.DataFrame:
-    """Per provider and model over the range: calls, errors, the error rate, and latency p50 and p95 in ms,
-    read from 5%-wide buckets (each is the upper bound of the bucket it falls in: within 5% of exact)."""
+    """Per provider and model over the range: calls, errors, the error rate, and latency p50 and p95 in ms
+    by the one definition (decision 0042, as mart_latency_daily): nearest rank over the successful calls,
+    reported as the upper bound of the 5% bucket it falls in. Null without a successful call."""
     return _query(
         f"""
         WITH buckets AS (
@@ -290,14 +332,15 @@ def latency(start: date | None = None, end: date | None = None, *, path: Path | 
             FROM marts.mart_latency_histogram_daily WHERE {_range("day")} GROUP BY 1, 2, 3
         ),
         running AS (
-            SELECT *, sum(calls) OVER (PARTITION BY provider, model_id ORDER BY bucket_upper_ms) AS below,
+            SELECT *,
+                   sum(calls) OVER (PARTITION BY provider, model_id ORDER BY bucket_upper_ms) AS at_or_below,
                    sum(calls) OVER (PARTITION BY provider, model_id) AS measured
             FROM buckets
         ),
         percentiles AS (
             SELECT provider, model_id,
-                   min(bucket_upper_ms) FILTER (WHERE below >= 0.5 * measured) AS latency_p50_ms,
-                   min(bucket_upper_ms) FILTER (WHERE below >= 0.95 * measured) AS latency_p95_ms
+                   min(bucket_upper_ms) FILTER (WHERE at_or_below >= 0.5 * measured) AS latency_p50_ms,
+                   min(bucket_upper_ms) FILTER (WHERE at_or_below >= 0.95 * measured) AS latency_p95_ms
             FROM running GROUP BY 1, 2
         ),
         outcomes AS (

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from api.alerts import service
 from api.alerts.schemas import EvaluationOut, HistoryPage, Kind, RuleIn, RuleOut, RulePatch
 from api.alerts.service import AlertRuleExists, AlertRuleNotFound, InvalidAlertRule, UnknownProvider
+from api.audit import service as audit
 from api.auth.deps import AlertsWriter, AuditCtx, HealthReader
 from api.core import exports
 from api.core.deps import SessionDep, SettingsDep
@@ -114,7 +115,8 @@ async def history(
 
 @router.get("/history/export", responses={**READ_ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_history(
-    _staff: HealthReader,
+    staff: HealthReader,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     format: exports.Format = "csv",
@@ -125,7 +127,7 @@ async def export_history(
 ):
     """The whole filtered history (no page), as CSV (streamed) or XLSX."""
     query = service.history_query(rule_id=rule_id, kind=kind, since=since, until=until)
-    return await exports.list_response(
-        request, session, format, query, list(service.HISTORY_COLUMNS), service.history_row,
+    return await audit.export(
+        request, session, staff, audit_ctx, format, query, list(service.HISTORY_COLUMNS), service.history_row,
         filename="alert_history",
     )  # fmt: skip

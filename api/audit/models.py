@@ -29,6 +29,7 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(300), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (

@@ -31,7 +31,7 @@ class AuditFilter:
 
 
 COLUMNS = ("id", "occurred_at", "actor_id", "actor_email", "action", "target_type", "target_id", "before",
-           "after", "reason", "ip", "request_id")  # fmt: skip
+           "after", "reason", "ip", "user_agent", "request_id")  # fmt: skip
 
 
 def log_query(f: AuditFilter, *, columns: bool = False) -> Select:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from api.audit import service
-from api.audit.schemas import AuditEntryOut
+from api.audit.schemas import AuditEntryOut, DownloadIn
 from api.audit.service import COLUMNS, AuditFilter, log_query
-from api.auth.deps import AuditReader
+from api.auth.deps import AnalyticsReader, AuditCtx, AuditReader
 from api.core import exports
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
@@ -49,7 +49,8 @@ async def audit_log(
 
 @router.get("/audit/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_audit_log(
-    _staff: AuditReader,
+    staff: AuditReader,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     filters: Filters,
@@ -57,4 +58,17 @@ async def export_audit_log(
 ):
     """Every matching entry (before and after as JSON), as CSV (streamed) or XLSX."""
     query = log_query(filters, columns=True)
-    return await exports.list_response(request, session, format, query, list(COLUMNS), filename="audit")
+    return await service.export(
+        request, session, staff, audit_ctx, format, query, list(COLUMNS), filename="audit"
+    )
+
+
+@router.post("/audit/downloads", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+async def record_download(
+    staff: AnalyticsReader, audit_ctx: AuditCtx, session: SessionDep, body: DownloadIn
+) -> None:
+    """The panel reports a table a staff member downloaded as shown (made in the panel, not here): it goes
+    into the audit log as `export.download`, like the API's own list exports. Every staff role may."""
+    await service.record_download(
+        session, staff, audit_ctx, name=body.name, format=body.format, rows=body.rows, columns=body.columns
+    )

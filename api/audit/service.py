@@ -8,10 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
 
 from api.accounts.models import Account
 from api.audit import repository as repo
+from api.core import exports
+from api.core.types import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +24,7 @@ class AuditContext:
     """Where a staff action came from."""
 
     ip: str | None = None
+    user_agent: str | None = None
     request_id: str | None = None
 
 
@@ -78,6 +84,7 @@ async def write_as(
             "after": after,
             "reason": reason,
             "ip": context.ip,
+            "user_agent": context.user_agent,
             "request_id": context.request_id,
         },
     )
@@ -106,6 +113,41 @@ async def commit_audited(
     await session.commit()
     if after_commit is not None:
         after_commit()
+
+
+async def export(
+    request: Request,
+    session: AsyncSession,
+    actor: Account,
+    context: AuditContext,
+    format: exports.Format,
+    query: Select,
+    header: list[str],
+    row: Callable = tuple,
+    *,
+    filename: str,
+) -> Response:
+    """A whole list as a file (`exports.list_response`), recorded first in the audit log: who took which
+    list, with which filters, in which format, how many rows. Every list export is one (users' emails,
+    sign-in addresses, recipients: personal data leaves the system through these)."""
+    rows = await exports.count_rows(session, query)
+    await commit_audited(
+        session, actor, "export.download", target_type="export", target_id=filename, before={},
+        after={"format": format, "rows": rows, "filters": dict(request.query_params)}, at=utcnow(),
+        context=context,
+    )  # fmt: skip
+    return await exports.list_response(request, session, format, query, header, row, filename=filename)
+
+
+async def record_download(
+    session: AsyncSession, actor: Account, context: AuditContext, *, name: str, format: str, rows: int,
+    columns: list[str],
+) -> None:
+    """A table the panel made into a file for `actor` (as shown: the API never saw the file)."""
+    await commit_audited(
+        session, actor, "export.download", target_type="panel_table", target_id=name, before={},
+        after={"format": format, "rows": rows, "columns": columns}, at=utcnow(), context=context,
+    )  # fmt: skip
 
 
 # The log's filter, its export columns and its queries are the repository's; routers and other services

@@ -27,7 +27,7 @@ from api.auth.credentials import decode_access_token
 from api.auth.errors import TwoFactorRequired
 from api.auth.permissions import API_KEY_PERMISSIONS, Permission, allowed
 from api.core.crypto import token_hash
-from api.core.deps import SessionDep, SettingsDep, client_ip
+from api.core.deps import SessionDep, SettingsDep, client_ip, client_user_agent
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated
 from api.core.settings import Settings
 from api.core.types import utcnow
@@ -48,7 +48,7 @@ async def get_request_context(request: Request) -> RequestContext:
         country=country if _COUNTRY.match(country) else None,
         client=client if _CLIENT.match(client) else "other",
         ip=client_ip(request, settings),
-        user_agent=(request.headers.get("user-agent") or "")[:300] or None,
+        user_agent=client_user_agent(request, settings),
         request_id=getattr(request.state, "request_id", None),
     )
 
@@ -58,7 +58,9 @@ RequestCtx = Annotated[RequestContext, Depends(get_request_context)]
 
 def audit_context(request: Request, settings: Settings) -> AuditContext:
     return AuditContext(
-        ip=client_ip(request, settings), request_id=getattr(request.state, "request_id", None)
+        ip=client_ip(request, settings),
+        user_agent=client_user_agent(request, settings),
+        request_id=getattr(request.state, "request_id", None),
     )
 
 

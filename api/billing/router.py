@@ -28,7 +28,7 @@ async def my_balance(account: CurrentAccount, session: SessionDep) -> BalanceOut
         balance=await billing.balance_of(session, account.id),
         currency=rate.currency,
         price_per_credit=rate.price_per_credit,
-        entries=[LedgerEntryOut.model_validate(e) for e in entries],
+        entries=[LedgerEntryOut.of(e) for e in entries],
     )
 
 

@@ -20,15 +20,50 @@ class TopUpOut(BaseModel):
 
 
 class LedgerEntryOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A movement of one's credits as its owner sees it: what it was in plain words, never who on the staff
+    made an adjustment or why (the ledger's details are for staff: the audit log and the admin API)."""
 
     id: int
-    kind: str
+    kind: str = Field(description="charge, refund, top_up, adjustment, …: stable, for an app to translate")
     amount: Decimal
     balance_after: Decimal
-    reference: str | None
     created_at: datetime
-    details: dict[str, Any]
+    model: str | None = Field(description="the model of the call charged or refunded")
+    description: str
+
+    @classmethod
+    def of(cls, entry: Any) -> LedgerEntryOut:
+        details = entry.details or {}
+        model = details.get("model") if entry.kind in ("charge", "refund") else None
+        return cls(
+            id=entry.id,
+            kind=entry.kind,
+            amount=entry.amount,
+            balance_after=entry.balance_after,
+            created_at=entry.created_at,
+            model=model if isinstance(model, str) else None,
+            description=_describe(entry, details, model if isinstance(model, str) else None),
+        )
+
+
+def _describe(entry: Any, details: dict[str, Any], model: str | None) -> str:
+    kind = entry.kind
+    call = f"a call to {model}" if model else "a call"
+    if kind == "charge":
+        return f"Charge for {call}"
+    if kind == "refund":
+        reason = details.get("reason")
+        if reason == "call_failed":
+            return f"Refund for {call} that failed"
+        if reason == "settlement_lost":
+            return f"Refund for {call} that was not completed"
+        return f"Refund of what {call} did not use"
+    if kind == "top_up":
+        amount, currency = details.get("amount"), details.get("currency")
+        return f"Top-up of {amount} {currency}" if amount and currency else "Top-up"
+    if kind == "adjustment":
+        return "Credits added by support" if entry.amount >= 0 else "Credits taken back by support"
+    return kind.replace("_", " ").capitalize()
 
 
 class BalanceOut(BaseModel):

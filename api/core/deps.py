@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.forwarded import staff_origin, user_agent_text
 from api.core.settings import Settings
 
 
@@ -33,9 +34,19 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 def client_ip(request: Request, settings: Settings) -> str | None:
     """The client's address: the one function every reader of it (the request context, the security log,
-    the throttles) goes through. See `forwarded_client`."""
+    the audit log, the throttles) goes through. For the panel's calls, the staff member's browser that the
+    panel signed (api/core/forwarded.py); else see `forwarded_client`."""
+    if origin := staff_origin(request, settings.panel_key.get_secret_value()):
+        return origin.ip
     peer = request.client.host if request.client else None
     return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies)
+
+
+def client_user_agent(request: Request, settings: Settings) -> str | None:
+    """The client's User-Agent: the staff member's browser's for the panel's signed calls, else the header."""
+    if origin := staff_origin(request, settings.panel_key.get_secret_value()):
+        return origin.user_agent
+    return user_agent_text(request.headers.get("user-agent"))
 
 
 def forwarded_client(peer: str | None, forwarded_for: list[str], trusted_proxies: int) -> str | None:

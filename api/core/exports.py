@@ -19,14 +19,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from openpyxl import Workbook
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, StreamingResponse
 
-from warehouse.exports import inert, xlsx_value
+from warehouse.exports import XlsxSheet, inert
 
 PAGE = 2_000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -98,20 +97,14 @@ def csv_response(
     )
 
 
-def _xlsx_cells(values) -> list:
-    return [xlsx_value(_cell(v)) for v in values]
-
-
 async def _write_xlsx(
     session: AsyncSession, query: Select, header: list[str], row: Callable, path, title: str
 ) -> None:
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title[:31])
-    sheet.append(header)
+    sheet = XlsxSheet(title, header)
     async for page in _pages(session, query):
         for item in page:
-            sheet.append(_xlsx_cells(row(item)))
-    workbook.save(path)
+            sheet.append([_cell(v) for v in row(item)])
+    sheet.save(path)
 
 
 async def xlsx_response(
@@ -151,6 +144,11 @@ async def write_file(
 
 
 Format = Literal["csv", "xlsx"]
+
+
+async def count_rows(session: AsyncSession, query: Select) -> int:
+    """How many rows `query` gives (what an export will hold, for its audit row)."""
+    return await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
 
 
 async def list_response(

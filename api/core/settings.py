@@ -16,6 +16,7 @@ from api.core import keyfile
 # The built-in key of earlier versions: public, so refused everywhere (anyone could sign tokens with it).
 DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key-change-me"  # noqa: S105
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name under the data dir)
+PANEL_KEY_FILE = "panel_key"
 
 
 class DatabaseSettings(BaseSettings):
@@ -52,6 +53,10 @@ class Settings(DatabaseSettings):
     # the client's IP is the entry that many places from the right (api/core/deps.py `client_ip`). 0: the
     # TCP peer, the header ignored; behind a proxy, every client then has the proxy's address.
     trusted_proxies: int = Field(default=0, ge=0, le=10)
+    # Signs the staff member's address and browser that the admin panel forwards (api/core/forwarded.py): the
+    # panel and the API must hold the same. Unset: made once and kept in $AIADMIN_DATA_DIR/panel_key (0600),
+    # which a panel on the same disk reads; a panel on another machine needs it set on both.
+    panel_key: SecretStr = SecretStr("")
     # Replaced by trusted_proxies (it took the header's first, client-written address): refused if set.
     client_ip_header: str | None = None
     # Fernet key for secrets stored encrypted (TOTP secrets, provider keys); unset, one is derived from the
@@ -149,6 +154,7 @@ class Settings(DatabaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         self.secret_key = SecretStr(self._secret_key())
+        self.panel_key = SecretStr(self._panel_key())
         if self.client_ip_header:
             raise ValueError(
                 "AIADMIN_CLIENT_IP_HEADER is no longer read: unset it and set AIADMIN_TRUSTED_PROXIES to the "
@@ -191,6 +197,18 @@ class Settings(DatabaseSettings):
         if len(secret) < 32:
             raise ValueError("AIADMIN_SECRET_KEY must be at least 32 characters long")
         return secret
+
+    def _panel_key(self) -> str:
+        """The configured panel key, or the install's own (made on first use)."""
+        key = self.panel_key.get_secret_value()
+        if not key:
+            key = keyfile.read_or_create(self.data_dir / PANEL_KEY_FILE, lambda: token_urlsafe(32))
+        if len(key) < 32:
+            raise ValueError(
+                "AIADMIN_PANEL_KEY must be at least 32 characters long "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return key
 
 
 @lru_cache

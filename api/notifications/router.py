@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response, status
 
 from api.accounts.errors import UnknownPlan
+from api.audit import service as audit
 from api.auth.deps import AuditCtx, CurrentAccount, NotificationsSender
 from api.core import exports
 from api.core.deps import SessionDep, SettingsDep
@@ -161,7 +162,8 @@ async def deliveries(
 
 @router.get("/deliveries/export", responses={**ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_deliveries(
-    _staff: NotificationsSender,
+    staff: NotificationsSender,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     filters: DeliveryFilters,
@@ -169,8 +171,8 @@ async def export_deliveries(
 ):
     """The whole delivery log that matches, as CSV (streamed) or XLSX."""
     header = list(service.DELIVERY_COLUMNS)
-    return await exports.list_response(
-        request, session, format, service.deliveries(filters), header, filename="deliveries"
+    return await audit.export(
+        request, session, staff, audit_ctx, format, service.deliveries(filters), header, filename="deliveries"
     )
 
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.auth.deps import SecurityReader
+from api.audit import service as audit
+from api.auth.deps import AuditCtx, SecurityReader
 from api.core import exports
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
@@ -39,7 +40,8 @@ async def security_events(
     response_class=Response,
 )
 async def export_security_events(
-    _staff: SecurityReader,
+    staff: SecurityReader,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     account_id: uuid.UUID | None = None,
@@ -49,4 +51,6 @@ async def export_security_events(
 ):
     """Every matching event (logins, failures, password and 2FA changes), as CSV (streamed) or XLSX."""
     query, header = service.export_query(account_id=account_id, email=email, kind=kind)
-    return await exports.list_response(request, session, format, query, header, filename="security-events")
+    return await audit.export(
+        request, session, staff, audit_ctx, format, query, header, filename="security-events"
+    )

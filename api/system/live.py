@@ -3,6 +3,7 @@ what `/api/v1/admin/live` shows and what alert rules watch. The queries are api/
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -34,20 +35,23 @@ async def call_counts(
     return CallCounts(requests=requests, errors=errors, cost_usd=cost)
 
 
+def latency_bucket_upper_ms(latency_ms: float) -> int:
+    """The upper bound of the 5% bucket a latency falls in: the warehouse's `latency_bucket_upper_ms`
+    (dbt/macros/latency.sql), so that a live p95 and the warehouse's are the same kind of number."""
+    return round(math.exp(math.ceil(math.log(max(latency_ms, 1)) / math.log(1.05)) * math.log(1.05)))
+
+
 async def latency_p95(
     session: AsyncSession, since: datetime, until: datetime | None = None, *, provider: str | None = None
 ) -> float | None:
-    """The 95th percentile (interpolated) of the LLM calls' latency in the window."""
+    """The 95th percentile of the window's latency by the one definition (decision 0042): nearest rank over
+    the successful calls, reported as the upper bound of its 5% bucket. None without a successful call."""
     if session.bind.dialect.name == "postgresql":
-        return await repo.latency_percentile(session, 0.95, since, until, provider)
-    # SQLite (development) has no percentile function: the latencies of the window, in order.
-    values = await repo.latencies(session, since, until, provider)
-    if not values:
-        return None
-    position = 0.95 * (len(values) - 1)
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    return float(values[low] + (values[high] - values[low]) * (position - low))
+        value = await repo.latency_percentile(session, 0.95, since, until, provider)
+    else:  # SQLite (development) has no percentile function: the latencies of the window, in order.
+        values = await repo.latencies(session, since, until, provider)
+        value = values[math.ceil(Decimal("0.95") * len(values)) - 1] if values else None
+    return None if value is None else float(latency_bucket_upper_ms(value))
 
 
 async def active_users(session: AsyncSession, since: datetime) -> int:

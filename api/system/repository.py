@@ -74,15 +74,21 @@ async def call_totals(
 def _latency_where(
     since: datetime, until: datetime | None, provider: str | None
 ) -> list[ColumnElement[bool]]:
-    return [*_calls_in(since, until, provider), UsageEvent.latency_ms.is_not(None)]
+    """The successful calls with a latency: the ones a latency percentile is over (decision 0042)."""
+    return [
+        *_calls_in(since, until, provider),
+        UsageEvent.type == EventType.LLM_CALL_SUCCEEDED.value,
+        UsageEvent.latency_ms.is_not(None),
+    ]
 
 
 async def latency_percentile(
     session: AsyncSession, fraction: float, since: datetime, until: datetime | None, provider: str | None
 ) -> float | None:
-    """The interpolated percentile of the window's call latencies, computed by PostgreSQL (None: no call)."""
+    """The nearest-rank percentile of the window's successful call latencies (PostgreSQL's percentile_disc:
+    the first value whose position reaches the fraction), or None without one."""
     value = await session.scalar(
-        select(func.percentile_cont(fraction).within_group(UsageEvent.latency_ms)).where(
+        select(func.percentile_disc(fraction).within_group(UsageEvent.latency_ms)).where(
             *_latency_where(since, until, provider)
         )
     )
@@ -92,7 +98,7 @@ async def latency_percentile(
 async def latencies(
     session: AsyncSession, since: datetime, until: datetime | None, provider: str | None
 ) -> list[int]:
-    """The window's call latencies in order (for SQLite, which has no percentile function)."""
+    """The window's successful call latencies in order (for SQLite, which has no percentile function)."""
     query = select(UsageEvent.latency_ms).where(*_latency_where(since, until, provider))
     return list((await session.scalars(query.order_by(UsageEvent.latency_ms))).all())
 

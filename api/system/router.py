@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from api.auth.deps import AnalyticsReader, HealthReader
+from api.audit import service as audit
+from api.auth.deps import AnalyticsReader, AuditCtx, HealthReader
 from api.core import exports
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
@@ -69,7 +70,8 @@ async def error_log(
     response_class=Response,
 )
 async def export_error_log(
-    _staff: HealthReader,
+    staff: HealthReader,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     kind: Literal["unhandled", "provider"] | None = None,
@@ -79,6 +81,6 @@ async def export_error_log(
 ):
     """The whole matching error log, as CSV (streamed) or XLSX."""
     query = errors.errors_query(kind=kind, request_id=request_id, since=since, columns=True)
-    return await exports.list_response(
-        request, session, format, query, list(errors.COLUMNS), filename="errors"
+    return await audit.export(
+        request, session, staff, audit_ctx, format, query, list(errors.COLUMNS), filename="errors"
     )

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.accounts.errors import UnknownPlan
+from api.audit import service as audit
 from api.audit.schemas import AuditEntryOut
 from api.auth.deps import AuditCtx, RequestCtx, UsersImpersonator, UsersReader, UsersWriter
 from api.billing.service import InsufficientBalance
@@ -152,7 +153,8 @@ async def list_users(
 
 @router.get("/export", responses={**READ_ERRORS, **exports.LIST_EXPORT}, response_class=Response)
 async def export_users(
-    _staff: UsersReader,
+    staff: UsersReader,
+    audit_ctx: AuditCtx,
     session: SessionDep,
     request: Request,
     filters: Filters,
@@ -163,8 +165,8 @@ async def export_users(
     """Every account that matches the list's filters (no page), as CSV (streamed) or XLSX, with flat
     memory."""
     query = admin.export_query(filters, sort=sort, descending=order == "desc")
-    return await exports.list_response(
-        request, session, format, query, list(admin.EXPORT_COLUMNS), filename="users"
+    return await audit.export(
+        request, session, staff, audit_ctx, format, query, list(admin.EXPORT_COLUMNS), filename="users"
     )
 
 

@@ -166,7 +166,7 @@ def create_rule(client, providers: list[str]) -> None:
             with st.spinner(i18n.t("common.loading")):
                 created = ui.call(lambda: client.post(f"{ALERTS}/rules", values))
             if created is not None:
-                ui.changed(i18n.t("alerts.created", name=created["name"]), forget="al:new:")
+                ui.changed(i18n.t("alerts.created", name=created["name"]), clear="al:new:", where="al:rules")
 
 
 def change_rule(client, rules: list[dict[str, Any]], providers: list[str]) -> None:
@@ -198,7 +198,7 @@ def change_rule(client, rules: list[dict[str, Any]], providers: list[str]) -> No
                 with st.spinner(i18n.t("common.loading")):
                     saved = ui.call(lambda: client.patch(f"{ALERTS}/rules/{rule_id}", changes))
                 if saved is not None:
-                    ui.changed(i18n.t("alerts.saved", name=saved["name"]))
+                    ui.changed(i18n.t("alerts.saved", name=saved["name"]), where="al:rules")
         pausing = rule["enabled"]
         if toggle.button(
             i18n.t("alerts.pause") if pausing else i18n.t("alerts.resume"), key=f"{key}:toggle",
@@ -207,14 +207,17 @@ def change_rule(client, rules: list[dict[str, Any]], providers: list[str]) -> No
             with st.spinner(i18n.t("common.loading")):
                 done = ui.call(lambda: client.patch(f"{ALERTS}/rules/{rule_id}", {"enabled": not pausing}))
             if done is not None:
-                ui.changed(i18n.t("alerts.paused" if pausing else "alerts.resumed", name=rule["name"]))
+                ui.changed(
+                    i18n.t("alerts.paused" if pausing else "alerts.resumed", name=rule["name"]),
+                    where="al:rules",
+                )
         if ui.confirmed(
             f"{key}:delete", i18n.t("alerts.delete", name=rule["name"]), icon=":material/delete:"
         ):
             with st.spinner(i18n.t("common.loading")):
                 gone = ui.call(lambda: client.delete(f"{ALERTS}/rules/{rule_id}") or True)
             if gone:
-                ui.changed(i18n.t("alerts.deleted", name=rule["name"]), forget=f"{key}:")
+                ui.changed(i18n.t("alerts.deleted", name=rule["name"]), forget=f"{key}:", where="al:rules")
 
 
 def evaluate(client) -> None:
@@ -313,8 +316,9 @@ if writer:
 else:
     st.caption(i18n.t("alerts.read_only"))
 rules = ui.fetch(lambda: client.get(f"{ALERTS}/rules"))
-rules_tab, history = st.tabs([i18n.t("alerts.tab_rules"), i18n.t("alerts.tab_history")])
-with rules_tab:
+tabs = ui.kept_tabs("al:tab", {"rules": i18n.t("alerts.tab_rules"), "history": i18n.t("alerts.tab_history")})
+with tabs["rules"]:
+    ui.notice("al:rules")
     if rules is not None:
         if rules:
             rules_table(rules)
@@ -328,5 +332,5 @@ with rules_tab:
             create_rule(client, providers)
             if rules:
                 change_rule(client, rules, providers)
-with history:
+with tabs["history"]:
     history_tab(client, rules or [])

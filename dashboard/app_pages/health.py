@@ -11,7 +11,6 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import i18n, ui
-from dashboard.api_client import ApiClient, ApiError
 
 LIVE_SECONDS = 10
 STALE_HOURS = 26  # the daily refresh runs at 03:00 UTC: older than a day and a bit, it has not published
@@ -121,21 +120,11 @@ def providers(health: dict[str, Any]) -> None:
     ui.table(rows, "providers_health")
 
 
-def live_now() -> dict[str, Any]:
-    """The live figures. This fragment reruns on its own, without the router that refreshes the staff
-    member's access token on every full run, so it refreshes the token itself when it has expired."""
-    try:
-        return ui.api().get("/api/v1/admin/live")
-    except ApiError as exc:
-        if exc.status != 401:
-            raise
-    st.session_state["staff"] = ApiClient().revalidate(ui.staff())  # a revoked session raises: shown
-    return ui.api().get("/api/v1/admin/live")
-
-
 @st.fragment(run_every=LIVE_SECONDS)
 def live() -> None:
-    figures = ui.fetch(live_now)
+    # The fragment reruns alone, without the router: the client refreshes the token ahead of its expiry
+    # itself, and a session that has ended signs out (ui.call), so no error box after idle minutes.
+    figures = ui.fetch(lambda: ui.api().get("/api/v1/admin/live"))
     if figures is None:
         return
     for column, window in zip(st.columns(3), figures["windows"], strict=False):

@@ -163,13 +163,14 @@ def usage_and_prices(model: dict[str, Any]) -> None:
 
 def edit(model: dict[str, Any]) -> None:
     model_id = model["id"]
+    ui.notice("models:edit")
     with st.form(f"edit-model:{model_id}"):
         fields = model_form(f"models:edit:{model_id}:", model)
     if fields is not None:
         with st.spinner(i18n.t("models.saving")):
             saved = ui.call(lambda: api.put(f"{MODELS}/{model_id}", fields))
         if saved is not None:
-            ui.changed(i18n.t("models.saved", id=model_id))
+            ui.changed(i18n.t("models.saved", id=model_id), where="models:edit")
     visible = model["visible"]
     if ui.confirmed(
         f"models:visibility:{model_id}",
@@ -184,6 +185,7 @@ def edit(model: dict[str, Any]) -> None:
             ui.changed(
                 i18n.t("models.hidden" if visible else "models.shown", id=model_id),
                 forget=f"models:edit:{model_id}:",
+                where="models:edit",
             )
     if ui.confirmed(f"models:delete:{model_id}", i18n.t("models.delete"), icon=":material/delete:"):
         with st.spinner(i18n.t("models.saving")):
@@ -216,10 +218,12 @@ if models:
         )
     ]
     if writer:
-        usage_tab, edit_tab = st.tabs([i18n.t("models.tab_usage"), i18n.t("models.tab_edit")])
-        with usage_tab:
+        tabs = ui.kept_tabs(
+            "models:tab", {"usage": i18n.t("models.tab_usage"), "edit": i18n.t("models.tab_edit")}
+        )
+        with tabs["usage"]:
             usage_and_prices(chosen)
-        with edit_tab:
+        with tabs["edit"]:
             edit(chosen)
     else:
         usage_and_prices(chosen)
@@ -233,7 +237,7 @@ if writer:
             with st.spinner(i18n.t("models.saving")):
                 created = ui.call(lambda: api.post(MODELS, body))
             if created is not None:
-                ui.changed(i18n.t("models.created_ok", id=created["id"]), forget="models:new:")
+                ui.changed(i18n.t("models.created_ok", id=created["id"]), clear="models:new:")
     if len(models) > 1:
         with st.expander(i18n.t("models.order"), icon=":material/swap_vert:"):
             st.caption(i18n.t("models.order_help"))
@@ -247,4 +251,4 @@ if writer:
                 with st.spinner(i18n.t("models.saving")):
                     order = ui.call(lambda: api.post(f"{MODELS}/order", {"ids": first}))
                 if order is not None:
-                    ui.changed(i18n.t("models.order_saved"), forget="models:order")
+                    ui.changed(i18n.t("models.order_saved"), clear="models:order")

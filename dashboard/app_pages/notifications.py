@@ -197,7 +197,8 @@ def compose(client) -> None:
         if sent is not None:
             ui.changed(
                 i18n.t("notifications.sent_ok", id=sent["id"], count=i18n.number(sent["recipients"])),
-                forget="nt:text:",
+                clear="nt:text:",
+                where="nt:compose",
             )
 
 
@@ -287,7 +288,7 @@ def rule_form(client, rule: dict[str, Any]) -> None:
     with st.spinner(i18n.t("common.loading")):
         done = ui.call(lambda: client.put(f"{ADMIN}/rules/{code}", changes))
     if done is not None:
-        ui.changed(i18n.t("notifications.rule_saved", rule=rule_label(code)))
+        ui.changed(i18n.t("notifications.rule_saved", rule=rule_label(code)), where="nt:rules")
 
 
 def rules_tab(client) -> None:
@@ -373,20 +374,23 @@ client = ui.api()
 st.title(i18n.t("notifications.title"))
 st.caption(i18n.t("notifications.intro"))
 ui.notice()
-compose_tab, sent_tab, rules_tab_, log_tab_ = st.tabs(
-    [
-        i18n.t("notifications.tab_compose"),
-        i18n.t("notifications.tab_broadcasts"),
-        i18n.t("notifications.tab_rules"),
-        i18n.t("notifications.tab_log"),
-    ]
+tabs = ui.kept_tabs(
+    "nt:tab",
+    {
+        "compose": i18n.t("notifications.tab_compose"),
+        "broadcasts": i18n.t("notifications.tab_broadcasts"),
+        "rules": i18n.t("notifications.tab_rules"),
+        "log": i18n.t("notifications.tab_log"),
+    },
 )
-with compose_tab:
+with tabs["compose"]:
+    ui.notice("nt:compose")
     compose(client)
-with sent_tab:
+with tabs["broadcasts"]:
     broadcasts = ui.fetch(lambda: client.get(f"{ADMIN}/broadcasts", limit=RECENT_BROADCASTS))
     broadcasts_tab(broadcasts)
-with rules_tab_:
+with tabs["rules"]:
+    ui.notice("nt:rules")
     rules_tab(client)
-with log_tab_:
+with tabs["log"]:
     log_tab(client, broadcasts or [])

@@ -118,4 +118,4 @@ if writer:
                 with st.spinner(i18n.t("plans.saving")):
                     created = ui.call(lambda: api.post(PLANS, {"code": new_code.strip(), **body}))
                 if created is not None:
-                    ui.changed(i18n.t("plans.created_ok", code=created["code"]), forget="plans:new:")
+                    ui.changed(i18n.t("plans.created_ok", code=created["code"]), clear="plans:new:")

@@ -108,8 +108,9 @@ def settings_tab(provider: dict[str, Any]) -> None:
                 )
             if saved is not None:
                 ui.changed(
-                    i18n.t("providers.saved", id=provider_id), forget=f"providers:edit:{provider_id}:header:"
-                )
+                    i18n.t("providers.saved", id=provider_id), forget=f"providers:edit:{provider_id}:header:",
+                    where="providers:settings",
+                )  # fmt: skip
     enabled = provider["enabled"]
     if headers:  # an edit without the header values would erase them (the API never gives them back)
         st.caption(i18n.t("providers.headers_block_toggle"))
@@ -128,6 +129,7 @@ def settings_tab(provider: dict[str, Any]) -> None:
             ui.changed(
                 i18n.t("providers.disabled_ok" if enabled else "providers.enabled_ok", id=provider_id),
                 forget=f"providers:edit:{provider_id}:",
+                where="providers:settings",
             )
 
 
@@ -151,7 +153,9 @@ def key_tab(provider: dict[str, Any]) -> None:
                 lambda: api.post(f"{PROVIDERS}/{provider_id}/rotate-key", {"api_key": key.strip()})
             )
         if rotated is not None:
-            ui.changed(i18n.t("providers.rotated", id=provider_id, masked=rotated["api_key"]))
+            ui.changed(
+                i18n.t("providers.rotated", id=provider_id, masked=rotated["api_key"]), where="providers:key"
+            )
 
 
 def test_tab(provider: dict[str, Any]) -> None:
@@ -242,14 +246,21 @@ if providers and writer:
             key="providers:chosen",
         )
     ]
-    settings, key, test = st.tabs(
-        [i18n.t("providers.tab_settings"), i18n.t("providers.tab_key"), i18n.t("providers.tab_test")]
+    tabs = ui.kept_tabs(
+        "providers:tab",
+        {
+            "settings": i18n.t("providers.tab_settings"),
+            "key": i18n.t("providers.tab_key"),
+            "test": i18n.t("providers.tab_test"),
+        },
     )
-    with settings:
+    with tabs["settings"]:
+        ui.notice("providers:settings")
         settings_tab(chosen)
-    with key:
+    with tabs["key"]:
+        ui.notice("providers:key")
         key_tab(chosen)
-    with test:
+    with tabs["test"]:
         test_tab(chosen)
 
 if writer:
@@ -279,4 +290,4 @@ if writer:
                 with st.spinner(i18n.t("providers.saving")):
                     created = ui.call(lambda: api.post(PROVIDERS, body))
                 if created is not None:
-                    ui.changed(i18n.t("providers.created_ok", id=created["id"]), forget="providers:new:")
+                    ui.changed(i18n.t("providers.created_ok", id=created["id"]), clear="providers:new:")

@@ -129,7 +129,7 @@ with retention:
     if not frame.empty:
         matrix = frame.pivot_table(index="cohort_week", columns="week_number", values="retention_pct")
         st.dataframe(
-            matrix.style.background_gradient(cmap="Blues", axis=None).format("{:.1f}"), width="stretch"
+            matrix.style.apply(ui.heat_shades, axis=None).format("{:.1f}", na_rep=""), width="stretch"
         )
     ui.table(frame, f"retention_{stamp}")
 with revenue:

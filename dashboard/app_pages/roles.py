@@ -74,6 +74,7 @@ def role_form(prefix: str, role: dict[str, Any] | None, model_ids: list[str]) ->
 
 def editor(role: dict[str, Any], model_ids: list[str]) -> None:
     role_id = role["id"]
+    ui.notice("roles:editor")
     st.caption(i18n.t("roles.current", version=role["version"]))
     if not writer:
         st.code(role["system_prompt"], language=None, wrap_lines=True)
@@ -86,7 +87,7 @@ def editor(role: dict[str, Any], model_ids: list[str]) -> None:
         with st.spinner(i18n.t("roles.saving")):
             saved = ui.call(lambda: api.put(f"{ROLES}/{role_id}", fields))
         if saved is not None:
-            ui.changed(i18n.t("roles.saved", id=role_id, version=saved["version"]))
+            ui.changed(i18n.t("roles.saved", id=role_id, version=saved["version"]), where="roles:editor")
     if ui.confirmed(f"roles:delete:{role_id}", i18n.t("roles.delete"), icon=":material/delete:"):
         with st.spinner(i18n.t("roles.saving")):
             deleted = ui.call(lambda: api.delete(f"{ROLES}/{role_id}") or True)  # 204: no body
@@ -158,7 +159,10 @@ def history(role: dict[str, Any]) -> None:
             with st.spinner(i18n.t("roles.saving")):
                 rolled = ui.call(lambda: api.post(f"{ROLES}/{role_id}/rollback", {"version": target}))
             if rolled is not None:
-                ui.changed(i18n.t("roles.rolled_back", id=role_id, target=target, version=rolled["version"]))
+                ui.changed(
+                    i18n.t("roles.rolled_back", id=role_id, target=target, version=rolled["version"]),
+                    where="roles:history",
+                )
 
 
 def usage(role_id: str) -> None:
@@ -208,14 +212,20 @@ if roles:
             key="roles:chosen",
         )
     ]
-    editor_tab, history_tab, usage_tab = st.tabs(
-        [i18n.t("roles.tab_editor"), i18n.t("roles.tab_history"), i18n.t("roles.tab_usage")]
+    tabs = ui.kept_tabs(
+        "roles:tab",
+        {
+            "editor": i18n.t("roles.tab_editor"),
+            "history": i18n.t("roles.tab_history"),
+            "usage": i18n.t("roles.tab_usage"),
+        },
     )
-    with editor_tab:
+    with tabs["editor"]:
         editor(chosen, model_ids)
-    with history_tab:
+    with tabs["history"]:
+        ui.notice("roles:history")
         history(chosen)
-    with usage_tab:
+    with tabs["usage"]:
         usage(chosen["id"])
 
 if writer:
@@ -226,4 +236,4 @@ if writer:
             with st.spinner(i18n.t("roles.saving")):
                 created = ui.call(lambda: api.post(ROLES, body))
             if created is not None:
-                ui.changed(i18n.t("roles.created_ok", id=created["id"]), forget="roles:new:")
+                ui.changed(i18n.t("roles.created_ok", id=created["id"]), clear="roles:new:")

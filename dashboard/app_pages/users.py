@@ -244,7 +244,7 @@ may_write, may_impersonate = ui.can("users:write"), ui.can("users:impersonate")
 tabs = ["tab_profile", "tab_history"]
 tabs += ["tab_chats"] if ui.can("conversations:read") else []
 tabs += ["tab_actions"] if may_write or may_impersonate else []
-shown = dict(zip(tabs, st.tabs([i18n.t(f"users.{tab}") for tab in tabs]), strict=True))
+shown = ui.kept_tabs("users:tab", {tab: i18n.t(f"users.{tab}") for tab in tabs})
 
 
 def activity_chart() -> None:
@@ -375,7 +375,7 @@ if "tab_chats" in shown:
 def act(call, done: str) -> None:
     """Run a confirmed change; on success the page shows the new state with `done` on top."""
     if ui.fetch(call) is not None:
-        ui.changed(done, forget=f"users:{uid}:")
+        ui.changed(done, clear=f"users:{uid}:", where="users:actions")
 
 
 def block_or_unblock() -> None:
@@ -435,8 +435,8 @@ def adjust_balance() -> None:
         if result is not None:
             ui.changed(
                 i18n.t("users.did_adjust", email=email, balance=credits(result["balance"])),
-                forget=f"users:{uid}:",
-            )
+                clear=f"users:{uid}:", where="users:actions",
+            )  # fmt: skip
 
 
 def impersonate() -> None:
@@ -462,6 +462,7 @@ def impersonate() -> None:
 
 if "tab_actions" in shown:
     with shown["tab_actions"]:
+        ui.notice("users:actions")
         if account["email"] == ui.staff().email:
             st.info(i18n.t("users.self"), icon=":material/info:")
         if may_write:

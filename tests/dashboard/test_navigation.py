@@ -1,5 +1,6 @@
 """Every page as every role, through the router: each role sees exactly the pages its permissions allow,
-and each of them renders, in English and in Russian (tests/dashboard/test_i18n.py checks the texts)."""
+and each of them renders with every tab, with published data, in English and in Russian
+(tests/dashboard/test_i18n.py checks the texts)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,21 @@ from streamlit.testing.v1 import AppTest
 
 from api.auth.permissions import ROLE_PERMISSIONS
 from dashboard import i18n
+from dashboard.api_client import ApiClient
 from tests.dashboard.conftest import APP, PAGES, ROLES, sign_in_staff
+from tests.support.world import published_world
 
 ROOT = Path(__file__).resolve().parents[2]
-sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, sqlite_template):
+    """Users with activity, published (so that every chart, table and heatmap has rows to draw), and the
+    live API: one for the module (its pipeline run is most of its time)."""
+    with pytest.MonkeyPatch.context() as patch:
+        with published_world(tmp_path_factory.mktemp("pages-world"), sqlite_template, patch) as world:
+            patch.setenv("AIADMIN_API_URL", world[1].url)
+            yield world
 
 
 def _registry() -> dict[str, tuple]:
@@ -40,16 +52,20 @@ def test_every_registered_page_exists_and_every_page_file_is_registered():
     )
 
 
-@sqlite_only
+# One worker builds the module's world and renders every role: a second build would cost more than it saves.
+@pytest.mark.xdist_group("panel-pages")
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_sees_only_its_pages_and_each_renders_in_both_languages(
-    role, env_settings, live_server, monkeypatch
-):
-    monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
+def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_languages(role, world):
+    """Streamlit runs every tab's body on each run: a page that renders has rendered all of its tabs. The
+    Users page's tabs are a user's: one is opened."""
+    settings, live_server = world
     registry = _registry()
     allowed = {name for name, (*_, permission) in registry.items() if permission in ROLE_PERMISSIONS[role]}
     app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state["staff"] = sign_in_staff(env_settings, live_server.url, role)
+    app.session_state["staff"] = staff = sign_in_staff(settings, live_server.url, role)
+    if "users" in allowed:
+        found = ApiClient(live_server.url, staff.token).get("/api/v1/admin/users", q="ada@example.com")
+        (ada,) = found["items"]
     for locale in ("en", "ru"):
         app.session_state["locale"] = locale
         for name in sorted(allowed):
@@ -57,6 +73,10 @@ def test_each_role_sees_only_its_pages_and_each_renders_in_both_languages(
             assert not app.exception, (role, locale, name, app.exception)
             english, russian = registry[name][1:3]
             assert [t.value for t in app.title][:1] == [russian if locale == "ru" else english], (role, name)
+            if name == "users":
+                app.selectbox(key="users:picked").select(ada["id"]).run()
+                assert not app.exception, (role, locale, "a user", app.exception)
+                assert len(app.tabs) >= 2, (role, locale, "a user's tabs")
     # A page the role may not see is not in its navigation: it cannot be reached, even by its path.
     for name in sorted(set(registry) - allowed):
         with pytest.raises(ValueError, match="Could not find a navigation page"):

@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from api.auth.permissions import ROLE_PERMISSIONS
+from tests.dashboard.conftest import open_tab
 from tests.dashboard.test_navigation import _registry
 from tests.support.api import bearer, sign_up
 
@@ -157,8 +158,12 @@ def test_renaming_and_hiding_a_model_in_the_panel_reaches_the_api_the_end_users_
     with httpx.Client(base_url=panel.api_url) as http:
         user = sign_up(http, "ada@example.com", env_settings)
         assert "mock-small" in [m["id"] for m in http.get("/v1/models", headers=user).json()["data"]]
+        app.session_state["models:tab"] = "Edit"  # as the browser reports a click on the tab
         confirm(app, "models:visibility:mock-small")
-        assert [s.value for s in app.success] == ["Model mock-small is hidden."]
+        assert open_tab(app, "models:tab").label == "Edit"  # the page stays on the tab
+        assert [s.value for s in open_tab(app, "models:tab").success] == [
+            "Model mock-small is hidden: /v1/models no longer lists it to users."
+        ]
         assert "mock-small" not in [m["id"] for m in http.get("/v1/models", headers=user).json()["data"]]
     assert {row["ID"]: row["Visible"] for row in table(app)}["mock-small"] == "no"
 
@@ -233,8 +238,12 @@ def test_editing_a_prompt_makes_a_new_version_whose_diff_and_rollback_work_in_th
     assert diff[0].splitlines()[3:] == [f"-{original}", *(f"+{line}" for line in edited.splitlines())]
 
     assert app.selectbox(key="roles:rollback:fix-grammar:version").value == 1
+    app.session_state["roles:tab"] = "History and diff"
     confirm(app, "roles:rollback:fix-grammar:2")
-    assert [s.value for s in app.success] == ["Role fix-grammar: version 1 restored as version 3."]
+    assert open_tab(app, "roles:tab").label == "History and diff"
+    assert [s.value for s in open_tab(app, "roles:tab").success] == [
+        "Role fix-grammar: version 1 restored as version 3, now in force."
+    ]
     assert app.text_area(key="roles:edit:fix-grammar:3:prompt").value == original
     with admin_api(panel) as staff:
         role = next(r for r in staff.get("/api/v1/admin/roles").json() if r["id"] == "fix-grammar")

@@ -279,7 +279,7 @@ def test_an_alert_rule_is_changed_paused_and_deleted_from_the_panel(panel, http)
     assert shown["threshold"] == 3000 and shown["target"].endswith("oken")  # the webhook kept, still masked
 
     app.button(key=f"{key}:toggle").click().run()
-    assert [s.value for s in app.success] == ["Rule “Slow” paused."]
+    assert [s.value for s in app.success] == ["Rule “Slow” paused: it is not evaluated until it is resumed."]
     assert http.get(f"{ALERTS}/rules/{rule_id}", headers=admin).json()["enabled"] is False
     assert rows(app, tab=0)[0]["State"] == "paused"
 

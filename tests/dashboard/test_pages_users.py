@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.core.settings import get_settings
 from dashboard.api_client import ApiClient
-from tests.dashboard.conftest import sign_in_staff
+from tests.dashboard.conftest import open_tab, sign_in_staff
 from tests.support.api import completion_body, create_staff_account, db_execute, register, sign_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -173,11 +173,20 @@ def test_blocking_a_user_through_the_panel_blocks_them_and_writes_the_audit_log(
         register(http, "ada@example.com")
     app = _open(panel, panel("users", role="moderator"), "ada@example.com")
     uid = _account(panel, "ada@example.com")["id"]
+    assert open_tab(app, "users:tab").label == "Profile"
+    app.session_state["users:tab"] = "Actions"  # as the browser reports a click on the tab
     assert app.button(key=f"users:{uid}:block").disabled  # a reason comes first
     app.text_input(key=f"users:{uid}:block_reason").input("spam in every chat").run()
     app = _confirm(app, f"users:{uid}:block")
     assert not app.error, [e.value for e in app.error]
-    assert app.success[0].value == "ada@example.com is blocked: their sessions and API keys stop working."
+    actions = open_tab(app, "users:tab")
+    assert actions.label == "Actions"  # the page stays on the tab the action was taken in
+    assert [s.value for s in actions.success] == [
+        "ada@example.com is blocked: their sessions and API keys stop working."
+    ]  # shown there, naming the user and the effect
+    reason = app.text_input(key=f"users:{uid}:block_reason")
+    assert reason.value == "" and reason.proto.set_value  # emptied, and the browser is told so
+    assert app.button(key=f"users:{uid}:unblock").disabled  # unblocking asks for a reason of its own
 
     assert _account(panel, "ada@example.com")["is_blocked"] is True
     entries = _admin_api(panel).get("/api/v1/admin/audit", action="user.block", target_id=uid)
@@ -202,11 +211,15 @@ def test_changing_the_plan_and_adjusting_the_balance_through_the_panel(panel, en
     app = _confirm(app, f"users:{uid}:change_plan")
     assert app.success[0].value == "ada@example.com is now on Pro (pro)."
     assert _account(panel, "ada@example.com")["plan_code"] == "pro"
+    assert app.selectbox(key=f"users:{uid}:plan").value is None  # the inputs it used are empty again
+    assert app.text_input(key=f"users:{uid}:plan_reason").value == ""
 
     app.number_input(key=f"users:{uid}:amount").set_value(12.5).run()
     app.text_input(key=f"users:{uid}:balance_reason").input("goodwill").run()
     app = _confirm(app, f"users:{uid}:balance")
     assert app.success[0].value == "ada@example.com's balance is now 12.50 credits."
+    amount = app.number_input(key=f"users:{uid}:amount")
+    assert amount.value == 0 and amount.proto.set_value  # back to its default, in the browser too
     assert Decimal(_account(panel, "ada@example.com")["balance"]) == Decimal("12.5")
 
     app.number_input(key=f"users:{uid}:amount").set_value(-2.5).run()

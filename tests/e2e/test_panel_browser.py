@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,25 +21,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dagster import DagsterInstance
 from openpyxl import load_workbook
 
 import api.main
-from api.core.settings import Settings
-from api.main import create_app
-from pipelines.definitions import build_definitions
-from pipelines.run import run_pipeline
-from tests.conftest import TEST_SECRET, export_settings
+from aiadmin.serve import panel_argv
 from tests.support.api import (
     PASSWORD,
-    LiveServer,
-    completion_body,
+    db_scalar,
     free_port,
     recording,
     sign_up,
     staff_member,
 )
-from warehouse.settings import WarehouseSettings
+from tests.support.world import published_world
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -66,11 +59,8 @@ class PanelServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "AIADMIN_API_URL": api_url, "AIADMIN_DATA_DIR": str(data_dir)}
-        argv = [
-            str(Path(sys.executable).parent / "streamlit"), "run", str(ROOT / "dashboard" / "app.py"),
-            "--server.address", "127.0.0.1", "--server.port", str(self.port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-        ]  # fmt: skip
+        # As `make run` starts it (aiadmin/serve.py): the same options, errors shown without tracebacks.
+        argv = panel_argv("127.0.0.1", self.port)
         self.process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -111,27 +101,12 @@ def world(tmp_path_factory, sqlite_template):
     """Three users with activity, published; the panel serving. One world for the module's tests (its
     pipeline run and server starts are most of their time): each test signs in as an admin of its own
     (`sign_in`), and no test changes what another one reads."""
-    root = tmp_path_factory.mktemp("browser-world")
-    database = root / "aiadmin.db"
-    shutil.copyfile(sqlite_template, database)
-    settings = Settings(
-        environment="test", secret_key=TEST_SECRET, data_dir=root / "var",
-        database_url=f"sqlite:///{database}", background_jobs=False,
-    )  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
-        export_settings(settings, patch)
         patch.setattr(api.main, "make_sender", lambda s, make=api.main.make_sender: recording(make(s)))
-        with LiveServer(create_app(settings)) as live_server:
-            with httpx.Client(base_url=live_server.url) as http:
-                for email, calls in {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 1}.items():
-                    headers = sign_up(http, email, settings, country="DE")
-                    for _ in range(calls):
-                        body = completion_body()
-                        assert http.post("/v1/chat/completions", headers=headers, json=body).is_success
-            with DagsterInstance.ephemeral() as instance:
-                run_pipeline(
-                    build_definitions(settings, WarehouseSettings(data_dir=settings.data_dir)), instance
-                )
+        with published_world(tmp_path_factory.mktemp("browser-world"), sqlite_template, patch) as (
+            settings,
+            live_server,
+        ):
             with PanelServer(live_server.url, settings.data_dir) as panel:
                 yield {
                     "panel": panel,
@@ -148,13 +123,16 @@ def shot(page: Page, name: str) -> None:
 
 
 def no_exception(page: Page, name: str) -> None:
-    """No Streamlit exception box on the page; if there is one, its text and a screenshot say which."""
+    """No Streamlit exception box on the page and no traceback or server path in its text; if there is one,
+    its text and a screenshot say which."""
     errors = page.get_by_test_id("stException")
     try:
         expect(errors).to_have_count(0)
     except AssertionError:
         shot(page, f"{name}-exception")
         raise AssertionError(f"{name}: {errors.first.inner_text()[:2000]}") from None
+    text = page.locator("body").inner_text()
+    assert "Traceback" not in text and str(ROOT) not in text, f"{name}: {text[:2000]}"
 
 
 def sign_in(page: Page, world) -> str:
@@ -187,17 +165,30 @@ def open_page(page: Page, title: str) -> None:
 
 def test_sign_in_with_totp_and_see_the_overview_numbers(world, browser_page):
     page = browser_page
-    sign_in(page, world)
+    email = sign_in(page, world)
     dau = page.get_by_test_id("stMetric").filter(has_text="DAU").first
     expect(dau).to_contain_text("3")
     completions = page.get_by_test_id("stMetric").filter(has_text="Completions").first
     expect(completions).to_contain_text("4")
     shot(page, "overview")
+    # The sign-in is logged with the browser's User-Agent, forwarded by the panel signed (not python-httpx).
+    from sqlalchemy import select
+
+    from api.security.models import SecurityEvent
+
+    agent = db_scalar(
+        world["settings"],
+        select(SecurityEvent.user_agent)
+        .where(SecurityEvent.kind == "user.login_succeeded", SecurityEvent.email == email)
+        .order_by(SecurityEvent.id.desc())
+        .limit(1),
+    )
+    assert agent == page.evaluate("navigator.userAgent"), agent
 
 
 def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
     page = browser_page
-    sign_in(page, world)
+    email = sign_in(page, world)
     page.get_by_text("Data", exact=True).first.click()
     # The button of the table in the "Data" expander (the top 10s below have theirs, visible already): the
     # click waits until the expander shows it.
@@ -208,6 +199,19 @@ def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
         load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()), read_only=True).active.values
     )
     assert rows[0][:2] == ("period_start", "calls") and sum(r[2] for r in rows[1:]) == 4  # completions
+    from sqlalchemy import select
+
+    from api.audit.models import AuditEntry
+
+    # The download is in the audit log, with the browser it came from (the click's callback runs on the
+    # panel's next rerun, after the file has left: waited for, not timed).
+    query = select(AuditEntry.user_agent).where(
+        AuditEntry.action == "export.download", AuditEntry.actor_email == email
+    )
+    deadline = time.monotonic() + 30
+    while (taken := db_scalar(world["settings"], query)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert taken == page.evaluate("navigator.userAgent"), taken
 
 
 def test_switch_to_russian_and_the_dark_theme(world, browser_page):
@@ -253,6 +257,9 @@ def test_block_a_user_and_find_the_action_in_the_audit_log(world, browser_page):
     page.get_by_role("button", name="Block", exact=True).click()
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_text("bob@example.com is blocked")).to_be_visible()
+    # Still on the Actions tab, and the reason is emptied on screen, not only on the server.
+    expect(page.get_by_role("tab", name="Actions")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("textbox", name=re.compile("^Reason \\(at least 3")).first).to_have_value("")
     with httpx.Client(base_url=world["api"]) as http:
         refused = http.post("/api/v1/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
     assert refused.json()["error"]["code"] == "account_blocked"
@@ -280,15 +287,30 @@ def test_rename_a_model_and_see_the_new_name_in_v1_models(world, browser_page):
     assert listed["mock-small"] == "Quick Helper"
 
 
-def test_every_page_renders_in_the_browser_with_a_screenshot(world, browser_page):
+def test_every_page_and_every_tab_renders_in_the_browser_with_a_screenshot(world, browser_page):
     from tests.dashboard.test_navigation import _registry
 
     page = browser_page
     sign_in(page, world)
+    walked = {}  # page → its tabs opened
     for name, (_section, title, *_rest) in _registry().items():
         open_page(page, title)
+        if name == "users":  # its tabs are a user's: open one
+            choose(page, "Open a user", "ada@example.com")
+            expect(page.get_by_role("heading", name="ada@example.com")).to_be_visible()
         no_exception(page, name)
         shot(page, name)
+        tabs = page.get_by_role("tab")
+        for index in range(tabs.count()):
+            tab = tabs.nth(index)
+            label = tab.inner_text()
+            tab.click()
+            expect(tab).to_have_attribute("aria-selected", "true")
+            page.wait_for_load_state("networkidle")
+            no_exception(page, f"{name} / {label}")
+        walked[name] = tabs.count()
+    # The walk saw the tabs (a locator that matched none would pass the loop above vacuously).
+    assert walked["reports"] == 6 and walked["users"] >= 3 and walked["audit"] >= 2, walked
     page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, upright
     open_page(page, "Users")
     no_exception(page, "users-tablet")

@@ -6,6 +6,7 @@ register in W1, C in W2; S is staff (an admin) and must never count as a user.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import uuid
@@ -17,7 +18,7 @@ import pytest
 
 from api.accounts.models import Account
 from api.events.models import UsageEvent
-from tests.support.api import db_execute
+from tests.support.api import db_execute, staff_headers
 
 A, B, C, S = (uuid.uuid4() for _ in range(4))
 COUNTRY = {A: "DE", B: "DE", C: "FR", S: None}
@@ -146,6 +147,16 @@ LATE = {
 }
 
 
+def latency_percentile(latencies: list[int], q: float) -> int | None:
+    """The one latency percentile (decision 0042), worked out independently of the SQL: nearest rank
+    (the value at rank ceil(q * n) in ascending order) over the successful calls' latencies, reported as
+    the upper bound of its 5% bucket (1.05 ** k ms, rounded)."""
+    if not latencies:
+        return None
+    value = sorted(latencies)[math.ceil(Decimal(str(q)) * len(latencies)) - 1]
+    return round(math.exp(math.ceil(math.log(max(value, 1)) / math.log(1.05)) * math.log(1.05)))
+
+
 def _dbt_full_refresh(warehouse_settings) -> None:
     from pipelines.dbt_assets import DBT_DIR, DBT_EXECUTABLE
 
@@ -176,7 +187,7 @@ def _all_marts(path) -> dict[str, list[tuple]]:
 
 
 def test_incremental_runs_match_the_hand_worked_figures_and_a_full_refresh_rebuilds_them(
-    settings, warehouse_settings, pipeline
+    settings, warehouse_settings, pipeline, client
 ):
     db_execute(
         settings,
@@ -202,6 +213,7 @@ def test_incremental_runs_match_the_hand_worked_figures_and_a_full_refresh_rebui
         check_user_facts_refusals_and_balance(marts)
         check_revenue(marts)
     check_shared_queries(warehouse_settings.serving_path)
+    check_api_agrees_with_the_marts(client, settings, warehouse_settings.serving_path)
 
     incremental = _all_marts(warehouse_settings.warehouse_path)
     _dbt_full_refresh(warehouse_settings)
@@ -276,7 +288,20 @@ def check_usage_cost_and_latency(marts):
         "SELECT calls, errors, error_rate, latency_p50_ms, latency_p95_ms FROM marts.mart_latency_daily "
         "WHERE day = '2026-03-02'"
     )
-    assert latency == [(2, 0, 0, 200.0, 290.0)]  # 100 and 300 ms: p50 200, p95 100 + 0.95 * 200
+    # Successful calls of 100 and 300 ms: nearest rank p50 is 100 (rank 1), p95 300 (rank ceil(1.9) = 2),
+    # each reported as its 5% bucket's upper bound (103 and 301 ms).
+    assert latency == [(2, 0, 0, 103, 301)]
+    assert (latency_percentile([100, 300], 0.5), latency_percentile([100, 300], 0.95)) == (103, 301)
+    # 5 Mar: a failed call of 500 ms and a successful one of 200 ms: the failure is an error, not a latency.
+    failed_day = marts(
+        "SELECT calls, errors, latency_p50_ms, latency_p95_ms FROM marts.mart_latency_daily "
+        "WHERE day = '2026-03-05'"
+    )
+    assert (
+        failed_day
+        == [(2, 1, latency_percentile([200], 0.5), latency_percentile([200], 0.95))]
+        == [(2, 1, 204, 204)]
+    )
     chats = marts(
         "SELECT chats_created, messages_sent, failed_calls, error_rate FROM marts.mart_chats_daily "
         "WHERE day = '2026-03-05'"
@@ -366,11 +391,77 @@ def check_shared_queries(serving):
     assert list(all_time["user_id"]) == list(march["user_id"]) == [str(A), str(C), str(B)]
     assert list(all_time["email"]) == ["a@oracle.example.com", "c@oracle.example.com", "b@oracle.example.com"]
     assert list(march["calls"]) == list(all_time["calls"]) == [4, 1, 2]
-    # Percentiles from 5% buckets, nearest rank: 100 and 300 ms give p50 in 100's bucket, p95 in 300's.
-    latency = queries.latency(start=date(2026, 3, 2), end=date(2026, 3, 2), path=serving)
-    row = latency[(latency.provider == "p1") & (latency.model_id == "m1")].iloc[0]
-    assert (row.calls, row.errors) == (2, 0)
-    assert 100 <= row.latency_p50_ms <= 105 and 300 <= row.latency_p95_ms <= 315
+    # The range's percentiles by the same definition as the daily mart's (the 7 successful m1 calls).
     whole = queries.latency(path=serving)
     m1 = whole[whole.model_id == "m1"].iloc[0]
     assert (m1.calls, m1.errors, m1.error_rate) == (7, 1, round(1 / 7, 4))
+    successful_m1 = [100, 300, 200, 200, 200, 200, 200]  # 2 Mar A x2, 5 Mar B, 9 Mar C, 3 Mar S, 24 Mar A
+    assert (m1.latency_p50_ms, m1.latency_p95_ms) == (
+        latency_percentile(successful_m1, 0.5),
+        latency_percentile(successful_m1, 0.95),
+    )
+    # Top N has no zero rows: on 16 Mar B only signed in, so nobody made a call or spent anything.
+    for metric in ("calls", "cost", "tokens", "credits"):
+        assert queries.top("users", start=date(2026, 3, 16), end=date(2026, 3, 16), metric=metric,
+                           path=serving).empty  # fmt: skip
+    assert queries.top("models", start=date(2026, 3, 16), end=date(2026, 3, 16), path=serving).empty
+
+
+def check_api_agrees_with_the_marts(client, settings, serving):
+    """The analytics API on the oracle's warehouse: one latency definition, clipped periods, zero days."""
+    analyst = staff_headers(client, settings, "analyst")
+
+    def api(url: str) -> list[dict]:
+        response = client.get(f"/api/v1/analytics/{url}", headers=analyst)
+        assert response.status_code == 200, response.text
+        return response.json()["rows"]
+
+    # Each day's p50 / p95 from the API is the daily mart's.
+    with duckdb.connect(str(serving), read_only=True) as con:
+        daily = con.execute(
+            "SELECT day, provider, model_id, latency_p50_ms, latency_p95_ms FROM marts.mart_latency_daily"
+        ).fetchall()
+    assert len(daily) == 6  # m1 on 2, 3, 5, 9 and 24 Mar, m2 on 10 Mar
+    for day, provider, model, p50, p95 in daily:
+        rows = api(f"latency?start={day}&end={day}")
+        [row] = [r for r in rows if (r["provider"], r["model_id"]) == (provider, model)]
+        assert (row["latency_p50_ms"], row["latency_p95_ms"]) == (p50, p95), day
+
+    # 4-10 Mar cuts W1 (2-8 Mar) and W2 (9-15 Mar): each week counts only its days inside the range.
+    cut = "start=2026-03-04&end=2026-03-10"
+    days = api(f"usage?{cut}")
+    assert [r["period_start"] for r in days] == [f"2026-03-{d:02d}" for d in range(4, 11)]
+    quiet = next(r for r in days if r["period_start"] == "2026-03-06")  # nobody did anything that day
+    assert {k: v for k, v in quiet.items() if k != "period_start"} == {
+        "calls": 0, "completions": 0, "failed_calls": 0, "error_rate": None, "input_tokens": 0,
+        "output_tokens": 0, "cost_usd": 0, "credits": 0,
+    }  # fmt: skip
+    weeks = api(f"usage?{cut}&grain=week")
+    # W1 inside the range: B's failed and good call on 5 Mar; W2: C on 9 Mar, A on 10 Mar.
+    assert [(r["period_start"], r["calls"], r["failed_calls"]) for r in weeks] == [
+        ("2026-03-02", 2, 1),
+        ("2026-03-09", 2, 0),
+    ]
+    actives = api(f"active-users?{cut}&grain=week")
+    # W1 inside the range: B (A was active on 2-3 Mar only); W2: A and C, C new.
+    assert [(r["period_start"], r["active_users"], r["new_users"]) for r in actives] == [
+        ("2026-03-02", 1, 1),
+        ("2026-03-09", 2, 1),
+    ]
+    [month] = api(f"usage?{cut}&grain=month")
+    [month_actives] = api(f"active-users?{cut}&grain=month")
+    assert (month["period_start"], month["calls"]) == ("2026-03-01", sum(r["calls"] for r in days))
+    assert (month_actives["period_start"], month_actives["active_users"], month_actives["new_users"]) == (
+        "2026-03-01",
+        3,
+        2,
+    )
+    assert sum(r["calls"] for r in weeks) == month["calls"] == 4
+    # Periods the range does not cut are the whole calendar periods of mart_active_users_periods.
+    whole = [(r["period_start"], r["active_users"], r["new_users"]) for r in api("active-users?grain=week")]
+    assert whole == [("2026-03-02", 2, 2), ("2026-03-09", 2, 1), ("2026-03-16", 1, 0), ("2026-03-23", 1, 0)]
+    assert api("active-users?start=2026-03-09&end=2026-03-22&grain=week") == [
+        {"period_start": "2026-03-09", "active_users": 2, "new_users": 1},
+        {"period_start": "2026-03-16", "active_users": 1, "new_users": 0},
+    ]
+    assert api("top/users?start=2026-03-16&end=2026-03-16&metric=calls") == []

@@ -88,8 +88,11 @@ def test_a_paid_call_reserves_the_worst_case_then_pays_exactly_its_cost(client, 
     ) / 1_000_000
     credits = (cost / Decimal("0.01")).quantize(Decimal("0.000001"), rounding=ROUND_CEILING)
     assert _balance(client, headers) == before - credits
-    kinds = [e["kind"] for e in client.get("/api/v1/me/balance", headers=headers).json()["entries"]]
-    assert kinds[:2] == ["refund", "charge"]  # reserved, then the unused part given back
+    entries = client.get("/api/v1/me/balance", headers=headers).json()["entries"]
+    assert [(e["kind"], e["model"], e["description"]) for e in entries[:2]] == [
+        ("refund", None, "Refund of what a call did not use"),  # reserved, then the unused part given back
+        ("charge", PAID, f"Charge for a call to {PAID}"),
+    ]
     (call,) = events_of(settings, "llm.call_succeeded")
     assert call.credits == credits
     assert _ledger_sum_equals_balances(settings)

@@ -105,6 +105,22 @@ def test_an_xlsx_export_opens_with_the_filtered_users(client, settings):
     ).text
     assert [r["email"] for r in csv.DictReader(io.StringIO(as_csv))] == ["ada@example.com", "cyd@example.com"]
     assert client.get(EXPORT, headers=sign_up(client, "eve@example.com")).status_code == 403
+    # Typed cells: a spreadsheet sums balances and sorts dates.
+    typed = load_workbook(io.BytesIO(response.content)).active
+    column = {cell.value: cell.column for cell in typed[1]}
+    assert typed.cell(2, column["balance"]).data_type == "n"
+    assert typed.cell(2, column["created_at"]).is_date
+
+    # Each export is in the audit log: who, which list, which filters, how many rows, from where.
+    admin = staff_headers(client, settings, "admin")
+    taken = client.get("/api/v1/admin/audit", params={"action": "export.download"}, headers=admin).json()
+    assert [(e["actor_email"], e["target_id"], e["after"]["format"], e["after"]["rows"]) for e in taken] == [
+        ("analyst@example.com", "users", "csv", 2),
+        ("analyst@example.com", "users", "xlsx", 2),
+    ]
+    filters = {"format": "xlsx", "country": "DE", "sort": "email", "order": "asc"}
+    assert taken[1]["after"]["filters"] == filters
+    assert taken[0]["ip"] == "testclient" and taken[0]["user_agent"] == "testclient"
 
 
 def _xlsx_rows(response) -> list[tuple]:

@@ -3,6 +3,8 @@ no stored tokens, HSTS over TLS; no docs, no schema, and metrics only for staff 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -67,7 +69,13 @@ def test_hsts_is_sent_when_the_api_is_reached_over_tls(settings):
 def test_in_production_the_docs_are_off_and_metrics_need_staff_or_the_scrape_token(settings):
     production = _production(settings, metrics_token=SCRAPE_TOKEN)
     with TestClient(create_app(production)) as client:
-        for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+        for path in (
+            "/docs",
+            "/redoc",
+            "/openapi.json",
+            "/docs/oauth2-redirect",
+            "/docs-assets/swagger-ui.css",
+        ):
             assert client.get(path).status_code == 404, path
         user = sign_up(client, "ada@example.com", production)
         viewer = staff_headers(client, production, "viewer")  # health:read
@@ -89,3 +97,23 @@ def test_production_may_open_them_again_and_development_has_them_open(settings):
             assert client.get("/openapi.json").status_code == 200
             assert client.get("/docs").status_code == 200
             assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_docs_pages_load_every_script_and_style_from_the_api_itself(client):
+    """Offline, a page whose scripts come from a CDN is blank: each one the pages name is served here."""
+    for page in ("/docs", "/redoc"):
+        html = client.get(page)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        sources = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', html.text)
+        assert sources, page
+        for source in sources:
+            assert source.startswith("/"), f"{page} loads {source} from another host"
+            served = client.get(source)
+            assert served.status_code == 200 and len(served.content) > 1000, source
+        assert "cdn" not in html.text.lower() and "fonts.googleapis" not in html.text
+    assert (
+        client.get("/docs-assets/swagger-ui-bundle.js")
+        .headers["content-type"]
+        .startswith(("application/javascript", "text/javascript"))
+    )

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 THROUGHPUT = "/api/v1/admin/live/throughput"
 
 
-@pytest.mark.both_databases  # p95: percentile_cont on PostgreSQL, in Python on SQLite
+@pytest.mark.both_databases  # p95: percentile_disc on PostgreSQL, in Python on SQLite
 def test_live_counts_calls_errors_active_end_users_and_p95_latency(settings):
     with TestClient(create_app(settings.model_copy(update={"mock_faults": True}))) as client:
         ada = sign_up(client, "ada@example.com")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from decimal import Decimal
 
@@ -152,6 +153,14 @@ def test_plan_change_applies_at_the_next_request_and_balance_adjustments_are_led
     assert Decimal(taken.json()["balance"]) == Decimal(10)
     ledger = client.get("/api/v1/me/balance", headers=ada).json()
     assert Decimal(ledger["balance"]) == Decimal(10)
+    # Ada sees what happened in plain words, never which staff member did it or the internal reason.
+    assert [(e["kind"], e["description"]) for e in ledger["entries"]] == [
+        ("adjustment", "Credits taken back by support"),
+        ("adjustment", "Credits added by support"),
+    ]
+    admin_id = client.get("/api/v1/me", headers=admin).json()["id"]
+    assert admin_id not in json.dumps(ledger) and "goodwill" not in json.dumps(ledger)
+    assert all("details" not in e for e in ledger["entries"])
     actions = [(h["action"], h["after"]) for h in _audit(client, admin, account_id)]
     assert actions == [
         ("user.balance_adjust", {"balance": "10.000000"}),

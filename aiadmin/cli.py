@@ -176,6 +176,12 @@ def cmd_pipeline_run(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipeline_watch(_args: argparse.Namespace) -> int:
+    from pipelines.watch import main
+
+    return main()
+
+
 def cmd_export_marts(args: argparse.Namespace) -> int:
     from warehouse.exports import export_marts
     from warehouse.queries import ServingNotReady, connect_serving
@@ -332,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline_sub.add_parser("run", help="materialise every asset once, in-process, and publish").set_defaults(
         func=cmd_pipeline_run
     )
+    pipeline_sub.add_parser(
+        "watch", help="publish new events to the serving copy within seconds (the fresh lane), until Ctrl-C"
+    ).set_defaults(func=cmd_pipeline_watch)
 
     export = sub.add_parser("export-marts", help="write every mart of the serving copy as Parquet files")
     export.add_argument("directory", help="where to write <mart>.parquet (created if missing)")

@@ -1,6 +1,7 @@
-"""`make run`'s supervisor: one per data directory, it starts the API, the Dagster webserver and daemon and
-the panel, and stops every one of them when it is told to (Ctrl-C, a closed terminal, a kill) or when one
-of them dies. Decision record: docs/decisions/0037-one-supervisor-per-data-directory.md.
+"""`make run`'s supervisor: one per data directory, it starts the API, the Dagster webserver and daemon,
+the fresh lane's watcher and the panel, and stops every one of them when it is told to (Ctrl-C, a closed
+terminal, a kill) or when one of them dies.
+Decision record: docs/decisions/0037-one-supervisor-per-data-directory.md.
 
 - A lock (`<data dir>/serve.lock`, flock) makes a second supervisor for the same data directory refuse to
   start, saying who holds it, before it migrates or starts anything.
@@ -67,6 +68,8 @@ def services(host: str, api_port: int, dagster_port: int, panel_port: int) -> li
             [str(BIN / "dagster-webserver"), "-w", workspace, "-h", host, "-p", str(dagster_port)],
         ),
         Service("dagster-daemon", None, [str(BIN / "dagster-daemon"), "run", "-w", workspace]),
+        # New events into the serving copy within seconds (pipelines/watch.py); the daemon's runs do the rest.
+        Service("pipeline-watch", None, [str(BIN / "aiadmin"), "pipeline", "watch"]),
         Service("panel", f"http://{host}:{panel_port}", panel_argv(host, panel_port)),
     ]
 

@@ -20,6 +20,7 @@ from api.auth.permissions import Permission
 from api.auth.router import router as auth_router
 from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
+from api.calls.router import router as calls_router
 from api.catalogue.models_router import router as models_router
 from api.catalogue.providers_router import router as providers_router
 from api.catalogue.roles_router import router as roles_router
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics_router)
     app.include_router(admin_users_router)
     app.include_router(audit_router)
+    app.include_router(calls_router)
     app.include_router(moderation_router)
     app.include_router(settings_router)
     app.include_router(providers_router)

@@ -4,6 +4,10 @@ The texts live in one catalogue per language, `dashboard/locales/<language>.toml
 the page that shows them (`users.block`); code looks one up with `t("users.block", email=...)`.
 `tests/dashboard/test_i18n.py` holds the catalogues to the same keys and placeholders, and to the keys the
 code uses.
+
+Two tables name what comes from elsewhere (decision 0039): `[columns]` labels the snake_case columns of the
+warehouse's tables (`column("cost_usd")`, for table headers and chart axes), `[errors]` words each stable
+error code the API refuses with (`error("quota_exceeded", message)`), in the staff member's language.
 """
 
 from __future__ import annotations
@@ -19,6 +23,17 @@ import streamlit as st
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
 LOCALES = Path(__file__).resolve().parent / "locales"
+_VEGA_RU = {  # d3's ru-RU number and time locales
+    "number": {"decimal": ",", "thousands": "\u202f", "grouping": [3], "currency": ["", "\u00a0$"]},
+    "time": {
+        "dateTime": "%A, %e %B %Y г. %X", "date": "%d.%m.%Y", "time": "%H:%M:%S", "periods": ["AM", "PM"],
+        "days": ["воскресенье", "понедельник", "вторник", "среда", "четверг", "пятница", "суббота"],
+        "shortDays": ["вс", "пн", "вт", "ср", "чт", "пт", "сб"],
+        "months": ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
+                   "октября", "ноября", "декабря"],
+        "shortMonths": ["янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"],
+    },
+}  # fmt: skip
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -68,6 +83,28 @@ class Shown(str):
 
 
 NOTHING = Shown("—", None)
+
+
+def column(name: str) -> str:
+    """The label of a data column (`[columns]`): `cost_usd` is "Cost, USD" in English, "Стоимость, USD" in
+    Russian. A name without a label is shown as it is (tests/dashboard hold every shown column to a label)."""
+    return catalogue(current()).get(f"columns.{name}", name)
+
+
+def error(code: str, message: str) -> str:
+    """An API refusal in the staff member's language, by its stable code (`[errors]`). The API's message is
+    English and names the specifics ("the analyst role lacks the providers:write permission"), so English
+    shows it and falls back to the catalogue only when it is empty; another language shows its catalogue's
+    words, or the API's message for a code the catalogues do not know (a provider's own)."""
+    if current() == "en" and message:
+        return message
+    return catalogue(current()).get(f"errors.{code}", message)
+
+
+def chart_locale() -> dict[str, Any]:
+    """The number and time formats of a Vega-Lite chart (its `config.locale`) in the current language: the
+    axes of a Russian chart read 1 234,5 and "нояб."; English keeps Vega's own."""
+    return _VEGA_RU if current() == "ru" else {}
 
 
 def number(value: float | int | Decimal | None, decimals: int = 0) -> str:

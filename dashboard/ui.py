@@ -31,6 +31,42 @@ def api() -> ApiClient:
     return ApiClient.of(staff())
 
 
+# How often an open analytics page looks for a new publication of the serving copy (one `stat`).
+AS_OF_POLL_SECONDS = 2
+
+
+def data_as_of() -> str:
+    """Say under an analytics page's title when the serving copy was published ("data as of"), and return
+    its publication stamp. The page's analytics caches are keyed on it (`analytics`), and the page runs
+    again when a new one is published: new figures show within seconds, and nothing waits for a timer."""
+    from warehouse.as_of import as_of
+
+    now = as_of()
+    if now.published_at is not None:
+        at = f"{i18n.day(now.published_at)} {now.published_at:%H:%M:%S} UTC"
+        st.caption(i18n.t("common.data_as_of", at=at), help=i18n.t("common.data_as_of_help"))
+    _follow_publications(now.stamp)
+    return now.stamp
+
+
+@st.fragment(run_every=AS_OF_POLL_SECONDS)
+def _follow_publications(shown: str) -> None:
+    from warehouse.as_of import as_of
+
+    if as_of().stamp != shown:
+        st.rerun()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def analytics(stamp: str, role: str, name: str, start: date, end: date, **options) -> Any:
+    """A warehouse query (warehouse/queries.py), cached per publication of the serving copy (`stamp`), role
+    (so pages never share another role's data), range and options."""
+    from warehouse import queries
+
+    del stamp, role
+    return getattr(queries, name)(start=start, end=end, **options)
+
+
 def can(permission: str) -> bool:
     """Whether to offer an action; the API checks again on every call."""
     member = st.session_state.get("staff")
@@ -44,7 +80,7 @@ def call(action: Callable[[], R], *, success: str | None = None) -> R | None:
     except SessionEnded:
         session_ended()
     except ApiError as exc:
-        st.error(exc.message, icon=":material/error:")
+        st.error(i18n.error(exc.code, exc.message), icon=":material/error:")
         return None
     if success:
         st.toast(success, icon=":material/check_circle:")
@@ -110,9 +146,39 @@ def table(
     if frame.empty:
         st.info(empty or i18n.t("common.no_data"), icon=":material/inbox:")
         return frame
-    st.dataframe(frame, hide_index=True, width="stretch", **options)
-    export_buttons(typed, name)
+    st.dataframe(localized(frame), hide_index=True, width="stretch", **options)
+    export_buttons(labelled(typed), name)  # headers as shown, cells typed
     return frame
+
+
+def localized(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table as the staff member reads it (decision 0039): snake_case columns under their labels in the
+    current language (`i18n.column`; a header already worded by the page stays as it is) and dates in the
+    locale's form. Numbers stay numbers, so that a column still sorts; the caller keeps the raw frame."""
+    shown = labelled(frame)
+    for name in shown.columns:
+        if pd.api.types.is_datetime64_any_dtype(shown[name]) or _holds(shown[name], date):
+            shown[name] = shown[name].map(_when)
+    if isinstance(shown.index.name, str):
+        shown = shown.rename_axis(index=i18n.column(shown.index.name))
+    return shown
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its snake_case columns under their labels in the current language (`i18n.column`)."""
+    return frame.rename(columns=lambda name: i18n.column(name) if isinstance(name, str) else name)
+
+
+def _holds(values: pd.Series, kind: type) -> bool:
+    present = values.dropna()
+    return not present.empty and isinstance(present.iloc[0], kind)
+
+
+def _when(value: Any) -> Any:
+    """A day as `i18n.day`, a moment with a time of day as `i18n.moment`; anything else as it is."""
+    if isinstance(value, datetime) and (value.hour, value.minute, value.second) != (0, 0, 0):
+        return i18n.moment(value)
+    return i18n.day(value) if isinstance(value, date) else value
 
 
 def heat_shades(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -225,12 +291,48 @@ def _remember_tab(key: str, names: dict[str, str]) -> None:
     st.session_state[f"{key}:id"] = next((id_ for id_, name in names.items() if name == label), None)
 
 
-def metrics(values: list[tuple[str, str]], *, per_row: int = 3) -> None:
-    """Labelled figures, at most `per_row` side by side (readable on a tablet)."""
-    for start in range(0, len(values), per_row):
-        row = values[start : start + per_row]
-        for column, (label, value) in zip(st.columns(per_row), row, strict=False):
-            column.metric(label, value)
+def metrics(values: list[tuple[str, str] | tuple[str, str, str | None]], *, per_row: int = 3) -> None:
+    """Labelled figures (each with a change against before, if given) in a row that wraps on a narrow screen
+    rather than cutting a figure short (decision 0039); `per_row` is how many fit on a wide one."""
+    del per_row  # the row wraps by itself: a figure takes the room its label and value need
+    with st.container(horizontal=True, gap="medium"):
+        for label, value, *delta in values:
+            st.metric(label, value, delta[0] if delta else None, width="content")
+
+
+def chart(
+    frame: pd.DataFrame,
+    x: str,
+    series: list[str],
+    *,
+    kind: str = "line",
+    stack: bool = False,
+    horizontal: bool = False,
+    height: int | None = None,
+) -> None:
+    """A line, area or bar chart of `series` (columns of `frame`) against `x`, with its axes, legend and
+    figures in the staff member's language (decision 0039): labels from `i18n.column`, number and time
+    formats from `i18n.chart_locale`. Bars and areas stack when `stack`; `horizontal` bars keep the frame's
+    order, one per `x`."""
+    import altair as alt
+
+    long = frame[[x, *series]].melt(x, series, var_name="series", value_name="value")
+    long["series"] = long["series"].map(i18n.column)
+    names = [i18n.column(name) for name in series]
+    x_type = "T" if pd.api.types.is_datetime64_any_dtype(frame[x]) or _holds(frame[x], date) else "N"
+    x_title, y_title = i18n.column(x), names[0] if len(names) == 1 else None
+    position, measure = (alt.Y, alt.X) if horizontal else (alt.X, alt.Y)
+    marks = {"line": alt.MarkDef(type="line", point=True), "area": "area", "bar": "bar"}
+    encoded = alt.Chart(long, height=height or alt.Undefined, mark=marks[kind]).encode(
+        position(f"{x}:{x_type}", title=x_title, sort=None),
+        measure("value:Q", title=y_title, stack="zero" if stack else None),
+        alt.Color("series:N", title=None, sort=names, legend=alt.Legend(orient="bottom")),
+        tooltip=[alt.Tooltip(f"{x}:{x_type}", title=x_title), alt.Tooltip("series:N", title=" "),
+                 alt.Tooltip("value:Q", title=y_title or " ", format=",")],
+    )  # fmt: skip
+    if locale := i18n.chart_locale():
+        encoded = encoded.configure(locale=locale)
+    st.altair_chart(encoded, width="stretch")
 
 
 def number_params(text: str) -> dict[str, float | int] | None:
@@ -326,3 +428,67 @@ def usage_metrics(figures: dict[str, Any]) -> None:
     if "cost_usd" in figures:
         values.append((i18n.t("common.cost_usd"), i18n.amount(figures["cost_usd"])))
     metrics(values)
+
+
+# Click-through: a table's user, model, role or call opens that page with it chosen (`?user=`, `?model=`,
+# `?role=`, `?call=`). A click selects the cell and switches page in the same session (a link to a new tab
+# would start a session with nobody signed in); the pages honour the same parameters in the address.
+LINKS = {"user": "users", "model": "models", "role": "roles", "call": "requests"}
+
+
+def linked_table(
+    frame: pd.DataFrame,
+    key: str,
+    links: dict[str, tuple[str, str]],
+    *,
+    name: str | None = None,
+    empty: str | None = None,
+    **options,
+) -> pd.DataFrame:
+    """`table`, where a click on a cell of a column in `links` ({column: (kind, value column)}, kind a key of
+    LINKS) opens that kind's page with the row's value chosen."""
+    shown = frame.drop(columns=list({v for _, v in links.values()} - set(links)))  # ids behind the links
+    if shown.empty:
+        return table(shown, name or key, empty=empty)
+    event = st.dataframe(
+        shown, hide_index=True, width="stretch", key=key, on_select="rerun", selection_mode="single-cell",
+        **options,
+    )  # fmt: skip
+    st.caption(i18n.t("ui.click_through"))
+    export_buttons(shown, name or key)
+    target = link_target(event.selection.cells if event else [], frame, links)
+    if target is not None:
+        st.switch_page(f"app_pages/{LINKS[target[0]]}.py", query_params={target[0]: target[1]})
+    return frame
+
+
+def link_target(
+    cells: list[tuple[int, str]], frame: pd.DataFrame, links: dict[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """The (kind, value) a selected cell links to, or None (no cell, a column without a link, no value)."""
+    if not cells:
+        return None
+    row, column = cells[0]
+    if column not in links or not 0 <= row < len(frame):
+        return None
+    kind, source = links[column]
+    value = frame.iloc[row][source]
+    return None if value is None or pd.isna(value) or value == "" else (kind, str(value))
+
+
+def from_link(kind: str) -> str | None:
+    """The value the address names (`?<kind>=`) when it is new to this session, else None: a page opened by a
+    click-through shows that one, and the staff member may then choose another."""
+    value = st.query_params.get(kind)
+    seen = f"ui:link:{kind}"
+    if value is None or st.session_state.get(seen) == value:
+        return None
+    st.session_state[seen] = value
+    return value
+
+
+def chosen_from_link(kind: str, widget_key: str, options=None) -> None:
+    """Choose the address's `?<kind>=` in the widget `widget_key` (if it is one of `options`, when given)."""
+    value = from_link(kind)
+    if value is not None and (options is None or value in list(options)):
+        st.session_state[widget_key] = value

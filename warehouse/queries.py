@@ -35,6 +35,16 @@ _OPEN: dict[str, tuple[tuple[int, int], duckdb.DuckDBPyConnection]] = {}
 _OPEN_LOCK = threading.Lock()
 
 
+def serving_version(path: Path | None = None) -> tuple[int, int] | None:
+    """Which publication the serving copy is (None: none yet): each publish renames a new file over the
+    path, so its inode and modification time change; one `stat`, no DuckDB."""
+    try:
+        stat = (path or get_warehouse_settings().serving_path).stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns)
+
+
 def connect_serving(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A read-only cursor on the published copy, as it is now; it never takes a write lock.
 
@@ -45,11 +55,9 @@ def connect_serving(path: Path | None = None) -> duckdb.DuckDBPyConnection:
     would keep seeing the old file for as long as any connection to it stayed open.)
     """
     path = path or get_warehouse_settings().serving_path
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        raise ServingNotReady(f"no published warehouse at {path}: run `aiadmin pipeline run`") from None
-    version = (stat.st_ino, stat.st_mtime_ns)
+    version = serving_version(path)
+    if version is None:
+        raise ServingNotReady(f"no published warehouse at {path}: run `aiadmin pipeline run`")
     with _OPEN_LOCK:
         opened = _OPEN.get(str(path))
         if opened is None or opened[0] != version:

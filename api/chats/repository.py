@@ -56,3 +56,14 @@ async def give_back_message_slots(session: AsyncSession, chat_id: uuid.UUID, cou
 async def delete_own(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid.UUID) -> bool:
     result = await session.execute(delete(Chat).where(Chat.id == chat_id, Chat.account_id == account_id))
     return result.rowcount == 1
+
+
+async def messages_at(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid.UUID, at) -> list[Message]:
+    """The messages one call kept in the account's chat: those written at the call's moment."""
+    query = (
+        select(Message)
+        .join(Chat, Chat.id == Message.chat_id)
+        .where(Chat.id == chat_id, Chat.account_id == account_id, Message.created_at == at)
+        .order_by(Message.id)
+    )
+    return list((await session.scalars(query)).all())

@@ -69,3 +69,18 @@ async def read_transcript(
         reason=reason,
     )  # fmt: skip
     return chat, messages
+
+
+async def read_call_messages(
+    session: AsyncSession, staff: Account, account_id: uuid.UUID, chat_id: uuid.UUID, at: datetime, *,
+    call_id: int, reason: str | None, now: datetime, context: AuditContext,
+) -> list[Message]:  # fmt: skip
+    """The messages one call kept in a user's chat (none if the chat was deleted), read by staff; the read is
+    audited (action `conversation.read`, as a transcript's)."""
+    found = await chats.messages_at(session, account_id, chat_id, at)
+    await audit.commit_audited(
+        session, staff, "conversation.read", target_type="chat", target_id=str(chat_id), before={},
+        after={"account_id": str(account_id), "call_id": call_id, "messages": len(found)}, at=now,
+        context=context, reason=reason,
+    )  # fmt: skip
+    return found

@@ -31,7 +31,7 @@ class RequestContext:
     client: str = "api"
     ip: str | None = None
     user_agent: str | None = None
-    request_id: str | None = None  # not copied onto events; for the error log
+    request_id: str | None = None  # for the error log; a failed call keeps it in its properties
 
 
 def event_row(type_: EventType, *, at: datetime, ctx: RequestContext, **fields) -> dict[str, Any]:

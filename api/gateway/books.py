@@ -349,7 +349,13 @@ class PortableBooks:
             latency_ms=int((time.perf_counter() - started) * 1000),
             status="error",
             error_code=getattr(error, "code", None) or "internal_error",
-            properties={"attempts": attempts} if attempts else {},
+            # The call's reference (a success's event id) and request id, so that the request explorer and
+            # the error log find a failed call by either (docs/decisions/0043-request-explorer.md).
+            properties={
+                "reference": prepared.reference.hex,
+                **({"request_id": ctx.request_id} if ctx.request_id else {}),
+                **({"attempts": attempts} if attempts else {}),
+            },
         )
         await session.commit()
 

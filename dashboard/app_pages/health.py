@@ -211,9 +211,10 @@ if health is not None:
     else:
         badge("degraded", i18n.t("health.overall_degraded"))
     st.caption(i18n.t("health.checked_at", at=i18n.moment(health["checked_at"])))
-    for column, part in zip(st.columns(3), (database, warehouse, pipeline), strict=True):
-        with column.container(border=True):
-            part(health)
+    with st.container(horizontal=True):  # three cards that wrap on a tablet: a time is never cut short
+        for part in (database, warehouse, pipeline):
+            with st.container(border=True, width="content"):
+                part(health)
     providers(health)
 if ui.can("analytics:read"):
     st.subheader(i18n.t("health.live"))

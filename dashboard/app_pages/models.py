@@ -209,6 +209,7 @@ ui.table(catalogue_rows(models), "models", empty=i18n.t("models.empty"))
 
 if models:
     by_id = {m["id"]: m for m in models}
+    ui.chosen_from_link("model", "models:chosen", by_id)  # a click-through (`?model=<id>`)
     chosen = by_id[
         st.selectbox(
             i18n.t("models.choose"),
@@ -244,6 +245,7 @@ if writer:
             first = st.multiselect(
                 i18n.t("models.order_pick"), [m["id"] for m in models], key="models:order",
                 format_func=lambda i: f"{by_id[i]['display_name']} ({i})",
+                placeholder=i18n.t("common.choose"),
             )  # fmt: skip
             if ui.confirmed(
                 "models:order:save", i18n.t("models.order_save"), icon=":material/save:", disabled=not first

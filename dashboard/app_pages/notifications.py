@@ -176,6 +176,7 @@ def compose(client) -> None:
             default=list(CHANNELS),
             format_func=ui.fixed(channel_label, CHANNELS),
             key="nt:channels",
+            placeholder=i18n.t("common.choose"),
         )
     typed = text_inputs("nt:text")
     st.caption(placeholders_help(("email", "plan", "app_url")) + " " + i18n.t("notifications.russian_help"))
@@ -254,6 +255,7 @@ def rule_form(client, rule: dict[str, Any]) -> None:
                 i18n.t("notifications.channels"), CHANNELS,
                 default=[c for c in rule["channels"] if c in CHANNELS],
                 format_func=ui.fixed(channel_label, CHANNELS), key=f"{key}:channels",
+                placeholder=i18n.t("common.choose"),
             )  # fmt: skip
             threshold = None
             if rule["threshold"] is not None or code == "balance_low":

@@ -3,24 +3,18 @@ geography, errors and latency from the published warehouse; a live strip from th
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import i18n, ui
-from warehouse import queries
 from warehouse.queries import ServingNotReady
 
 KPIS = ("dau", "wau", "mau", "stickiness", "new_users", "chats", "messages", "calls", "input_tokens",
         "output_tokens", "cost_usd", "credits")  # fmt: skip
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFrame | dict:
-    """A warehouse query, cached per role (so pages never share another role's data), range and options."""
-    del role
-    return getattr(queries, name)(start=start, end=end, **options)
+load = ui.analytics
 
 
 def show(value: float | None, kpi: str) -> str:
@@ -44,15 +38,19 @@ def live_strip() -> None:
     if not live:
         return
     window = next((w for w in live["windows"] if w["minutes"] == 5), live["windows"][0])
-    cols = st.columns(4)
-    cols[0].metric(i18n.t("overview.live_requests"), i18n.number(window["requests"]))
-    cols[1].metric(i18n.t("overview.live_errors"), i18n.number(window["errors"]))
-    cols[2].metric(i18n.t("overview.live_users"), i18n.number(window["active_users"]))
-    cols[3].metric(i18n.t("overview.live_p95"), i18n.number(window["latency_p95_ms"]))
+    ui.metrics(
+        [
+            (i18n.t("overview.live_requests"), i18n.number(window["requests"])),
+            (i18n.t("overview.live_errors"), i18n.number(window["errors"])),
+            (i18n.t("overview.live_users"), i18n.number(window["active_users"])),
+            (i18n.t("overview.live_p95"), i18n.number(window["latency_p95_ms"])),
+        ]
+    )
 
 
 role = ui.staff().role
 st.title(i18n.t("overview.title"))
+published = ui.data_as_of()
 live_strip()
 
 left, right = st.columns([3, 1])
@@ -71,10 +69,10 @@ before_start, before_end = start - timedelta(days=length), start - timedelta(day
 
 try:
     with st.spinner(i18n.t("common.loading")):
-        now = load(role, "kpis", start, end)
-        before = load(role, "kpis", before_start, before_end)
-        usage = load(role, "usage", start, end, grain=grain)
-        actives = load(role, "active_users", start, end, grain=grain)
+        now = load(published, role, "kpis", start, end)
+        before = load(published, role, "kpis", before_start, before_end)
+        usage = load(published, role, "usage", start, end, grain=grain)
+        actives = load(published, role, "active_users", start, end, grain=grain)
 except ServingNotReady:
     st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
@@ -83,26 +81,26 @@ if usage.empty and not now.get("new_users"):
     st.info(i18n.t("overview.no_activity"), icon=":material/inbox:")
     st.stop()
 
-for row in (KPIS[:4], KPIS[4:8], KPIS[8:]):  # four a row: the labels fit, also on a tablet
-    cols = st.columns(len(row))
-    for col, kpi in zip(cols, row, strict=True):
-        col.metric(
-            i18n.t(f"overview.{kpi}"), show(now.get(kpi), kpi), change(now.get(kpi), before.get(kpi), kpi)
-        )
+ui.metrics(  # one row that wraps: every figure whole, also on a tablet
+    [
+        (i18n.t(f"overview.{kpi}"), show(now.get(kpi), kpi), change(now.get(kpi), before.get(kpi), kpi))
+        for kpi in KPIS
+    ]
+)
 st.caption(i18n.t("overview.vs_previous", start=i18n.day(before_start), end=i18n.day(before_end)))
 
 st.subheader(i18n.t("overview.active_users"))
 series = ["dau", "wau", "mau"] if grain == "day" else ["active_users"]
-st.line_chart(actives.set_index("period_start")[series])
+ui.chart(actives, "period_start", series)
 left, right = st.columns(2)
 with left:
     st.subheader(i18n.t("overview.usage"))
-    st.bar_chart(usage.set_index("period_start")[["completions", "failed_calls"]], stack=True)
+    ui.chart(usage, "period_start", ["completions", "failed_calls"], kind="bar", stack=True)
 with right:
     st.subheader(i18n.t("overview.tokens"))
-    st.area_chart(usage.set_index("period_start")[["input_tokens", "output_tokens"]])
+    ui.chart(usage, "period_start", ["input_tokens", "output_tokens"], kind="area", stack=True)
 st.subheader(i18n.t("overview.cost"))
-st.bar_chart(usage.set_index("period_start")[["cost_usd"]])
+ui.chart(usage, "period_start", ["cost_usd"], kind="bar")
 with st.expander(i18n.t("common.data")):
     ui.table(usage, f"usage_by_{grain}_{start:%Y%m%d}_{end:%Y%m%d}")
 
@@ -110,15 +108,17 @@ st.subheader(i18n.t("overview.top"))
 tabs = st.tabs([i18n.t("overview.top_users"), i18n.t("overview.top_models"), i18n.t("overview.top_roles")])
 for tab, kind in zip(tabs, ("users", "models", "roles"), strict=True):
     with tab:
-        ui.table(load(role, "top", start, end, kind=kind), f"top_{kind}_{start:%Y%m%d}_{end:%Y%m%d}")
+        ui.table(
+            load(published, role, "top", start, end, kind=kind), f"top_{kind}_{start:%Y%m%d}_{end:%Y%m%d}"
+        )
 
 left, right = st.columns(2)
 with left:
     st.subheader(i18n.t("overview.geography"))
-    countries = load(role, "geography", start, end)
+    countries = load(published, role, "geography", start, end)
     if not countries.empty:
-        st.bar_chart(countries.head(15).set_index("country_code")[["active_users"]], horizontal=True)
+        ui.chart(countries.head(15), "country_code", ["active_users"], kind="bar", horizontal=True)
     ui.table(countries, f"geography_{start:%Y%m%d}_{end:%Y%m%d}")
 with right:
     st.subheader(i18n.t("overview.errors_latency"))
-    ui.table(load(role, "latency", start, end), f"latency_{start:%Y%m%d}_{end:%Y%m%d}")
+    ui.table(load(published, role, "latency", start, end), f"latency_{start:%Y%m%d}_{end:%Y%m%d}")

@@ -26,6 +26,7 @@ def plan_form(prefix: str, plan: dict[str, Any]) -> dict[str, Any] | None:
         i18n.t("plans.model_tiers"), TIERS,
         [t for t in plan.get("model_tiers", "free").split(",") if t in TIERS],
         format_func=ui.fixed(lambda tier: i18n.t(f"plans.{tier}"), TIERS), key=f"{prefix}tiers",
+        placeholder=i18n.t("common.choose"),
     )  # fmt: skip
     limits = {}
     columns = st.columns(2)

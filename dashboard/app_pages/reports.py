@@ -3,23 +3,12 @@ downloadable as CSV and XLSX."""
 
 from __future__ import annotations
 
-from datetime import date
-
-import pandas as pd
 import streamlit as st
 
 from dashboard import i18n, ui
-from warehouse import queries
 from warehouse.queries import ServingNotReady
 
-
-@st.cache_data(ttl=60, show_spinner=False)
-def load(role: str, name: str, start: date, end: date, **options) -> pd.DataFrame:
-    """A warehouse query, cached per role, range and options."""
-    del role
-    return getattr(queries, name)(start=start, end=end, **options)
-
-
+load = ui.analytics
 DIMENSIONS = ("model", "provider", "role", "plan", "country")
 
 
@@ -49,6 +38,7 @@ def revenue_tab(role: str, start: date, end: date, stamp: str) -> None:
 
 role = ui.staff().role
 st.title(i18n.t("reports.title"))
+published = ui.data_as_of()
 left, right = st.columns([3, 1])
 with left:
     start, end = ui.period("reports:period", days=90)
@@ -64,7 +54,7 @@ stamp = f"{start:%Y%m%d}_{end:%Y%m%d}"
 
 try:
     with st.spinner(i18n.t("common.loading")):
-        load(role, "usage", start, end, grain=grain)
+        load(published, role, "usage", start, end, grain=grain)
 except ServingNotReady:
     st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
@@ -82,18 +72,18 @@ users, usage, costs, models, roles, retention, revenue = st.tabs(
 )
 with users:
     st.subheader(i18n.t("reports.active_and_new"))
-    actives = load(role, "active_users", start, end, grain=grain)
+    actives = load(published, role, "active_users", start, end, grain=grain)
     if not actives.empty:
         measure = "dau" if grain == "day" else "active_users"
-        st.line_chart(actives.set_index("period_start")[[measure, "new_users"]])
+        ui.chart(actives, "period_start", [measure, "new_users"])
     ui.table(actives, f"active_users_by_{grain}_{stamp}")
     st.subheader(i18n.t("reports.top_users"))
-    ui.table(load(role, "top", start, end, kind="users", limit=100), f"top_users_{stamp}")
+    ui.table(load(published, role, "top", start, end, kind="users", limit=100), f"top_users_{stamp}")
 with usage:
     st.subheader(i18n.t("reports.calls_errors"))
-    frame = load(role, "usage", start, end, grain=grain)
+    frame = load(published, role, "usage", start, end, grain=grain)
     if not frame.empty:
-        st.bar_chart(frame.set_index("period_start")[["completions", "failed_calls"]], stack=True)
+        ui.chart(frame, "period_start", ["completions", "failed_calls"], kind="bar", stack=True)
     ui.table(frame, f"usage_by_{grain}_{stamp}")
 with costs:
     by = st.selectbox(
@@ -102,9 +92,9 @@ with costs:
         format_func=ui.fixed(lambda by: i18n.t(f"reports.{by}"), DIMENSIONS),
         key=f"reports:by:{i18n.current()}",
     )
-    frame = load(role, "costs", start, end, by=by)
+    frame = load(published, role, "costs", start, end, by=by)
     if not frame.empty:
-        st.bar_chart(frame.head(20).set_index(by)[["cost_usd"]], horizontal=True)
+        ui.chart(frame.head(20), by, ["cost_usd"], kind="bar", horizontal=True)
     ui.table(frame, f"costs_by_{by}_{stamp}")
 for tab, kind in ((models, "models"), (roles, "roles")):
     with tab:
@@ -115,21 +105,25 @@ for tab, kind in ((models, "models"), (roles, "roles")):
             format_func=ui.fixed(lambda metric: i18n.t(f"reports.{metric}"), metrics),
             key=f"reports:{kind}:metric:{i18n.current()}",
         )
-        frame = load(role, "top", start, end, kind=kind, metric=metric, limit=50)
+        frame = load(published, role, "top", start, end, kind=kind, metric=metric, limit=50)
         key = "model_id" if kind == "models" else "role_id"
         if not frame.empty:
-            st.bar_chart(frame.set_index(key)[["calls"]], horizontal=True)
+            ui.chart(frame, key, ["calls"], kind="bar", horizontal=True)
         ui.table(frame, f"{kind}_by_{metric}_{stamp}")
         if kind == "models":
             st.subheader(i18n.t("reports.latency"))
-            ui.table(load(role, "latency", start, end), f"latency_{stamp}")
+            ui.table(load(published, role, "latency", start, end), f"latency_{stamp}")
 with retention:
     st.caption(i18n.t("reports.cohorts"))
-    frame = load(role, "retention", start, end)
+    frame = load(published, role, "retention", start, end)
     if not frame.empty:
         matrix = frame.pivot_table(index="cohort_week", columns="week_number", values="retention_pct")
+        matrix = matrix.rename_axis(index=i18n.column("cohort_week"), columns=i18n.column("week_number"))
+        matrix.index = matrix.index.map(i18n.day)
+        decimal = "," if i18n.current() == "ru" else "."
         st.dataframe(
-            matrix.style.apply(ui.heat_shades, axis=None).format("{:.1f}", na_rep=""), width="stretch"
+            matrix.style.apply(ui.heat_shades, axis=None).format("{:.1f}", decimal=decimal, na_rep=""),
+            width="stretch",
         )
     ui.table(frame, f"retention_{stamp}")
 with revenue:

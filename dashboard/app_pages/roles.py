@@ -204,6 +204,7 @@ ui.table(
 
 if roles:
     by_id = {r["id"]: r for r in roles}
+    ui.chosen_from_link("role", "roles:chosen", by_id)  # a click-through (`?role=<id>`)
     chosen = by_id[
         st.selectbox(
             i18n.t("roles.choose"),

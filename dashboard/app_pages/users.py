@@ -159,6 +159,8 @@ def account_rows(items: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
+if (linked := ui.from_link("user")) is not None:  # a click-through (`?user=<id>`): find and open that user
+    st.session_state["users:q"] = st.session_state["users:picked"] = linked
 params = filters()
 size = st.session_state.get("users:size", PAGE_SIZES[1])
 offset = ui.page_offset("users:page", size, params)
@@ -356,6 +358,7 @@ if "tab_chats" in shown:
                 index=None,
                 format_func=titles.get,
                 key=f"users:{uid}:chat",
+                placeholder=i18n.t("common.choose"),
             )
             why = st.text_input(i18n.t("users.read_reason"), max_chars=500, key=f"users:{uid}:read_reason")
             st.caption(i18n.t("users.read_audited"))
@@ -399,7 +402,12 @@ def change_plan() -> None:
     st.markdown(i18n.t("users.plan_now", plan=plan_name(account["plan_code"])))
     others = [code for code in plan_names if code != account["plan_code"]]
     new = st.selectbox(
-        i18n.t("users.new_plan"), others, index=None, format_func=plan_name, key=f"users:{uid}:plan"
+        i18n.t("users.new_plan"),
+        others,
+        index=None,
+        format_func=plan_name,
+        key=f"users:{uid}:plan",
+        placeholder=i18n.t("common.choose"),
     )
     reason = st.text_input(i18n.t("users.plan_reason"), max_chars=500, key=f"users:{uid}:plan_reason").strip()
     if ui.confirmed(

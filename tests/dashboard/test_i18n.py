@@ -6,6 +6,11 @@ tree. A key written out (`i18n.t("users.block")`, or either branch of `"a" if x 
 a key built at run time (`i18n.t(f"users.col_{c}")`) must be declared in DYNAMIC below with the values it is
 built from, so that each of its keys is checked too. A key looked up only after `i18n.has` says it exists
 (a label for a code the API sends, shown as the bare code when there is none) is in OPTIONAL instead.
+
+The `[columns]` and `[errors]` tables name what comes from elsewhere (decision 0039), so their keys are held
+to that: every error code the API and the panel's client can refuse with has an entry, and every label is for
+a column the warehouse's queries return (tests/dashboard/test_panel.py holds every column a page shows to
+a label).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
         *("completions", "failed_calls", "users", "input_tokens", "output_tokens"),  # ui.usage_metrics
         *("day", "week", "month"),  # the grains of the overview and the reports
     ),
+    "requests.status_{}": constant("requests", "STATUSES"),
+    "requests.{}": ("succeeded", "failed"),  # a call's outcome
     "alerts.m_{}": constant("alerts", "METRICS"),
     "alerts.threshold_{}": constant("alerts", "METRICS"),
     "alerts.ch_{}": constant("alerts", "CHANNELS"),
@@ -219,8 +226,92 @@ def test_every_catalogue_key_is_used_by_the_code():
         used |= expand(pattern, values)
     for pattern, values in OPTIONAL.items():
         used |= expand(pattern, values)
-    unused = sorted(set(i18n.catalogue("en")) - used)
+    named_elsewhere = {key for key in i18n.catalogue("en") if key.startswith(("columns.", "errors."))}
+    unused = sorted(set(i18n.catalogue("en")) - used - named_elsewhere)
     assert not unused, f"keys no code looks up: {unused}"
+
+
+def _labelled(table: str) -> set[str]:
+    return {key.removeprefix(f"{table}.") for key in i18n.catalogue("en") if key.startswith(f"{table}.")}
+
+
+def _codes_in_source() -> tuple[set[str], set[str]]:
+    """The error codes written in api/ and dashboard/api_client.py: a class's `code = "…"`, a `code="…"`
+    argument, the code given to `ApiError`, `RequestRefused` or `error_body`; and, of those, the ones the
+    panel's own client raises."""
+    written, panel = set(), set()
+    paths = [*sorted((ROOT / "api").rglob("*.py")), DASHBOARD / "api_client.py"]
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            found = []
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if [getattr(target, "id", None) for target in targets] == ["code"]:
+                    found.append(node.value)
+            elif isinstance(node, ast.Call):
+                found += [k.value for k in node.keywords if k.arg == "code"]
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in ("ApiError", "RequestRefused", "error_body"):
+                    found += node.args[:2]
+            codes = {v.value for v in found if isinstance(v, ast.Constant) and isinstance(v.value, str)}
+            codes = {code for code in codes if code.isidentifier() and code.islower()}
+            written |= codes
+            if path.name == "api_client.py":
+                panel |= codes
+    return written, panel
+
+
+def _codes_in_openapi() -> set[str]:
+    """Every code the API's OpenAPI document lists under a route's 4xx ("error codes: a, b")."""
+    from api.core.errors import AppError
+    from api.main import app
+
+    codes = set()
+    for route in app.openapi()["paths"].values():
+        for operation in route.values():
+            for response in operation.get("responses", {}).values():
+                listed = response.get("description", "").removeprefix("error codes: ")
+                if listed != response.get("description", ""):
+                    codes |= {code.strip() for code in listed.split(",")}
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    return codes | {error.code for error in subclasses(AppError)}
+
+
+def test_every_error_code_the_panel_can_be_refused_with_is_worded_in_both_languages():
+    written, panel = _codes_in_source()
+    required = _codes_in_openapi() | panel
+    assert {"quota_exceeded", "forbidden", "validation_error", "api_unreachable"} <= required
+    missing = sorted(required - _labelled("errors"))
+    assert not missing, f"error codes without an [errors] entry: {missing}"
+    stale = sorted(_labelled("errors") - required - written)
+    assert not stale, f"[errors] entries for codes the code no longer has: {stale}"
+
+
+def test_every_column_label_is_for_a_column_the_warehouse_returns():
+    """A word of warehouse/queries.py (a column or an alias it selects): a label for no column is stale."""
+    import re
+
+    words = set(re.findall(r"[a-z][a-z0-9_]*", (ROOT / "warehouse" / "queries.py").read_text()))
+    assert not _labelled("columns") - words, _labelled("columns") - words
+
+
+def test_a_column_and_a_refusal_are_named_in_the_current_language(monkeypatch):
+    session: dict[str, str] = {}
+    monkeypatch.setattr(i18n.st, "session_state", session)
+    assert i18n.column("cost_usd") == "Cost, USD" and i18n.column("no_such_column") == "no_such_column"
+    # English shows the API's own words (they name the specifics), Russian its catalogue's.
+    assert i18n.error("forbidden", "the analyst role lacks x") == "the analyst role lacks x"
+    assert i18n.error("forbidden", "") == "Your role may not do this."
+    session["locale"] = "ru"
+    assert i18n.column("cost_usd") == "Стоимость, USD"
+    assert i18n.error("forbidden", "the analyst role lacks x") == "Вашей роли это не разрешено."
+    assert i18n.error("mock_failure", "the mock was told to fail") == "the mock was told to fail"
+    assert i18n.chart_locale()["number"]["decimal"] == ","
 
 
 def test_a_text_is_looked_up_in_the_current_language_and_filled_in(monkeypatch):

@@ -57,7 +57,7 @@ def test_every_registered_page_exists_and_every_page_file_is_registered():
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_languages(role, world):
     """Streamlit runs every tab's body on each run: a page that renders has rendered all of its tabs. The
-    Users page's tabs are a user's: one is opened."""
+    Users page's tabs are a user's: one is opened; on the Requests page, one call."""
     settings, live_server = world
     registry = _registry()
     allowed = {name for name, (*_, permission) in registry.items() if permission in ROLE_PERMISSIONS[role]}
@@ -66,6 +66,7 @@ def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_langua
     if "users" in allowed:
         found = ApiClient(live_server.url, staff.token).get("/api/v1/admin/users", q="ada@example.com")
         (ada,) = found["items"]
+        (call,) = ApiClient(live_server.url, staff.token).get("/api/v1/admin/calls", limit=1)["items"]
     for locale in ("en", "ru"):
         app.session_state["locale"] = locale
         for name in sorted(allowed):
@@ -77,6 +78,10 @@ def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_langua
                 app.selectbox(key="users:picked").select(ada["id"]).run()
                 assert not app.exception, (role, locale, "a user", app.exception)
                 assert len(app.tabs) >= 2, (role, locale, "a user's tabs")
+            if name == "requests":  # one call, with its attempts and messages
+                app.text_input(key="requests:call").input(str(call["id"])).run()
+                assert not app.exception, (role, locale, "a call", app.exception)
+                assert app.subheader, (role, locale, "a call's page")
     # A page the role may not see is not in its navigation: it cannot be reached, even by its path.
     for name in sorted(set(registry) - allowed):
         with pytest.raises(ValueError, match="Could not find a navigation page"):

@@ -4,7 +4,6 @@ through the panel as the API then reports it."""
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from api.auth.permissions import ROLE_PERMISSIONS
 from tests.dashboard.conftest import open_tab
 from tests.dashboard.test_navigation import _registry
 from tests.support.api import bearer, sign_up
+from tests.support.russian import untranslated
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF_ROLES = ("admin", "moderator", "analyst", "viewer")
@@ -59,19 +59,6 @@ def confirm(app: AppTest, key: str) -> AppTest:
 def shown(app: AppTest) -> str:
     """Everything the page shows: the element tree (texts, widgets and their values) and every table."""
     return "\n".join([repr(app.main), *(frame.value.to_csv() for frame in app.dataframe)])
-
-
-def untranslated(app: AppTest) -> list[str]:
-    """Labels (widgets, tabs, expanders, metrics, table columns) with Latin letters and no Cyrillic ones."""
-    widgets = ("button", "download_button", "text_input", "text_area", "number_input", "selectbox",
-               "multiselect", "toggle", "metric", "tab", "expander")  # fmt: skip
-    labels = [element.label for kind in widgets for element in app.get(kind)]
-    labels += [str(column) for frame in app.dataframe for column in frame.value.columns]
-    return [
-        label
-        for label in labels
-        if label != "ID" and re.search("[A-Za-z]", label) and not re.search("[\u0400-\u04ff]", label)
-    ]
 
 
 def table(app: AppTest, index: int = 0) -> list[dict]:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.dashboard.conftest import ROLES
 from tests.support.api import bearer, completion_body, sign_up
+from tests.support.russian import untranslated
 from warehouse.status import record_run
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -65,6 +66,7 @@ def test_the_messaging_and_health_pages_render_for_every_role_that_may_see_them_
                 assert not app.exception, (page, role, locale, app.exception)
                 assert [t.value for t in app.title] == [title], (page, role, locale)
                 assert not app.error, (page, role, locale, [e.value for e in app.error])
+                assert locale == "en" or untranslated(app) == [], (page, role)
 
     ru = panel("notifications", locale="ru")
     assert [t.label for t in ru.tabs] == [

@@ -18,6 +18,7 @@ from api.core.settings import get_settings
 from dashboard.api_client import ApiClient
 from tests.dashboard.conftest import open_tab, sign_in_staff
 from tests.support.api import completion_body, create_staff_account, db_execute, register, sign_up
+from tests.support.russian import untranslated
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -94,8 +95,10 @@ def test_users_page_shows_each_role_only_the_actions_it_may_take_in_english_and_
             app = panel("users", role=role, locale=locale)
             assert not app.exception, (role, locale)
             assert [t.value for t in app.title] == [title]
+            assert locale == "en" or untranslated(app) == [], role
             app = _open(panel, app, "ada@example.com")
             assert not app.exception, (role, locale)
+            assert locale == "en" or untranslated(app) == [], role
             assert app.subheader[0].value == "ada@example.com"
             assert len(app.tabs) == tabs, (role, locale)
             uid = _account(panel, "ada@example.com")["id"]
@@ -313,6 +316,7 @@ def test_audit_page_tabs_follow_the_role_in_english_and_russian(panel, env_setti
         assert not russian.exception, role
         assert [t.value for t in russian.title] == ["Аудит и журналы"]
         assert russian.tabs[0].label == "Журнал аудита"
+        assert untranslated(russian) == [], role
 
 
 @sqlite_only

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pipelines.fresh import FreshLane
 from tests.support.api import (
     PASSWORD,
     completion_body,
@@ -16,6 +17,8 @@ from tests.support.api import (
     sign_up,
     staff_member,
 )
+from tests.support.russian import chart_titles, charts_in_russian, untranslated
+from warehouse.settings import WarehouseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
@@ -103,7 +106,8 @@ def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_cop
         "Cost",
     ]
     top_users = app.dataframe[1].value
-    assert list(top_users["email"])[:2] == ["ada@example.com", "bob@example.com"]  # by cost
+    assert list(top_users["Email"])[:2] == ["ada@example.com", "bob@example.com"]  # by cost, under its label
+    assert "Cost, USD" in chart_titles(app) and "period_start" not in chart_titles(app)
 
     reports = panel("reports", role="analyst")
     assert not reports.exception
@@ -119,6 +123,24 @@ def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_cop
     assert {m.label: m.value for m in russian.metric}["Токены на входе"] == metrics["Tokens in"].replace(
         ",", "\u202f"
     )
+    assert "Стоимость, USD" in chart_titles(russian) and charts_in_russian(russian)
+    assert untranslated(russian) == []
+    assert russian.caption[0].value.startswith("Данные на ")
+    reports = panel("reports", role="analyst", locale="ru")  # every tab, each with its table and chart
+    assert not reports.exception and not reports.error
+    assert len(reports.get("vega_lite_chart")) >= 4 and charts_in_russian(reports)
+    assert untranslated(reports) == []
+    assert reports.caption[0].value.startswith("Данные на ")
+
+    # Every analytics page says how fresh its figures are, and its caches follow the serving copy's
+    # publications, not a timer: a new event published by the fresh lane shows at the page's next run.
+    assert app.caption[0].value.startswith("Data as of ") and app.caption[0].value.endswith(" UTC")
+    with httpx.Client(base_url=panel.api_url) as client:
+        headers = sign_up(client, "dee@example.com", env_settings)
+        client.post("/v1/chat/completions", headers=headers, json=completion_body())
+    FreshLane.of(WarehouseSettings(data_dir=env_settings.data_dir), env_settings.database_url).run()
+    app.run()
+    assert {m.label: m.value for m in app.metric}["Completions"] == "4"
 
 
 @sqlite_only

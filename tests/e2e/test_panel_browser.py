@@ -198,7 +198,8 @@ def test_export_an_xlsx_from_the_overview_and_open_it(world, browser_page):
     rows = list(
         load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()), read_only=True).active.values
     )
-    assert rows[0][:2] == ("period_start", "calls") and sum(r[2] for r in rows[1:]) == 4  # completions
+    # As shown: the columns under their labels (decision 0039).
+    assert rows[0][:2] == ("Period", "Calls") and sum(r[2] for r in rows[1:]) == 4  # completions
     from sqlalchemy import select
 
     from api.audit.models import AuditEntry
@@ -315,3 +316,34 @@ def test_every_page_and_every_tab_renders_in_the_browser_with_a_screenshot(world
     open_page(page, "Users")
     no_exception(page, "users-tablet")
     shot(page, "users-tablet")
+
+
+CUT = """() => [...document.querySelectorAll(
+    '[data-testid="stMetricValue"], [data-testid="stMetricValue"] *, [data-testid="stMetricLabel"] *')]
+    .filter(e => e.scrollWidth > e.clientWidth + 1 || e.textContent.includes('\u2026'))
+    .map(e => e.textContent.trim())"""
+
+
+def test_on_a_tablet_no_figure_is_cut_short_in_english_or_russian(world, browser_page):
+    """At 820 px (a tablet, upright) every metric shows its whole value and label: the row wraps instead of
+    cutting "170 345" to "170 …" (decision 0039)."""
+    page = browser_page
+    sign_in(page, world)
+    page.set_viewport_size({"width": 820, "height": 1180})
+    for language, pages in (
+        ("English", ("Overview", "System health")),
+        ("Русский", ("Обзор", "Состояние системы")),
+    ):
+        if language == "Русский":
+            page.get_by_test_id("stSidebar").get_by_role("combobox", name="Language").click()
+            page.get_by_role("option", name=language).click()
+            expect(page.get_by_role("link", name="Обзор")).to_be_visible()  # the menu in Russian
+        for title in pages:
+            open_page(page, title)
+            no_exception(page, title)
+            expect(page.get_by_test_id("stMetricValue").first).to_be_visible()
+            cut = page.evaluate(CUT)
+            if cut:
+                shot(page, f"tablet-cut-{title}")
+            assert cut == [], (language, title, cut)
+    shot(page, "overview-tablet-ru")

@@ -315,6 +315,8 @@ class BulkItemRefused(AppError):
     """One account of a bulk action could not be changed, so none was: the status and code are those of the
     single action's refusal, the message names the account."""
 
+    code = "bulk_item_refused"  # replaced by the refusal's own code
+
     def __init__(self, account_id: uuid.UUID, cause: AppError) -> None:
         message = f"account {account_id}: {cause.message}; nothing was changed"
         super().__init__(message, account_id=str(account_id))

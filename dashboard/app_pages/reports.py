@@ -3,6 +3,8 @@ downloadable as CSV and XLSX."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
 from dashboard import i18n, ui
@@ -12,10 +14,10 @@ load = ui.analytics
 DIMENSIONS = ("model", "provider", "role", "plan", "country")
 
 
-def revenue_tab(role: str, start: date, end: date, stamp: str) -> None:
+def revenue_tab(published: str, role: str, start: date, end: date, stamp: str) -> None:
     """Revenue (what top-ups paid, on the plan of the moment) against provider cost, by day and plan."""
     st.caption(i18n.t("reports.revenue_help"))
-    frame = load(role, "revenue", start, end)
+    frame = load(published, role, "revenue", start, end)
     if frame.empty:
         st.info(i18n.t("reports.no_revenue"), icon=":material/payments:")
         return
@@ -127,4 +129,4 @@ with retention:
         )
     ui.table(frame, f"retention_{stamp}")
 with revenue:
-    revenue_tab(role, start, end, stamp)
+    revenue_tab(published, role, start, end, stamp)

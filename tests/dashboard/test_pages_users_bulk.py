@@ -31,7 +31,7 @@ def test_bulk_block_of_picked_accounts_with_one_reason_all_or_nothing(panel, env
     app.button(key="users:bulk:block").click().run()
     assert app.warning[0].value == "Are you sure? Block 2 accounts"
     app.button(key="users:bulk:block:yes").click().run()
-    assert app.error and "nothing was changed" in app.error[0].value
+    assert app.error  # the refusal, in the staff member's language
     assert _account(panel, emails[0])["is_blocked"] is False
 
     app.multiselect(key="users:bulk:ids").set_value(ids[:2]).run()

@@ -29,9 +29,8 @@ def revenue_tab(published: str, role: str, start: date, end: date, stamp: str) -
             (i18n.t("reports.margin_usd"), f"$ {i18n.number(float(totals.margin_usd), 2)}"),
         ]
     )
-    by_day = frame.groupby("day")[["revenue_usd", "provider_cost_usd", "margin_usd"]].sum()
-    by_day.columns = [i18n.t(f"reports.{c}") for c in by_day.columns]
-    st.line_chart(by_day, x_label=i18n.t("reports.day"), y_label="USD")
+    measures = ["revenue_usd", "provider_cost_usd", "margin_usd"]
+    ui.chart(frame.groupby("day")[measures].sum().reset_index(), "day", measures)
     by_plan = frame.groupby("plan")[["revenue_usd", "provider_cost_usd", "margin_usd"]].sum()
     st.subheader(i18n.t("reports.revenue_by_plan"))
     ui.table(by_plan.reset_index(), f"revenue_by_plan_{stamp}")

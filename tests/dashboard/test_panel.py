@@ -115,8 +115,8 @@ def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_cop
     assert reports.tabs[6].label == "Revenue"
     assert {m.label: m.value for m in revenue.metric}["Revenue, USD"] == "$ 2.50"
     by_day = revenue.dataframe[-1].value
-    assert list(by_day["plan"]) == ["free"] and list(by_day["revenue_usd"]) == [2.5]
-    assert by_day["margin_usd"][0] == pytest.approx(2.5 - by_day["provider_cost_usd"][0])
+    assert list(by_day["Plan"]) == ["free"] and list(by_day["Revenue, USD"]) == [2.5]
+    assert by_day["Margin, USD"][0] == pytest.approx(2.5 - by_day["Provider cost, USD"][0])
 
     russian = panel("overview", role="analyst", locale="ru")
     assert [t.value for t in russian.title] == ["Обзор"]

@@ -1,4 +1,5 @@
-"""Reconciliation: for every day, the marts' totals (calls, tokens, cost, credits) equal the raw events'.
+"""Reconciliation: for every day, the marts' totals (calls, tokens, cost, credits; top-ups and the money
+they paid) equal the raw events'.
 
 dbt's tests prove each model's shape; this proves that nothing was lost or counted twice between the raw
 events and the marts. It blocks: when it fails, the serving copy is not published.
@@ -32,18 +33,43 @@ _MARTS = {
 }
 
 
+# Revenue: the top-ups and the USD they paid, recounted from the raw events' properties; and the calls and
+# their cost that the revenue mart sets against them.
+_TOP_UPS_RAW = """
+SELECT cast(occurred_at AS DATE) AS day, count(*) AS top_ups,
+       sum(CASE WHEN upper(json_extract_string(properties, '$.currency')) = 'USD'
+           THEN cast(json_extract_string(properties, '$.amount') AS DECIMAL(18, 6)) ELSE 0 END)
+           AS revenue_usd
+FROM raw.usage_events WHERE type = 'balance.topped_up' GROUP BY 1
+"""
+_REVENUE = "SELECT day, sum(top_ups) AS top_ups, sum(revenue_usd) AS revenue_usd, sum(calls) AS calls, "
+_REVENUE += "sum(provider_cost_usd) AS cost_usd FROM marts.mart_revenue_daily GROUP BY day"
+_CHECKS = (
+    (_RAW, MEASURES, _MARTS),
+    (_TOP_UPS_RAW, ("top_ups", "revenue_usd"), {"mart_revenue_daily": _REVENUE}),
+    (_RAW, ("calls", "cost_usd"), {"mart_revenue_daily": _REVENUE}),
+)
+
+
 def reconcile(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """The (mart, day, measure, raw, mart) of every difference; empty when the marts agree with raw."""
     differences = []
-    for mart, query in _MARTS.items():
+    for raw, measures, marts in _CHECKS:
+        differences += _differences(con, raw, measures, marts)
+    return differences
+
+
+def _differences(con: duckdb.DuckDBPyConnection, raw: str, measures: tuple, marts: dict) -> list[dict]:
+    differences = []
+    for mart, query in marts.items():
         rows = con.execute(
-            f"WITH raw AS ({_RAW}), mart AS ({query}) "  # noqa: S608 (constant queries)
+            f"WITH raw AS ({raw}), mart AS ({query}) "  # noqa: S608 (constant queries)
             "SELECT coalesce(raw.day, mart.day) AS day, "
-            + ", ".join(f"coalesce(raw.{m}, 0), coalesce(mart.{m}, 0)" for m in MEASURES)
+            + ", ".join(f"coalesce(raw.{m}, 0), coalesce(mart.{m}, 0)" for m in measures)
             + " FROM raw FULL OUTER JOIN mart ON mart.day = raw.day ORDER BY 1"
         ).fetchall()
         for row in rows:
-            for index, measure in enumerate(MEASURES):
+            for index, measure in enumerate(measures):
                 expected, actual = row[1 + 2 * index], row[2 + 2 * index]
                 if expected != actual:
                     differences.append(
@@ -62,7 +88,8 @@ def reconcile(con: duckdb.DuckDBPyConnection) -> list[dict]:
     asset=USAGE_MART,
     name="reconciles_with_raw_events",
     blocking=True,
-    description="For every day, calls, tokens, cost and credits in the marts equal those of the raw events.",
+    description="For every day, calls, tokens, cost, credits, top-ups and revenue in the marts equal "
+    "those of the raw events.",
 )
 def reconciles_with_raw_events(warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.exclusive(), duckdb.connect(warehouse.warehouse_path, read_only=True) as con:

@@ -304,6 +304,18 @@ def geography(
     )
 
 
+def revenue(start: date | None = None, end: date | None = None, *, path: Path | None = None) -> pd.DataFrame:
+    """Per UTC day and plan: top-ups, paying users, the money they paid (USD), the provider cost of the
+    calls and the margin (revenue - cost), as in marts.mart_revenue_daily."""
+    return _query(
+        "SELECT day, plan, top_ups, paying_users, revenue_usd, provider_cost_usd, margin_usd, calls, "
+        "credits_sold, credits_charged, top_ups_other_currency "
+        f"FROM marts.mart_revenue_daily WHERE {_range('day')} ORDER BY day, plan",
+        _range_params(start, end),
+        path,
+    )
+
+
 def retention(
     start: date | None = None, end: date | None = None, *, path: Path | None = None
 ) -> pd.DataFrame:

@@ -141,6 +141,15 @@ async def geography(
     return await _answer(request, "geography", format, start, end, queries.geography)
 
 
+@router.get("/revenue", response_model=AnalyticsTable, responses=RESPONSES)
+async def revenue(
+    request: Request, _staff: AnalyticsReader, start: Start = None, end: End = None, format: Format = "json"
+):
+    """Per UTC day and plan: the money top-ups paid (USD, on the plan of the moment), the provider cost of
+    the calls and the margin."""
+    return await _answer(request, "revenue", format, start, end, queries.revenue)
+
+
 @router.get("/retention", response_model=AnalyticsTable, responses=RESPONSES)
 async def retention(
     request: Request, _staff: AnalyticsReader, start: Start = None, end: End = None, format: Format = "json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,3 +57,39 @@ async def latency_p95(
 async def active_users(session: AsyncSession, since: datetime) -> int:
     """End users who did anything since then (the warehouse's definition of active; staff never count)."""
     return await repo.active_users(session, since)
+
+
+THROUGHPUT_MAX_HOURS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCalls:
+    """The LLM calls of one model through one provider in one minute (UTC)."""
+
+    minute: datetime
+    model: str | None
+    provider: str | None
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+def _as_minute(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(second=0, microsecond=0)
+
+
+async def throughput(session: AsyncSession, now: datetime, hours: int) -> list[MinuteCalls]:
+    """Requests and tokens a minute (RPM, TPM) by model and provider over the last `hours` (at most
+    THROUGHPUT_MAX_HOURS), from now - hours; minutes without a call are absent."""
+    rows = await repo.calls_by_minute(session, now - timedelta(hours=hours))
+    return [
+        MinuteCalls(_as_minute(minute), model, provider, int(n), int(failed), int(tin), int(tout))
+        for minute, model, provider, n, failed, tin, tout in rows
+    ]

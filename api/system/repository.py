@@ -118,6 +118,34 @@ async def active_users(session: AsyncSession, since: datetime) -> int:
     return count or 0
 
 
+def _minute(dialect: str) -> ColumnElement[Any]:
+    """The call's minute: PostgreSQL truncates the timestamp; SQLite (naive UTC text) cuts its text."""
+    if dialect == "postgresql":
+        return func.date_trunc("minute", UsageEvent.occurred_at)
+    return func.strftime("%Y-%m-%d %H:%M:00", UsageEvent.occurred_at)
+
+
+async def calls_by_minute(session: AsyncSession, since: datetime) -> list[tuple[Any, ...]]:
+    """(minute, model, provider, calls, failed calls, input tokens, output tokens) of the LLM calls since
+    `since`, one row per minute, model and provider that had a call, in time order."""
+    minute = _minute(session.bind.dialect.name).label("minute")
+    rows = await session.execute(
+        select(
+            minute,
+            UsageEvent.model_id,
+            UsageEvent.provider,
+            func.count(),
+            func.count().filter(UsageEvent.type == EventType.LLM_CALL_FAILED.value),
+            func.coalesce(func.sum(UsageEvent.input_tokens), 0),
+            func.coalesce(func.sum(UsageEvent.output_tokens), 0),
+        )
+        .where(*_calls_in(since, None, None))
+        .group_by(minute, UsageEvent.model_id, UsageEvent.provider)
+        .order_by(minute, UsageEvent.model_id, UsageEvent.provider)
+    )
+    return [tuple(row) for row in rows.all()]
+
+
 async def add_error(session: AsyncSession, **values: Any) -> None:
     """One row of the error log (a plain INSERT: never read back in the session)."""
     await session.execute(insert(ErrorEntry.__table__).values(**values))

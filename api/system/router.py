@@ -15,8 +15,9 @@ from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, respons
 from api.core.types import utcnow
 from api.core.validation import Instant
 from api.system import error_log as errors
+from api.system import live as live_figures
 from api.system import service
-from api.system.schemas import ErrorOut, HealthOut, LiveOut
+from api.system.schemas import ErrorOut, HealthOut, LiveOut, ThroughputOut
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: system"])
 
@@ -34,6 +35,17 @@ async def live(_staff: AnalyticsReader, session: SessionDep) -> LiveOut:
     """Requests, errors, active users and p95 latency over the last 1, 5 and 60 minutes, from the OLTP
     database (the warehouse lags by up to a minute)."""
     return await service.live(session, utcnow())
+
+
+@router.get("/live/throughput", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))
+async def throughput(
+    _staff: AnalyticsReader,
+    session: SessionDep,
+    hours: Annotated[int, Query(ge=1, le=live_figures.THROUGHPUT_MAX_HOURS)] = 3,
+) -> ThroughputOut:
+    """Requests and tokens a minute (RPM, TPM) by model and provider over the last `hours` (1-24), from
+    the OLTP database; minutes without a call are absent."""
+    return await service.throughput(session, utcnow(), hours)
 
 
 @router.get("/errors", responses=responses(NotAuthenticated, Forbidden, AccountBlocked))

@@ -61,6 +61,24 @@ class LiveOut(BaseModel):
     windows: list[LiveWindow]
 
 
+class ThroughputMinute(BaseModel):
+    minute: datetime  # its start, UTC
+    model: str | None
+    provider: str | None
+    requests: int  # LLM calls begun and ended in that minute's events (RPM)
+    errors: int  # of which failed
+    input_tokens: int
+    output_tokens: int
+    tokens: int  # input + output (TPM)
+
+
+class ThroughputOut(BaseModel):
+    at: datetime
+    hours: int
+    since: datetime
+    minutes: list[ThroughputMinute]  # minute, model, provider with at least one call, in time order
+
+
 class ErrorOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -42,6 +43,8 @@ from api.system.schemas import (
     ProviderHealth,
     SettingsIn,
     SettingsOut,
+    ThroughputMinute,
+    ThroughputOut,
     WarehouseHealth,
 )
 from warehouse import status as pipeline_status
@@ -114,6 +117,17 @@ async def live(session: AsyncSession, now: datetime) -> LiveOut:
             )
         )
     return LiveOut(at=now, windows=windows)
+
+
+async def throughput(session: AsyncSession, now: datetime, hours: int) -> ThroughputOut:
+    """Requests and tokens a minute by model and provider over the last `hours`, from the OLTP events."""
+    rows = await live_figures.throughput(session, now, hours)
+    return ThroughputOut(
+        at=now,
+        hours=hours,
+        since=now - timedelta(hours=hours),
+        minutes=[ThroughputMinute(**asdict(r), tokens=r.tokens) for r in rows],
+    )
 
 
 async def errors(

@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,7 @@ from api.auth import sessions as auth_sessions
 from api.auth.credentials import AccessToken, issue_access_token
 from api.billing import service as billing
 from api.billing.service import InsufficientBalance
-from api.core.errors import Conflict, Forbidden, NotFound
+from api.core.errors import AppError, Conflict, Forbidden, NotFound
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
 from api.events.types import EventType
@@ -99,6 +99,8 @@ async def set_blocked(
     at: datetime,
     ctx: RequestContext,
     context: AuditContext,
+    commit: bool = True,
+    bulk: str | None = None,
 ) -> Account:
     target = await get(session, target_id)
     _may_act(actor, target)
@@ -123,6 +125,8 @@ async def set_blocked(
         ctx=ctx,
         context=context,
         properties=ended,
+        commit=commit,
+        bulk=bulk,
     )
     return target
 
@@ -137,6 +141,8 @@ async def change_plan(
     at: datetime,
     ctx: RequestContext,
     context: AuditContext,
+    commit: bool = True,
+    bulk: str | None = None,
 ) -> Account:
     target = await get(session, target_id)
     _may_act(actor, target)
@@ -159,6 +165,8 @@ async def change_plan(
         ctx=ctx,
         context=context,
         properties={"from": before, "to": plan},
+        commit=commit,
+        bulk=bulk,
     )
     return target
 
@@ -266,9 +274,14 @@ async def _commit_change(
     ctx: RequestContext,
     context: AuditContext,
     properties: dict[str, Any] | None = None,
+    commit: bool = True,
+    bulk: str | None = None,
     **measures,
 ) -> None:
-    """The change's usage event and audit row, committed with the change itself."""
+    """The change's usage event and audit row, committed with the change itself (or, `commit=False`, left
+    for the caller to commit with the rest of a bulk action, whose reference `bulk` both carry)."""
+    if bulk is not None:
+        properties, after = {**(properties or {}), "bulk": bulk}, {**after, "bulk": bulk}
     record(
         session,
         event,
@@ -279,7 +292,8 @@ async def _commit_change(
         status="ok",
         properties={"by": str(actor.id), "reason": reason, **(properties or {})},
     )
-    await audit.commit_audited(
+    write = audit.commit_audited if commit else audit.write
+    await write(
         session,
         actor,
         action,
@@ -291,6 +305,72 @@ async def _commit_change(
         context=context,
         reason=reason,
     )
+
+
+BULK_MAX = 100
+BulkAction = Literal["block", "unblock", "change_plan"]
+
+
+class BulkItemRefused(AppError):
+    """One account of a bulk action could not be changed, so none was: the status and code are those of the
+    single action's refusal, the message names the account."""
+
+    code = "bulk_item_refused"  # replaced by the refusal's own code
+
+    def __init__(self, account_id: uuid.UUID, cause: AppError) -> None:
+        message = f"account {account_id}: {cause.message}; nothing was changed"
+        super().__init__(message, account_id=str(account_id))
+        self.status_code, self.code, self.type = cause.status_code, cause.code, cause.type  # type: ignore[misc]
+
+
+async def bulk(
+    session: AsyncSession,
+    actor: Account,
+    target_ids: list[uuid.UUID],
+    *,
+    action: BulkAction,
+    reason: str,
+    plan: str | None,
+    at: datetime,
+    ctx: RequestContext,
+    context: AuditContext,
+) -> str:
+    """Block, unblock or move to `plan` every account in `target_ids` with one reason, all or nothing: each
+    account goes through the single action's rules (not oneself, staff only by an admin, a real change) and
+    gets its event and audit row, all carrying the bulk reference, which has an audit row of its own; one
+    refusal rolls everything back (docs/decisions/0044-bulk-actions-and-revenue.md). The reference."""
+    reference = f"bulk-{uuid.uuid4().hex}"
+    try:
+        for target_id in target_ids:
+            try:
+                if action == "change_plan":
+                    await change_plan(
+                        session, actor, target_id, plan=plan or "", reason=reason, at=at, ctx=ctx,
+                        context=context, commit=False, bulk=reference,
+                    )  # fmt: skip
+                else:
+                    await set_blocked(
+                        session, actor, target_id, blocked=action == "block", reason=reason, at=at,
+                        ctx=ctx, context=context, commit=False, bulk=reference,
+                    )  # fmt: skip
+            except AppError as refused:
+                raise BulkItemRefused(target_id, refused) from refused
+        await audit.commit_audited(
+            session,
+            actor,
+            "user.bulk",
+            target_type="bulk",
+            target_id=reference,
+            before={},
+            after={"action": action, "plan": plan, "accounts": [str(i) for i in target_ids]},
+            at=at,
+            context=context,
+            reason=reason,
+        )
+    except BaseException:
+        await session.rollback()
+        raise
+    return reference
 
 
 async def history(session: AsyncSession, target_id: uuid.UUID, limit: int = 100) -> list[AuditEntryOut]:

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.accounts.errors import UnknownPlan
 from api.audit import service as audit
@@ -91,6 +91,27 @@ class BalanceOut(BaseModel):
     balance: Decimal
 
 
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: admin.BulkAction
+    user_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=admin.BULK_MAX)]
+    reason: Reason
+    plan: Annotated[str | None, Field(min_length=1, max_length=32, description="for change_plan")] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BulkIn:
+        if len(set(self.user_ids)) != len(self.user_ids):
+            raise ValueError("user_ids must be distinct")
+        if (self.action == "change_plan") != (self.plan is not None):
+            raise ValueError("plan is required with change_plan and only with it")
+        return self
+
+
+class BulkOut(BaseModel):
+    bulk: str = Field(description="the reference every audit row and event of this action carries")
+    changed: int
+
+
 async def _filters(
     q: Annotated[str | None, Query(max_length=320, description="part of the email, or the id")] = None,
     plan: Annotated[str | None, Query(max_length=32)] = None,
@@ -147,6 +168,20 @@ async def export_users(
     return await audit.export(
         request, session, staff, audit_ctx, format, query, list(admin.EXPORT_COLUMNS), filename="users"
     )
+
+
+@router.post("/bulk", responses={**WRITE_ERRORS, **responses(UnknownPlan)})
+async def bulk(
+    staff: UsersWriter, session: SessionDep, body: BulkIn, ctx: RequestCtx, audit_ctx: AuditCtx
+) -> BulkOut:
+    """Block, unblock or change the plan of up to 100 accounts with one reason, all or nothing: each account
+    meets the single action's rules and gets its own audit row; the first refusal (its status and code,
+    the account named in the message and `account_id`) leaves every account as it was."""
+    reference = await admin.bulk(
+        session, staff, body.user_ids, action=body.action, reason=body.reason, plan=body.plan, at=utcnow(),
+        ctx=ctx, context=audit_ctx,
+    )  # fmt: skip
+    return BulkOut(bulk=reference, changed=len(body.user_ids))
 
 
 @router.get("/{account_id}", responses=READ_ERRORS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import i18n, ui
@@ -150,6 +151,50 @@ def live() -> None:
     st.caption(i18n.t("health.live_at", at=f"{i18n.day(at)} {at:%H:%M:%S} UTC"))
 
 
+THROUGHPUT_HOURS = (1, 3, 6, 12, 24)
+THROUGHPUT_MEASURES = ("requests", "tokens")
+
+
+def throughput_frame(
+    minutes: list[dict[str, Any]], since: datetime, at: datetime, measure: str
+) -> pd.DataFrame:
+    """One row per minute from `since` to `at` (a minute without a call is a 0), a column per model and
+    provider."""
+    if not minutes:
+        return pd.DataFrame()
+    rows = pd.DataFrame(minutes)
+    rows["series"] = rows["model"].fillna("—") + " · " + rows["provider"].fillna("—")
+    rows["minute"] = pd.to_datetime(rows["minute"], utc=True)
+    wide = rows.pivot_table(index="minute", columns="series", values=measure, aggfunc="sum", fill_value=0)
+    every = pd.date_range(pd.Timestamp(since).floor("min"), pd.Timestamp(at).floor("min"), freq="min")
+    return wide.reindex(every, fill_value=0).rename_axis(i18n.t("health.minute"))
+
+
+def throughput() -> None:
+    """Requests (RPM) or tokens (TPM) a minute by model and provider over the last hours, from the API."""
+    st.subheader(i18n.t("health.throughput"))
+    left, right = st.columns(2)
+    hours = left.selectbox(
+        i18n.t("health.hours"), THROUGHPUT_HOURS, index=1, key="hl:tp:hours", format_func=i18n.number
+    )
+    measure = right.radio(
+        i18n.t("health.measure"), THROUGHPUT_MEASURES, horizontal=True, key="hl:tp:measure",
+        format_func=ui.fixed(lambda m: i18n.t(f"health.tp_{m}"), THROUGHPUT_MEASURES),
+    )  # fmt: skip
+    figures = ui.fetch(lambda: client.get("/api/v1/admin/live/throughput", hours=hours))
+    if figures is None:
+        return
+    since, at = datetime.fromisoformat(figures["since"]), datetime.fromisoformat(figures["at"])
+    frame = throughput_frame(figures["minutes"], since, at, measure)
+    if frame.empty:
+        st.info(i18n.t("health.no_calls", hours=i18n.number(hours)), icon=":material/monitoring:")
+        return
+    st.line_chart(frame, y_label=i18n.t(f"health.tp_{measure}"), x_label=i18n.t("health.minute"))
+    st.caption(i18n.t("health.throughput_help"))
+    with st.expander(i18n.t("health.throughput_data")):
+        ui.table(frame.reset_index(), f"throughput_{measure}_{hours}h")
+
+
 # ------------------------------------------------------------------------------------------- the page
 
 ui.staff()
@@ -175,3 +220,4 @@ if ui.can("analytics:read"):
     st.subheader(i18n.t("health.live"))
     st.caption(i18n.t("health.live_help", seconds=LIVE_SECONDS))
     live()
+    throughput()

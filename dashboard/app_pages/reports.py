@@ -3,6 +3,8 @@ downloadable as CSV and XLSX."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
 from dashboard import i18n, ui
@@ -10,6 +12,31 @@ from warehouse.queries import ServingNotReady
 
 load = ui.analytics
 DIMENSIONS = ("model", "provider", "role", "plan", "country")
+
+
+def revenue_tab(published: str, role: str, start: date, end: date, stamp: str) -> None:
+    """Revenue (what top-ups paid, on the plan of the moment) against provider cost, by day and plan."""
+    st.caption(i18n.t("reports.revenue_help"))
+    frame = load(published, role, "revenue", start, end)
+    if frame.empty:
+        st.info(i18n.t("reports.no_revenue"), icon=":material/payments:")
+        return
+    totals = frame[["revenue_usd", "provider_cost_usd", "margin_usd"]].sum()
+    ui.metrics(
+        [
+            (i18n.t("reports.revenue_usd"), f"$ {i18n.number(float(totals.revenue_usd), 2)}"),
+            (i18n.t("reports.provider_cost_usd"), f"$ {i18n.number(float(totals.provider_cost_usd), 4)}"),
+            (i18n.t("reports.margin_usd"), f"$ {i18n.number(float(totals.margin_usd), 2)}"),
+        ]
+    )
+    measures = ["revenue_usd", "provider_cost_usd", "margin_usd"]
+    ui.chart(frame.groupby("day")[measures].sum().reset_index(), "day", measures)
+    by_plan = frame.groupby("plan")[["revenue_usd", "provider_cost_usd", "margin_usd"]].sum()
+    st.subheader(i18n.t("reports.revenue_by_plan"))
+    ui.table(by_plan.reset_index(), f"revenue_by_plan_{stamp}")
+    ui.table(frame, f"revenue_by_day_and_plan_{stamp}")
+
+
 role = ui.staff().role
 st.title(i18n.t("reports.title"))
 published = ui.data_as_of()
@@ -33,7 +60,7 @@ except ServingNotReady:
     st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
 
-users, usage, costs, models, roles, retention = st.tabs(
+users, usage, costs, models, roles, retention, revenue = st.tabs(
     [
         i18n.t("reports.users"),
         i18n.t("reports.usage"),
@@ -41,6 +68,7 @@ users, usage, costs, models, roles, retention = st.tabs(
         i18n.t("reports.models"),
         i18n.t("reports.roles"),
         i18n.t("reports.retention"),
+        i18n.t("reports.revenue"),
     ]
 )
 with users:
@@ -99,3 +127,5 @@ with retention:
             width="stretch",
         )
     ui.table(frame, f"retention_{stamp}")
+with revenue:
+    revenue_tab(published, role, start, end, stamp)

@@ -181,6 +181,47 @@ ui.list_downloads(
     f"{USERS}/export", "users", key="users:export", make=lambda fmt: export(client, params, fmt)
 )
 
+
+# --- bulk actions: many accounts of this page, one reason, all or nothing (docs/decisions/0044) ---------
+
+BULK_ACTIONS = ("block", "unblock", "change_plan")
+
+
+def bulk_actions(accounts: list[dict[str, Any]]) -> None:
+    """Pick accounts of the page, an action and one reason; the API changes all of them or none."""
+    labels = {u["id"]: u["email"] for u in accounts}
+    chosen = st.multiselect(
+        i18n.t("users.bulk_pick"), list(labels), format_func=labels.get, key="users:bulk:ids",
+        placeholder=i18n.t("users.bulk_pick_hint"),
+    )  # fmt: skip
+    left, right = st.columns(2)
+    action = left.selectbox(
+        i18n.t("users.bulk_action"), BULK_ACTIONS, key="users:bulk:action",
+        format_func=ui.fixed(lambda a: i18n.t(f"users.bulk_{a}"), BULK_ACTIONS),
+    )  # fmt: skip
+    plan = None
+    if action == "change_plan":
+        plan = right.selectbox(
+            i18n.t("users.new_plan"), list(plan_names), index=None, format_func=plan_name,
+            key="users:bulk:plan",
+        )  # fmt: skip
+    reason = st.text_input(i18n.t("users.reason_required"), max_chars=500, key="users:bulk:reason").strip()
+    count = i18n.number(len(chosen))
+    if action == "change_plan":
+        label = i18n.t("users.bulk_do_change_plan", count=count, plan=plan_name(plan))
+    else:
+        label = i18n.t(f"users.bulk_do_{action}", count=count)
+    ready = bool(chosen) and len(reason) >= 3 and (action != "change_plan" or plan is not None)
+    if ui.confirmed(f"users:bulk:{action}", label, icon=":material/checklist:", disabled=not ready):
+        body = {"action": action, "user_ids": chosen, "reason": reason, "plan": plan}
+        if ui.fetch(lambda: client.post(f"{USERS}/bulk", body)) is not None:
+            ui.changed(i18n.t("users.bulk_done", action=label), forget="users:bulk:")
+
+
+if ui.can("users:write"):
+    with st.expander(i18n.t("users.bulk_title"), icon=":material/checklist:"):
+        bulk_actions(items)
+
 emails = {u["id"]: u["email"] for u in items}
 picked = st.selectbox(
     i18n.t("users.open_user"), list(emails), index=None, placeholder=i18n.t("users.pick_user"),

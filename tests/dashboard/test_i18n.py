@@ -63,6 +63,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
         *("unhandled", "provider"),  # an error's kind
     ),
     "health.{}": tuple(constant("health", "BADGE")),
+    "health.tp_{}": constant("health", "THROUGHPUT_MEASURES"),
     "models.{}": ("free", "paid"),  # a model's tier
     "notifications.kind_{}": constant("notifications", "KINDS"),
     "notifications.ch_{}": constant("notifications", "CHANNELS"),
@@ -77,6 +78,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "reports.{}": (
         *constant("reports", "DIMENSIONS"),  # costs split by
         *("cost", "calls", "tokens", "credits"),  # models and roles ranked by
+        *("revenue_usd", "provider_cost_usd", "margin_usd"),  # the revenue chart's lines
     ),
     "roles.{}": tuple(constant("roles", "FIELD_LABELS").values()),
     "users.{}": (
@@ -86,6 +88,8 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
         *("block", "unblock"),  # the block button
     ),
     "users.did_{}": ("block", "unblock"),
+    "users.bulk_{}": constant("users", "BULK_ACTIONS"),
+    "users.bulk_do_{}": ("block", "unblock"),
     "users.col_{}": constant("users", "SORTS"),
     "users.role_{}": constant("users", "ROLES"),
 }

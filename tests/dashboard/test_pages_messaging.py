@@ -299,7 +299,8 @@ def test_an_alert_rule_is_changed_paused_and_deleted_from_the_panel(panel, http)
 @sqlite_only
 def test_health_shows_the_database_ok_the_providers_and_the_live_figures(panel, http, env_settings):
     ada = sign_up(http, "ada@example.com", env_settings)
-    assert http.post("/v1/chat/completions", headers=ada, json=completion_body()).status_code == 200
+    answer = http.post("/v1/chat/completions", headers=ada, json=completion_body())
+    assert answer.status_code == 200
 
     app = panel("health", role="analyst")
     assert not app.exception and not app.error
@@ -314,6 +315,13 @@ def test_health_shows_the_database_ok_the_providers_and_the_live_figures(panel, 
     live = [(m.label, m.value) for m in app.metric if m.label in ("Requests", "Active users")]
     assert live == [("Requests", "1"), ("Active users", "1")] * 3  # the last 1, 5 and 60 minutes
     assert "Last 60 min" in shown
+    # Throughput: the last 3 hours minute by minute (180 or 181 minutes), the one call in one of them.
+    assert "Throughput by minute" in [h.value for h in app.subheader]
+    per_minute = app.dataframe[-1].value
+    assert 180 <= len(per_minute) <= 181 and list(per_minute.columns)[1:] == ["mock-small · mock"]
+    assert per_minute["mock-small · mock"].sum() == 1 and per_minute["mock-small · mock"].max() == 1
+    app.radio(key="hl:tp:measure").set_value("tokens").run()
+    assert app.dataframe[-1].value["mock-small · mock"].sum() == answer.json()["usage"]["total_tokens"]
 
     record_run(
         env_settings.data_dir, run_id="r1", succeeded=False, failed_steps=["dbt_models"], message="boom"

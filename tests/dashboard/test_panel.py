@@ -87,6 +87,9 @@ def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_cop
             for _ in range(calls):
                 response = client.post("/v1/chat/completions", headers=headers, json=completion_body())
                 usage.append(response.json()["usage"])
+            if email == "ada@example.com":  # the Reports page's revenue
+                paid = {"amount": "2.50", "currency": "USD"}
+                assert client.post("/api/v1/me/balance/top-up", headers=headers, json=paid).status_code == 201
     pipeline()
 
     app = panel("overview", role="analyst")
@@ -105,6 +108,15 @@ def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_cop
     top_users = app.dataframe[1].value
     assert list(top_users["Email"])[:2] == ["ada@example.com", "bob@example.com"]  # by cost, under its label
     assert "Cost, USD" in chart_titles(app) and "period_start" not in chart_titles(app)
+
+    reports = panel("reports", role="analyst")
+    assert not reports.exception
+    revenue = reports.tabs[6]
+    assert reports.tabs[6].label == "Revenue"
+    assert {m.label: m.value for m in revenue.metric}["Revenue, USD"] == "$ 2.50"
+    by_day = revenue.dataframe[-1].value
+    assert list(by_day["Plan"]) == ["free"] and list(by_day["Revenue, USD"]) == [2.5]
+    assert by_day["Margin, USD"][0] == pytest.approx(2.5 - by_day["Provider cost, USD"][0])
 
     russian = panel("overview", role="analyst", locale="ru")
     assert [t.value for t in russian.title] == ["Обзор"]

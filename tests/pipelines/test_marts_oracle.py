@@ -77,10 +77,14 @@ def _call(day: int, user, model: str, tokens_in: int, tokens_out: int, cost: str
     )
 
 
+def _paid(amount: str, currency: str = "USD") -> dict:
+    return {"amount": amount, "currency": currency, "reference": f"topup-{uuid.uuid4().hex}"}
+
+
 EVENTS = [
     # A: registers 2 Mar, a chat and two calls of m1 as role r1; logs in 3 Mar; calls m2 10 Mar, m1 24 Mar.
     _event(2, "user.registered", A, hour=9),
-    _event(2, "balance.topped_up", A, credits=Decimal("10")),
+    _event(2, "balance.topped_up", A, credits=Decimal("10"), plan="pro", properties=_paid("0.10")),
     _event(2, "chat.created", A),
     _call(2, A, "m1", 10, 20, "0.001", "0.1", role_id="r1", latency_ms=100),
     _call(2, A, "m1", 10, 20, "0.001", "0.1", role_id="r1", latency_ms=300),
@@ -100,6 +104,9 @@ EVENTS = [
         error_code="provider_500",
     ),
     _call(5, B, "m1", 10, 10, "0.001", "0.1"),
+    # B tops up twice on 5 Mar on the free plan of that moment: 0.05 USD, and 3 in another currency.
+    _event(5, "balance.topped_up", B, credits=Decimal("5"), plan="free", properties=_paid("0.05")),
+    _event(5, "balance.topped_up", B, credits=Decimal("1"), plan="free", properties=_paid("3", "EUR")),
     _event(16, "user.login_succeeded", B),
     # C: registers 9 Mar in France with a call; refused by the quota 10 Mar; a message 11 Mar.
     _event(9, "user.registered", C),
@@ -204,6 +211,7 @@ def test_incremental_runs_match_the_hand_worked_figures_and_a_full_refresh_rebui
         check_usage_cost_and_latency(marts)
         check_top_users_models_and_geography(marts)
         check_user_facts_refusals_and_balance(marts)
+        check_revenue(marts)
     check_shared_queries(warehouse_settings.serving_path)
     check_api_agrees_with_the_marts(client, settings, warehouse_settings.serving_path)
 
@@ -340,7 +348,38 @@ def check_user_facts_refusals_and_balance(marts):
     refusals = marts("SELECT day, plan, error_code, metric, refusals FROM marts.mart_quota_refusals_daily")
     assert refusals == [(date(2026, 3, 10), "free", "quota_exceeded", "x", 1)]
     balance = marts("SELECT day, movement, movements, credits FROM marts.mart_balance_daily")
-    assert balance == [(date(2026, 3, 2), "topped_up", 1, Decimal("10"))]
+    assert sorted(balance) == [
+        (date(2026, 3, 2), "topped_up", 1, Decimal("10")),
+        (date(2026, 3, 5), "topped_up", 2, Decimal("6")),
+    ]
+
+
+def check_revenue(marts):
+    revenue = marts(
+        "SELECT day, plan, top_ups, paying_users, revenue_usd, top_ups_other_currency, provider_cost_usd, "
+        "margin_usd FROM marts.mart_revenue_daily WHERE day IN ('2026-03-02', '2026-03-05') "
+        "ORDER BY day, plan"
+    )
+    assert revenue == [
+        # A paid 0.10 on pro; A's two calls cost 0.002: margin 0.098.
+        (date(2026, 3, 2), "pro", 1, 1, Decimal("0.1"), 0, Decimal("0.002"), Decimal("0.098")),
+        # B's failed call: no plan on its event, no cost.
+        (date(2026, 3, 5), "(none)", 0, 0, Decimal("0"), 0, Decimal("0"), Decimal("0")),
+        # B paid 0.05 USD (and 3 EUR, not counted) on free; B's good call that day was on pro (0.001).
+        (date(2026, 3, 5), "free", 2, 1, Decimal("0.05"), 1, Decimal("0"), Decimal("0.05")),
+        (date(2026, 3, 5), "pro", 0, 0, Decimal("0"), 0, Decimal("0.001"), Decimal("-0.001")),
+    ]
+    # A recount from the raw events themselves: all of the money paid in USD, all of the calls' cost.
+    paid = sum(
+        Decimal(e["properties"]["amount"])
+        for e in EVENTS
+        if e["type"] == "balance.topped_up" and e["properties"]["currency"] == "USD"
+    )
+    cost = sum(e["cost_usd"] or 0 for e in EVENTS)
+    totals = marts(
+        "SELECT sum(revenue_usd), sum(provider_cost_usd), sum(margin_usd) FROM marts.mart_revenue_daily"
+    )
+    assert totals == [(paid, cost, paid - cost)] == [(Decimal("0.15"), Decimal("0.0091"), Decimal("0.1409"))]
 
 
 def check_shared_queries(serving):

@@ -20,7 +20,9 @@ ENDPOINTS = [
     "/api/v1/analytics/geography",
     "/api/v1/analytics/retention",
     "/api/v1/analytics/latency",
+    "/api/v1/analytics/revenue",
 ]
+TOP_UP = "/api/v1/me/balance/top-up"
 
 
 def test_before_the_first_publish_the_answer_is_503_warehouse_not_ready(client, settings):
@@ -41,9 +43,19 @@ def test_analytics_answer_staff_with_the_permission_in_json_and_csv(
                 client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code
                 == 200
             )
+    # Revenue: ada pays 2.50 on free; bob 1.25 on free, then (moved to pro) 4.00 on pro.
+    admin = staff_headers(client, settings, "admin")
+    bob_id = client.get("/api/v1/admin/users", params={"q": "bob@"}, headers=admin).json()["items"][0]["id"]
+    for headers, amount in ((ada, "2.50"), (bob, "1.25")):
+        paid = client.post(TOP_UP, headers=headers, json={"amount": amount, "currency": "USD"})
+        assert paid.status_code == 201, paid.text
+    moved = {"plan": "pro", "reason": "upgrade"}
+    assert client.post(f"/api/v1/admin/users/{bob_id}/plan", json=moved, headers=admin).status_code == 200
+    assert client.post(TOP_UP, headers=bob, json={"amount": "4", "currency": "USD"}).status_code == 201
     pipeline()
     analyst = staff_headers(client, settings, "analyst")
     assert client.get("/api/v1/analytics/usage", headers=ada).status_code == 403
+    assert client.get("/api/v1/analytics/revenue", headers=ada).status_code == 403
 
     for url in ENDPOINTS:
         response = client.get(url, headers=analyst)
@@ -62,6 +74,13 @@ def test_analytics_answer_staff_with_the_permission_in_json_and_csv(
             "failed_calls": 0,
         }
     ]
+    revenue = client.get("/api/v1/analytics/revenue", headers=analyst).json()["rows"]
+    cost = usage["rows"][0]["cost_usd"]  # all three calls were on free
+    assert [(r["plan"], r["top_ups"], r["revenue_usd"], r["calls"]) for r in revenue] == [
+        ("free", 2, 3.75, 3),
+        ("pro", 1, 4.0, 0),
+    ]
+    assert revenue[0]["provider_cost_usd"] == cost and revenue[0]["margin_usd"] == round(3.75 - cost, 8)
     top_users = client.get("/api/v1/analytics/top/users?metric=calls", headers=analyst).json()["rows"]
     assert [(r["email"], r["calls"]) for r in top_users] == [("ada@example.com", 2), ("bob@example.com", 1)]
     countries = {

@@ -258,6 +258,10 @@ AUDITED = {
         "alerts.test_admin_alerts",
         "test_an_admin_creates_edits_and_deletes",
     ),
+    ("POST", "/api/v1/admin/users/bulk"): (
+        "users.test_bulk_actions",
+        "test_bulk_block_is_all_or_nothing",
+    ),
     ("POST", "/api/v1/admin/alerts/evaluate"): (
         "alerts.test_admin_alerts",
         "test_error_rate_rule_fires_once",

@@ -257,3 +257,21 @@ def test_users_export_keeps_balances_numbers_and_dates_dates_and_emails_inert(cl
     assert sum(cell.value for cell in balances) == pytest.approx(7.75)
     created = [row[column["created_at"]] for row in body]
     assert all(cell.is_date and isinstance(cell.value, datetime) for cell in created)  # dates sort as dates
+
+
+def test_a_table_the_panel_downloaded_is_recorded_for_any_staff_role_and_refused_to_others(client, settings):
+    viewer = staff_headers(client, settings, "viewer")
+    body = {"name": "top_users_20261101_20261130", "format": "xlsx", "rows": 10, "columns": ["Email"]}
+    assert client.post("/api/v1/admin/audit/downloads", json=body, headers=viewer).status_code == 204
+    assert client.post("/api/v1/admin/audit/downloads", json=body).status_code == 401
+    user = sign_up(client, "ada@example.com")
+    assert client.post("/api/v1/admin/audit/downloads", json=body, headers=user).status_code == 403
+    for bad in ({**body, "format": "pdf"}, {**body, "rows": -1}, {**body, "extra": 1}, {**body, "name": ""}):
+        refused = client.post("/api/v1/admin/audit/downloads", json=bad, headers=viewer)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error", bad
+
+    admin = staff_headers(client, settings, "admin")
+    taken = client.get("/api/v1/admin/audit", params={"action": "export.download"}, headers=admin).json()
+    assert [(e["actor_email"], e["target_type"], e["target_id"], e["after"]) for e in taken] == [
+        ("viewer@example.com", "panel_table", body["name"], {k: v for k, v in body.items() if k != "name"}),
+    ]

@@ -189,6 +189,10 @@ def test_refusals_read_only_staff_staff_targets_and_oneself(client, settings):
 
 # Every mutating admin route, and the test that proves it writes its audit row (module, test name prefix).
 AUDITED = {
+    ("POST", "/api/v1/admin/audit/downloads"): (
+        "core.test_admin_exports",
+        "test_a_table_the_panel_downloaded_is_recorded",
+    ),
     ("POST", "/api/v1/admin/users/{account_id}/block"): (
         "users.test_admin_users",
         "test_block_with_a_reason",

@@ -164,7 +164,8 @@ else:
         ).run()
     elif pages := navigation(staff):
         try:
-            st.navigation(pages).run()
+            # Every page listed: above twelve Streamlit would hide the rest behind "View more".
+            st.navigation(pages, expanded=True).run()
         except SessionEnded:  # a call the page made outside `ui.call`: signed out all the same, no error box
             ui.session_ended()
     else:

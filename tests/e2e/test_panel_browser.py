@@ -305,13 +305,21 @@ def test_every_page_and_every_tab_renders_in_the_browser_with_a_screenshot(world
         for index in range(tabs.count()):
             tab = tabs.nth(index)
             label = tab.inner_text()
-            tab.click()
+            # A click that lands while the rerun of the click before is still being drawn can be undone by
+            # it (a race of kept tabs, noted in issue 17): click again then, as a person would.
+            for _ in range(3):
+                tab.click()
+                try:
+                    expect(tab).to_have_attribute("aria-selected", "true", timeout=10_000)
+                    break
+                except AssertionError:
+                    page.wait_for_timeout(500)
             expect(tab).to_have_attribute("aria-selected", "true")
             page.wait_for_load_state("networkidle")
             no_exception(page, f"{name} / {label}")
         walked[name] = tabs.count()
     # The walk saw the tabs (a locator that matched none would pass the loop above vacuously).
-    assert walked["reports"] == 6 and walked["users"] >= 3 and walked["audit"] >= 2, walked
+    assert walked["reports"] == 7 and walked["users"] >= 3 and walked["audit"] >= 2, walked
     page.set_viewport_size({"width": 820, "height": 1180})  # a tablet, upright
     open_page(page, "Users")
     no_exception(page, "users-tablet")

@@ -51,8 +51,8 @@ _AS = {
     "latency_ms": _WRITTEN,
     "user_id": "a.email",
     # The call's reference and its request's id differ from run to run; whether each was written is kept.
-    "properties": "e.properties - 'reference' - 'request_id'"
-    " || jsonb_strip_nulls(jsonb_build_object('request_id', CASE WHEN e.properties ? 'request_id' THEN 'written' END))",
+    "properties": "e.properties - 'reference' - 'request_id' || jsonb_strip_nulls(jsonb_build_object("
+    "'request_id', CASE WHEN e.properties ? 'request_id' THEN 'written' END))",
 }
 EVENT_COLUMNS = [column.name for column in UsageEvent.__table__.columns if column.name != "id"]
 EVENTS = f"""

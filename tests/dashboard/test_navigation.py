@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, sqlite_template):
+def world(tmp_path_factory, published_template):
     """Users with activity, published (so that every chart, table and heatmap has rows to draw), and the
     live API: one for the module (its pipeline run is most of its time)."""
     with pytest.MonkeyPatch.context() as patch:
-        with published_world(tmp_path_factory.mktemp("pages-world"), sqlite_template, patch) as world:
+        with published_world(tmp_path_factory.mktemp("pages-world"), published_template, patch) as world:
             patch.setenv("AIADMIN_API_URL", world[1].url)
             yield world
 

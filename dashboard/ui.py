@@ -116,16 +116,17 @@ def record_download(name: str, fmt: str, frame: pd.DataFrame) -> None:
 
 
 def export_buttons(frame: pd.DataFrame, name: str, *, key: str | None = None) -> None:
-    """CSV and XLSX downloads of the table as it is shown; each download is in the audit log."""
+    """CSV and XLSX downloads of the table as it is shown; each download is in the audit log. The files are
+    made when a button is clicked, not on every run of the page (an XLSX per table was most of a render)."""
     key = key or name
     left, right = st.columns(2)
     left.download_button(
-        i18n.t("common.download_csv"), to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}:csv",
-        icon=":material/download:", on_click=record_download, args=(name, "csv", frame),
+        i18n.t("common.download_csv"), lambda: to_csv_bytes(frame), f"{name}.csv", "text/csv",
+        key=f"{key}:csv", icon=":material/download:", on_click=record_download, args=(name, "csv", frame),
     )  # fmt: skip
     right.download_button(
-        i18n.t("common.download_xlsx"), to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
-        icon=":material/download:", on_click=record_download, args=(name, "xlsx", frame),
+        i18n.t("common.download_xlsx"), lambda: to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX,
+        key=f"{key}:xlsx", icon=":material/download:", on_click=record_download, args=(name, "xlsx", frame),
     )  # fmt: skip
 
 

@@ -20,6 +20,9 @@ cold: the page's first render after the panel's caches are emptied (st.cache_dat
 instance on the serving copy, so the file is attached again); the operating system's file cache stays warm.
 warm: the median of --runs renders after that, each a new session (a second analyst), the caches full.
 One discarded render of the Overview comes first, so no page pays the process's imports.
+AppTest's own cost (a one-line page, rendered before and after the pages) is printed, and each page's warm
+median less it is written beside it. Each size writes its own section of bench/RESULTS.md ("Panel at N
+events"): with --serving, give --events the size the copy was built with.
 """
 
 from __future__ import annotations

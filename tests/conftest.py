@@ -20,10 +20,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from dagster import DagsterInstance
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
+from api.auth import credentials
 from api.core.migrate import upgrade
 from api.core.settings import Settings, get_settings
 from api.core.types import use_clock
@@ -32,6 +34,21 @@ from pipelines.definitions import build_definitions
 from pipelines.run import run_pipeline
 from tests.support.api import MAILBOX, Clock, LiveServer, recording
 from warehouse.settings import WarehouseSettings, get_warehouse_settings
+
+# Password and recovery-code hashing: argon2id at OWASP's parameters (19 MiB, two passes, in
+# api/auth/credentials.py) costs 20-80 ms of CPU a hash, and the suite hashes thousands (each sign-up and
+# sign-in, ten recovery codes per staff member): minutes of its time. Its processes hash with argon2id at the
+# lowest cost instead (the same code, format and checks); `production_hashing` puts OWASP's parameters back
+# for the tests of them, and the servers and commands the tests start as processes of their own hash as
+# production does.
+PRODUCTION_HASHER = credentials._hasher
+credentials._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture
+def production_hashing(monkeypatch) -> None:
+    monkeypatch.setattr(credentials, "_hasher", PRODUCTION_HASHER)
+
 
 # The tests' mock LLM provider and webhook receivers listen on 127.0.0.1: the one private address the API
 # may call in tests (api/core/egress.py). Set here, once, before any settings are made, so every Settings of

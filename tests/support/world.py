@@ -19,12 +19,13 @@ import httpx
 import pytest
 from dagster import DagsterInstance
 
+import api.main
 from api.core.settings import Settings
 from api.main import create_app
 from pipelines.definitions import build_definitions
 from pipelines.run import run_pipeline
 from tests.conftest import TEST_SECRET, export_settings
-from tests.support.api import LiveServer, completion_body, sign_up
+from tests.support.api import LiveServer, completion_body, recording, sign_up
 from warehouse.settings import WarehouseSettings
 
 # Who signs up, and how many completions each makes (the tests count them in the marts and on the Overview).
@@ -66,6 +67,10 @@ def published_template(shared: Path, sqlite_template: Path) -> Path:
 
 def _build(settings: Settings, patch: pytest.MonkeyPatch) -> None:
     export_settings(settings, patch)
+    # The mails the sign-ups' confirmations read are noted as sent (tests/support/api.py `MAILBOX`): a mail
+    # delivered and wiped from the outbox before its link is read is found there (the tests' own `mailbox`
+    # fixture, per test, is not set up yet when a session's fixture is built).
+    patch.setattr(api.main, "make_sender", lambda s, make=api.main.make_sender: recording(make(s)))
     with LiveServer(create_app(settings)) as live_server, httpx.Client(base_url=live_server.url) as http:
         for email, calls in ACTIVITY.items():
             headers = sign_up(http, email, settings, country="DE")

@@ -190,7 +190,7 @@ def test_an_unknown_email_costs_one_password_hash_check_like_a_known_one(client,
     assert calls[1] == security_module.DUMMY_PASSWORD_HASH
 
 
-def test_a_hash_made_with_old_parameters_is_upgraded_at_the_next_login(client, settings):
+def test_a_hash_made_with_old_parameters_is_upgraded_at_the_next_login(client, settings, production_hashing):
     sign_up(client, "ada@example.com")
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
     db_execute(settings, update(Account).values(password_hash=weak))

@@ -185,13 +185,15 @@ class ApiClient:
         return self._send("POST", "/api/v1/auth/refresh", None, json={"refresh_token": refresh_token})
 
     def _send(self, method: str, path: str, token: str | None, *, raw: bool = False, **kwargs: Any) -> Any:
-        headers = {"X-Client": "admin-panel", **forwarding.headers(self.origin)}
+        headers = {"X-Client": "admin-panel"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            response = httpx.request(
-                method, f"{self.base_url}{path}", headers=headers, timeout=self.timeout, **kwargs
-            )
+            with httpx.Client(timeout=self.timeout) as http:
+                request = http.build_request(method, f"{self.base_url}{path}", headers=headers, **kwargs)
+                # Signed for this very request: method, target and token (dashboard/forwarding.py).
+                request.headers.update(forwarding.headers(self.origin, request))
+                response = http.send(request)
         except httpx.HTTPError as exc:
             raise ApiError(
                 503, "api_unreachable", f"the API at {self.base_url} is unreachable: {exc}"

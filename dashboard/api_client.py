@@ -15,11 +15,15 @@ from dashboard.settings import get_dashboard_settings
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """A refusal: its status, stable code, the API's (English) message, and the specifics the message names,
+    by name (`params`, e.g. the role and the permission it lacks), for i18n.error to word in any language."""
+
+    def __init__(self, status: int, code: str, message: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.params = params or {}
 
 
 class SessionEnded(ApiError):
@@ -204,7 +208,8 @@ class ApiClient:
             return response.json() if response.content else None
         try:
             error = response.json()["error"]
-            raise ApiError(response.status_code, error["code"], error["message"])
+            params = error.get("params") if isinstance(error.get("params"), dict) else None
+            raise ApiError(response.status_code, error["code"], error["message"], params)
         except (ValueError, KeyError, TypeError):
             raise ApiError(response.status_code, "http_error", response.text[:200]) from None
 

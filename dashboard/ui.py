@@ -80,7 +80,7 @@ def call(action: Callable[[], R], *, success: str | None = None) -> R | None:
     except SessionEnded:
         session_ended()
     except ApiError as exc:
-        st.error(i18n.error(exc.code, exc.message), icon=":material/error:")
+        st.error(i18n.error(exc.code, exc.message, exc.params), icon=":material/error:")
         return None
     if success:
         st.toast(success, icon=":material/check_circle:")

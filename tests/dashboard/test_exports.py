@@ -94,7 +94,6 @@ def test_the_rule_itself():
     ]  # fmt: skip
 
 
-
 def test_downloading_a_table_as_shown_is_in_the_audit_log(panel):
     """The table is made into a file in the panel; the click reports it to the API's audit log."""
     panel("plans", role="admin")  # signs the admin in, to read the log

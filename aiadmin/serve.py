@@ -13,7 +13,7 @@ Decision record: docs/decisions/0037-one-supervisor-per-data-directory.md.
 - `--stop-with-parent` (`make run`): the supervisor stops everything when make dies (PR_SET_PDEATHSIG on
   itself, and its parent's pid checked) or is told to stop: make forwards only SIGTERM to its recipe and
   waits for it on SIGHUP, SIGINT or SIGQUIT, so `kill -HUP <make>` would leave everything running. A
-  fatal signal makes make drop its handler for it, which shows in /proc (`Parent`, decision 0045).
+  fatal signal makes make drop its handler for it, which shows in /proc (`Parent`, decision 0046).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The API sees the panel's server as its client; it records the staff member's own
 (sign-ins, the security log, the audit log) only from these headers, and only when their HMAC under the
 panel key verifies for the very request they came with: its method, target (path and query, as sent) and
 Authorization header are signed too (api/core/forwarded.py holds the same message; docs/decisions/0040,
-0045). The key is
+0046). The key is
 AIADMIN_PANEL_KEY, else the file the API made in $AIADMIN_DATA_DIR/panel_key; with neither, nothing is
 forwarded and the API records the panel's address, as before.
 """

@@ -42,11 +42,15 @@ def data_as_of() -> str:
     from warehouse.as_of import as_of
 
     now = as_of()
-    if now.published_at is not None:
-        at = f"{i18n.day(now.published_at)} {now.published_at:%H:%M:%S} UTC"
-        st.caption(i18n.t("common.data_as_of", at=at), help=i18n.t("common.data_as_of_help"))
+    _as_of_caption(now.published_at)
     _follow_publications(now.stamp)
     return now.stamp
+
+
+def _as_of_caption(published_at: datetime | None) -> None:
+    if published_at is not None:
+        at = f"{i18n.day(published_at)} {published_at:%H:%M:%S} UTC"
+        st.caption(i18n.t("common.data_as_of", at=at), help=i18n.t("common.data_as_of_help"))
 
 
 @st.fragment(run_every=AS_OF_POLL_SECONDS)
@@ -58,13 +62,15 @@ def _follow_publications(shown: str) -> None:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def analytics(stamp: str, role: str, name: str, start: date, end: date, **options) -> Any:
+def analytics(stamp: str, role: str, name: str, start: date | None, end: date | None, **options) -> Any:
     """A warehouse query (warehouse/queries.py), cached per publication of the serving copy (`stamp`), role
-    (so pages never share another role's data), range and options."""
+    (so pages never share another role's data), range and options. No range (both None): a query without
+    one (`catalogue_usage`) is called without it."""
     from warehouse import queries
 
     del stamp, role
-    return getattr(queries, name)(start=start, end=end, **options)
+    dates = {} if start is None and end is None else {"start": start, "end": end}
+    return getattr(queries, name)(**dates, **options)
 
 
 def can(permission: str) -> bool:
@@ -116,16 +122,17 @@ def record_download(name: str, fmt: str, frame: pd.DataFrame) -> None:
 
 
 def export_buttons(frame: pd.DataFrame, name: str, *, key: str | None = None) -> None:
-    """CSV and XLSX downloads of the table as it is shown; each download is in the audit log."""
+    """CSV and XLSX downloads of the table as it is shown; each download is in the audit log. The files are
+    made when a button is clicked, not on every run of the page (an XLSX per table was most of a render)."""
     key = key or name
     left, right = st.columns(2)
     left.download_button(
-        i18n.t("common.download_csv"), to_csv_bytes(frame), f"{name}.csv", "text/csv", key=f"{key}:csv",
-        icon=":material/download:", on_click=record_download, args=(name, "csv", frame),
+        i18n.t("common.download_csv"), lambda: to_csv_bytes(frame), f"{name}.csv", "text/csv",
+        key=f"{key}:csv", icon=":material/download:", on_click=record_download, args=(name, "csv", frame),
     )  # fmt: skip
     right.download_button(
-        i18n.t("common.download_xlsx"), to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX, key=f"{key}:xlsx",
-        icon=":material/download:", on_click=record_download, args=(name, "xlsx", frame),
+        i18n.t("common.download_xlsx"), lambda: to_xlsx_bytes(frame, name), f"{name}.xlsx", XLSX,
+        key=f"{key}:xlsx", icon=":material/download:", on_click=record_download, args=(name, "xlsx", frame),
     )  # fmt: skip
 
 
@@ -423,13 +430,31 @@ def fixed(name: Callable[[Any], str], options) -> Callable[[Any], str]:
     return lambda option: labels.get(option, str(option))
 
 
-def usage_metrics(figures: dict[str, Any]) -> None:
-    """A model's or a role's usage (the API's `…/usage`): calls, users, tokens, and the cost when given."""
-    values = [(i18n.t(f"common.{k}"), i18n.number(figures[k]))
-              for k in ("completions", "failed_calls", "users", "input_tokens", "output_tokens")]  # fmt: skip
-    if "cost_usd" in figures:
-        values.append((i18n.t("common.cost_usd"), i18n.amount(figures["cost_usd"])))
+USAGE_FIGURES = ("completions", "failed_calls", "users", "input_tokens", "output_tokens")
+
+
+def catalogue_usage(kind: str, id_: str, *, cost: bool) -> None:
+    """A model's or a role's usage so far (`kind` "models" or "roles"): calls, users, tokens, and the cost if
+    `cost`, from the published warehouse as of its publication (marts.mart_catalogue_usage: one query for
+    every model or role, cached per publication), not counted over every call of the API's database at each
+    view (issue 17). Zeros for one without calls; a note before the first publication."""
+    from warehouse.as_of import as_of
+    from warehouse.queries import ServingNotReady
+
+    now = as_of()
+    try:
+        frame = analytics(now.stamp, staff().role, "catalogue_usage", None, None, kind=kind)
+    except ServingNotReady:
+        st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
+        return
+    found = frame[frame["id"] == id_]
+    row = found.iloc[0] if not found.empty else None
+    values = [(i18n.t(f"common.{k}"), i18n.number(int(row[k]) if row is not None else 0))
+              for k in USAGE_FIGURES]  # fmt: skip
+    if cost:
+        values.append((i18n.t("common.cost_usd"), i18n.amount(row["cost_usd"] if row is not None else 0)))
     metrics(values)
+    _as_of_caption(now.published_at)
 
 
 # Click-through: a table's user, model, role or call opens that page with it chosen (`?user=`, `?model=`,

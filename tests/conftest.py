@@ -59,6 +59,15 @@ def sqlite_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def published_template(tmp_path_factory, sqlite_template) -> Path:
+    """Three users with activity, published by one pipeline run: built once per test run for every worker
+    (tests/support/world.py); a test copies it (`published_copy`, `published_world`), never changes it."""
+    from tests.support.world import published_template, shared_root
+
+    return published_template(shared_root(tmp_path_factory), sqlite_template)
+
+
+@pytest.fixture(scope="session")
 def pg_template() -> Iterator[str]:
     if POSTGRES_URL == "skip":
         pytest.skip("AIADMIN_TEST_POSTGRES_URL=skip: PostgreSQL tests not run")

@@ -1,11 +1,12 @@
 """The analytics queries that the panel and the analytics API share, on the serving copy only.
 
-Each takes a date range (UTC days, both ends included; None: unbounded) and returns a DataFrame whose
-columns are the API's and the CSV's. Periods: `day`, `week` (Monday) or `month`, labelled by their
-first calendar day; a week or month that the range cuts counts only its days inside the range, on every
-endpoint (decision 0042). Series have a row for every day of the warehouse's day spine (first to last
-event, decision 0011) inside the range: a day without activity is a row of zeros. Latency percentiles:
-nearest rank over successful calls, on 5% buckets, the same as mart_latency_daily (decision 0042).
+Each takes a date range (UTC days, both ends included; None: unbounded; `catalogue_usage` is all time) and
+returns a DataFrame whose columns are the API's and the CSV's. Periods: `day`, `week` (Monday) or `month`,
+labelled by their first calendar day; a week or month that the range cuts counts only its days inside the
+range, on every endpoint (decision 0042). Series have a row for every day of the warehouse's day spine
+(first to last event, decision 0011) inside the range: a day without activity is a row of zeros. Latency
+percentiles: nearest rank over successful calls, on 5% buckets, the same as mart_latency_daily (decision
+0042).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ Grain = Literal["day", "week", "month"]
 TopKind = Literal["users", "models", "roles", "providers", "countries"]
 TopMetric = Literal["cost", "calls", "tokens", "credits"]
 CostDimension = Literal["model", "provider", "role", "plan", "country"]
+CatalogueKind = Literal["models", "roles"]
 GRAINS = ("day", "week", "month")
 
 
@@ -362,6 +364,20 @@ def latency(start: date | None = None, end: date | None = None, *, path: Path | 
         ORDER BY outcomes.calls DESC, 1, 2
         """,
         [*_range_params(start, end), *_range_params(start, end)],
+        path,
+    )
+
+
+def catalogue_usage(kind: CatalogueKind, *, path: Path | None = None) -> pd.DataFrame:
+    """Per model or assistant role (`id`) that any event names, over every event so far (no date range: all
+    time, up to the publication), as the admin API's `…/usage` counts it: completions, failed calls, tokens
+    in and out, cost and distinct users (marts.mart_catalogue_usage)."""
+    if kind not in ("models", "roles"):
+        raise ValueError("kind must be models or roles")
+    return _query(
+        "SELECT id, completions, failed_calls, input_tokens, output_tokens, cost_usd, users "
+        "FROM marts.mart_catalogue_usage WHERE kind = ? ORDER BY id",
+        [kind.removesuffix("s")],
         path,
     )
 

@@ -49,7 +49,7 @@ def _selected(name: str):
 def calls_query(f: CallFilter) -> Select:
     """Every call matching `f`, newest first (by id: a total order, so pages never repeat or skip a row).
     A filter on the model or the status reads its partial index (`ix_usage_events_calls_*`: the column, then
-    id) newest first and stops at the page's end (docs/decisions/0045)."""
+    id) newest first and stops at the page's end (docs/decisions/0046)."""
     query = (
         select(*(_selected(c) for c in COLUMNS))
         .outerjoin(Account, Account.id == UsageEvent.user_id)

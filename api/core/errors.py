@@ -4,7 +4,7 @@ The body follows the OpenAI error shape so that OpenAI clients surface the messa
 `{"error": {"code": "quota_exceeded", "message": "…", "type": "rate_limit_error", "param": null}}`.
 A refusal whose message names specifics (which permission is missing, which model is in use) also gives them
 as `params`, `{"role": "analyst", "permission": "providers:write"}`, so that a client can word the refusal in
-its own language with them (the panel: dashboard/i18n.py `error`, docs/decisions/0045).
+its own language with them (the panel: dashboard/i18n.py `error`, docs/decisions/0046).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ query, as sent) and a hash of its Authorization header. The key is one only the 
 the signature verifies for this very request and the time is within `MAX_SKEW_SECONDS` of its own; otherwise
 it ignores all four and the client is the socket's peer (through AIADMIN_TRUSTED_PROXIES), as for any
 caller. A captured set is thus worth nothing on any other method, path, query or token.
-See docs/decisions/0040-panel-forwards-the-staff-members-address.md and 0045.
+See docs/decisions/0040-panel-forwards-the-staff-members-address.md and 0046.
 
 dashboard/forwarding.py signs with the same message; tests/api/core/test_forwarded.py holds the two to it.
 """

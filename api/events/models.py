@@ -52,7 +52,7 @@ class UsageEvent(Base):
         Index("ix_usage_events_occurred_at", "occurred_at"),
         Index("ix_usage_events_user_time", "user_id", "occurred_at"),
         # The request explorer's filters on model and status, in its keyset order (newest id first):
-        # migration 0024, docs/decisions/0045.
+        # migration 0024, docs/decisions/0046.
         *(
             Index(
                 f"ix_usage_events_calls_{column}",

@@ -146,9 +146,7 @@ def catalogue_rows(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def usage_and_prices(model: dict[str, Any]) -> None:
     with st.spinner(i18n.t("models.usage_loading")):
-        usage = ui.call(lambda: api.get(f"{MODELS}/{model['id']}/usage"))
-    if usage is not None:
-        ui.usage_metrics(usage)
+        ui.catalogue_usage("models", model["id"], cost=True)
     st.subheader(i18n.t("models.price_history"))
     history = [
         {

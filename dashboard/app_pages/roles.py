@@ -166,10 +166,8 @@ def history(role: dict[str, Any]) -> None:
 
 
 def usage(role_id: str) -> None:
-    with st.spinner(i18n.t("roles.usage_loading")):
-        figures = ui.call(lambda: api.get(f"{ROLES}/{role_id}/usage"))
-    if figures is not None:
-        ui.usage_metrics(figures)
+    with st.spinner(i18n.t("roles.usage_loading")):  # a role's cost is its models' (Models, Reports)
+        ui.catalogue_usage("roles", role_id, cost=False)
 
 
 st.title(i18n.t("roles.title"))

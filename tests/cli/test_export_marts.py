@@ -6,21 +6,29 @@ import duckdb
 import pyarrow.parquet as pq
 
 from aiadmin.cli import main
-from tests.support.api import completion_body, sign_up
+from api.core.settings import get_settings
+from tests.conftest import export_settings
+from tests.support.world import CALLS, published_copy
+from warehouse.settings import WarehouseSettings, get_warehouse_settings
+
+
+def test_before_the_first_publish_export_marts_says_what_to_run(env_settings, tmp_path, capsys):
+    assert main(["export-marts", str(tmp_path / "early")]) == 1
+    assert "run `aiadmin pipeline run`" in capsys.readouterr().err
+    assert not (tmp_path / "early").exists() or not list((tmp_path / "early").iterdir())
 
 
 def test_export_marts_writes_one_parquet_file_per_mart_with_all_its_rows(
-    env_settings, client, warehouse_settings, pipeline, tmp_path, capsys
+    published_template, tmp_path, monkeypatch, request
 ):
-    assert main(["export-marts", str(tmp_path / "early")]) == 1  # nothing published yet
-    assert "run `aiadmin pipeline run`" in capsys.readouterr().err
-
-    client.post("/v1/chat/completions", headers=sign_up(client, "ada@example.com"), json=completion_body())
-    pipeline()
+    settings = published_copy(published_template, tmp_path / "world")
+    export_settings(settings, monkeypatch)
+    request.addfinalizer(lambda: (get_settings.cache_clear(), get_warehouse_settings.cache_clear()))
+    serving = WarehouseSettings(data_dir=settings.data_dir).serving_path
     out = tmp_path / "marts"
     assert main(["export-marts", str(out)]) == 0
 
-    with duckdb.connect(str(warehouse_settings.serving_path), read_only=True) as con:
+    with duckdb.connect(str(serving), read_only=True) as con:
         listed = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'")
         marts = [row[0] for row in listed.fetchall()]
         counts = {t: con.execute(f'SELECT count(*) FROM marts."{t}"').fetchone()[0] for t in marts}
@@ -28,4 +36,4 @@ def test_export_marts_writes_one_parquet_file_per_mart_with_all_its_rows(
     assert not list(out.glob(".*"))  # no partial file left behind
     for table, rows in counts.items():
         assert pq.read_metadata(out / f"{table}.parquet").num_rows == rows
-    assert counts["fct_llm_calls"] == 1
+    assert counts["fct_llm_calls"] == CALLS

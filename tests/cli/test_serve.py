@@ -200,7 +200,7 @@ def test_a_second_supervisor_for_the_same_data_directory_says_who_runs_and_start
 def test_stopping_make_alone_stops_the_supervisor_and_every_service(tmp_path, signum):
     """`make run` is a real make whose recipe is the supervisor (`--stop-with-parent`). Make forwards only
     SIGTERM to it; on SIGHUP or SIGINT sent to make alone (not its terminal's group) make waits for the
-    recipe, and on SIGKILL it is gone: each time the supervisor stops everything (docs/decisions/0045)."""
+    recipe, and on SIGKILL it is gone: each time the supervisor stops everything (docs/decisions/0046)."""
     pids = tmp_path / "pids"
     pids.mkdir()
     script = tmp_path / "supervisor.py"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -146,7 +147,7 @@ def test_a_table_shown_with_localised_numbers_downloads_typed_cells(monkeypatch)
     from streamlit.delta_generator import DeltaGenerator
     from streamlit.testing.v1 import AppTest
 
-    files: dict[str, bytes] = {}
+    files: dict[str, Callable[[], bytes]] = {}  # each button's data: made when it is clicked
     original = DeltaGenerator.download_button
 
     def keep(dg, label, data, *args, **kwargs):
@@ -161,7 +162,7 @@ def test_a_table_shown_with_localised_numbers_downloads_typed_cells(monkeypatch)
     shown = app.dataframe[0].value
     assert list(shown["balance"]) == ["1\u202f234,50", "-2,00"] and shown["last"][0] == "—"
 
-    sheet = load_workbook(io.BytesIO(files["people:xlsx"])).active
+    sheet = load_workbook(io.BytesIO(files["people:xlsx"]())).active
     rows = [[cell for cell in row] for row in sheet.iter_rows()]
     column = {cell.value: index for index, cell in enumerate(rows[0])}
     first, second = rows[1], rows[2]
@@ -172,5 +173,5 @@ def test_a_table_shown_with_localised_numbers_downloads_typed_cells(monkeypatch)
     assert first[column["since"]].is_date and first[column["since"]].value == datetime(2026, 11, 22, 14, 5)
     assert first[column["День"]].is_date  # a warehouse column: under its label, as shown (decision 0039)
     assert first[column["last"]].value is None
-    table = list(csv.DictReader(io.StringIO(files["people:csv"].decode("utf-8"))))
+    table = list(csv.DictReader(io.StringIO(files["people:csv"]().decode("utf-8"))))
     assert table[0]["balance"] == "1234.5" and table[0]["name"].startswith("'=")

@@ -45,7 +45,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "app.pages.{}": tuple(constant("app", "PAGES")),
     "app.sections.{}": constant("app", "SECTIONS"),
     "common.{}": (
-        *("completions", "failed_calls", "users", "input_tokens", "output_tokens"),  # ui.usage_metrics
+        *("completions", "failed_calls", "users", "input_tokens", "output_tokens"),  # ui.catalogue_usage
         *("day", "week", "month"),  # the grains of the overview and the reports
     ),
     "requests.status_{}": constant("requests", "STATUSES"),

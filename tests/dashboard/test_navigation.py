@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, sqlite_template):
+def world(tmp_path_factory, published_template):
     """Users with activity, published (so that every chart, table and heatmap has rows to draw), and the
     live API: one for the module (its pipeline run is most of its time)."""
     with pytest.MonkeyPatch.context() as patch:
-        with published_world(tmp_path_factory.mktemp("pages-world"), sqlite_template, patch) as world:
+        with published_world(tmp_path_factory.mktemp("pages-world"), published_template, patch) as world:
             patch.setenv("AIADMIN_API_URL", world[1].url)
             yield world
 
@@ -86,3 +86,32 @@ def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_langua
     for name in sorted(set(registry) - allowed):
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             app.switch_page(f"app_pages/{name}.py")
+
+
+@pytest.mark.xdist_group("panel-pages")
+def test_models_and_roles_pages_show_the_usage_the_api_counts_from_the_published_warehouse(world):
+    """A model's and a role's usage on their pages is read from the published warehouse (one row of
+    mart_catalogue_usage), not counted over every event at each view: the same figures as the API's `…/usage`
+    counts in the OLTP database, when nothing happened since the publication."""
+    settings, live_server = world
+    staff = sign_in_staff(settings, live_server.url, "admin")
+    api = ApiClient(live_server.url, staff.token)
+    labels = {"completions": "Completions", "failed_calls": "Failed calls", "users": "Users",
+              "input_tokens": "Input tokens", "output_tokens": "Output tokens"}  # fmt: skip
+    for page, path, picker in (("models", "/api/v1/admin/models", "models:chosen"),
+                               ("roles", "/api/v1/admin/roles", "roles:chosen")):  # fmt: skip
+        counted = {item["id"]: api.get(f"{path}/{item['id']}/usage") for item in api.get(path)}
+        used = [i for i, figures in counted.items() if figures["completions"]]
+        assert used or page == "roles", counted  # the world's calls name a model (no assistant role)
+        app = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / f"{page}.py"), default_timeout=60)
+        app.session_state["staff"], app.session_state["locale"] = staff, "en"
+        app.run()
+        for item_id in [*used[:1], *[i for i in counted if i not in used][:1]]:  # one used, one not
+            app.selectbox(key=picker).select(item_id).run()
+            assert not app.exception, (page, item_id, app.exception)
+            shown = {m.label: m.value for m in app.metric}
+            expected = {labels[k]: f"{counted[item_id][k]:,}" for k in labels}
+            if page == "models":
+                expected["Cost, USD"] = str(i18n.amount(counted[item_id]["cost_usd"]))
+            assert shown == expected, (page, item_id)
+            assert any(c.value.startswith("Data as of") for c in app.caption), (page, item_id)

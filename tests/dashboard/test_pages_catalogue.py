@@ -114,7 +114,7 @@ def test_a_role_without_the_permission_sees_the_api_refusal_not_a_crash(panel):
     app = panel("settings", role="moderator", locale="ru")
     assert not app.exception and not app.metric and not app.button
     # In Russian the refusal is the catalogue's words for its code (decision 0039), not the API's English,
-    # with the specifics the API gave filled in (decision 0045).
+    # with the specifics the API gave filled in (decision 0046).
     assert [e.value for e in app.error] == [
         "Роли «Модератор» это не разрешено: ей не хватает права settings:write."
     ]

@@ -298,7 +298,7 @@ def test_a_moderator_reads_a_users_chat_and_the_read_is_audited(panel, env_setti
     now = datetime.now(UTC)
     today = f"{now.day} {now:%b %Y}"
     assert len(activity) >= 31 and activity.set_index("Day")["Events"][today] == activity["Events"].sum() >= 4
-    # Its downloads hold the days as dates and the counts as numbers, not the text shown (decision 0045).
+    # Its downloads hold the days as dates and the counts as numbers, not the text shown (decision 0046).
     sheet = load_workbook(io.BytesIO(downloads.raw("activity_ada@example.com:xlsx"))).active
     header, *rows = list(sheet.iter_rows())
     assert [c.value for c in header] == ["Day", "Events"] and len(rows) == len(activity)

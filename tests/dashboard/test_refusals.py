@@ -1,6 +1,6 @@
 """A refusal keeps its specifics in every language: the API gives them as `params` beside the stable code, and
 the panel words them with its catalogue, in English and in Russian (dashboard/i18n.py `error`,
-docs/decisions/0045). Before, a Russian staff member read only "your role may not do this"."""
+docs/decisions/0046). Before, a Russian staff member read only "your role may not do this"."""
 
 from __future__ import annotations
 

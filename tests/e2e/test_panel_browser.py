@@ -97,13 +97,13 @@ def browser_page():
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, sqlite_template):
+def world(tmp_path_factory, published_template):
     """Three users with activity, published; the panel serving. One world for the module's tests (its
     pipeline run and server starts are most of their time): each test signs in as an admin of its own
     (`sign_in`), and no test changes what another one reads."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(api.main, "make_sender", lambda s, make=api.main.make_sender: recording(make(s)))
-        with published_world(tmp_path_factory.mktemp("browser-world"), sqlite_template, patch) as (
+        with published_world(tmp_path_factory.mktemp("browser-world"), published_template, patch) as (
             settings,
             live_server,
         ):

@@ -8,7 +8,9 @@ from api.accounts.models import Account
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
 from tests.support.api import completion_body, db_execute, event_counts, sign_up
+from tests.support.world import published_copy
 from warehouse.queries import daily_usage
+from warehouse.settings import WarehouseSettings
 from warehouse.status import read_status
 
 
@@ -114,17 +116,15 @@ def test_a_failing_dbt_test_fails_the_run_and_keeps_the_last_serving_copy(
     assert noted["last_run"]["status"] == "failure" and noted["last_run"]["failed_steps"] == ["dbt_models"]
 
 
-def test_dbt_docs_generate_documents_the_built_marts_and_names_the_exposures(
-    client, settings, warehouse_settings, pipeline, tmp_path
-):
+def test_dbt_docs_generate_documents_the_built_marts_and_names_the_exposures(published_template, tmp_path):
     import json
     import os
     import subprocess
 
     from pipelines.dbt_assets import DBT_DIR, DBT_EXECUTABLE
 
-    _activity(client, {"ada@example.com": 1})
-    pipeline()
+    settings = published_copy(published_template, tmp_path / "world")  # a warehouse the pipeline built
+    warehouse_settings = WarehouseSettings(data_dir=settings.data_dir)
     done = subprocess.run(
         # Its target and its log in the test's own folder (not dbt/logs, shared with parallel test workers).
         [

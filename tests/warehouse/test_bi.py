@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -11,30 +10,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from tests.support.api import completion_body, sign_up
+from tests.support.world import CALLS, USERS, published_copy
 from warehouse.publish import publish
 from warehouse.queries import daily_usage
+from warehouse.settings import WarehouseSettings
 
 MART_MODELS = sorted(p.stem for p in (Path(__file__).parents[2] / "dbt" / "models" / "marts").glob("*.sql"))
 
 
 @pytest.fixture
-def database_url(sqlite_template, tmp_path) -> str:
-    """SQLite only here: what BI tools read does not depend on the API's database."""
-    path = tmp_path / "aiadmin.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def serving(client, warehouse_settings, pipeline) -> Path:
-    """A serving copy published by a real pipeline run over two users' calls."""
-    for email, calls in {"ada@example.com": 2, "bob@example.com": 1}.items():
-        headers = sign_up(client, email)
-        for _ in range(calls):
-            assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).is_success
-    assert pipeline().success
-    return warehouse_settings.serving_path
+def serving(published_template, tmp_path) -> Path:
+    """A copy of the serving copy a real pipeline run published over the test world's calls."""
+    settings = published_copy(published_template, tmp_path / "world")
+    return WarehouseSettings(data_dir=settings.data_dir).serving_path
 
 
 def _published_at(connection: sa.Connection):
@@ -70,7 +58,7 @@ def test_sqlalchemy_tools_such_as_superset_read_the_marts_through_duckdb_engine(
             expected = daily_usage(path=serving)
             assert through_engine.astype(str).to_dict("records") == expected.astype(str).to_dict("records")
             assert len(expected) == 1
-            assert expected.iloc[0]["active_users"] == 2 and expected.iloc[0]["completions"] == 3
+            assert expected.iloc[0]["active_users"] == USERS and expected.iloc[0]["completions"] == CALLS
             assert expected.iloc[0]["input_tokens"] > 0
 
             dau = pd.read_sql("SELECT day, dau FROM marts.mart_active_users_daily ORDER BY day", engine)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,9 +14,10 @@ import duckdb
 import pytest
 
 from bench.venvs import PinnedVenvError, pinned_venv
-from tests.support.api import completion_body, sign_up
+from tests.support.world import USERS, published_copy
 from warehouse.publish import publish
 from warehouse.queries import connect_serving
+from warehouse.settings import WarehouseSettings
 
 READS = 1_000
 PUBLISHES = 20
@@ -144,14 +144,6 @@ def test_overlapping_readers_in_one_process_see_a_new_publication(tmp_path):
 # --- a file published by the real pipeline, opened by DuckDB 1.4 -----------------------------------------
 
 
-@pytest.fixture
-def database_url(sqlite_template, tmp_path) -> str:
-    """SQLite only here: the serving copy does not depend on the API's database."""
-    path = tmp_path / "aiadmin.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
 def _duckdb14_venv() -> Path:
     """A virtualenv with DuckDB 1.4, made once and kept in the user's cache (outside the work tree)."""
     root = os.environ.get("AIADMIN_DUCKDB14_VENV")
@@ -192,14 +184,10 @@ def _read_every_table(python: Path | str, path: Path) -> dict:
     return json.loads(result.stdout)
 
 
-def test_a_file_published_by_the_pipeline_opens_in_duckdb_1_4(client, warehouse_settings, pipeline):
+def test_a_file_published_by_the_pipeline_opens_in_duckdb_1_4(published_template, tmp_path):
     python = _duckdb14_venv()
-    for email, calls in {"ada@example.com": 2, "bob@example.com": 1}.items():
-        headers = sign_up(client, email)
-        for _ in range(calls):
-            assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).is_success
-    assert pipeline().success
-    serving = warehouse_settings.serving_path
+    settings = published_copy(published_template, tmp_path / "world")
+    serving = WarehouseSettings(data_dir=settings.data_dir).serving_path
 
     read_by_14 = _read_every_table(python, serving)
     read_here = _read_every_table(sys.executable, serving)
@@ -211,5 +199,5 @@ def test_a_file_published_by_the_pipeline_opens_in_duckdb_1_4(client, warehouse_
     marts = {name: count for name, (count, _columns) in here.items() if name.startswith("marts.")}
     models = (Path(__file__).parents[2] / "dbt" / "models" / "marts").glob("*.sql")
     assert sorted(marts) == sorted(f"marts.{model.stem}" for model in models)
-    assert marts["marts.daily_usage"] == 1 and marts["marts.mart_user_facts"] == 2
+    assert marts["marts.daily_usage"] == 1 and marts["marts.mart_user_facts"] == USERS
     assert here["main._publication"][0] == 1

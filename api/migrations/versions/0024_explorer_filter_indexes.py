@@ -2,7 +2,7 @@
 
 The explorer lists the completions' events (`llm.call_succeeded`, `llm.call_failed`) newest id first; a
 filter on the model or the status then reads (column, id) of those events only, and stops at the page's
-end instead of walking the primary key through every other model's calls (docs/decisions/0045).
+end instead of walking the primary key through every other model's calls (docs/decisions/0046).
 On PostgreSQL the indexes are built CONCURRENTLY: the gateway keeps writing events meanwhile.
 
 Revision ID: 0024

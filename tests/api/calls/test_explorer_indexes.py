@@ -1,5 +1,5 @@
 """The request explorer's model and status filters read their partial indexes in keyset order (migration 0024,
-docs/decisions/0045): shown with PostgreSQL's own plan of the explorer's query, as the API sends it, on a
+docs/decisions/0046): shown with PostgreSQL's own plan of the explorer's query, as the API sends it, on a
 table of 100,000 events where the filtered model is rare. Without the indexes the plan walks the primary
 key (or the whole table) instead. Checked as a one-off statement and as the prepared statement psycopg
 makes of a query it has run five times, after as many runs: PostgreSQL would then switch it to a generic

@@ -131,7 +131,7 @@ def test_the_panel_forwards_nothing_without_a_key_or_outside_a_script_run(tmp_pa
 def test_a_captured_signature_is_worthless_on_any_other_request(client, settings):
     """Someone who sees the panel's traffic copies a signed set of headers and sends it, within the minute,
     with another request: another method, path, query or token. The API believes none of them (it records the
-    socket's peer), only the request the set was signed for (docs/decisions/0045)."""
+    socket's peer), only the request the set was signed for (docs/decisions/0046)."""
     key = settings.panel_key.get_secret_value()
     now = time.time()
     sign_up(client, "ada@example.com", settings)

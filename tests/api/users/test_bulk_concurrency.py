@@ -1,6 +1,6 @@
 """Bulk user actions under a burst on PostgreSQL: parallel bulk requests over overlapping accounts, in
 clashing orders, and single blocks and unblocks of the same accounts at once (api/users/admin.py,
-docs/decisions/0045).
+docs/decisions/0046).
 
 Each request must still be all or nothing, answered 200 or refused with its rule's code (never a 500, never
 a deadlock), and the audit log must hold exactly the changes that happened: an account blocked twice in a

@@ -186,7 +186,7 @@ def test_a_model_added_in_the_panel_can_be_reordered_and_deleted_but_a_used_one_
     app.run()
     confirm(app, "models:delete:mock-large")  # a role's default model
     assert [e.value for e in app.error] == [
-        "model 'mock-large' is referenced by roles, chats or calls: hide it instead"
+        "The model mock-large is in use (by roles, chats or calls) and cannot be removed: hide it instead."
     ]
     assert "mock-large" in [row["ID"] for row in table(app)]
 

@@ -202,8 +202,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from aiadmin import serve
     from aiadmin.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_USER_EMAIL, DEMO_USER_PASSWORD
 
-    if args.stop_with_parent:
-        serve.die_with_parent()  # `make run`: killing make stops us, and so everything
+    # `make run`: make's death or a stop signal to make alone stops us, and so everything.
+    parent = serve.stop_with_parent() if args.stop_with_parent else None
     settings = get_settings()
     specs = serve.services(args.host, args.api_port, args.dagster_port, args.panel_port)
     env = {
@@ -230,6 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         prepare=serve.prepare_steps() if args.prepare else [],
         setup=lambda: env.update(DAGSTER_HOME=str(_dagster_instance(settings.data_dir))),
         grace=args.grace,
+        parent=parent,
     )
 
 

@@ -10,6 +10,10 @@ Decision record: docs/decisions/0037-one-supervisor-per-data-directory.md.
 - SIGHUP, SIGINT and SIGTERM all mean "stop everything". A SIGKILL cannot be caught: a small watchdog process,
   holding the other end of a pipe, sees the pipe close and stops the groups itself. Each service also gets
   SIGTERM from the kernel when the supervisor dies (PR_SET_PDEATHSIG), in case the watchdog is gone too.
+- `--stop-with-parent` (`make run`): the supervisor stops everything when make dies (PR_SET_PDEATHSIG on
+  itself, and its parent's pid checked) or is told to stop: make forwards only SIGTERM to its recipe and
+  waits for it on SIGHUP, SIGINT or SIGQUIT, so `kill -HUP <make>` would leave everything running. A
+  fatal signal makes make drop its handler for it, which shows in /proc (`Parent`, decision 0046).
 """
 
 from __future__ import annotations
@@ -152,6 +156,50 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# The signals make catches to stop (SIGHUP, SIGINT, SIGQUIT, SIGTERM), as bits of /proc's SigCgt mask.
+PARENT_STOPS = sum(1 << (signum - 1) for signum in (*STOP_SIGNALS, signal.SIGQUIT))
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The process that started the supervisor (make), as it was at the start: its pid and which stop signals
+    it had handlers for. It asked us to stop when it is gone (we were reparented) or when it no longer catches
+    one of them: GNU make's handler for a fatal signal resets itself to the default before it waits for its
+    recipes to end, and forwards only SIGTERM to them."""
+
+    pid: int
+    caught: int | None
+
+    @classmethod
+    def now(cls) -> Parent:
+        pid = os.getppid()
+        return cls(pid, _caught_signals(pid))
+
+    def asked_to_stop(self) -> bool:
+        if os.getppid() != self.pid:
+            return True
+        caught = _caught_signals(self.pid)
+        return None not in (self.caught, caught) and bool(self.caught & PARENT_STOPS & ~caught)
+
+
+def _caught_signals(pid: int) -> int | None:
+    """The signals `pid` has handlers for (Linux's /proc SigCgt), None when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def stop_with_parent() -> Parent:
+    """`make run`: SIGTERM from the kernel when make dies, and make as it is now, for the supervisor to
+    watch."""
+    die_with_parent()
+    return Parent.now()
+
+
 def say(message: str) -> None:
     """Print, surviving a closed terminal (SIGHUP) or a reader gone: a stop goes on without an audience."""
     try:
@@ -166,8 +214,16 @@ class Supervisor:
     """Starts processes each in its own group, and stops every group on a stop signal, on exit or, through
     its watchdog, on its own death."""
 
-    def __init__(self, env: dict[str, str], *, grace: float = GRACE, lock: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        grace: float = GRACE,
+        lock: IO[str] | None = None,
+        parent: Parent | None = None,
+    ) -> None:
         self.env = env
+        self.parent = parent  # stop when it asks (`--stop-with-parent`)
         self.grace = grace
         self.running: list[tuple[Service, subprocess.Popen]] = []
         self.stop_requested: int | None = None  # the signal that asked us to stop
@@ -207,6 +263,13 @@ class Supervisor:
             self.grace = 0  # asked twice: no more waiting
         self.stop_requested = signum
 
+    def _stopping(self) -> bool:
+        """Whether a stop was asked: by a signal, or by the parent we watch (then as if by SIGTERM)."""
+        if self.stop_requested is None and self.parent is not None and self.parent.asked_to_stop():
+            say(f"\nThe parent process ({self.parent.pid}) was stopped.")
+            self.stop_requested = signal.SIGTERM
+        return self.stop_requested is not None
+
     def _tell_watchdog(self, line: str) -> None:
         with suppress(OSError, AttributeError):
             self._watchdog.stdin.write(line + "\n")
@@ -223,7 +286,7 @@ class Supervisor:
     def run_step(self, spec: Service) -> int:
         """Run one step to its end (or until a stop is asked): its exit code, or None when stopped."""
         proc = self.start(spec)
-        while proc.poll() is None and self.stop_requested is None:
+        while proc.poll() is None and not self._stopping():
             time.sleep(0.1)
         if self.stop_requested is not None:
             return 128 + self.stop_requested
@@ -232,7 +295,7 @@ class Supervisor:
 
     def watch(self) -> int:
         """Wait until a stop is asked (0) or a service exits (its code, or 1: the others are stopped)."""
-        while self.stop_requested is None:
+        while not self._stopping():
             for spec, proc in self.running:
                 if proc.poll() is not None:
                     say(f"\n{spec.name} exited with code {proc.returncode}; stopping the others.")
@@ -283,10 +346,12 @@ def supervise(
     prepare: list[Service] = (),
     grace: float = GRACE,
     lock: IO[str] | None = None,
+    parent: Parent | None = None,
 ) -> int:
-    """Run the `prepare` steps one after the other, then every service until a stop signal (exit 0) or until
-    one of them exits (its code); either way every process started is stopped before this returns."""
-    with Supervisor(env, grace=grace, lock=lock) as supervisor:
+    """Run the `prepare` steps one after the other, then every service until a stop signal or `parent` asks
+    (exit 0) or until one of them exits (its code); either way every process started is stopped before this
+    returns."""
+    with Supervisor(env, grace=grace, lock=lock, parent=parent) as supervisor:
         for step in prepare:
             say(f"$ aiadmin {step.name}")
             code = supervisor.run_step(step)
@@ -310,6 +375,7 @@ def run(
     prepare: list[Service] = (),
     setup: Callable[[], None] = lambda: None,
     grace: float = GRACE,
+    parent: Parent | None = None,
 ) -> int:
     """`aiadmin serve`: under the data directory's lock, `setup()`, the `prepare` steps, then the services
     (see `supervise`). Another supervisor holding the lock: say who, exit 1, nothing started."""
@@ -317,7 +383,7 @@ def run(
     try:
         with data_dir_lock(data_dir, about) as lock:
             setup()
-            return supervise(specs, env, banner, prepare=prepare, grace=grace, lock=lock)
+            return supervise(specs, env, banner, prepare=prepare, grace=grace, lock=lock, parent=parent)
     except AlreadyRunning as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -15,11 +15,15 @@ from dashboard.settings import get_dashboard_settings
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    """A refusal: its status, stable code, the API's (English) message, and the specifics the message names,
+    by name (`params`, e.g. the role and the permission it lacks), for i18n.error to word in any language."""
+
+    def __init__(self, status: int, code: str, message: str, params: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.params = params or {}
 
 
 class SessionEnded(ApiError):
@@ -192,13 +196,16 @@ class ApiClient:
         return self._send("POST", "/api/v1/auth/refresh", None, json={"refresh_token": refresh_token})
 
     def _send(self, method: str, path: str, token: str | None, *, raw: bool = False, **kwargs: Any) -> Any:
-        headers = {"X-Client": "admin-panel", **forwarding.headers(self.origin)}
+        headers = {"X-Client": "admin-panel"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            response = _HTTP.request(
+            request = _HTTP.build_request(
                 method, f"{self.base_url}{path}", headers=headers, timeout=self.timeout, **kwargs
             )
+            # Signed for this very request: method, target and token (dashboard/forwarding.py).
+            request.headers.update(forwarding.headers(self.origin, request))
+            response = _HTTP.send(request)
         except httpx.HTTPError as exc:
             raise ApiError(
                 503, "api_unreachable", f"the API at {self.base_url} is unreachable: {exc}"
@@ -209,7 +216,8 @@ class ApiClient:
             return response.json() if response.content else None
         try:
             error = response.json()["error"]
-            raise ApiError(response.status_code, error["code"], error["message"])
+            params = error.get("params") if isinstance(error.get("params"), dict) else None
+            raise ApiError(response.status_code, error["code"], error["message"], params)
         except (ValueError, KeyError, TypeError):
             raise ApiError(response.status_code, "http_error", response.text[:200]) from None
 

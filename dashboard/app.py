@@ -71,7 +71,7 @@ def login_page() -> None:
         try:
             staff = ApiClient().login(email, password, otp.strip() or None)
         except ApiError as exc:
-            st.error(i18n.error(exc.code, exc.message))
+            st.error(i18n.error(exc.code, exc.message, exc.params))
             return
         st.session_state["staff"] = staff
         st.rerun()
@@ -101,7 +101,7 @@ def enrol_page() -> None:
         try:
             st.session_state["totp_setup"] = client.post("/api/v1/auth/2fa/setup")
         except ApiError as exc:
-            st.error(i18n.error(exc.code, exc.message))
+            st.error(i18n.error(exc.code, exc.message, exc.params))
             return
     setup = st.session_state["totp_setup"]
     st.text_input(i18n.t("app.enrol_key"), setup["secret"], disabled=True)
@@ -114,7 +114,7 @@ def enrol_page() -> None:
         try:
             done = client.post("/api/v1/auth/2fa/enable", {"code": code.strip(), "password": password})
         except ApiError as exc:
-            st.error(i18n.error(exc.code, exc.message))
+            st.error(i18n.error(exc.code, exc.message, exc.params))
             return
         st.session_state.pop("totp_setup", None)
         st.session_state["recovery_codes"] = done["recovery_codes"]
@@ -147,7 +147,7 @@ if staff is not None:
         staff = None
     except ApiError as exc:
         st.session_state.pop("staff", None)
-        st.session_state["signed_out_because"] = i18n.error(exc.code, exc.message)
+        st.session_state["signed_out_because"] = i18n.error(exc.code, exc.message, exc.params)
         staff = None
 if staff is None:
     st.navigation(

@@ -2,7 +2,9 @@
 
 The API sees the panel's server as its client; it records the staff member's own address and User-Agent
 (sign-ins, the security log, the audit log) only from these headers, and only when their HMAC under the
-panel key verifies (api/core/forwarded.py holds the same message; docs/decisions/0040). The key is
+panel key verifies for the very request they came with: its method, target (path and query, as sent) and
+Authorization header are signed too (api/core/forwarded.py holds the same message; docs/decisions/0040,
+0046). The key is
 AIADMIN_PANEL_KEY, else the file the API made in $AIADMIN_DATA_DIR/panel_key; with neither, nothing is
 forwarded and the API records the panel's address, as before.
 """
@@ -14,6 +16,8 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
+
+import httpx
 
 from dashboard.settings import get_dashboard_settings
 
@@ -43,13 +47,19 @@ def browser() -> Browser | None:
     return Browser(ip, _NOT_PRINTABLE_ASCII.sub("?", agent)[:USER_AGENT_MAX])
 
 
-def signature(key: str, ip: str, user_agent: str, timestamp: str) -> str:
-    """HMAC-SHA256 (hex) of `timestamp|ip|user_agent` under the panel key, as api/core/forwarded.py checks."""
-    return hmac.new(key.encode(), f"{timestamp}|{ip}|{user_agent}".encode(), hashlib.sha256).hexdigest()
+def signature(key: str, ip: str, user_agent: str, timestamp: str, request: httpx.Request) -> str:
+    """HMAC-SHA256 (hex) under the panel key of `timestamp|ip|user_agent|METHOD|target|sha256(authorization)`
+    for `request` as it will be sent (its target percent-encoded as on the wire), as api/core/forwarded.py
+    checks."""
+    token = hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()
+    target = request.url.raw_path.decode("ascii")
+    message = f"{timestamp}|{ip}|{user_agent}|{request.method.upper()}|{target}|{token}"
+    return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def headers(origin: Browser | None, now: float | None = None) -> dict[str, str]:
-    """The signed headers for one request made on behalf of `origin`; none without a browser or a key."""
+def headers(origin: Browser | None, request: httpx.Request, now: float | None = None) -> dict[str, str]:
+    """The signed headers for `request`, made on behalf of `origin` (and good for it alone); none without a
+    browser or a key."""
     key = panel_key()
     if origin is None or key is None:
         return {}
@@ -58,7 +68,7 @@ def headers(origin: Browser | None, now: float | None = None) -> dict[str, str]:
         "X-Staff-IP": origin.ip,
         "X-Staff-User-Agent": origin.user_agent,
         "X-Staff-Timestamp": stamp,
-        "X-Staff-Signature": signature(key, origin.ip, origin.user_agent, stamp),
+        "X-Staff-Signature": signature(key, origin.ip, origin.user_agent, stamp, request),
     }
 
 

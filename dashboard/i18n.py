@@ -91,14 +91,22 @@ def column(name: str) -> str:
     return catalogue(current()).get(f"columns.{name}", name)
 
 
-def error(code: str, message: str) -> str:
-    """An API refusal in the staff member's language, by its stable code (`[errors]`). The API's message is
-    English and names the specifics ("the analyst role lacks the providers:write permission"), so English
-    shows it and falls back to the catalogue only when it is empty; another language shows its catalogue's
-    words, or the API's message for a code the catalogues do not know (a provider's own)."""
+def error(code: str, message: str, params: dict[str, Any] | None = None) -> str:
+    """An API refusal in the staff member's language, by its stable code. With the specifics the API gave
+    (`params`: "role", "permission"), the `[error_details]` wording of the code with them filled in (a role
+    by its name in the language); else, in English, the API's own message (it names the specifics too), and
+    in another language the `[errors]` catalogue's words, or the API's message for a code the catalogues do
+    not know (a provider's own)."""
+    words = catalogue(current())
+    if params and (template := words.get(f"error_details.{code}")):
+        named = {k: words.get(f"users.role_{v}", v) if k == "role" else v for k, v in params.items()}
+        try:
+            return template.format(**named)
+        except (KeyError, IndexError, ValueError):  # the API gave other specifics than the wording takes
+            pass
     if current() == "en" and message:
         return message
-    return catalogue(current()).get(f"errors.{code}", message)
+    return words.get(f"errors.{code}", message)
 
 
 def chart_locale() -> dict[str, Any]:

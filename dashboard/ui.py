@@ -86,7 +86,7 @@ def call(action: Callable[[], R], *, success: str | None = None) -> R | None:
     except SessionEnded:
         session_ended()
     except ApiError as exc:
-        st.error(i18n.error(exc.code, exc.message), icon=":material/error:")
+        st.error(i18n.error(exc.code, exc.message, exc.params), icon=":material/error:")
         return None
     if success:
         st.toast(success, icon=":material/check_circle:")
@@ -140,7 +140,9 @@ def table(
     rows: list[dict[str, Any]] | pd.DataFrame, name: str, *, empty: str | None = None, **options
 ) -> pd.DataFrame:
     """A table with its CSV/XLSX downloads, or a helpful empty state. Numbers and times that a page wrote
-    with i18n (`number`, `day`, `moment`, …) are downloaded as the values they show: typed cells."""
+    with i18n (`number`, `day`, `moment`, …) in `rows` are downloaded as the values they show: typed cells.
+    A DataFrame is taken as it is: pandas makes the text of a Shown plain text (its value is lost), so a
+    table with formatted cells is given as rows."""
     if isinstance(rows, pd.DataFrame):
         frame = typed = rows
     else:  # the text shown, and the values behind it for the downloads (i18n.Shown)

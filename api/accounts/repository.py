@@ -13,6 +13,20 @@ async def get_account(session: AsyncSession, account_id: uuid.UUID) -> Account |
     return await session.get(Account, account_id)
 
 
+async def lock_accounts(session: AsyncSession, account_ids: Sequence[uuid.UUID]) -> list[Account]:
+    """The accounts `account_ids`, read afresh and locked for the rest of the transaction (FOR UPDATE; on
+    SQLite the transaction already holds the write lock), in id order: two transactions locking overlapping
+    sets queue one behind the other instead of deadlocking, and each sees what the other committed."""
+    query = (
+        select(Account)
+        .where(Account.id.in_(list(account_ids)))
+        .order_by(Account.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(await session.scalars(query))
+
+
 async def get_account_by_email(session: AsyncSession, email: str) -> Account | None:
     return await session.scalar(select(Account).where(Account.email == email))
 

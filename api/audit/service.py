@@ -140,7 +140,13 @@ async def export(
 
 
 async def record_download(
-    session: AsyncSession, actor: Account, context: AuditContext, *, name: str, format: str, rows: int,
+    session: AsyncSession,
+    actor: Account,
+    context: AuditContext,
+    *,
+    name: str,
+    format: str,
+    rows: int,
     columns: list[str],
 ) -> None:
     """A table the panel made into a file for `actor` (as shown: the API never saw the file)."""

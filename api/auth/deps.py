@@ -223,7 +223,10 @@ async def _admitted(
     if account.must_enrol_two_factor and permission is not Permission.ACCOUNT_SELF:
         raise TwoFactorRequired(f"the {account.role} role needs two-factor authentication: set it up first")
     if not allowed(account.role, permission):
-        raise Forbidden(f"the {account.role} role lacks the {permission} permission")
+        raise Forbidden(
+            f"the {account.role} role lacks the {permission} permission",
+            params={"role": account.role, "permission": str(permission)},
+        )
     return principal
 
 

@@ -9,14 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
-from api.events.models import UsageEvent
-from api.events.types import LLM_CALLS, EventType
+from api.events.models import CALLS_ONLY, UsageEvent
+from api.events.types import EventType
 
-CALL_TYPES = sorted(t.value for t in LLM_CALLS)
 FAILED = EventType.LLM_CALL_FAILED.value
 
 
@@ -40,16 +39,21 @@ COLUMNS = ("id", "occurred_at", "type", "user_id", "email", "plan", "model_id", 
            "country", "client", "chat_id", "properties")  # fmt: skip
 
 
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+
+
 def _selected(name: str):
     return Account.email.label("email") if name == "email" else getattr(UsageEvent, name)
 
 
 def calls_query(f: CallFilter) -> Select:
-    """Every call matching `f`, newest first (by id: a total order, so pages never repeat or skip a row)."""
+    """Every call matching `f`, newest first (by id: a total order, so pages never repeat or skip a row).
+    A filter on the model or the status reads its partial index (`ix_usage_events_calls_*`: the column, then
+    id) newest first and stops at the page's end (docs/decisions/0046)."""
     query = (
         select(*(_selected(c) for c in COLUMNS))
         .outerjoin(Account, Account.id == UsageEvent.user_id)
-        .where(UsageEvent.type.in_(CALL_TYPES))
+        .where(text(f"usage_events.{CALLS_ONLY}"))  # the partial indexes' own predicate (models.py)
     )
     for column, value in (
         (UsageEvent.user_id, f.user_id),
@@ -77,6 +81,11 @@ async def page(session: AsyncSession, f: CallFilter, *, before: int | None, limi
     query = calls_query(f)
     if before is not None:
         query = query.where(UsageEvent.id < before)
+    if session.get_bind().dialect.name == "postgresql":
+        # psycopg prepares a query it has run five times, and PostgreSQL may then plan it once for every
+        # value: a generic plan that, for a rare model, walks the primary key through every call instead of
+        # reading the model's index. Planned for its own values each time (until the transaction ends).
+        await session.execute(text(CUSTOM_PLANS))
     return (await session.execute(query.limit(limit))).all()
 
 

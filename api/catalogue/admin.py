@@ -195,7 +195,10 @@ async def delete_model(
     """Only a model nothing refers to (no role, message or call): otherwise hide it."""
     model = await _model(session, model_id)
     if await repo.model_referenced(session, model_id):
-        raise ModelInUse(f"model {model_id!r} is referenced by roles, chats or calls: hide it instead")
+        raise ModelInUse(
+            f"model {model_id!r} is referenced by roles, chats or calls: hide it instead",
+            params={"model": model_id},
+        )
     before = _audited(await model_out(session, model))
     await repo.remove(session, model)
     await audit.commit_audited(

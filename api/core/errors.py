@@ -2,6 +2,9 @@
 
 The body follows the OpenAI error shape so that OpenAI clients surface the message and the code:
 `{"error": {"code": "quota_exceeded", "message": "…", "type": "rate_limit_error", "param": null}}`.
+A refusal whose message names specifics (which permission is missing, which model is in use) also gives them
+as `params`, `{"role": "analyst", "permission": "providers:write"}`, so that a client can word the refusal in
+its own language with them (the panel: dashboard/i18n.py `error`, docs/decisions/0046).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -26,11 +29,18 @@ class AppError(Exception):
     code: ClassVar[str] = "bad_request"
     type: ClassVar[str] = "invalid_request_error"
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str | int] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
-        self.extra = extra
+        self.extra = extra | ({"params": params} if params else {})
 
 
 class NotAuthenticated(AppError):
@@ -100,6 +110,9 @@ class ErrorDetail(BaseModel):
     message: str
     type: str
     param: str | None = None
+    params: dict[str, str | int] | None = Field(
+        default=None, description="the refusal's specifics, by name, for a client to word it in its language"
+    )
 
 
 class ErrorBody(BaseModel):

@@ -61,6 +61,15 @@ async def get(session: AsyncSession, account_id: uuid.UUID) -> Account:
     return account
 
 
+async def _locked(session: AsyncSession, account_id: uuid.UUID) -> Account:
+    """The account to change, locked until the change commits: a concurrent change of it (a bulk action, a
+    single one) waits and then sees this one, so each is judged on the state it really changes."""
+    found = await accounts.lock_accounts(session, [account_id])
+    if not found:
+        raise NotFound("no such account")
+    return found[0]
+
+
 async def stats(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     """Lifetime chats, messages, tokens, cost and credits; the most used models and roles; the last 30
     days' activity (events a day). From the OLTP events (indexed by user and time)."""
@@ -102,7 +111,7 @@ async def set_blocked(
     commit: bool = True,
     bulk: str | None = None,
 ) -> Account:
-    target = await get(session, target_id)
+    target = await _locked(session, target_id)
     _may_act(actor, target)
     if target.is_blocked == blocked:
         raise AlreadyInThatState("the account is already " + ("blocked" if blocked else "not blocked"))
@@ -144,7 +153,7 @@ async def change_plan(
     commit: bool = True,
     bulk: str | None = None,
 ) -> Account:
-    target = await get(session, target_id)
+    target = await _locked(session, target_id)
     _may_act(actor, target)
     if await accounts.get_plan(session, plan) is None:
         raise UnknownPlan(f"there is no plan {plan!r}")
@@ -341,6 +350,9 @@ async def bulk(
     refusal rolls everything back (docs/decisions/0044-bulk-actions-and-revenue.md). The reference."""
     reference = f"bulk-{uuid.uuid4().hex}"
     try:
+        # Every account locked first, in id order, so that bulk actions over overlapping accounts (and
+        # single actions on them) queue instead of deadlocking or changing an account twice.
+        await accounts.lock_accounts(session, target_ids)
         for target_id in target_ids:
             try:
                 if action == "change_plan":

@@ -261,9 +261,10 @@ def activity_chart() -> None:
         {i18n.t("users.day"): days, i18n.t("users.events"): [per_day.get(d.isoformat(), 0) for d in days]}
     )
     st.bar_chart(frame, x=i18n.t("users.day"), y=i18n.t("users.events"), height=240)
-    with st.expander(i18n.t("users.data")):
-        shown_frame = frame.assign(**{i18n.t("users.day"): [i18n.day(d) for d in days]})
-        ui.table(shown_frame, f"activity_{email}", empty=i18n.t("users.no_activity"))
+    with st.expander(i18n.t("users.data")):  # rows, so that the days download as dates (ui.table)
+        rows = [{i18n.t("users.day"): i18n.day(d), i18n.t("users.events"): per_day.get(d.isoformat(), 0)}
+                for d in days]  # fmt: skip
+        ui.table(rows, f"activity_{email}", empty=i18n.t("users.no_activity"))
 
 
 with shown["tab_profile"]:

@@ -61,7 +61,9 @@ specs = [
                   str(pids / f"{n}.pid"), kind, str(pids / "0.pid")])
     for n, kind in enumerate(kinds)
 ]
-sys.exit(serve.run(data_dir, specs, dict(os.environ), "ready", grace=float(os.environ["GRACE"])))
+parent = serve.stop_with_parent() if os.environ.get("STOP_WITH_PARENT") else None  # as `make run` asks
+grace = float(os.environ["GRACE"])
+sys.exit(serve.run(data_dir, specs, dict(os.environ), "ready", grace=grace, parent=parent))
 """
 
 
@@ -192,6 +194,39 @@ def test_a_second_supervisor_for_the_same_data_directory_says_who_runs_and_start
     assert not list(second.pids.iterdir())  # nothing of the second one started
     first.proc.send_signal(signal.SIGINT)
     assert first.proc.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_stopping_make_alone_stops_the_supervisor_and_every_service(tmp_path, signum):
+    """`make run` is a real make whose recipe is the supervisor (`--stop-with-parent`). Make forwards only
+    SIGTERM to it; on SIGHUP or SIGINT sent to make alone (not its terminal's group) make waits for the
+    recipe, and on SIGKILL it is gone: each time the supervisor stops everything (docs/decisions/0046)."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "supervisor.py"
+    script.write_text(SUPERVISOR)
+    (tmp_path / "Makefile").write_text(
+        f"SHELL := /bin/bash\nrun:\n\t{sys.executable} {script} {tmp_path / 'var'} {pids} plain plain\n"
+    )
+    env = {**os.environ, "SERVICE": SERVICE, "GRACE": str(GRACE), "STOP_WITH_PARENT": "1"}
+    make = subprocess.Popen(
+        ["make", "-s", "-C", str(tmp_path), "run"], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    files = [pids / "0.pid", pids / "1.pid"]
+    _wait_until(lambda: all(f.exists() for f in files), 30, "every stand-in service started")
+    started = [int(pid) for f in files for pid in f.read_text().split()]
+
+    os.kill(make.pid, signum)  # make alone, as `kill <make pid>` does
+
+    try:
+        _wait_until(lambda: not any(_alive(pid) for pid in started), GRACE + 10, "every service stopped")
+        output = make.communicate(timeout=GRACE + 10)[0]
+        assert "All services stopped." in output, output
+    finally:  # failed: make forwards a SIGTERM to the supervisor, which stops what it started
+        if make.poll() is None:
+            make.terminate()
+            make.communicate(timeout=GRACE + 10)
 
 
 def test_make_run_refuses_before_touching_the_database_when_a_supervisor_runs(tmp_path):

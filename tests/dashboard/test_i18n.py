@@ -226,7 +226,9 @@ def test_every_catalogue_key_is_used_by_the_code():
         used |= expand(pattern, values)
     for pattern, values in OPTIONAL.items():
         used |= expand(pattern, values)
-    named_elsewhere = {key for key in i18n.catalogue("en") if key.startswith(("columns.", "errors."))}
+    named_elsewhere = {
+        key for key in i18n.catalogue("en") if key.startswith(("columns.", "errors.", "error_details."))
+    }
     unused = sorted(set(i18n.catalogue("en")) - used - named_elsewhere)
     assert not unused, f"keys no code looks up: {unused}"
 
@@ -292,6 +294,12 @@ def test_every_error_code_the_panel_can_be_refused_with_is_worded_in_both_langua
     assert not missing, f"error codes without an [errors] entry: {missing}"
     stale = sorted(_labelled("errors") - required - written)
     assert not stale, f"[errors] entries for codes the code no longer has: {stale}"
+
+
+def test_every_refusal_worded_with_its_specifics_is_a_refusal_worded_without_them():
+    """`[error_details]` (the wording with the API's `params`) is for codes `[errors]` has: a refusal whose
+    specifics are missing or different still reads."""
+    assert _labelled("error_details") and not _labelled("error_details") - _labelled("errors")
 
 
 def test_every_column_label_is_for_a_column_the_warehouse_returns():

@@ -107,12 +107,17 @@ def test_a_role_without_the_permission_sees_the_api_refusal_not_a_crash(panel):
     """The router does not offer these pages to them; opened anyway, the API says no and nothing is shown."""
     app = panel("providers", role="analyst")
     assert not app.exception
-    assert [e.value for e in app.error] == ["the analyst role lacks the providers:write permission"]
+    assert [e.value for e in app.error] == [
+        "The Analyst role may not do this: it lacks the providers:write permission."
+    ]
     assert not app.dataframe and not app.button
     app = panel("settings", role="moderator", locale="ru")
     assert not app.exception and not app.metric and not app.button
-    # In Russian the refusal is the catalogue's words for its code (decision 0039), not the API's English.
-    assert [e.value for e in app.error] == ["Вашей роли это не разрешено."]
+    # In Russian the refusal is the catalogue's words for its code (decision 0039), not the API's English,
+    # with the specifics the API gave filled in (decision 0046).
+    assert [e.value for e in app.error] == [
+        "Роли «Модератор» это не разрешено: ей не хватает права settings:write."
+    ]
 
 
 @sqlite_only
@@ -181,7 +186,7 @@ def test_a_model_added_in_the_panel_can_be_reordered_and_deleted_but_a_used_one_
     app.run()
     confirm(app, "models:delete:mock-large")  # a role's default model
     assert [e.value for e in app.error] == [
-        "model 'mock-large' is referenced by roles, chats or calls: hide it instead"
+        "The model mock-large is in use (by roles, chats or calls) and cannot be removed: hide it instead."
     ]
     assert "mock-large" in [row["ID"] for row in table(app)]
 

@@ -72,11 +72,16 @@ class Downloads:
 
         monkeypatch.setattr(DeltaGenerator, "download_button", spy)
 
+    def raw(self, key: str) -> bytes:
+        """The file's bytes (made now if the page gave a callable)."""
+        data = self.data[key]
+        return data() if callable(data) else data
+
     def csv(self, key: str) -> list[dict[str, str]]:
-        return list(csv.DictReader(io.StringIO(self.data[key]().decode("utf-8"))))
+        return list(csv.DictReader(io.StringIO(self.raw(key).decode("utf-8"))))
 
     def xlsx(self, key: str) -> list[tuple]:
-        sheet = load_workbook(io.BytesIO(self.data[key]()), read_only=True).worksheets[0]
+        sheet = load_workbook(io.BytesIO(self.raw(key)), read_only=True).worksheets[0]
         return [tuple(row) for row in sheet.iter_rows(values_only=True)]
 
 
@@ -271,8 +276,10 @@ def test_the_apis_refusal_is_shown_as_an_error(panel, env_settings):
 
 
 @sqlite_only
-def test_a_moderator_reads_a_users_chat_and_the_read_is_audited(panel, env_settings):
+def test_a_moderator_reads_a_users_chat_and_the_read_is_audited(panel, env_settings, monkeypatch):
     import uuid
+
+    downloads = Downloads(monkeypatch)
 
     with httpx.Client(base_url=panel.api_url) as http:
         headers = sign_up(http, "ada@example.com", env_settings)
@@ -291,6 +298,16 @@ def test_a_moderator_reads_a_users_chat_and_the_read_is_audited(panel, env_setti
     now = datetime.now(UTC)
     today = f"{now.day} {now:%b %Y}"
     assert len(activity) >= 31 and activity.set_index("Day")["Events"][today] == activity["Events"].sum() >= 4
+    # Its downloads hold the days as dates and the counts as numbers, not the text shown (decision 0046).
+    sheet = load_workbook(io.BytesIO(downloads.raw("activity_ada@example.com:xlsx"))).active
+    header, *rows = list(sheet.iter_rows())
+    assert [c.value for c in header] == ["Day", "Events"] and len(rows) == len(activity)
+    assert all(day.is_date and events.data_type == "n" for day, events in rows), [
+        (day.value, events.value) for day, events in rows[:3]
+    ]
+    assert rows[-1][0].value.date() == now.date() and rows[-1][1].value == activity["Events"].sum()
+    saved = downloads.csv("activity_ada@example.com:csv")
+    assert saved[-1] == {"Day": now.date().isoformat(), "Events": str(activity["Events"].sum())}
 
     uid = _account(panel, "ada@example.com")["id"]
     app.selectbox(key=f"users:{uid}:chat").select(chat).run()

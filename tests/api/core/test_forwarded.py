@@ -57,19 +57,25 @@ def test_the_panel_forwards_the_staff_members_browser_and_every_log_records_it(p
 
 
 def _failed_login(client, email: str, headers: dict[str, str]) -> None:
-    answer = client.post(
-        "/api/v1/auth/login", json={"email": email, "password": "wrong-password"}, headers=headers
-    )
+    answer = client.post(LOGIN, json={"email": email, "password": "wrong-password"}, headers=headers)
     assert answer.status_code == 401, answer.text
 
 
-def _signed(key: str, ip: str, agent: str, at: float) -> dict[str, str]:
+LOGIN = "/api/v1/auth/login"
+
+
+def _signed(
+    key: str, ip: str, agent: str, at: float, method: str = "POST", target: str = LOGIN, token: str = ""
+) -> dict[str, str]:
+    """The headers the panel would send with `method target` and Authorization `token`."""
+    authorization = {"Authorization": token} if token else {}
+    request = httpx.Request(method, f"http://testserver{target}", headers=authorization)
     stamp = str(int(at))
     return {
         "X-Staff-IP": ip,
         "X-Staff-User-Agent": agent,
         "X-Staff-Timestamp": stamp,
-        "X-Staff-Signature": forwarding.signature(key, ip, agent, stamp),
+        "X-Staff-Signature": forwarding.signature(key, ip, agent, stamp, request),
     }
 
 
@@ -108,12 +114,50 @@ def test_the_panel_forwards_nothing_without_a_key_or_outside_a_script_run(tmp_pa
     monkeypatch.delenv("AIADMIN_PANEL_KEY", raising=False)
     get_dashboard_settings.cache_clear()
     try:
-        assert forwarding.headers(forwarding.Browser("203.0.113.7", FIREFOX)) == {}
+        request = httpx.Request("GET", "http://api/api/v1/me")
+        assert forwarding.headers(forwarding.Browser("203.0.113.7", FIREFOX), request) == {}
         assert forwarding.browser() is None  # no Streamlit script run here
         monkeypatch.setenv("AIADMIN_PANEL_KEY", "p" * 40)
         get_dashboard_settings.cache_clear()
-        sent = forwarding.headers(forwarding.Browser("203.0.113.7", FIREFOX), now=1_000)
+        sent = forwarding.headers(forwarding.Browser("203.0.113.7", FIREFOX), request, now=1_000)
         assert sent["X-Staff-Timestamp"] == "1000"
-        assert sent["X-Staff-Signature"] == forwarding.signature("p" * 40, "203.0.113.7", FIREFOX, "1000")
+        assert sent["X-Staff-Signature"] == forwarding.signature(
+            "p" * 40, "203.0.113.7", FIREFOX, "1000", request
+        )
     finally:
         get_dashboard_settings.cache_clear()
+
+
+def test_a_captured_signature_is_worthless_on_any_other_request(client, settings):
+    """Someone who sees the panel's traffic copies a signed set of headers and sends it, within the minute,
+    with another request: another method, path, query or token. The API believes none of them (it records the
+    socket's peer), only the request the set was signed for (docs/decisions/0046)."""
+    key = settings.panel_key.get_secret_value()
+    now = time.time()
+    sign_up(client, "ada@example.com", settings)
+    admin = staff_headers(client, settings, "admin")
+    other_admin = staff_headers(client, settings, "admin", "root@example.com")
+    token, root = admin["Authorization"], other_admin["Authorization"]
+    ada = client.get("/api/v1/admin/users", params={"q": "ada@"}, headers=admin).json()["items"][0]["id"]
+    block, unblock = f"/api/v1/admin/users/{ada}/block", f"/api/v1/admin/users/{ada}/unblock"
+
+    def act(path: str, forwarded: dict[str, str], headers=admin) -> tuple[str, str]:
+        answer = client.post(path, json={"reason": "replay test"}, headers={**headers, **forwarded})
+        assert answer.status_code == 200, answer.text
+        action = "user.block" if path.endswith("/block") else "user.unblock"
+        rows = client.get("/api/v1/admin/audit", params={"action": action}, headers=admin).json()
+        return rows[0]["ip"], rows[0]["user_agent"]
+
+    captured = {  # each signed for another request than the block it is replayed on
+        "another_method": _signed(key, "198.51.100.1", FIREFOX, now, "GET", block, token),
+        "another_path": _signed(key, "198.51.100.2", FIREFOX, now, "POST", unblock, token),
+        "another_query": _signed(key, "198.51.100.3", FIREFOX, now, "POST", f"{block}?x=1", token),
+        "another_token": _signed(key, "198.51.100.4", FIREFOX, now, "POST", block, root),
+        "no_token": _signed(key, "198.51.100.5", FIREFOX, now, "POST", block),
+    }
+    for name, forwarded in captured.items():
+        assert act(block, forwarded) == ("testclient", "testclient"), name
+        assert act(unblock, {}) == ("testclient", "testclient")
+
+    signed_for_it = _signed(key, "203.0.113.7", FIREFOX, now, "POST", block, token)
+    assert act(block, signed_for_it) == ("203.0.113.7", FIREFOX)

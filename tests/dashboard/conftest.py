@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 import streamlit as st
+from streamlit.components.v2 import manifest_scanner
 from streamlit.testing.v1 import AppTest
 
 from dashboard.api_client import ApiClient, StaffSession
@@ -19,6 +20,25 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "dashboard" / "app.py")
 PAGES = ROOT / "dashboard" / "app_pages"
 ROLES = ("admin", "moderator", "analyst", "viewer")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _components_scanned_once() -> Iterator[None]:
+    """Each AppTest, at its first run, looks for Streamlit components in every installed package's metadata
+    (streamlit/components/v2/manifest_scanner.py: ~200 METADATA files parsed, 0.2-0.5 s of CPU a page
+    object, most of a page run here). The packages do not change during a test run: scanned once a process,
+    the same list of components is registered for every AppTest."""
+    scan = manifest_scanner.scan_component_manifests
+    found: list = []
+
+    def scanned_once(max_workers: int | None = None) -> list:
+        if not found:
+            found.append(scan(max_workers))
+        return list(found[0])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", scanned_once)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -67,6 +67,19 @@ def sign_in_staff(
     return client.login(email, PASSWORD, next_code(totp))
 
 
+class StaffSessions(dict):
+    """Staff sessions by role against one API, each role signed in (`sign_in_staff`) at its first use and
+    then kept: `sessions["analyst"]`."""
+
+    def __init__(self, settings, api_url: str) -> None:
+        super().__init__()
+        self.settings, self.api_url = settings, api_url
+
+    def __missing__(self, role: str) -> StaffSession:
+        self[role] = session = sign_in_staff(self.settings, self.api_url, role)
+        return session
+
+
 def open_tab(app: AppTest, key: str):
     """The tab the browser is told to show, of the tabs `key` (dashboard/ui.py `kept_tabs`)."""
     (tabs,) = [node for node in app._tree if getattr(node, "type", "") == "tab_container" and node.key == key]
@@ -78,11 +91,9 @@ def panel(env_settings, live_server, monkeypatch) -> Callable[..., AppTest]:
     """`panel("users", role="admin", locale="en")`: that page run by AppTest, signed in as that role
     (staff accounts are made once per role per test), against the live API."""
     monkeypatch.setenv("AIADMIN_API_URL", live_server.url)
-    sessions: dict[str, StaffSession] = {}
+    sessions = StaffSessions(env_settings, live_server.url)
 
     def open_page(page: str, *, role: str = "admin", locale: str = "en", timeout: float = 60) -> AppTest:
-        if role not in sessions:
-            sessions[role] = sign_in_staff(env_settings, live_server.url, role)
         app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=timeout)
         app.session_state["staff"] = sessions[role]
         app.session_state["locale"] = locale

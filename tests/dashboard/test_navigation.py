@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from api.auth.permissions import ROLE_PERMISSIONS
 from dashboard import i18n
 from dashboard.api_client import ApiClient
-from tests.dashboard.conftest import APP, PAGES, ROLES, sign_in_staff
+from tests.dashboard.conftest import APP, PAGES, ROLES, StaffSessions
 from tests.support.world import published_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +27,12 @@ def world(tmp_path_factory, published_template):
         with published_world(tmp_path_factory.mktemp("pages-world"), published_template, patch) as world:
             patch.setenv("AIADMIN_API_URL", world[1].url)
             yield world
+
+
+@pytest.fixture(scope="module")
+def staff(world) -> StaffSessions:
+    """The world's staff, one signed-in member per role for the module (each page test only reads)."""
+    return StaffSessions(world[0], world[1].url)
 
 
 def _registry() -> dict[str, tuple]:
@@ -55,18 +61,18 @@ def test_every_registered_page_exists_and_every_page_file_is_registered():
 # One worker builds the module's world and renders every role: a second build would cost more than it saves.
 @pytest.mark.xdist_group("panel-pages")
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_languages(role, world):
+def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_languages(role, world, staff):
     """Streamlit runs every tab's body on each run: a page that renders has rendered all of its tabs. The
     Users page's tabs are a user's: one is opened; on the Requests page, one call."""
-    settings, live_server = world
+    _, live_server = world
     registry = _registry()
     allowed = {name for name, (*_, permission) in registry.items() if permission in ROLE_PERMISSIONS[role]}
     app = AppTest.from_file(APP, default_timeout=60)
-    app.session_state["staff"] = staff = sign_in_staff(settings, live_server.url, role)
+    app.session_state["staff"] = session = staff[role]
     if "users" in allowed:
-        found = ApiClient(live_server.url, staff.token).get("/api/v1/admin/users", q="ada@example.com")
+        found = ApiClient(live_server.url, session.token).get("/api/v1/admin/users", q="ada@example.com")
         (ada,) = found["items"]
-        (call,) = ApiClient(live_server.url, staff.token).get("/api/v1/admin/calls", limit=1)["items"]
+        (call,) = ApiClient(live_server.url, session.token).get("/api/v1/admin/calls", limit=1)["items"]
     for locale in ("en", "ru"):
         app.session_state["locale"] = locale
         for name in sorted(allowed):
@@ -89,13 +95,13 @@ def test_each_role_sees_only_its_pages_and_each_renders_every_tab_in_both_langua
 
 
 @pytest.mark.xdist_group("panel-pages")
-def test_models_and_roles_pages_show_the_usage_the_api_counts_from_the_published_warehouse(world):
+def test_models_and_roles_pages_show_the_usage_the_api_counts_from_the_published_warehouse(world, staff):
     """A model's and a role's usage on their pages is read from the published warehouse (one row of
     mart_catalogue_usage), not counted over every event at each view: the same figures as the API's `…/usage`
     counts in the OLTP database, when nothing happened since the publication."""
-    settings, live_server = world
-    staff = sign_in_staff(settings, live_server.url, "admin")
-    api = ApiClient(live_server.url, staff.token)
+    _, live_server = world
+    admin = staff["admin"]
+    api = ApiClient(live_server.url, admin.token)
     labels = {"completions": "Completions", "failed_calls": "Failed calls", "users": "Users",
               "input_tokens": "Input tokens", "output_tokens": "Output tokens"}  # fmt: skip
     for page, path, picker in (("models", "/api/v1/admin/models", "models:chosen"),
@@ -104,7 +110,7 @@ def test_models_and_roles_pages_show_the_usage_the_api_counts_from_the_published
         used = [i for i, figures in counted.items() if figures["completions"]]
         assert used or page == "roles", counted  # the world's calls name a model (no assistant role)
         app = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / f"{page}.py"), default_timeout=60)
-        app.session_state["staff"], app.session_state["locale"] = staff, "en"
+        app.session_state["staff"], app.session_state["locale"] = admin, "en"
         app.run()
         for item_id in [*used[:1], *[i for i in counted if i not in used][:1]]:  # one used, one not
             app.selectbox(key=picker).select(item_id).run()

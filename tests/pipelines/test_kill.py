@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 from sqlalchemy import func, select
 
 from api.core.db import make_sync_engine
 from api.events.models import UsageEvent
 from tests.support.api import completion_body, sign_up
 from tests.support.processes import PipelineProcess
+from tests.support.world import CALLS, published_copy
 
 
 def _inside_the_dbt_build(run: PipelineProcess) -> bool:
@@ -20,16 +22,19 @@ def _inside_the_dbt_build(run: PipelineProcess) -> bool:
     )
 
 
+@pytest.fixture
+def settings(published_template, tmp_path):
+    """A copy of the test run's published world (tests/support/world.py): the run killed is a refresh after a
+    publish, as the watcher or the schedule starts one."""
+    return published_copy(published_template, tmp_path)
+
+
 def test_a_run_killed_during_dbt_build_then_rerun_gives_exact_totals(
     env_settings, client, warehouse_settings, pipeline, tmp_path
 ):
-    headers = sign_up(client, "ada@example.com")
-    for _ in range(3):
-        client.post("/v1/chat/completions", headers=headers, json=completion_body())
-    pipeline()
-    headers = sign_up(client, "bob@example.com")
+    headers = sign_up(client, "dan@example.com")
     for _ in range(2):
-        client.post("/v1/chat/completions", headers=headers, json=completion_body())
+        assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).is_success
 
     # `aiadmin pipeline run` frozen inside dbt's build (not a sleep that may land before or after it), then
     # SIGKILL to its whole process group, dbt included.
@@ -57,7 +62,8 @@ def test_a_run_killed_during_dbt_build_then_rerun_gives_exact_totals(
         engine.dispose()
     with duckdb.connect(str(warehouse_settings.warehouse_path), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.usage_events").fetchone()[0] == events
+    made = CALLS + 2  # the world's calls and dan's
     with duckdb.connect(str(warehouse_settings.serving_path), read_only=True) as con:
-        assert con.execute("SELECT sum(calls) FROM marts.mart_usage_daily").fetchone()[0] == calls == 5
-        assert con.execute("SELECT count(*) FROM marts.fct_llm_calls").fetchone()[0] == 5
-        assert con.execute("SELECT sum(completions) FROM marts.fct_user_days").fetchone()[0] == 5
+        assert con.execute("SELECT sum(calls) FROM marts.mart_usage_daily").fetchone()[0] == calls == made
+        assert con.execute("SELECT count(*) FROM marts.fct_llm_calls").fetchone()[0] == made
+        assert con.execute("SELECT sum(completions) FROM marts.fct_user_days").fetchone()[0] == made

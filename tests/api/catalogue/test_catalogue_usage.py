@@ -11,7 +11,12 @@ from sqlalchemy import update
 from api.accounts.models import Account
 from tests.support.api import db_execute, events_of, sign_up, staff_headers
 
-ROLE = {"id": "pirate", "name": "Pirate", "system_prompt": "Talk like a pirate.", "default_model": "mock-small"}
+ROLE = {
+    "id": "pirate",
+    "name": "Pirate",
+    "system_prompt": "Talk like a pirate.",
+    "default_model": "mock-small",
+}
 
 
 def test_a_chat_message_counts_its_calls_tokens_once_and_a_refused_user_is_no_user(client, settings):

@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from api.core.settings import get_settings
 from dashboard import ui
-from tests.dashboard.conftest import APP, PAGES, sign_in_staff
+from tests.dashboard.conftest import APP, PAGES
 from tests.support.api import sign_up
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -20,8 +19,6 @@ sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 def _page(panel, page: str, as_role: str, **query: str) -> AppTest:
     """`page` opened from an address with `query` (a click-through lands so), as an `as_role` member."""
-    if as_role not in panel.sessions:  # each role signs in once per test
-        panel.sessions[as_role] = sign_in_staff(get_settings(), panel.api_url, as_role)
     app = AppTest.from_file(str(PAGES / f"{page}.py"), default_timeout=60)
     app.session_state["staff"] = panel.sessions[as_role]
     app.session_state["locale"] = "en"
@@ -91,7 +88,6 @@ def test_a_clicked_cell_links_to_its_page_with_the_row_s_value():
 @sqlite_only
 def test_clicking_a_user_in_the_requests_table_opens_the_users_page_on_that_user(panel, env_settings):
     email, user_id = _calls(panel, env_settings)
-    panel.sessions["admin"] = sign_in_staff(get_settings(), panel.api_url, "admin")
     app = AppTest.from_file(APP, default_timeout=60)
     app.session_state["staff"] = panel.sessions["admin"]
     app.session_state["locale"] = "en"

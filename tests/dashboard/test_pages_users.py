@@ -14,9 +14,8 @@ from openpyxl import load_workbook
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
-from api.core.settings import get_settings
 from dashboard.api_client import ApiClient
-from tests.dashboard.conftest import open_tab, sign_in_staff
+from tests.dashboard.conftest import open_tab
 from tests.support.api import completion_body, create_staff_account, db_execute, register, sign_up
 from tests.support.russian import untranslated
 
@@ -25,8 +24,6 @@ sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 def _admin_api(panel) -> ApiClient:
     """The API as the admin the panel signs in (signed in now if no page was opened as the admin yet)."""
-    if "admin" not in panel.sessions:
-        panel.sessions["admin"] = sign_in_staff(get_settings(), panel.api_url, "admin")
     return ApiClient(panel.api_url, panel.sessions["admin"].token)
 
 

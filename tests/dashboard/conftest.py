@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import streamlit as st
 from streamlit.components.v2 import manifest_scanner
-from streamlit.testing.v1 import AppTest
+from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+from streamlit.testing.v1 import AppTest, app_test, local_script_runner
 
 from dashboard.api_client import ApiClient, StaffSession
 from dashboard.settings import get_dashboard_settings
@@ -22,12 +25,33 @@ PAGES = ROOT / "dashboard" / "app_pages"
 ROLES = ("admin", "moderator", "analyst", "viewer")
 
 
+class _SharedScriptCache(ScriptCache):
+    """One cache of compiled page scripts for every AppTest of the process, as a Streamlit server keeps one
+    for all of its sessions: a page is compiled (and its "magic" added) once, not at each run, and again when
+    its file changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._compiled_from: dict[str, tuple[int, int]] = {}
+
+    def get_bytecode(self, script_path: str) -> Any:
+        path = os.path.abspath(script_path)
+        stamp = (os.stat(path).st_mtime_ns, os.stat(path).st_size)
+        with self._lock:
+            if self._compiled_from.get(path) != stamp:
+                self._cache.pop(path, None)
+                self._compiled_from[path] = stamp
+        return super().get_bytecode(path)
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _components_scanned_once() -> Iterator[None]:
-    """Each AppTest, at its first run, looks for Streamlit components in every installed package's metadata
-    (streamlit/components/v2/manifest_scanner.py: ~200 METADATA files parsed, 0.2-0.5 s of CPU a page
-    object, most of a page run here). The packages do not change during a test run: scanned once a process,
-    the same list of components is registered for every AppTest."""
+def _streamlit_work_done_once() -> Iterator[None]:
+    """What each AppTest run would do again for nothing, done once a process:
+    - at its first run, each AppTest looks for Streamlit components in every installed package's metadata
+      (streamlit/components/v2/manifest_scanner.py: ~200 METADATA files parsed, 0.2-0.5 s of CPU a page
+      object, most of a page run here); the packages do not change during a test run, so the same list of
+      components is registered for every AppTest;
+    - each run compiles the page's script anew (a fresh ScriptCache a run): `_SharedScriptCache` instead."""
     scan = manifest_scanner.scan_component_manifests
     found: list = []
 
@@ -36,8 +60,11 @@ def _components_scanned_once() -> Iterator[None]:
             found.append(scan(max_workers))
         return list(found[0])
 
+    shared = _SharedScriptCache()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(manifest_scanner, "scan_component_manifests", scanned_once)
+        patch.setattr(app_test, "ScriptCache", lambda: shared)
+        patch.setattr(local_script_runner, "ScriptCache", lambda: shared)
         yield
 
 

@@ -25,7 +25,9 @@ def _raw_count(warehouse_settings) -> int:
         return con.execute("SELECT count(*) FROM raw.usage_events").fetchone()[0]
 
 
-@pytest.mark.both_databases  # the extract reads each database its own way
+# On PostgreSQL, production's database: what the extract reads differently on SQLite is tested on both by
+# test_extract_reads_past_its_cursor_and_is_idempotent (below) and tests/pipelines/test_extract.py.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_materialising_twice_over_the_same_events_counts_each_event_once(
     client, settings, warehouse_settings, pipeline
 ):

@@ -54,7 +54,7 @@ async def update_me(
     "",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=responses(
-        NotAuthenticated, AccountBlocked, ReauthenticationRequired, InvalidPassword, OtpRequired, InvalidOtp,
+        NotAuthenticated, AccountBlocked, InvalidPassword, OtpRequired, InvalidOtp,
         TooManyAttempts, StaffAccountNotDeletable,
     ),
 )  # fmt: skip

@@ -21,6 +21,7 @@ from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
 from api.mail import service as mail
+from api.notifications import service as notifications
 from api.quotas import (
     repository as quotas,  # quotas has no service yet (api/quotas/ belongs to another change)
 )
@@ -193,6 +194,7 @@ async def delete_account(
     erased_chats = await chats.erase_all_own(session, account.id)
     await idempotency.forget(session, account.id)
     await mail.forget_address(session, email, tombstone)
+    await notifications.forget_account(session, account.id)
     await security.forget_email(session, account.id, email, tombstone)
     account.email = tombstone
     account.display_name = None

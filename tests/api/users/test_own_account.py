@@ -18,6 +18,7 @@ from api.billing.models import LedgerEntry
 from api.chats.models import Chat, Message
 from api.events.models import UsageEvent
 from api.mail.models import EmailMessage
+from api.notifications.models import Notification
 from api.security.models import SecurityEvent
 from tests.support.api import (
     PASSWORD,
@@ -157,6 +158,8 @@ def test_deletion_erases_personal_data_keeps_the_books_and_ends_every_way_in(cli
     assert db_scalar(settings, select(func.count()).select_from(Message)) == 0
     for column in (EmailMessage.to_address, SecurityEvent.email):
         assert db_scalar(settings, select(func.count()).where(column == "gone@example.com")) == 0
+    welcome = select(func.count()).where(Notification.body.contains("gone@example.com"))
+    assert db_scalar(settings, welcome) == 0  # the welcome quoted the address
 
     # No way in: the access token, the refresh token, the API key, the password.
     assert _code(client.get(ME, headers=headers)) == "not_authenticated"

@@ -14,7 +14,6 @@ from api.auth.errors import (
     InvalidOtp,
     InvalidPassword,
     OtpRequired,
-    ReauthenticationRequired,
     TooManyAttempts,
 )
 from api.auth.schemas import AccountOut, ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SessionOut

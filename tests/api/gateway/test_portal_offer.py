@@ -99,3 +99,29 @@ def test_roles_follow_the_callers_plan_and_need_a_live_credential(client, settin
     assert client.get(ROLES, headers=headers).status_code == 401  # a revoked token
     staff = staff_headers(client, settings, "analyst")
     assert client.get(ROLES, headers=staff).status_code == 200  # any signed-in account may see its own
+
+
+def test_staff_price_and_hide_a_plan_and_an_edit_that_does_not_name_them_keeps_them(client, settings):
+    admin = staff_headers(client, settings, "admin")
+    team = {
+        "code": "team",
+        "name": "Team",
+        "model_tiers": "free,paid",
+        "price_monthly": "19.5",
+        "public": False,
+    }
+    assert client.post("/api/v1/admin/plans", json=team, headers=admin).status_code == 201
+    assert "team" not in [p["code"] for p in client.get(PLANS).json()]
+    shown = client.put("/api/v1/admin/plans/team", json={"name": "Team", "public": True}, headers=admin)
+    assert shown.json()["price_monthly"] == "19.50"  # not named: kept
+    assert client.put("/api/v1/admin/plans/team", json={"name": "Teams"}, headers=admin).json()["public"]
+    [listed] = [p for p in client.get(PLANS).json() if p["code"] == "team"]  # the edit reached the snapshot
+    assert (listed["name"], listed["price_monthly"]) == ("Teams", "19.50")
+    for bad in (
+        {"price_monthly": "-1"},
+        {"price_monthly": "1.001"},
+        {"price_monthly": "1e12"},
+        {"public": "x"},
+    ):
+        refused = client.put("/api/v1/admin/plans/team", json={"name": "Team", **bad}, headers=admin)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error", bad

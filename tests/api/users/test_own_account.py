@@ -72,35 +72,52 @@ def test_a_profile_change_is_saved_and_logged_without_the_name(client, settings)
     assert len(events_of(settings, "user.profile_updated")) == 3
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {},
-        {"display_name": "x" * 101},
-        {"display_name": "   "},
-        {"display_name": "bell\x07"},
-        {"display_name": "two\nlines"},
-        {"display_name": "nul\x00"},
-        {"display_name": "right\u202eto-left"},
-        {"display_name": "zero\u200bwidth"},
-        {"display_name": 42},
-        {"locale": "de"},
-        {"locale": None},
-        {"country": "DEU"},
-        {"country": "1A"},
-        {"country": "Ü"},
-        {"email": "other@example.com"},
-        {"role": "admin"},
-        {"plan_code": "pro"},
-        ["display_name"],
-    ],
-)
-def test_hostile_or_malformed_profile_input_is_a_422_with_the_stable_code(client, body):
+def test_after_a_change_of_language_what_is_sent_to_the_account_is_in_the_new_one(client, settings):
+    headers = sign_up(client, "ada@example.com", locale="en")
+    assert client.patch(ME, headers=headers, json={"locale": "ru"}).status_code == 200
+    admin = staff_headers(client, settings, "admin")
+    texts = {"en": {"subject": "News", "body": "Hello"}, "ru": {"subject": "Новости", "body": "Привет"}}
+    sent = client.post(
+        "/api/v1/admin/notifications/broadcasts", headers=admin,
+        json={"segment": {}, "channels": ["in_app"], "texts": texts},
+    )  # fmt: skip
+    assert sent.status_code in (200, 201), sent.text
+    inbox = client.get("/api/v1/me/notifications", headers=headers).json()["items"]
+    assert [n["body"] for n in inbox if n["broadcast_id"]] == ["Привет"]
+
+
+HOSTILE_PROFILES = [
+    {},
+    {"display_name": "x" * 101},
+    {"display_name": "   "},
+    {"display_name": "bell\x07"},
+    {"display_name": "two\nlines"},
+    {"display_name": "nul\x00"},
+    {"display_name": "right\u202eto-left"},
+    {"display_name": "zero\u200bwidth"},
+    {"display_name": 42},
+    {"locale": "de"},
+    {"locale": None},
+    {"country": "DEU"},
+    {"country": "1A"},
+    {"country": "Ü"},
+    {"email": "other@example.com"},
+    {"role": "admin"},
+    {"plan_code": "pro"},
+    ["display_name"],
+]
+
+
+def test_hostile_or_malformed_profile_input_is_a_422_with_the_stable_code(client):
     headers = sign_up(client, "mallory@example.com")
     before = client.get(ME, headers=headers).json()
-    refused = client.patch(ME, headers=headers, json=body)
-    assert refused.status_code == 422, refused.text
-    assert _code(refused) == "validation_error"
+    for body in HOSTILE_PROFILES:
+        refused = client.patch(ME, headers=headers, json=body)
+        assert (refused.status_code, _code(refused)) == (422, "validation_error"), (body, refused.text)
+    not_json = client.patch(
+        ME, headers={**headers, "Content-Type": "application/json"}, content=b'{"locale":'
+    )
+    assert not_json.status_code == 400 and _code(not_json) == "invalid_json"
     assert client.get(ME, headers=headers).json() == before
 
 
@@ -133,6 +150,8 @@ def _chatted(client, headers) -> None:
 
 @pytest.mark.both_databases  # the deletes, the rewritten addresses and the revocation on the fast lane
 def test_deletion_erases_personal_data_keeps_the_books_and_ends_every_way_in(client, settings):
+    bystander = sign_up(client, "stays@example.com")
+    _chatted(client, bystander)
     headers = sign_up(client, "gone@example.com")
     pair = tokens(client, "gone@example.com")  # a second session, on another device
     key = client.post(f"{ME}/api-keys", headers=headers, json={"name": "laptop"}).json()["key"]
@@ -154,8 +173,11 @@ def test_deletion_erases_personal_data_keeps_the_books_and_ends_every_way_in(cli
     assert row == f"deleted-{account_id.hex}@deleted.invalid"
     for column in (Account.display_name, Account.country):
         assert db_scalar(settings, select(column).where(Account.id == account_id)) is None
-    assert db_scalar(settings, select(func.count()).select_from(Chat)) == 0
-    assert db_scalar(settings, select(func.count()).select_from(Message)) == 0
+    assert db_scalar(settings, select(func.count()).where(Chat.account_id == account_id)) == 0
+    assert (
+        db_scalar(settings, select(func.count()).select_from(Message)) == 2
+    )  # the bystander's question, answer
+    assert len(client.get("/api/v1/chats", headers=bystander).json()) == 1  # someone else's: untouched
     for column in (EmailMessage.to_address, SecurityEvent.email):
         assert db_scalar(settings, select(func.count()).where(column == "gone@example.com")) == 0
     welcome = select(func.count()).where(Notification.body.contains("gone@example.com"))

@@ -20,19 +20,17 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ADD and DROP COLUMN (SQLite has both since 3.35), not batch mode: batch mode copies a table, and
+# accounts and plans are what many foreign keys point at, so dropping the copy's original fails.
 def upgrade() -> None:
-    with op.batch_alter_table("accounts") as batch_op:
-        batch_op.add_column(sa.Column("display_name", sa.String(100), nullable=True))
-        batch_op.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("plans") as batch_op:
-        batch_op.add_column(sa.Column("public", sa.Boolean(), nullable=False, server_default=sa.true()))
-        batch_op.add_column(sa.Column("price_monthly", sa.Numeric(18, 2), nullable=True))
+    op.add_column("accounts", sa.Column("display_name", sa.String(100), nullable=True))
+    op.add_column("accounts", sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("plans", sa.Column("public", sa.Boolean(), nullable=False, server_default=sa.true()))
+    op.add_column("plans", sa.Column("price_monthly", sa.Numeric(18, 2), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("plans") as batch_op:
-        batch_op.drop_column("price_monthly")
-        batch_op.drop_column("public")
-    with op.batch_alter_table("accounts") as batch_op:
-        batch_op.drop_column("deleted_at")
-        batch_op.drop_column("display_name")
+    op.drop_column("plans", "price_monthly")
+    op.drop_column("plans", "public")
+    op.drop_column("accounts", "deleted_at")
+    op.drop_column("accounts", "display_name")

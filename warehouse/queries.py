@@ -369,9 +369,9 @@ def latency(start: date | None = None, end: date | None = None, *, path: Path | 
 
 
 def catalogue_usage(kind: CatalogueKind, *, path: Path | None = None) -> pd.DataFrame:
-    """Per model or assistant role (`id`) that any event names, over every event so far (no date range: all
+    """Per model or assistant role (`id`) that an LLM call names, over every call so far (no date range: all
     time, up to the publication), as the admin API's `…/usage` counts it: completions, failed calls, tokens
-    in and out, cost and distinct users (marts.mart_catalogue_usage)."""
+    in and out, cost and distinct users of its calls (marts.mart_catalogue_usage)."""
     if kind not in ("models", "roles"):
         raise ValueError("kind must be models or roles")
     return _query(

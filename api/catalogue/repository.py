@@ -22,7 +22,7 @@ from api.catalogue.models import (
 )
 from api.chats.models import Message
 from api.events.models import UsageEvent
-from api.events.types import EventType
+from api.events.types import LLM_CALLS, EventType
 
 # ---------------------------------------------------------------- models
 
@@ -192,7 +192,9 @@ async def all_plans(session: AsyncSession) -> Sequence[Plan]:
 
 async def usage_totals(session: AsyncSession, matches: ColumnElement[bool]) -> Row:
     """(completions, failed calls, input tokens, output tokens, cost in USD, distinct users) of the LLM
-    calls that match."""
+    calls that match, and of no other event: a chat's `message.sent` names the call's model and role and
+    carries the user's words' tokens, which are already in the call's tokens in; a refusal names them too
+    but is no use of them (docs/decisions/0048-catalogue-usage-counts-llm-calls-only.md)."""
     return (
         await session.execute(
             select(
@@ -202,6 +204,6 @@ async def usage_totals(session: AsyncSession, matches: ColumnElement[bool]) -> R
                 func.coalesce(func.sum(UsageEvent.output_tokens), 0),
                 func.coalesce(func.sum(UsageEvent.cost_usd), 0),
                 func.count(func.distinct(UsageEvent.user_id)),
-            ).where(matches)
+            ).where(matches, UsageEvent.type.in_([t.value for t in LLM_CALLS]))
         )
     ).one()

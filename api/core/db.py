@@ -68,11 +68,13 @@ def make_async_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(url, pool_size=10, max_overflow=20)
 
 
-def make_sync_engine(settings: DatabaseSettings) -> Engine:
+def make_sync_engine(settings: DatabaseSettings, *, writer: bool = False) -> Engine:
+    """A synchronous engine; `writer`: on SQLite its transactions begin IMMEDIATE, as the API's do (a
+    deferred transaction that reads, then writes after another connection committed fails at once)."""
     url = driver_url(settings.database_url, asynchronous=False)
     engine = create_engine(url)
     if settings.is_sqlite:
-        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, immediate=False)
+        _configure_sqlite(engine, settings.sqlite_busy_timeout_ms, immediate=writer)
     return engine
 
 

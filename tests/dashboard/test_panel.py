@@ -81,7 +81,7 @@ def test_overview_shows_the_periods_kpis_charts_and_top_10s_from_the_serving_cop
     panel, env_settings, pipeline
 ):
     usage = []
-    with httpx.Client(base_url=panel.api_url) as client:
+    with httpx.Client(base_url=panel.api_url, timeout=60) as client:  # a wait, not a speed limit
         for email, calls in {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 0}.items():
             headers = sign_up(client, email, env_settings)
             for _ in range(calls):

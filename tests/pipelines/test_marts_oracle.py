@@ -108,11 +108,22 @@ EVENTS = [
     _event(5, "balance.topped_up", B, credits=Decimal("5"), plan="free", properties=_paid("0.05")),
     _event(5, "balance.topped_up", B, credits=Decimal("1"), plan="free", properties=_paid("3", "EUR")),
     _event(16, "user.login_succeeded", B),
-    # C: registers 9 Mar in France with a call; refused by the quota 10 Mar; a message 11 Mar.
+    # C: registers 9 Mar in France with a call; refused by the quota 10 Mar (asking m2 as r1); a message
+    # 11 Mar, in a chat, as the gateway writes it: the model and role of its call and the 8 tokens of the
+    # user's words, which its call's tokens in already hold (so no token of it counts again anywhere).
     _event(9, "user.registered", C),
     _call(9, C, "m1", 20, 30, "0.003", "0.3"),
-    _event(10, "quota.exceeded", C, plan="free", error_code="quota_exceeded", properties={"metric": "x"}),
-    _event(11, "message.sent", C),
+    _event(
+        10,
+        "quota.exceeded",
+        C,
+        model_id="m2",
+        role_id="r1",
+        plan="free",
+        error_code="quota_exceeded",
+        properties={"metric": "x"},
+    ),
+    _event(11, "message.sent", C, model_id="m1", input_tokens=8),
     # S (staff): registered and logs in every day of W1, makes one call: never a user.
     _event(2, "user.registered", S),
     *[_event(day, "user.login_succeeded", S) for day in (2, 3, 4, 5)],
@@ -212,6 +223,7 @@ def test_incremental_runs_match_the_hand_worked_figures_and_a_full_refresh_rebui
         check_top_users_models_and_geography(marts)
         check_user_facts_refusals_and_balance(marts)
         check_revenue(marts)
+        check_catalogue_usage(marts)
     check_shared_queries(warehouse_settings.serving_path)
     check_api_agrees_with_the_marts(client, settings, warehouse_settings.serving_path)
 
@@ -380,6 +392,27 @@ def check_revenue(marts):
         "SELECT sum(revenue_usd), sum(provider_cost_usd), sum(margin_usd) FROM marts.mart_revenue_daily"
     )
     assert totals == [(paid, cost, paid - cost)] == [(Decimal("0.15"), Decimal("0.0091"), Decimal("0.1409"))]
+
+
+def check_catalogue_usage(marts):
+    """A model's and a role's usage, all time: its LLM calls only, as the admin API's `…/usage` counts
+    them. C's message names m1 with 8 tokens in and C's refusal names m2 and r1: neither is a call."""
+    usage = marts(
+        "SELECT kind, id, completions, failed_calls, input_tokens, output_tokens, cost_usd, users "
+        "FROM marts.mart_catalogue_usage ORDER BY kind, id"
+    )
+    assert usage == [
+        # m1: A 3 calls (10+10+10 in, 20+20+20 out), B a failed one and one of 10/10, C 20/30, S 1/1.
+        ("model", "m1", 6, 1, 61, 101, Decimal("0.0071"), 4),
+        ("model", "m2", 1, 0, 5, 5, Decimal("0.002"), 1),  # A on 10 Mar; C was only refused
+        ("role", "r1", 2, 0, 20, 40, Decimal("0.002"), 1),  # A's two calls on 2 Mar; C was only refused
+    ]
+    # The same tokens as the calls' in the daily mart, model by model.
+    by_model = marts(
+        "SELECT model_id, sum(input_tokens), sum(output_tokens) FROM marts.mart_usage_daily "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    assert by_model == [(row[1], row[4], row[5]) for row in usage if row[0] == "model"]
 
 
 def check_shared_queries(serving):

@@ -147,7 +147,8 @@ class Api:
     def schema(self, excluded: Iterable[str] = ()):
         """The live OpenAPI without the excluded operations (auth is added by the caller)."""
         left_out = {*EXCLUDED, *excluded}
-        loaded = schemathesis.openapi.from_url(f"{self.server.url}/openapi.json")
+        # A wait, not a speed limit: the first /openapi.json builds the schema, seconds on a busy machine.
+        loaded = schemathesis.openapi.from_url(f"{self.server.url}/openapi.json", timeout=120)
         # Data the schema allows; the stateful runs would otherwise send some malformed bodies too.
         loaded.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE])
         return loaded.exclude(func=lambda ctx: ctx.operation.label in left_out)

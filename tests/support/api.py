@@ -241,7 +241,7 @@ def create_staff_account(settings: Settings, email: str, role: str) -> None:
 
 def db_execute(settings: Settings, *statements) -> None:
     """Change the database behind the API's back (an operator's edit, a clock moved, a corruption)."""
-    engine = make_sync_engine(settings)
+    engine = make_sync_engine(settings, writer=True)
     try:
         with engine.begin() as conn:
             for statement in statements:
@@ -363,7 +363,7 @@ def grant_credits(settings: Settings, email: str, credits) -> None:
     from api.billing.models import LedgerEntry
     from api.core.types import utcnow
 
-    engine = make_sync_engine(settings)
+    engine = make_sync_engine(settings, writer=True)
     try:
         with engine.begin() as conn:
             account_id = conn.scalar(select(Account.id).where(Account.email == email))

@@ -33,9 +33,8 @@ def _raw_count(warehouse_settings) -> int:
 def test_materialising_twice_over_the_same_events_counts_each_event_once(
     client, settings, warehouse_settings, pipeline
 ):
-    ada = _activity(client, {"ada@example.com": 2, "bob@example.com": 4})[
-        "ada@example.com"
-    ]  # bob's 4th refused
+    signed_in = _activity(client, {"ada@example.com": 2, "bob@example.com": 4})  # bob's 4th is refused
+    ada = signed_in["ada@example.com"]
     ada_id = client.get("/api/v1/me", headers=ada).json()["id"]
 
     first = pipeline()

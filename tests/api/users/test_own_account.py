@@ -118,6 +118,8 @@ def test_hostile_or_malformed_profile_input_is_a_422_with_the_stable_code(client
         ME, headers={**headers, "Content-Type": "application/json"}, content=b'{"locale":'
     )
     assert not_json.status_code == 400 and _code(not_json) == "invalid_json"
+    huge = client.patch(ME, headers=headers, json={"display_name": "x" * 3_000_000})
+    assert huge.status_code == 413 and _code(huge) == "body_too_large"
     assert client.get(ME, headers=headers).json() == before
 
 

@@ -271,3 +271,16 @@ def test_a_client_that_hangs_up_mid_deletion_leaves_the_account_deleted_whole_or
     )
     with httpx.Client(base_url=live_server.url) as http:
         assert http.get(ME, headers=headers).status_code == 401
+
+
+def test_an_admin_acting_as_the_user_can_neither_change_nor_delete_the_account(client, settings):
+    ada = sign_up(client, "ada@example.com")
+    admin = staff_headers(client, settings, "admin")
+    ada_id = client.get(ME, headers=ada).json()["id"]
+    granted = client.post(
+        f"/api/v1/admin/users/{ada_id}/impersonate", json={"reason": "ticket"}, headers=admin
+    )
+    as_ada = bearer(granted.json()["access_token"])
+    assert _code(client.patch(ME, headers=as_ada, json={"locale": "ru"})) == "impersonation_read_only"
+    assert _code(_delete(client, as_ada)) == "impersonation_read_only"  # even with the user's password
+    assert client.get(ME, headers=ada).json()["locale"] == "en"

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Numeric, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, Numeric, String, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.core.db import Base
@@ -31,6 +31,10 @@ class Plan(Base):
     tokens_per_month: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_chats: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_messages_per_chat: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Listed to everyone by GET /api/v1/plans; a plan staff keep for some accounts only is not.
+    public: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # What the plan costs a month, in the credit rate's currency; None: not priced (a free plan).
+    price_monthly: Mapped[Decimal | None] = mapped_column(Numeric(18, 2), nullable=True)
 
     @property
     def tiers(self) -> frozenset[str]:
@@ -48,6 +52,8 @@ class Account(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")
     plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"), default="free")
     country: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    # What the account is called in the portal and in mails (PATCH /api/v1/me); None: not given.
+    display_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
     # The language of the texts sent to the account (notifications): "en" or "ru".
     locale: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -61,6 +67,8 @@ class Account(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # Credits; changed only together with a credit_ledger row, never below zero.
     balance: Mapped[Decimal] = mapped_column(Numeric(18, 6), default=Decimal(0))
+    # When the account was deleted (DELETE /api/v1/me): its row stays, as a tombstone (decision 0047).
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def is_staff(self) -> bool:

@@ -47,6 +47,7 @@ class Purpose(StrEnum):
     ENABLE_2FA = "enable_2fa"
     DISABLE_2FA = "disable_2fa"
     RECOVERY_CODES = "recovery_codes"
+    DELETE_ACCOUNT = "delete_account"
 
 
 # What a failed check is logged as: a failed sign-in and a refused password change as they always were,

@@ -139,6 +139,7 @@ class AccountOut(BaseModel):
 
     id: uuid.UUID
     email: str
+    display_name: str | None = None
     role: str
     plan_code: str
     country: str | None

@@ -239,7 +239,12 @@ async def count_mail_request(
 async def resend_confirmation(session: AsyncSession, settings: Settings, *, email: str, at: datetime) -> None:
     """A new link only when the email has an unconfirmed account (run after the response)."""
     account = await accounts.get_account_by_email(session, email)
-    if account is not None and account.email_verified_at is None and not account.is_blocked:
+    if (
+        account is not None
+        and account.email_verified_at is None
+        and not account.is_blocked
+        and not account.deleted_at
+    ):
         await _send_confirmation(session, settings, account, at)
         await session.commit()
 
@@ -391,7 +396,7 @@ async def forgot_password(
 ) -> None:
     """A reset link only when the email has an account (run after the response)."""
     account = await accounts.get_account_by_email(session, email)
-    if account is None or account.is_blocked:
+    if account is None or account.is_blocked or account.deleted_at:
         return
     await _mail_link(
         session,
@@ -479,6 +484,45 @@ async def change_password(
         details={"other_sessions_revoked": revoked},
     )
     await session.commit()
+
+
+# ---------------------------------------------------------------- deletion (docs/decisions/0047)
+
+# Stands where a deleted account's password hash was: no hash, so no password matches it (verify_password).
+NO_PASSWORD = "!deleted"  # noqa: S105 (a marker, not a secret)
+ACCOUNT_DELETED = "account_deleted"
+
+
+async def confirm_it_is_you(
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    *,
+    password: str | None,
+    code: str | None,
+    purpose: Purpose,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """The password again, and a second-factor code when the account has one, in the request that does
+    something a stolen access token must not (throttled and logged by api.auth.attempts; commits them)."""
+    await attempts.reauthenticate(session, settings, account, password, purpose=purpose, ctx=ctx, at=at)
+    if account.two_factor_enabled:
+        await two_factor.check(session, settings, account, code, purpose=purpose, ctx=ctx, at=at)
+    await session.commit()
+
+
+async def end_every_way_in(session: AsyncSession, account: Account, *, at: datetime) -> dict[str, int]:
+    """A deleted account's credentials, ended for good (the caller commits): every session (so its access
+    and refresh tokens) and API key revoked, its emailed links spent, its second factor removed and its
+    password replaced by a mark no password matches. How many sessions and keys ended."""
+    sessions = await auth_repo.revoke_sessions(session, account.id, at=at, reason=ACCOUNT_DELETED)
+    keys = await api_keys.revoke_all(session, account.id, at=at)
+    for purpose in (CONFIRM_EMAIL, RESET_PASSWORD):
+        await auth_repo.use_one_time_tokens(session, account.id, purpose, at)
+    await two_factor.clear(session, account)
+    account.password_hash = NO_PASSWORD
+    return {"sessions_revoked": sessions, "api_keys_revoked": keys}
 
 
 async def sessions_of(session: AsyncSession, account_id: uuid.UUID) -> list[AuthSession]:

@@ -216,7 +216,7 @@ async def disable(
     await _reauthenticate(
         session, settings, account, code, password, purpose=Purpose.DISABLE_2FA, ctx=ctx, at=at
     )
-    await _clear(session, account)
+    await clear(session, account)
     security.record(session, EventType.SECURITY_TWO_FACTOR_DISABLED, at=at, ctx=ctx, account=account)
     await session.commit()
 
@@ -242,12 +242,13 @@ async def regenerate_recovery_codes(
 
 async def reset(session: AsyncSession, account: Account, *, ctx: RequestContext, at: datetime) -> None:
     """Remove the second factor (an operator's action, `aiadmin reset-2fa`)."""
-    await _clear(session, account)
+    await clear(session, account)
     security.record(session, EventType.SECURITY_TWO_FACTOR_RESET, at=at, ctx=ctx, account=account)
     await session.commit()
 
 
-async def _clear(session: AsyncSession, account: Account) -> None:
+async def clear(session: AsyncSession, account: Account) -> None:
+    """The second factor gone: secret, enrolment, recovery codes (the caller logs it and commits)."""
     account.totp_secret_encrypted = None
     account.totp_enabled_at = None
     account.totp_last_step = None

@@ -134,6 +134,9 @@ class PlanSpec:
     max_chats: int | None
     max_messages_per_chat: int | None
     tiers: frozenset[str]
+    name: str = ""
+    public: bool = True
+    price_monthly: Decimal | None = None
 
     @classmethod
     def of(cls, plan: Plan) -> PlanSpec:
@@ -145,6 +148,9 @@ class PlanSpec:
             plan.max_chats,
             plan.max_messages_per_chat,
             plan.tiers,
+            plan.name,
+            plan.public,
+            plan.price_monthly,
         )
 
 
@@ -172,6 +178,29 @@ class Catalogue:
             (m for m in self.models.values() if m.visible and m.enabled and m.tier in tiers),
             key=lambda m: (m.sort_order, m.id),
         )
+
+    def offered(self, tiers: frozenset[str]) -> list[ModelSpec]:
+        """What a plan may pick from: listed (`listed_for`) and served by a provider, so callable."""
+        return [m for m in self.listed_for(tiers) if m.routes]
+
+    def usable_roles(self, tiers: frozenset[str]) -> list[tuple[RoleSpec, str | None]]:
+        """The roles a completion accepts on a plan, by name, each with the model a call naming only the role
+        uses (its default model, when the plan may call it; else None: the caller names one of `offered`).
+        A role is usable when it is enabled (`role`) and some model goes with it (`callable`): its default
+        one, or any model the plan is offered."""
+        offered = bool(self.offered(tiers))
+        usable = []
+        for role in sorted(self.roles.values(), key=lambda r: (r.name.casefold(), r.id)):
+            default = role.default_model
+            if default is not None and not self._callable_on(default, tiers):
+                default = None
+            if default is not None or offered:
+                usable.append((role, default))
+        return usable
+
+    def _callable_on(self, model_id: str, tiers: frozenset[str]) -> bool:
+        spec = self.models.get(model_id)
+        return spec is not None and spec.enabled and bool(spec.routes) and spec.tier in tiers
 
     def callable(self, model_id: str, tiers: frozenset[str], plan: str) -> ModelSpec:
         spec = self.models.get(model_id)

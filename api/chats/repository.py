@@ -58,6 +58,14 @@ async def delete_own(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid
     return result.rowcount == 1
 
 
+async def delete_all_own(session: AsyncSession, account_id: uuid.UUID) -> int:
+    """Every chat of the account and its messages (not left to the foreign key's cascade): how many chats."""
+    own = select(Chat.id).where(Chat.account_id == account_id)
+    await session.execute(delete(Message).where(Message.chat_id.in_(own)))
+    result = await session.execute(delete(Chat).where(Chat.account_id == account_id))
+    return result.rowcount
+
+
 async def messages_at(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid.UUID, at) -> list[Message]:
     """The messages one call kept in the account's chat: those written at the call's moment."""
     query = (

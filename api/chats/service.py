@@ -57,6 +57,12 @@ async def delete_own(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid
     await session.commit()
 
 
+async def erase_all_own(session: AsyncSession, account_id: uuid.UUID) -> int:
+    """Every chat of the account and its messages, in the caller's transaction (an account's deletion):
+    how many chats. The usage events, which hold no text, stay."""
+    return await chats.delete_all_own(session, account_id)
+
+
 async def read_transcript(
     session: AsyncSession, staff: Account, account_id: uuid.UUID, chat_id: uuid.UUID, *, reason: str | None,
     at: datetime, context: AuditContext,

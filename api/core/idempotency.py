@@ -123,3 +123,8 @@ async def once(
         raise
     await store(session, account_id, key, status_code, answer.model_dump(mode="json"))
     return answer
+
+
+async def forget(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """An account's deletion: the answers kept for its retries (they hold its completions) are dropped."""
+    await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.account_id == account_id))

@@ -24,6 +24,9 @@ class EventType(StrEnum):
     USER_LOGGED_OUT = "user.logged_out"
     USER_LOGGED_OUT_EVERYWHERE = "user.logged_out_everywhere"
     USER_ROLE_CHANGED = "user.role_changed"
+    USER_PROFILE_UPDATED = "user.profile_updated"
+    # The account erased at its own request (docs/decisions/0047): its id stays on every event.
+    USER_DELETED = "user.deleted"
     SECURITY_LOCKOUT = "security.lockout"
     SECURITY_REFRESH_REUSED = "security.refresh_reused"
     SECURITY_PASSWORD_CHANGED = "security.password_changed"

@@ -119,3 +119,37 @@ class ModelOut(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelOut]
+
+
+class OfferedModelOut(BaseModel):
+    id: str
+    name: str
+    tier: Literal["free", "paid"] | str
+
+
+class PlanOfferOut(BaseModel):
+    """A plan as end users see it: its price, limits (null: no limit) and the models it may call."""
+
+    code: str
+    name: str
+    price_monthly: str | None = Field(
+        description="a month's price in `currency`, as a decimal string; null: free"
+    )
+    currency: str | None
+    daily_requests: int | None
+    tokens_per_day: int | None
+    tokens_per_month: int | None
+    max_chats: int | None
+    max_messages_per_chat: int | None
+    models: list[OfferedModelOut]
+
+
+class UsableRoleOut(BaseModel):
+    """An assistant role a completion accepts for this caller (`metadata.role` or `X-Assistant-Role`)."""
+
+    id: str
+    name: str
+    default_model: str | None = Field(
+        description="the model a call naming only the role uses; null: name one of `models` as `model`"
+    )
+    models: list[str] = Field(description="the models the caller's plan may use with it, in display order")

@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
 from api.billing.service import CreditRate, InsufficientBalance
-from api.catalogue.service import Catalogue, CatalogueCache, ModelRequired, ModelSpec, PlanSpec
+from api.catalogue.service import (
+    Catalogue,
+    CatalogueCache,
+    ModelRequired,
+    ModelSpec,
+    PlanSpec,
+    RoleSpec,
+)
 from api.core.errors import AppError, ProviderUnavailable, QuotaExceeded
 from api.core.settings import Settings
 from api.events.outbox import RequestContext, about, record
@@ -416,3 +423,20 @@ async def models_for(session: AsyncSession, gateway: Gateway, account: Account) 
     catalogue = await gateway.catalogue.get(session)
     plan = catalogue.plan(account.plan_code)
     return catalogue.listed_for(plan.tiers if plan else frozenset())
+
+
+async def plans_offered(session: AsyncSession, gateway: Gateway) -> tuple[list[PlanSpec], Catalogue]:
+    """The public plans, cheapest first (unpriced ones first), with the snapshot that lists their models."""
+    catalogue = await gateway.catalogue.get(session)
+    plans = [p for p in catalogue.plans.values() if p.public]
+    return sorted(plans, key=lambda p: (p.price_monthly is not None, p.price_monthly or 0, p.code)), catalogue
+
+
+async def roles_for(
+    session: AsyncSession, gateway: Gateway, account: Account
+) -> tuple[list[tuple[RoleSpec, str | None]], list[ModelSpec]]:
+    """The roles a completion by `account` accepts (Catalogue.usable_roles) and the models offered to it."""
+    catalogue = await gateway.catalogue.get(session)
+    plan = catalogue.plan(account.plan_code)
+    tiers = plan.tiers if plan else frozenset()
+    return catalogue.usable_roles(tiers), catalogue.offered(tiers)

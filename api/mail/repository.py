@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.mail.models import PURGED_BODY, EmailMessage
@@ -54,3 +54,11 @@ async def mark_sent(session: AsyncSession, message_id: int, at: datetime) -> Non
     await session.execute(
         update(EmailMessage).where(EmailMessage.id == message_id).values(sent_at=at, body=PURGED_BODY)
     )
+
+
+async def forget_address(session: AsyncSession, address: str, replacement: str) -> None:
+    """Mails not yet sent to `address` dropped (their bodies may hold live links); the delivered ones' record
+    kept under `replacement`."""
+    to = EmailMessage.to_address == address
+    await session.execute(delete(EmailMessage).where(to, EmailMessage.sent_at.is_(None)))
+    await session.execute(update(EmailMessage).where(to).values(to_address=replacement, body=PURGED_BODY))

@@ -29,6 +29,12 @@ def enqueue(
     return message
 
 
+async def forget_address(session: AsyncSession, address: str, replacement: str) -> None:
+    """An account's deletion (decision 0047): its pending mails dropped, the record of the sent ones kept
+    under `replacement`, in the caller's transaction."""
+    await repo.forget_address(session, address, replacement)
+
+
 async def deliver_pending(sessionmaker: async_sessionmaker, sender: Sender, *, limit: int = 50) -> int:
     """Send unsent mails; returns how many went out. No transaction is held while a mail is sent.
 

@@ -290,3 +290,9 @@ async def deliveries_page(
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = (await session.execute(query.limit(limit).offset(offset))).mappings().all()
     return int(total or 0), [dict(r) for r in rows]
+
+
+async def forget_account(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """The texts sent to the account emptied (a welcome quotes its address); the rows stay, as the delivery
+    log."""
+    await session.execute(update(Notification).where(Notification.account_id == account_id).values(body=""))

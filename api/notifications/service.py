@@ -142,6 +142,12 @@ async def send_broadcast(
     )
 
 
+async def forget_account(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """An account's deletion (decision 0047): what was sent to it loses its text, in the caller's
+    transaction."""
+    await repo.forget_account(session, account_id)
+
+
 async def broadcasts(session: AsyncSession, *, limit: int, offset: int) -> list[Broadcast]:
     """The broadcasts sent, newest first."""
     return await repo.broadcasts(session, limit=limit, offset=offset)

@@ -129,3 +129,12 @@ async def list_events(
 ) -> list[SecurityEvent]:
     query = events_query(account_id=account_id, email=email, kind=kind).limit(limit).offset(offset)
     return list((await session.scalars(query)).all())
+
+
+async def forget_email(session: AsyncSession, account_id: uuid.UUID, email: str, replacement: str) -> None:
+    """The security log's rows of the account, or of its address, say `replacement` for the address."""
+    await session.execute(
+        update(SecurityEvent)
+        .where(or_(SecurityEvent.account_id == account_id, SecurityEvent.email == email))
+        .values(email=replacement)
+    )

@@ -58,6 +58,12 @@ def record(
     )
 
 
+async def forget_email(session: AsyncSession, account_id: uuid.UUID, email: str, replacement: str) -> None:
+    """An account's deletion (decision 0047): its entries stay (who did what, when, from where), under the
+    account's tombstone address instead of its email, in the caller's transaction."""
+    await security_log.forget_email(session, account_id, email, replacement)
+
+
 async def events(
     session: AsyncSession,
     *,

@@ -127,6 +127,10 @@ class PlanFields(BaseModel):
     tokens_per_month: Limit = None
     max_chats: Limit = None
     max_messages_per_chat: Limit = None
+    public: bool = Field(default=True, description="listed to everyone by GET /api/v1/plans")
+    price_monthly: Annotated[Decimal | None, Field(ge=0, le=10**9, decimal_places=2)] = Field(
+        default=None, description="a month's price in the credit rate's currency; null: not priced"
+    )
 
 
 class PlanOut(PlanFields):

@@ -216,18 +216,24 @@ async def create_plan(
     return PlanOut.model_validate(plan)
 
 
+OFFER_FIELDS = ("public", "price_monthly")
+
+
 async def update_plan(
     session: AsyncSession, staff: Account, code: str, body: PlanFields, *, at: datetime,
     context: AuditContext, cache: CatalogueCache,
 ) -> PlanOut:  # fmt: skip
-    """Replace the plan's name, tiers and limits (None: no limit); accounts on it get them at once."""
+    """Replace the plan's name, tiers and limits (None: no limit); accounts on it get them at once. Whether
+    it is public and its price stay as they are unless sent (a client that predates them keeps them)."""
     plan = await _plan(session, code)
     before = PlanFields.model_validate(plan).model_dump(mode="json")
-    for key, value in body.model_dump().items():
+    kept = {name for name in OFFER_FIELDS if name not in body.model_fields_set}
+    for key, value in body.model_dump(exclude=kept).items():
         setattr(plan, key, value)
     await audit.commit_audited(
         session, staff, "plan.update", target_type="plan", target_id=code, before=before,
-        after=body.model_dump(mode="json"), at=at, context=context, after_commit=cache.invalidate,
+        after=PlanFields.model_validate(plan).model_dump(mode="json"), at=at, context=context,
+        after_commit=cache.invalidate,
     )  # fmt: skip
     return PlanOut.model_validate(plan)
 

@@ -10,6 +10,12 @@ from fastapi import APIRouter, Query, Response, status
 from api.auth import api_keys
 from api.auth import service as auth
 from api.auth.deps import Authenticated, CurrentAccount, RequestCtx
+from api.auth.errors import (
+    InvalidOtp,
+    InvalidPassword,
+    OtpRequired,
+    TooManyAttempts,
+)
 from api.auth.schemas import AccountOut, ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SessionOut
 from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
@@ -17,7 +23,8 @@ from api.core.types import utcnow
 from api.security import service as security
 from api.security.schemas import SecurityEventOut
 from api.users import service
-from api.users.schemas import UsageOut
+from api.users.schemas import DeleteAccountIn, ProfileIn, UsageOut
+from api.users.service import StaffAccountNotDeletable
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
 AUTH_ERRORS = responses(NotAuthenticated, AccountBlocked)
@@ -28,6 +35,44 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 @router.get("", responses=AUTH_ERRORS)
 async def me(account: CurrentAccount) -> AccountOut:
     return AccountOut.model_validate(account)
+
+
+@router.patch("", responses=AUTH_ERRORS)
+async def update_me(
+    body: ProfileIn, account: CurrentAccount, session: SessionDep, ctx: RequestCtx
+) -> AccountOut:
+    """Change one's display name, language (`en`, `ru`: the language of notifications and mails that
+    honour it) or country (ISO 3166-1 alpha-2). Send only the fields to change; null removes the name or
+    the country. The email is not changed here. A change is logged (`user.profile_updated`)."""
+    return AccountOut.model_validate(
+        await service.update_profile(session, account, body.changes(), ctx=ctx, at=utcnow())
+    )
+
+
+@router.delete(
+    "",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(
+        NotAuthenticated, AccountBlocked, InvalidPassword, OtpRequired, InvalidOtp,
+        TooManyAttempts, StaffAccountNotDeletable,
+    ),
+)  # fmt: skip
+async def delete_me(
+    body: DeleteAccountIn,
+    account: CurrentAccount,
+    session: SessionDep,
+    settings: SettingsDep,
+    ctx: RequestCtx,
+) -> Response:
+    """Delete one's account for good: the password (and a code when 2FA is on) is checked again. Every
+    session and API key ends at once; the email, name, country, chats and messages are erased; the balance
+    ledger, usage events (under the account's id) and the audit log are kept, the account's row staying as
+    a tombstone with no personal data (docs/decisions/0047). The email may sign up again afterwards, as a
+    new account. A staff account is refused (`staff_account_not_deletable`)."""
+    await service.delete_account(
+        session, settings, account, password=body.password, code=body.code, ctx=ctx, at=utcnow()
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/sessions", responses=AUTH_ERRORS)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,11 +13,15 @@ from api.accounts.models import ROLES, STAFF_ROLES, Account
 from api.auth import service as auth
 from api.auth import sessions as auth_sessions
 from api.auth import two_factor
+from api.auth.attempts import Purpose
 from api.chats import service as chats
-from api.core.errors import AppError, EmailTaken, NotFound
+from api.core import idempotency
+from api.core.errors import AppError, EmailTaken, Forbidden, NotAuthenticated, NotFound
 from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
+from api.mail import service as mail
+from api.notifications import service as notifications
 from api.quotas import (
     repository as quotas,  # quotas has no service yet (api/quotas/ belongs to another change)
 )
@@ -119,3 +125,83 @@ async def usage(session: AsyncSession, account: Account, now: datetime) -> Usage
         ),
         chats=_quota(await chats.count_own(session, account.id), plan.max_chats, None),
     )
+
+
+# ---------------------------------------------------------------- one's own profile and its deletion
+
+
+async def update_profile(
+    session: AsyncSession, account: Account, changes: dict[str, Any], *, ctx: RequestContext, at: datetime
+) -> Account:
+    """Change one's display name, language or country; what changed is logged (the names of the fields,
+    and the new language and country, never the name) in the security log and as a usage event."""
+    changed = sorted(name for name, value in changes.items() if getattr(account, name) != value)
+    for name in changed:
+        setattr(account, name, changes[name])
+    if changed:
+        told = {name: changes[name] for name in changed if name in ("locale", "country")}
+        security.record(
+            session, EventType.USER_PROFILE_UPDATED, at=at, ctx=ctx, account=account,
+            details={"changed": changed, **told},
+        )  # fmt: skip
+    await session.commit()
+    return account
+
+
+class StaffAccountNotDeletable(Forbidden):
+    code = "staff_account_not_deletable"
+
+
+def tombstone_email(account_id: uuid.UUID) -> str:
+    """What a deleted account's email becomes: unique, no one's, and no address registration accepts (the
+    .invalid top-level domain is reserved, RFC 2606)."""
+    return f"deleted-{account_id.hex}@deleted.invalid"
+
+
+async def delete_account(
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    *,
+    password: str | None,
+    code: str | None,
+    ctx: RequestContext,
+    at: datetime,
+) -> None:
+    """Delete one's own account, after the password (and the second factor when on) is checked again: what
+    is erased and what is kept is docs/decisions/0047-account-deletion.md. One transaction: all or nothing.
+    A staff account is refused (an operator removes it); an account deleted meanwhile (a second request at
+    the same time) answers as any revoked credentials do."""
+    if account.is_staff:
+        raise StaffAccountNotDeletable(
+            "a staff account is not deleted from here: an operator removes its role"
+        )
+    await auth.confirm_it_is_you(
+        session,
+        settings,
+        account,
+        password=password,
+        code=code,
+        purpose=Purpose.DELETE_ACCOUNT,
+        ctx=ctx,
+        at=at,
+    )
+    [account] = await accounts.lock_accounts(session, [account.id])
+    if account.deleted_at is not None:
+        raise NotAuthenticated("this account was deleted")
+    email, tombstone = account.email, tombstone_email(account.id)
+    ended = await auth.end_every_way_in(session, account, at=at)
+    erased_chats = await chats.erase_all_own(session, account.id)
+    await idempotency.forget(session, account.id)
+    await mail.forget_address(session, email, tombstone)
+    await notifications.forget_account(session, account.id)
+    await security.forget_email(session, account.id, email, tombstone)
+    account.email = tombstone
+    account.display_name = None
+    account.country = None
+    account.deleted_at = at
+    security.record(
+        session, EventType.USER_DELETED, at=at, ctx=ctx, account=account,
+        details={**ended, "chats_erased": erased_chats},
+    )  # fmt: skip
+    await session.commit()

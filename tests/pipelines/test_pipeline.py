@@ -7,17 +7,19 @@ from sqlalchemy import update
 from api.accounts.models import Account
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
-from tests.support.api import completion_body, db_execute, event_counts, sign_up
+from tests.support.api import PASSWORD, completion_body, db_execute, event_counts, sign_up
 from tests.support.world import published_copy
 from warehouse.queries import daily_usage
 from warehouse.settings import WarehouseSettings
 
 
-def _activity(client, emails_and_calls: dict[str, int]) -> None:
+def _activity(client, emails_and_calls: dict[str, int]) -> dict[str, dict[str, str]]:
+    signed_in = {}
     for email, calls in emails_and_calls.items():
-        headers = sign_up(client, email)
+        headers = signed_in[email] = sign_up(client, email, country="FR")
         for _ in range(calls):
             client.post("/v1/chat/completions", headers=headers, json=completion_body())
+    return signed_in
 
 
 def _raw_count(warehouse_settings) -> int:
@@ -31,12 +33,16 @@ def _raw_count(warehouse_settings) -> int:
 def test_materialising_twice_over_the_same_events_counts_each_event_once(
     client, settings, warehouse_settings, pipeline
 ):
-    _activity(client, {"ada@example.com": 2, "bob@example.com": 4})  # bob's 4th is refused
-    oltp_events = sum(event_counts(settings).values())
+    signed_in = _activity(client, {"ada@example.com": 2, "bob@example.com": 4})  # bob's 4th is refused
+    ada = signed_in["ada@example.com"]
+    ada_id = client.get("/api/v1/me", headers=ada).json()["id"]
 
     first = pipeline()
     usage_first = daily_usage(path=warehouse_settings.serving_path)
     db_execute(settings, update(Account).where(Account.email == "bob@example.com").values(plan_code="pro"))
+    # Ada deletes her account (docs/decisions/0047): her events stay hers, her email leaves the warehouse.
+    assert client.request("DELETE", "/api/v1/me", headers=ada, json={"password": PASSWORD}).status_code == 204
+    oltp_events = sum(event_counts(settings).values())
     second = pipeline()
     usage_second = daily_usage(path=warehouse_settings.serving_path)
 
@@ -54,6 +60,15 @@ def test_materialising_twice_over_the_same_events_counts_each_event_once(
             "WHERE s.email = 'bob@example.com' ORDER BY s.dbt_valid_from"
         ).fetchall()
     assert versions == [("free", False), ("pro", True)]
+    tombstone = f"deleted-{ada_id.replace('-', '')}@deleted.invalid"
+    with duckdb.connect(str(warehouse_settings.warehouse_path), read_only=True) as con:
+        ada_rows = con.execute(
+            "SELECT 'raw', email FROM raw.accounts WHERE CAST(id AS VARCHAR) = $id UNION ALL "
+            "SELECT 'snapshot', email FROM snapshots.snap_accounts WHERE CAST(id AS VARCHAR) = $id",
+            {"id": ada_id},
+        ).fetchall()
+    # Her row and both versions of her (before and after her country was erased) carry the tombstone only.
+    assert sorted(ada_rows) == [("raw", tombstone), ("snapshot", tombstone), ("snapshot", tombstone)]
 
 
 def test_dbt_tests_run_as_asset_checks_and_pass(client, settings, pipeline):

@@ -187,6 +187,14 @@ def _humanise(lifetime: timedelta) -> str:
     return f"{minutes // 60} hours" if minutes % 60 == 0 and minutes >= 120 else f"{minutes} minutes"
 
 
+def _confirm_url(settings: Settings) -> str:
+    """The portal's confirmation page when the portal has its own address (AIADMIN_APP_URL, docs/portal.md),
+    else the API's own link, which answers JSON."""
+    if settings.app_url != settings.public_url:
+        return f"{settings.app_url}/confirm-email?token="
+    return f"{settings.public_url}/api/v1/auth/confirm-email?token="
+
+
 async def _send_confirmation(
     session: AsyncSession, settings: Settings, account: Account, at: datetime
 ) -> None:
@@ -196,7 +204,7 @@ async def _send_confirmation(
         account,
         purpose=CONFIRM_EMAIL,
         lifetime=timedelta(hours=settings.email_token_hours),
-        url=f"{settings.public_url}/api/v1/auth/confirm-email?token=",
+        url=_confirm_url(settings),
         subject="Confirm your email",
         text="Welcome! Confirm your email address by opening this link (if you did not sign up, ignore this "
         "email):",

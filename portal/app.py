@@ -1,0 +1,200 @@
+"""The end users' web app: server-rendered pages (Jinja2) over the API, reached over HTTP only
+(docs/portal.md). Run it with `uvicorn portal.app:app`; it keeps nothing between requests but cookies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from portal import i18n
+from portal.api_client import ApiClient, ApiError
+from portal.session import Keys, clear_session, csrf_nonce, keep_nonce, set_session
+from portal.settings import PortalSettings, get_portal_settings
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LANG_COOKIE = "portal_lang"
+
+
+def create_app(settings: PortalSettings | None = None) -> FastAPI:
+    settings = settings or get_portal_settings()
+    keys = Keys(settings.key())
+    api = ApiClient(settings.api_url, settings.api_timeout_seconds)
+    templates = Jinja2Templates(directory=TEMPLATES)  # autoescape on for .html: hostile text stays text
+    app = FastAPI(title="aiadmin portal", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def language(request: Request) -> str:
+        chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+        if chosen in i18n.LANGUAGES:
+            return chosen
+        return i18n.negotiate(request.headers.get("accept-language", ""))
+
+    def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+        lang = language(request)
+        nonce = csrf_nonce(request)
+        response = templates.TemplateResponse(
+            request,
+            template,
+            {
+                "t": i18n.translator(lang),
+                "lang": lang,
+                "languages": i18n.LANGUAGES,
+                "csrf": keys.csrf_token(nonce),
+                "signed_in": keys.open(request.cookies.get("portal_session")) is not None,
+                **context,
+            },
+            status_code=status,
+        )
+        keep_nonce(request, response, nonce)
+        if request.query_params.get("lang") in i18n.LANGUAGES:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+        return response
+
+    def refusal(request: Request, exc: ApiError) -> str:
+        return i18n.error(language(request), exc.code, exc.message, exc.extra)
+
+    def form_page(request: Request, template: str, csrf: str, call, done, **context: Any) -> Response:
+        """A POSTed form: refused (403) when its CSRF token is wrong; else `call()` the API, then `done()`;
+        an API refusal re-shows the form with its message."""
+        if not keys.csrf_ok(request, csrf):
+            t = i18n.translator(language(request))
+            return render(request, template, 403, error=t("errors.csrf"), **context)
+        try:
+            result = call()
+        except ApiError as exc:
+            status = 503 if exc.status >= 500 else 400
+            return render(request, template, status, error=refusal(request, exc), **context)
+        return done(result)
+
+    @app.get("/", response_class=HTMLResponse)
+    def landing(request: Request) -> Response:
+        session = keys.open(request.cookies.get("portal_session"))
+        return render(request, "landing.html", email=session["email"] if session else None)
+
+    @app.get("/sign-up", response_class=HTMLResponse)
+    def sign_up_page(request: Request) -> Response:
+        return render(request, "sign_up.html")
+
+    @app.post("/sign-up", response_class=HTMLResponse)
+    def sign_up(
+        request: Request, email: str = Form(""), password: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        body = {"email": email, "password": password, "locale": language(request)}
+        return form_page(
+            request, "sign_up.html", csrf,
+            lambda: api.call("POST", "/api/v1/auth/register", body),
+            lambda _: render(request, "check_mail.html", email=email),
+            email=email,
+        )  # fmt: skip
+
+    @app.get("/check-mail", response_class=HTMLResponse)
+    def check_mail(request: Request) -> Response:
+        return render(request, "check_mail.html")
+
+    @app.get("/confirm-email", response_class=HTMLResponse)
+    def confirm_email(request: Request, token: str = "") -> Response:
+        """The confirmation mail's link lands here: the API spends the token, the page says how it went."""
+        try:
+            api.call("POST", "/api/v1/auth/confirm-email", {"token": token[:200]})
+        except ApiError as exc:
+            return render(request, "confirm.html", 400, error=refusal(request, exc))
+        return render(request, "confirm.html", confirmed=True)
+
+    @app.get("/sign-in", response_class=HTMLResponse)
+    def sign_in_page(request: Request) -> Response:
+        return render(request, "sign_in.html")
+
+    @app.post("/sign-in", response_class=HTMLResponse)
+    def sign_in(
+        request: Request,
+        email: str = Form(""),
+        password: str = Form(""),
+        otp: str = Form(""),
+        csrf: str = Form(""),
+    ) -> Response:
+        if not keys.csrf_ok(request, csrf):
+            t = i18n.translator(language(request))
+            return render(request, "sign_in.html", 403, error=t("errors.csrf"), email=email)
+        body = {"email": email, "password": password} | ({"otp": otp.strip()} if otp.strip() else {})
+        try:
+            tokens = api.call("POST", "/api/v1/auth/login", body)
+            me = api.call("GET", "/api/v1/me", token=tokens["access_token"])
+        except ApiError as exc:
+            # A second factor asked for (or mistyped): the page shows its field.
+            otp_needed = exc.code in ("otp_required", "invalid_otp")
+            status = 503 if exc.status >= 500 else 400
+            return render(
+                request,
+                "sign_in.html",
+                status,
+                email=email,
+                otp_needed=otp_needed,
+                error=refusal(request, exc),
+            )
+        response = RedirectResponse("/", status_code=303)
+        session = {"access": tokens["access_token"], "refresh": tokens["refresh_token"], "email": me["email"]}
+        set_session(request, response, keys, session)
+        return response
+
+    @app.post("/sign-out", response_class=HTMLResponse)
+    def sign_out(request: Request, csrf: str = Form("")) -> Response:
+        if not keys.csrf_ok(request, csrf):
+            t = i18n.translator(language(request))
+            return render(request, "landing.html", 403, error=t("errors.csrf"))
+        session = keys.open(request.cookies.get("portal_session"))
+        if session:
+            try:  # the API session ends too; signing out of the portal works even if that fails
+                api.call("POST", "/api/v1/auth/logout", token=session["access"])
+            except ApiError:
+                pass
+        response = render(request, "landing.html", signed_out=True, signed_in=False)
+        clear_session(response)
+        return response
+
+    def mail_request(path: str, template: str):
+        @app.get(path, response_class=HTMLResponse)
+        def page(request: Request) -> Response:
+            return render(request, template)
+
+        @app.post(path, response_class=HTMLResponse)
+        def submit(request: Request, email: str = Form(""), csrf: str = Form("")) -> Response:
+            return form_page(
+                request, template, csrf,
+                lambda: api.call("POST", f"/api/v1/auth{path}", {"email": email}),
+                lambda _: render(request, template, sent=True, email=email),
+                email=email,
+            )  # fmt: skip
+
+    mail_request("/forgot-password", "forgot_password.html")
+    mail_request("/resend-confirmation", "resend_confirmation.html")
+
+    @app.get("/reset-password", response_class=HTMLResponse)
+    def reset_password_page(request: Request, token: str = "") -> Response:
+        """The reset mail's link lands here."""
+        return render(request, "reset_password.html", token=token[:200])
+
+    @app.post("/reset-password", response_class=HTMLResponse)
+    def reset_password(
+        request: Request, token: str = Form(""), new_password: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        body = {"token": token, "new_password": new_password}
+        return form_page(
+            request, "reset_password.html", csrf,
+            lambda: api.call("POST", "/api/v1/auth/reset-password", body),
+            lambda _: render(request, "reset_password.html", done=True),
+            token=token,
+        )  # fmt: skip
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def app() -> FastAPI:
+    """`uvicorn --factory portal.app:app`."""
+    return create_app()

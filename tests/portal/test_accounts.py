@@ -1,0 +1,220 @@
+"""The portal's landing and account pages against the real API (a live uvicorn): sign up, confirm from the
+mailed link, sign in (with a second factor), sign out, forgot and reset password, resend confirmation;
+the CSRF check; API refusals as messages; hostile text escaped. Chromium and axe come in a later slice."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app as create_api
+from portal.app import create_app as create_portal
+from portal.session import SESSION_COOKIE, Keys
+from portal.settings import PortalSettings
+from tests.support.api import (
+    PASSWORD,
+    LiveServer,
+    bearer,
+    delivered,
+    enrol_two_factor,
+    login,
+    mails,
+    next_code,
+    register,
+    sign_up,
+)
+
+PORTAL = "http://portal.test"
+KEY = "a-test-portal-key-of-enough-length"
+
+
+@pytest.fixture
+def world(settings, tmp_path) -> Iterator[tuple[TestClient, httpx.Client, object]]:
+    """The portal (a TestClient at PORTAL), an HTTP client of the live API, and the API's settings (its mail
+    links pointing at the portal: AIADMIN_APP_URL)."""
+    api_settings = settings.model_copy(update={"app_url": PORTAL})
+    with LiveServer(create_api(api_settings)) as server, httpx.Client(base_url=server.url) as api:
+        portal_settings = PortalSettings(api_url=server.url, portal_key=KEY, data_dir=tmp_path)
+        with TestClient(create_portal(portal_settings), base_url=PORTAL) as portal:
+            yield portal, api, api_settings
+
+
+def csrf_of(page: httpx.Response) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def submit(portal: TestClient, path: str, **fields: str) -> httpx.Response:
+    """Fill in and send the form of `path` as a browser does: the page (its CSRF token), then the POST."""
+    token = csrf_of(portal.get(path))
+    return portal.post(path, data={"csrf": token, **fields}, follow_redirects=False)
+
+
+def mails_of(settings, to: str, kind: str, count: int = 1) -> list:
+    """The `kind` mails to `to`, once there are `count` of them: the API writes a requested link after its
+    answer (no enumeration by timing), so the mail lands a moment after the page."""
+    deadline = time.monotonic() + 10
+    while len(found := mails(settings, to, kind)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def mailed_link(settings, to: str, kind: str, count: int = 1) -> str:
+    """The link of the newest `kind` mail delivered to `to`: it must lead to a portal page."""
+    mail = mails_of(settings, to, kind, count)[-1]
+    body = mail.body or delivered(to, mail.subject)[-1].body
+    match = re.search(r"(\S+token=[A-Za-z0-9_-]+)", body)
+    assert match, body
+    assert match.group(1).startswith(f"{PORTAL}/"), match.group(1)
+    return match.group(1).removeprefix(PORTAL)
+
+
+def test_a_user_signs_up_confirms_from_the_mail_signs_in_and_signs_out(world):
+    portal, api, settings = world
+    landing = portal.get("/")
+    assert (
+        landing.status_code == 200 and 'href="/sign-up"' in landing.text and 'href="/sign-in"' in landing.text
+    )
+
+    signed_up = submit(portal, "/sign-up", email="ada@example.com", password=PASSWORD)
+    assert signed_up.status_code == 200 and "Check your mail" in signed_up.text
+
+    link = mailed_link(settings, "ada@example.com", "confirm_email")
+    assert link.startswith("/confirm-email?token=")
+    confirmed = portal.get(link)
+    assert confirmed.status_code == 200 and "Your email is confirmed" in confirmed.text
+    assert confirmed.headers["content-type"].startswith("text/html")
+    again = portal.get(link)  # the link works once: the page says so
+    assert again.status_code == 400 and "invalid, already used or expired" in again.text
+
+    refused = submit(portal, "/sign-in", email="ada@example.com", password="not-the-password")
+    assert refused.status_code == 400 and "Wrong email or password." in refused.text
+    signed_in = submit(portal, "/sign-in", email="ada@example.com", password=PASSWORD)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/"
+    cookie = next(c for c in signed_in.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie  # http here
+    session = Keys(KEY.encode()).open(portal.cookies[SESSION_COOKIE])
+    assert session["access"] not in cookie  # sealed, not readable in the cookie
+    assert api.get("/api/v1/me", headers=bearer(session["access"])).status_code == 200
+    home = portal.get("/")
+    assert "You are signed in as ada@example.com." in home.text
+
+    token = csrf_of(home)
+    signed_out = portal.post("/sign-out", data={"csrf": token})
+    assert signed_out.status_code == 200 and "You are signed out." in signed_out.text
+    assert SESSION_COOKIE not in portal.cookies
+    assert (
+        api.get("/api/v1/me", headers=bearer(session["access"])).status_code == 401
+    )  # the API session ended
+
+
+def test_pages_speak_russian_when_asked_and_the_choice_sticks(world):
+    portal, _, _ = world
+    assert 'lang="ru"' in portal.get("/", headers={"Accept-Language": "ru-RU,ru;q=0.9"}).text
+    chosen = portal.get("/sign-in?lang=ru")
+    assert "Вход" in chosen.text and 'for="email">Эл. почта</label>' in chosen.text
+    refused = submit(portal, "/sign-in", email="nobody@example.com", password="whatever-it-is")
+    assert "Неверная почта или пароль." in refused.text
+
+
+def test_sign_in_asks_for_the_second_factor_when_the_api_does(world):
+    portal, api, _ = world
+    headers = sign_up(api, "bo@example.com", world[2])
+    totp, _ = enrol_two_factor(api, headers)
+    asked = submit(portal, "/sign-in", email="bo@example.com", password=PASSWORD)
+    assert asked.status_code == 400 and 'name="otp"' in asked.text and 'for="otp"' in asked.text
+    wrong = submit(portal, "/sign-in", email="bo@example.com", password=PASSWORD, otp="000000")
+    assert 'name="otp"' in wrong.text and "This code is wrong or expired." in wrong.text
+    signed_in = submit(portal, "/sign-in", email="bo@example.com", password=PASSWORD, otp=next_code(totp))
+    assert signed_in.status_code == 303, signed_in.text
+
+
+def test_forgot_and_reset_password_through_the_mailed_link(world):
+    portal, api, settings = world
+    sign_up(api, "cy@example.com", settings)
+    sent = submit(portal, "/forgot-password", email="cy@example.com")
+    assert sent.status_code == 200 and "a reset link is on its way" in sent.text
+
+    link = mailed_link(settings, "cy@example.com", "reset_password")
+    assert link.startswith("/reset-password?token=")
+    page = portal.get(link)
+    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+    assert link.endswith(token)
+    weak = portal.post(
+        link.split("?")[0], data={"csrf": csrf_of(page), "token": token, "new_password": "password123"}
+    )
+    assert weak.status_code == 400 and "too easy to guess" in weak.text
+    done = portal.post(
+        "/reset-password",
+        data={"csrf": csrf_of(page), "token": token, "new_password": "a-new-long-secret-phrase"},
+    )
+    assert done.status_code == 200 and "Your password is changed" in done.text
+    login(api, "cy@example.com", "a-new-long-secret-phrase")
+    used = portal.post(
+        "/reset-password",
+        data={"csrf": csrf_of(page), "token": token, "new_password": "another-long-phrase-9"},
+    )
+    assert used.status_code == 400 and "invalid, already used or expired" in used.text
+
+
+def test_resend_confirmation_sends_a_new_link_and_shows_the_throttle_with_its_wait(world):
+    portal, api, settings = world
+    register(api, "di@example.com")  # a mail request of this address (the limit is 5 per address)
+    for _ in range(4):
+        resent = submit(portal, "/resend-confirmation", email="di@example.com")
+        assert resent.status_code == 200 and "a new link is on its way" in resent.text
+    assert len(mails_of(settings, "di@example.com", "confirm_email", 5)) == 5
+    throttled = submit(portal, "/resend-confirmation", email="di@example.com")
+    assert throttled.status_code == 400
+    assert re.search(r"Too many requests\. Try again in \d+ seconds\.", throttled.text), throttled.text
+    assert portal.get(mailed_link(settings, "di@example.com", "confirm_email", 5)).status_code == 200
+
+
+def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(world):
+    portal, _, settings = world
+    portal.get("/sign-up")  # the CSRF cookie is set
+    missing = portal.post("/sign-up", data={"email": "eve@example.com", "password": PASSWORD})
+    assert missing.status_code == 403 and "came from another site" in missing.text
+    forged = portal.post(
+        "/sign-up", data={"csrf": "0" * 64, "email": "eve@example.com", "password": PASSWORD}
+    )
+    assert forged.status_code == 403
+    token = csrf_of(portal.get("/sign-up"))
+    elsewhere = portal.post(
+        "/sign-up",
+        data={"csrf": token, "email": "eve@example.com", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert elsewhere.status_code == 403
+    portal.cookies.clear()  # another browser: the token is bound to the nonce of the cookie it came with
+    assert (
+        portal.post(
+            "/sign-up", data={"csrf": token, "email": "eve@example.com", "password": PASSWORD}
+        ).status_code
+        == 403
+    )
+    assert mails(settings, "eve@example.com") == []  # nothing reached the API
+    accepted = portal.post(
+        "/sign-up",
+        data={"csrf": csrf_of(portal.get("/sign-up")), "email": "eve@example.com", "password": PASSWORD},
+        headers={"Origin": PORTAL},
+    )
+    assert accepted.status_code == 200
+
+
+def test_hostile_text_is_shown_escaped_and_a_refusal_is_a_page_not_a_traceback(world):
+    portal, _, _ = world
+    hostile = '"><script>alert(1)</script>@example.com'
+    page = submit(portal, "/sign-up", email=hostile, password=PASSWORD)
+    assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "Please check the form" in page.text and "Traceback" not in page.text
+    bad_link = portal.get("/confirm-email?token=<b>nope</b>")
+    assert bad_link.status_code == 400 and "<b>nope" not in bad_link.text

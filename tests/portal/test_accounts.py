@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app as create_api
 from portal.app import create_app as create_portal
+from portal.i18n import catalogue
 from portal.session import SESSION_COOKIE, Keys
 from portal.settings import PortalSettings
 from tests.support.api import (
@@ -218,3 +219,10 @@ def test_hostile_text_is_shown_escaped_and_a_refusal_is_a_page_not_a_traceback(w
     assert "Please check the form" in page.text and "Traceback" not in page.text
     bad_link = portal.get("/confirm-email?token=<b>nope</b>")
     assert bad_link.status_code == 400 and "<b>nope" not in bad_link.text
+
+
+def test_the_catalogues_hold_the_same_keys_and_placeholders():
+    en, ru = catalogue("en"), catalogue("ru")
+    assert en.keys() == ru.keys()
+    for key in en:
+        assert set(re.findall(r"{(\w+)}", en[key])) == set(re.findall(r"{(\w+)}", ru[key])), key

@@ -205,13 +205,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # `make run`: make's death or a stop signal to make alone stops us, and so everything.
     parent = serve.stop_with_parent() if args.stop_with_parent else None
     settings = get_settings()
-    specs = serve.services(args.host, args.api_port, args.dagster_port, args.panel_port)
+    specs = serve.services(args.host, args.api_port, args.dagster_port, args.panel_port, args.portal_port)
     env = {
         **os.environ,
         "AIADMIN_DATA_DIR": str(settings.data_dir),
         "AIADMIN_DATABASE_URL": settings.database_url,
     }
     env.setdefault("AIADMIN_API_URL", f"http://{args.host}:{args.api_port}")
+    if settings.app_url == settings.public_url:  # no end-user app configured: the mail links lead to ours
+        env["AIADMIN_APP_URL"] = f"http://{args.host}:{args.portal_port}"
     lines = ["", "aiadmin is starting:"]
     lines += [f"  {s.name:<18} {s.url}" for s in specs if s.url]
     lines += [
@@ -372,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_list.set_defaults(func=cmd_export)
 
     serve = sub.add_parser(
-        "serve", help="run the API, Dagster and the panel until stopped (one per data directory)"
+        "serve", help="run the API, Dagster, the panel and the portal until stopped (one per data directory)"
     )
     serve.add_argument(
         "--prepare", action="store_true", help="first migrate, add demo data if empty and run the pipeline"
@@ -383,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-port", type=int, default=8000)
     serve.add_argument("--dagster-port", type=int, default=3000)
     serve.add_argument("--panel-port", type=int, default=8501)
+    serve.add_argument("--portal-port", type=int, default=8600)
     serve.set_defaults(func=cmd_serve)
     return parser
 

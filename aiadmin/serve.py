@@ -1,6 +1,6 @@
 """`make run`'s supervisor: one per data directory, it starts the API, the Dagster webserver and daemon,
-the fresh lane's watcher and the panel, and stops every one of them when it is told to (Ctrl-C, a closed
-terminal, a kill) or when one of them dies.
+the fresh lane's watcher, the panel and the portal, and stops every one of them when it is told to (Ctrl-C,
+a closed terminal, a kill) or when one of them dies.
 Decision record: docs/decisions/0037-one-supervisor-per-data-directory.md.
 
 - A lock (`<data dir>/serve.lock`, flock) makes a second supervisor for the same data directory refuse to
@@ -47,7 +47,9 @@ class Service:
     argv: list[str]
 
 
-def services(host: str, api_port: int, dagster_port: int, panel_port: int) -> list[Service]:
+def services(
+    host: str, api_port: int, dagster_port: int, panel_port: int, portal_port: int = 8600
+) -> list[Service]:
     """Every long-lived service of `make run`, in start order (stopped in reverse). One entry per service."""
     workspace = str(ROOT / "workspace.yaml")
     return [
@@ -75,6 +77,20 @@ def services(host: str, api_port: int, dagster_port: int, panel_port: int) -> li
         # New events into the serving copy within seconds (pipelines/watch.py); the daemon's runs do the rest.
         Service("pipeline-watch", None, [str(BIN / "aiadmin"), "pipeline", "watch"]),
         Service("panel", f"http://{host}:{panel_port}", panel_argv(host, panel_port)),
+        # The end users' web app (docs/portal.md): the API's mail links point at it (AIADMIN_APP_URL).
+        Service(
+            "portal",
+            f"http://{host}:{portal_port}",
+            [
+                str(BIN / "uvicorn"),
+                "--factory",
+                "portal.app:app",
+                "--host",
+                host,
+                "--port",
+                str(portal_port),
+            ],
+        ),
     ]
 
 

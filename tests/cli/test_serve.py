@@ -257,7 +257,7 @@ def _answers(url: str) -> bool:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_serve_starts_api_dagster_and_panel_and_sigterm_stops_them_all(settings, tmp_path):
     upgrade(settings)
-    api, dagster, panel = free_port(), free_port(), free_port()
+    api, dagster, panel, portal = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "AIADMIN_DATA_DIR": str(settings.data_dir),
@@ -273,6 +273,8 @@ def test_serve_starts_api_dagster_and_panel_and_sigterm_stops_them_all(settings,
         str(dagster),
         "--panel-port",
         str(panel),
+        "--portal-port",
+        str(portal),
     ]
     proc = subprocess.Popen(
         argv,
@@ -287,6 +289,7 @@ def test_serve_starts_api_dagster_and_panel_and_sigterm_stops_them_all(settings,
         f"http://127.0.0.1:{api}/health",
         f"http://127.0.0.1:{dagster}/server_info",
         f"http://127.0.0.1:{panel}/_stcore/health",
+        f"http://127.0.0.1:{portal}/healthz",
     ]
     try:
         deadline = time.monotonic() + 180
@@ -303,5 +306,6 @@ def test_serve_starts_api_dagster_and_panel_and_sigterm_stops_them_all(settings,
 
     assert proc.returncode == 0, output
     assert f"http://127.0.0.1:{panel}" in output and "admin@" in output
+    assert f"portal             http://127.0.0.1:{portal}" in output
     assert "All services stopped." in output
     assert not any(_answers(url) for url in health)

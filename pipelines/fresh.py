@@ -7,7 +7,7 @@ Dagster launching a run. The fresh lane does only what a new event needs, in a p
 
 1. extract the new events (the same exactly-once extract as the refresh, pipelines/extract.py);
 2. rebuild the models downstream of the events (`stg_usage_events+`): dbt compiles them once, when the
-   watcher starts (dbt's Python API, in this process); each run then executes that compiled SQL in one
+   watcher starts (`dbt compile`, in a process of its own); each run then executes that compiled SQL in one
    DuckDB transaction, as dbt's materialisations would: a table model is replaced, an incremental model
    (its SQL reads only what is new since its last build) has its rows of the new keys deleted and the new
    rows inserted, a view is left as it is. `dbt run` of the same models costs a second or more per model
@@ -25,7 +25,9 @@ dimensions themselves (a new plan, a renamed model) stay with the full refresh o
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.checks import reconcile
-from pipelines.dbt_assets import DBT_DIR, dbt_target_path
+from pipelines.dbt_assets import DBT_BOUND, DBT_DIR, dbt_target_path
 from pipelines.extract import extract_usage_events
 from pipelines.resources import OltpResource, WarehouseResource
 from warehouse.publish import Publication, publish
@@ -120,28 +122,24 @@ class FreshLane:
         return self._models
 
     def _compile(self) -> list[CompiledModel]:
-        """The selected models' SQL as dbt compiles it for this warehouse, in dependency order."""
-        from dbt.cli.main import dbtRunner
-
-        # The profile finds the warehouse through this variable (dbt/profiles.yml).
-        os.environ["AIADMIN_WAREHOUSE_PATH"] = self.warehouse.warehouse_path
+        """The selected models' SQL as dbt compiles it for this warehouse, in dependency order: `dbt compile`
+        in a process of its own, started as the refresh starts dbt (pipelines/dbt_bound.sh), read from the
+        manifest and the run results it writes. In this process, dbt would keep the warehouse file open after
+        it (dbt-duckdb's `keep_open`), and no other process could open it."""
         target = dbt_target_path(self.warehouse) / "fresh"
-        args = [
-            "compile",
-            "--select",
-            f"{FRESH_SELECTION},resource_type:model",
-            "--project-dir",
-            str(DBT_DIR),
-        ]
+        args = [DBT_BOUND, "compile", "--select", f"{FRESH_SELECTION},resource_type:model", "--quiet"]
         args += ["--profiles-dir", str(DBT_DIR), "--target-path", str(target), "--log-path", str(target)]
-        try:
-            result = dbtRunner().invoke([*args, "--quiet"])
-        finally:
-            _close_dbt_duckdb()
-        if not result.success:
-            raise FreshLaneFailed(f"dbt compile failed: {result.exception or result.result}")
-        nodes = [r.node for r in result.result.results if r.node.resource_type == "model"]
-        models = [CompiledModel.of(node) for node in nodes]  # compiled in dependency order (one thread)
+        # The profile finds the warehouse through this variable (dbt/profiles.yml).
+        env = {**os.environ, "AIADMIN_WAREHOUSE_PATH": str(self.warehouse.warehouse_path)}
+        env["DBT_PROJECT_DIR"] = str(DBT_DIR)
+        done = subprocess.run(args, cwd=DBT_DIR, env=env, capture_output=True, text=True, timeout=600)  # noqa: S603 (argv from constants)
+        if done.returncode != 0:
+            raise FreshLaneFailed(f"dbt compile failed: {(done.stdout + done.stderr)[-2000:]}")
+        nodes = json.loads((target / "manifest.json").read_text())["nodes"]
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        # In the order dbt ran them: its dependency order (the profile's one thread).
+        compiled = [nodes[r["unique_id"]] for r in results if r["unique_id"].startswith("model.")]
+        models = [CompiledModel.of(node) for node in compiled]
         return [m for m in models if m.materialized != "view"]
 
 
@@ -153,14 +151,16 @@ class CompiledModel:
     unique_key: tuple[str, ...]
 
     @classmethod
-    def of(cls, node) -> CompiledModel:
-        key = node.config.unique_key or ()
-        if node.config.materialized not in ("table", "incremental", "view"):
-            raise FreshLaneFailed(f"{node.name}: the fresh lane cannot build a {node.config.materialized}")
-        if node.config.materialized == "incremental" and not key:
-            raise FreshLaneFailed(f"{node.name}: an incremental model needs a unique_key here")
+    def of(cls, node: dict) -> CompiledModel:
+        """From a model's entry in dbt's manifest."""
+        config = node["config"]
+        key, materialized = config.get("unique_key") or (), config["materialized"]
+        if materialized not in ("table", "incremental", "view"):
+            raise FreshLaneFailed(f"{node['name']}: the fresh lane cannot build a {materialized}")
+        if materialized == "incremental" and not key:
+            raise FreshLaneFailed(f"{node['name']}: an incremental model needs a unique_key here")
         return cls(
-            node.relation_name, node.config.materialized, node.compiled_code,
+            node["relation_name"], materialized, node["compiled_code"],
             (key,) if isinstance(key, str) else tuple(key),
         )  # fmt: skip
 
@@ -174,15 +174,3 @@ class CompiledModel:
         con.execute(f"DELETE FROM {self.relation} WHERE ({keys}) IN (SELECT {keys} FROM fresh_rows)")  # noqa: S608
         con.execute(f"INSERT INTO {self.relation} BY NAME SELECT * FROM fresh_rows")  # noqa: S608
         con.execute("DROP TABLE fresh_rows")
-
-
-def _close_dbt_duckdb() -> None:
-    """dbt-duckdb keeps its DuckDB instance open after an invocation (`keep_open`), for the next one in this
-    process. Open, it would hold the warehouse file, and no other process (a Dagster run's dbt) could open
-    it at all."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    environment = DuckDBConnectionManager._ENV  # no public way to close it
-    if environment is not None:
-        environment.close()
-    DuckDBConnectionManager.close_all_connections()

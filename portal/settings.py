@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,7 @@ class PortalSettings(BaseSettings):
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                with open(path, "x", opener=lambda p, flags: __import__("os").open(p, flags, 0o600)) as file:
+                with open(path, "x", opener=lambda p, flags: os.open(p, flags, 0o600)) as file:
                     file.write(secrets.token_urlsafe(48))
             except FileExistsError:  # another process made it first: use theirs
                 pass

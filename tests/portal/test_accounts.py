@@ -86,6 +86,9 @@ def test_a_user_signs_up_confirms_from_the_mail_signs_in_and_signs_out(world):
     signed_up = submit(portal, "/sign-up", email="ada@example.com", password=PASSWORD)
     assert signed_up.status_code == 200 and "Check your mail" in signed_up.text
 
+    unconfirmed = submit(portal, "/sign-in", email="ada@example.com", password=PASSWORD)
+    assert unconfirmed.status_code == 400 and "Confirm your email first" in unconfirmed.text
+
     link = mailed_link(settings, "ada@example.com", "confirm_email")
     assert link.startswith("/confirm-email?token=")
     confirmed = portal.get(link)
@@ -226,3 +229,14 @@ def test_the_catalogues_hold_the_same_keys_and_placeholders():
     assert en.keys() == ru.keys()
     for key in en:
         assert set(re.findall(r"{(\w+)}", en[key])) == set(re.findall(r"{(\w+)}", ru[key])), key
+
+
+def test_portal_processes_of_one_data_directory_share_a_generated_key(tmp_path):
+    """No AIADMIN_PORTAL_KEY: the first process makes one (0600) and every other reads it, so a cookie one
+    process sealed opens in another."""
+    first, second = (PortalSettings(portal_key=None, data_dir=tmp_path).key() for _ in range(2))
+    assert first == second and len(first) >= 32
+    assert (tmp_path / "portal_key").stat().st_mode & 0o777 == 0o600
+    sealed = Keys(first).seal({"email": "ada@example.com"})
+    assert Keys(second).open(sealed) == {"email": "ada@example.com"}
+    assert Keys(b"another key").open(sealed) is None

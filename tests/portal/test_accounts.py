@@ -240,3 +240,22 @@ def test_portal_processes_of_one_data_directory_share_a_generated_key(tmp_path):
     sealed = Keys(first).seal({"email": "ada@example.com"})
     assert Keys(second).open(sealed) == {"email": "ada@example.com"}
     assert Keys(b"another key").open(sealed) is None
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_every_page_is_self_contained_and_labels_every_field(world, lang):
+    """No script, no stylesheet or font fetched from anywhere; a phone viewport; dark and light; each visible
+    field named by a label. (The axe-core check in Chromium is a later slice.)"""
+    portal, _, _ = world
+    pages = ["/", "/sign-up", "/check-mail", "/sign-in", "/forgot-password", "/reset-password?token=x"]
+    for path in [*pages, "/resend-confirmation"]:
+        html = portal.get(path, params={"lang": lang}).text
+        assert f'<html lang="{lang}">' in html
+        assert "<script" not in html and "<link" not in html and "@import" not in html and "url(" not in html
+        assert 'name="viewport" content="width=device-width, initial-scale=1"' in html
+        assert "prefers-color-scheme: dark" in html
+        for field in re.findall(r"<input [^>]*>", html):
+            if 'type="hidden"' in field:
+                continue
+            (field_id,) = re.findall(r'id="([^"]+)"', field)
+            assert f'<label for="{field_id}">' in html, (path, field)

@@ -44,3 +44,40 @@ class ApiClient:
             raise ApiError(response.status_code, error["code"], error["message"], extra)
         except (ValueError, KeyError, TypeError):
             raise ApiError(response.status_code, "http_error", response.text[:200]) from None
+
+
+class SignedOut(Exception):
+    """The user's session is over: the access token was refused and the refresh token too."""
+
+
+class SignedInCaller:
+    """The API as the signed-in user, for one request. An access token the API refuses (401: expired) is
+    renewed once with the refresh token, which the API then spends (rotation): `renewed` says the new pair
+    in `session` must go back into the cookie. A refresh the API refuses raises `SignedOut`."""
+
+    def __init__(self, api: ApiClient, session: dict[str, Any]) -> None:
+        self.api = api
+        self.session = session
+        self.renewed = False
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            return self.api.call(method, path, body, token=self.session["access"])
+        except ApiError as exc:
+            if exc.status != 401 or self.renewed:
+                raise SignedOut() if exc.status == 401 else exc
+        self._renew()
+        try:
+            return self.api.call(method, path, body, token=self.session["access"])
+        except ApiError as exc:
+            raise SignedOut() if exc.status == 401 else exc
+
+    def _renew(self) -> None:
+        try:
+            pair = self.api.call("POST", "/api/v1/auth/refresh", {"refresh_token": self.session["refresh"]})
+        except ApiError as exc:
+            if exc.status in (400, 401, 403, 422):
+                raise SignedOut() from exc
+            raise
+        self.session = {**self.session, "access": pair["access_token"], "refresh": pair["refresh_token"]}
+        self.renewed = True

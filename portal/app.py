@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from portal import i18n
-from portal.api_client import ApiClient, ApiError
-from portal.session import Keys, clear_session, csrf_nonce, keep_nonce, set_session
+from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
+from portal.session import SESSION_COOKIE, Keys, clear_session, csrf_nonce, keep_nonce, set_session
 from portal.settings import PortalSettings, get_portal_settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -43,6 +43,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 "lang": lang,
                 "languages": i18n.LANGUAGES,
                 "csrf": keys.csrf_token(nonce),
+                "has": lambda key: key in i18n.catalogue(lang),
                 "signed_in": keys.open(request.cookies.get("portal_session")) is not None,
                 **context,
             },
@@ -187,6 +188,106 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             lambda _: render(request, "reset_password.html", done=True),
             token=token,
         )  # fmt: skip
+
+    # The cabinet: every page needs a signed-in user (else: the sign-in page) and calls the API as them.
+
+    def cabinet(request: Request, build) -> Response:
+        """`build(user)` with `user` the API as the signed-in user; a renewed token pair goes back into the
+        cookie; a session the API ended signs the user out here too, with a message."""
+        session = keys.open(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        user = SignedInCaller(api, session)
+        try:
+            response = build(user)
+        except SignedOut:
+            t = i18n.translator(language(request))
+            response = render(request, "sign_in.html", 401, error=t("errors.session_ended"), signed_in=False)
+            clear_session(response)
+            return response
+        except ApiError as exc:  # the API away, or a refusal of a page's read
+            response = render(request, "cabinet_error.html", 503 if exc.status >= 500 else 400,
+                              error=refusal(request, exc))  # fmt: skip
+        if user.renewed:
+            set_session(request, response, keys, user.session)
+        return response
+
+    def cabinet_form(request: Request, csrf: str, build, change) -> Response:
+        """A cabinet POST: refused (403) without its CSRF token; else `change(user)` the API, then the page
+        `build(user, saved=…)`, or `build(user, error=…)` with the API's refusal worded."""
+
+        def page(user: SignedInCaller) -> Response:
+            if not keys.csrf_ok(request, csrf):
+                t = i18n.translator(language(request))
+                return build(user, status=403, error=t("errors.csrf"))
+            try:
+                result = change(user)
+            except ApiError as exc:
+                return build(user, status=503 if exc.status >= 500 else 400, error=refusal(request, exc))
+            return build(user, saved=result if result is not None else True)
+
+        return cabinet(request, page)
+
+    def home_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
+        me = user.call("GET", "/api/v1/me")
+        usage = user.call("GET", "/api/v1/me/usage")
+        balance = user.call("GET", "/api/v1/me/balance")
+        return render(request, "cabinet.html", status, me=me, usage=usage, balance=balance, **context)
+
+    @app.get("/cabinet", response_class=HTMLResponse)
+    def cabinet_home(request: Request) -> Response:
+        return cabinet(request, lambda user: home_page(request, user))
+
+    @app.post("/cabinet/profile", response_class=HTMLResponse)
+    def update_profile(
+        request: Request,
+        display_name: str = Form(""),
+        locale: str = Form(""),
+        country: str = Form(""),
+        csrf: str = Form(""),
+    ) -> Response:
+        body = {
+            "display_name": display_name.strip() or None,
+            "locale": locale,
+            "country": country.strip().upper() or None,
+        }
+        return cabinet_form(
+            request, csrf,
+            lambda user, **context: home_page(request, user, **context),
+            lambda user: user.call("PATCH", "/api/v1/me", body),
+        )  # fmt: skip
+
+    def balance_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
+        balance = user.call("GET", "/api/v1/me/balance")
+        return render(request, "balance.html", status, balance=balance, **context)
+
+    @app.get("/cabinet/balance", response_class=HTMLResponse)
+    def balance(request: Request) -> Response:
+        return cabinet(request, lambda user: balance_page(request, user))
+
+    @app.post("/cabinet/balance/top-up", response_class=HTMLResponse)
+    def top_up(
+        request: Request, amount: str = Form(""), currency: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        def change(user: SignedInCaller) -> Any:
+            try:
+                return user.call("POST", "/api/v1/me/balance/top-up", {"amount": amount, "currency": currency})
+            except ApiError as exc:
+                if exc.code == "forbidden":  # AIADMIN_TEST_TOP_UPS off, and no payments exist yet
+                    raise ApiError(exc.status, "top_ups_disabled", exc.message) from exc
+                raise
+
+        return cabinet_form(
+            request, csrf, lambda user, **context: balance_page(request, user, **context), change
+        )
+
+    @app.get("/cabinet/plans", response_class=HTMLResponse)
+    def plans(request: Request) -> Response:
+        def page(user: SignedInCaller) -> Response:
+            me = user.call("GET", "/api/v1/me")
+            return render(request, "plans.html", me=me, plans=api.call("GET", "/api/v1/plans"))
+
+        return cabinet(request, page)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -62,15 +62,20 @@ class SignedInCaller:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         try:
-            return self.api.call(method, path, body, token=self.session["access"])
-        except ApiError as exc:
-            if exc.status != 401 or self.renewed:
-                raise SignedOut() if exc.status == 401 else exc
+            return self._as_user(method, path, body)
+        except SignedOut:
+            if self.renewed:
+                raise
         self._renew()
+        return self._as_user(method, path, body)
+
+    def _as_user(self, method: str, path: str, body: Any) -> Any:
         try:
             return self.api.call(method, path, body, token=self.session["access"])
         except ApiError as exc:
-            raise SignedOut() if exc.status == 401 else exc
+            if exc.status == 401:
+                raise SignedOut() from exc
+            raise
 
     def _renew(self) -> None:
         try:

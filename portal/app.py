@@ -271,7 +271,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     ) -> Response:
         def change(user: SignedInCaller) -> Any:
             try:
-                return user.call("POST", "/api/v1/me/balance/top-up", {"amount": amount, "currency": currency})
+                body = {"amount": amount, "currency": currency}
+                return user.call("POST", "/api/v1/me/balance/top-up", body)
             except ApiError as exc:
                 if exc.code == "forbidden":  # AIADMIN_TEST_TOP_UPS off, and no payments exist yet
                     raise ApiError(exc.status, "top_ups_disabled", exc.message) from exc

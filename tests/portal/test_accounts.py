@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
-import httpx
 import pytest
-from fastapi.testclient import TestClient
 
-from api.main import create_app as create_api
-from portal.app import create_app as create_portal
 from portal.i18n import catalogue
 from portal.session import SESSION_COOKIE, Keys
 from portal.settings import PortalSettings
+from tests.portal.support import KEY, PORTAL, csrf_of, submit
 from tests.support.api import (
     PASSWORD,
-    LiveServer,
     bearer,
     delivered,
     enrol_two_factor,
@@ -29,32 +24,6 @@ from tests.support.api import (
     register,
     sign_up,
 )
-
-PORTAL = "http://portal.test"
-KEY = "a-test-portal-key-of-enough-length"
-
-
-@pytest.fixture
-def world(settings, tmp_path) -> Iterator[tuple[TestClient, httpx.Client, object]]:
-    """The portal (a TestClient at PORTAL), an HTTP client of the live API, and the API's settings (its mail
-    links pointing at the portal: AIADMIN_APP_URL)."""
-    api_settings = settings.model_copy(update={"app_url": PORTAL})
-    with LiveServer(create_api(api_settings)) as server, httpx.Client(base_url=server.url) as api:
-        portal_settings = PortalSettings(api_url=server.url, portal_key=KEY, data_dir=tmp_path)
-        with TestClient(create_portal(portal_settings), base_url=PORTAL) as portal:
-            yield portal, api, api_settings
-
-
-def csrf_of(page: httpx.Response) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
-    assert match, page.text
-    return match.group(1)
-
-
-def submit(portal: TestClient, path: str, **fields: str) -> httpx.Response:
-    """Fill in and send the form of `path` as a browser does: the page (its CSRF token), then the POST."""
-    token = csrf_of(portal.get(path))
-    return portal.post(path, data={"csrf": token, **fields}, follow_redirects=False)
 
 
 def mails_of(settings, to: str, kind: str, count: int = 1) -> list:

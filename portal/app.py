@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,22 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_COOKIE = "portal_lang"
 
 
+def plain_number(value: Any) -> str:
+    """A decimal as the API sends it ("40.000000") as people write it ("40"; "12.5"; "-0.25")."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    text = f"{number:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or get_portal_settings()
     keys = Keys(settings.key())
     api = ApiClient(settings.api_url, settings.api_timeout_seconds)
     templates = Jinja2Templates(directory=TEMPLATES)  # autoescape on for .html: hostile text stays text
+    templates.env.filters["number"] = plain_number
     app = FastAPI(title="aiadmin portal", docs_url=None, redoc_url=None, openapi_url=None)
 
     def language(request: Request) -> str:

@@ -101,7 +101,7 @@ def test_the_home_page_shows_the_account_its_use_and_balance_and_saves_the_profi
     usage = api.get("/api/v1/me/usage", headers=bearer(session_of(portal)["access"])).json()
     limit = usage["requests_today"]["limit"]
     assert f"0 of {limit}" in home.text if limit is not None else "0 (no limit)" in home.text
-    assert "40.000000 credits" in home.text or "40 credits" in home.text, home.text
+    assert "40 credits" in home.text, home.text
 
     hostile = '<script>alert("x")</script>'
     saved = submit(portal, "/cabinet", "/cabinet/profile", display_name=hostile, locale="ru", country="de")
@@ -149,7 +149,7 @@ def test_the_balance_page_tops_up_at_the_rate_and_lists_the_ledger_in_plain_word
     page = portal.get("/cabinet/balance")
     assert page.status_code == 200 and "One credit costs 0.01" in page.text and "USD" in page.text
     topped = submit(portal, "/cabinet/balance", "/cabinet/balance/top-up", amount="2.50", currency="USD")
-    assert topped.status_code == 200 and "Added 250" in topped.text
+    assert topped.status_code == 200 and "Added 250 credits: your balance is 255." in topped.text
     assert "Top-up of 2.50 USD" in topped.text and "Credits added by support" in topped.text
     bad = submit(portal, "/cabinet/balance", "/cabinet/balance/top-up", amount="-1", currency="USD")
     assert bad.status_code == 400 and "Please check the form" in bad.text

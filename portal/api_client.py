@@ -73,7 +73,7 @@ class SignedInCaller:
         try:
             return self.api.call(method, path, body, token=self.session["access"])
         except ApiError as exc:
-            if exc.status == 401:
+            if exc.status == 401 and exc.code == "not_authenticated":  # not a wrong code in a form (otp_*)
                 raise SignedOut() from exc
             raise
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,82 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             return render(request, "plans.html", me=me, plans=api.call("GET", "/api/v1/plans"))
 
         return cabinet(request, page)
+
+    def keys_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
+        api_keys = [k for k in user.call("GET", "/api/v1/me/api-keys") if k["revoked_at"] is None]
+        return render(request, "api_keys.html", status, api_keys=api_keys, **context)
+
+    @app.get("/cabinet/api-keys", response_class=HTMLResponse)
+    def api_keys(request: Request) -> Response:
+        return cabinet(request, lambda user: keys_page(request, user))
+
+    @app.post("/cabinet/api-keys", response_class=HTMLResponse)
+    def create_api_key(request: Request, name: str = Form(""), csrf: str = Form("")) -> Response:
+        """The new key is on this answer's page only (the API keeps its hash): never in a cookie or a URL."""
+        return cabinet_form(
+            request, csrf,
+            lambda user, **context: keys_page(request, user, **context),
+            lambda user: user.call("POST", "/api/v1/me/api-keys", {"name": name}),
+        )  # fmt: skip
+
+    @app.post("/cabinet/api-keys/revoke", response_class=HTMLResponse)
+    def revoke_api_key(request: Request, key_id: str = Form(""), csrf: str = Form("")) -> Response:
+        def change(user: SignedInCaller) -> Any:
+            try:
+                key = str(uuid.UUID(key_id))
+            except ValueError:
+                raise ApiError(404, "not_found", "no such key") from None
+            user.call("DELETE", f"/api/v1/me/api-keys/{key}")
+            return {"revoked": True}
+
+        return cabinet_form(
+            request, csrf, lambda user, **context: keys_page(request, user, **context), change
+        )
+
+    def security_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
+        me = user.call("GET", "/api/v1/me")
+        sessions = [s for s in user.call("GET", "/api/v1/me/sessions") if s["revoked_at"] is None]
+        return render(request, "security.html", status, me=me, sessions=sessions, **context)
+
+    @app.get("/cabinet/security", response_class=HTMLResponse)
+    def security(request: Request) -> Response:
+        return cabinet(request, lambda user: security_page(request, user))
+
+    def leave(request: Request, csrf: str, change, message: str) -> Response:
+        """A POST that ends this session too (sign out everywhere, delete the account): on success the
+        cookie goes and the landing says `message`; a refusal stays on the security page."""
+
+        def page(user: SignedInCaller) -> Response:
+            t = i18n.translator(language(request))
+            if not keys.csrf_ok(request, csrf):
+                return security_page(request, user, status=403, error=t("errors.csrf"))
+            try:
+                change(user)
+            except ApiError as exc:
+                status = 503 if exc.status >= 500 else 400
+                return security_page(request, user, status=status, error=refusal(request, exc))
+            response = render(request, "landing.html", left=t(message), signed_in=False)
+            clear_session(response)
+            user.renewed = False  # the session is over: nothing goes back into the cookie
+            return response
+
+        return cabinet(request, page)
+
+    @app.post("/cabinet/sign-out-everywhere", response_class=HTMLResponse)
+    def sign_out_everywhere(request: Request, csrf: str = Form("")) -> Response:
+        return leave(
+            request,
+            csrf,
+            lambda user: user.call("POST", "/api/v1/auth/logout-all"),
+            "security.signed_out_all",
+        )
+
+    @app.post("/cabinet/delete-account", response_class=HTMLResponse)
+    def delete_account(
+        request: Request, password: str = Form(""), code: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        body = {"password": password} | ({"code": code.strip()} if code.strip() else {})
+        return leave(request, csrf, lambda user: user.call("DELETE", "/api/v1/me", body), "security.deleted")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

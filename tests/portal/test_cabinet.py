@@ -13,9 +13,9 @@ import pytest
 
 from portal.session import SESSION_COOKIE, Keys
 from tests.portal.support import KEY, csrf_of, portal_world, submit
-from tests.support.api import PASSWORD, bearer, grant_credits, sign_up
+from tests.support.api import PASSWORD, bearer, enrol_two_factor, grant_credits, next_code, sign_up
 
-PAGES = ["/cabinet", "/cabinet/balance", "/cabinet/plans"]
+PAGES = ["/cabinet", "/cabinet/balance", "/cabinet/plans", "/cabinet/api-keys", "/cabinet/security"]
 
 
 def signed_in(portal, api, settings, email: str = "ada@example.com") -> dict:
@@ -188,3 +188,89 @@ def test_cabinet_pages_label_every_field_and_fetch_nothing(world, lang):
                 continue
             (field_id,) = re.findall(r'id="([^"]+)"', field)
             assert f'<label for="{field_id}">' in html, (path, field)
+
+
+def test_an_api_key_is_shown_once_works_and_is_revoked(world):
+    portal, api, settings = world
+    signed_in(portal, api, settings)
+    assert "You have no API keys." in portal.get("/cabinet/api-keys").text
+    hostile = "<b>my bot</b>"
+    made = submit(portal, "/cabinet/api-keys", name=hostile)
+    assert made.status_code == 200 and "it is shown this once" in made.text
+    key = re.search(r'id="new_key" type="text" readonly value="([^"]+)"', made.text).group(1)
+    assert "<b>my bot" not in made.text and "&lt;b&gt;my bot" in made.text
+    assert key not in portal.get("/cabinet/api-keys").text  # once: not on the next page
+    assert key not in str(session_of(portal))
+    listed = api.get("/api/v1/me/api-keys", headers=bearer(session_of(portal)["access"])).json()
+    assert [k["name"] for k in listed] == [hostile]
+    assert api.get("/v1/models", headers=bearer(key)).status_code == 200
+
+    blank = submit(portal, "/cabinet/api-keys", name="   ")
+    assert blank.status_code == 400 and "Please check the form" in blank.text
+    gone = submit(portal, "/cabinet/api-keys", "/cabinet/api-keys/revoke", key_id=listed[0]["id"])
+    assert (
+        gone.status_code == 200 and "The key is revoked" in gone.text and "You have no API keys." in gone.text
+    )
+    assert api.get("/v1/models", headers=bearer(key)).status_code == 401
+    again = submit(portal, "/cabinet/api-keys", "/cabinet/api-keys/revoke", key_id=listed[0]["id"])
+    assert again.status_code == 200  # the API's revoke is idempotent (204 again)
+    nonsense = submit(portal, "/cabinet/api-keys", "/cabinet/api-keys/revoke", key_id="../../me")
+    assert nonsense.status_code == 400 and "reload the page" in nonsense.text
+
+
+def test_another_users_key_cannot_be_revoked_from_ones_cabinet(world):
+    portal, api, settings = world
+    bo = sign_up(api, "bo@example.com", settings)
+    bos_key = api.post("/api/v1/me/api-keys", headers=bo, json={"name": "bo's"}).json()
+    signed_in(portal, api, settings)
+    refused = submit(portal, "/cabinet/api-keys", "/cabinet/api-keys/revoke", key_id=bos_key["id"])
+    assert refused.status_code == 400
+    assert api.get("/v1/models", headers=bearer(bos_key["key"])).status_code == 200
+
+
+def test_the_security_page_lists_sessions_and_signs_out_everywhere(world):
+    portal, api, settings = world
+    session = signed_in(portal, api, settings)
+    other = api.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": PASSWORD}).json()
+    page = portal.get("/cabinet/security")
+    assert page.status_code == 200 and page.text.count("<tr><td>") == 3  # sign_up's, the portal's, other
+    assert "this browser" in page.text
+    out = submit(portal, "/cabinet/security", "/cabinet/sign-out-everywhere")
+    assert out.status_code == 200 and "You are signed out everywhere" in out.text
+    assert SESSION_COOKIE not in portal.cookies
+    for access in (session["access"], other["access_token"]):
+        assert api.get("/api/v1/me", headers=bearer(access)).status_code == 401
+
+
+def test_deleting_the_account_needs_the_password_and_signs_out(world):
+    portal, api, settings = world
+    signed_in(portal, api, settings)
+    wrong = submit(portal, "/cabinet/security", "/cabinet/delete-account", password="not-the-password")
+    assert wrong.status_code == 400 and "Wrong password." in wrong.text
+    assert SESSION_COOKIE in portal.cookies  # a wrong password is not a lost session
+    missing = portal.post("/cabinet/delete-account", data={"password": PASSWORD})
+    assert missing.status_code == 403
+    deleted = submit(portal, "/cabinet/security", "/cabinet/delete-account", password=PASSWORD)
+    assert deleted.status_code == 200 and "Your account is deleted." in deleted.text
+    assert SESSION_COOKIE not in portal.cookies
+    gone = api.post("/api/v1/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert gone.status_code == 401
+
+
+def test_deleting_an_account_with_two_factor_asks_for_the_code(world):
+    portal, api, settings = world
+    headers = sign_up(api, "cy@example.com", settings)
+    totp, recovery = enrol_two_factor(api, headers)
+    assert (
+        submit(portal, "/sign-in", email="cy@example.com", password=PASSWORD, otp=next_code(totp)).status_code
+        == 303
+    )
+    page = portal.get("/cabinet/security")
+    assert 'name="code"' in page.text
+    wrong = submit(portal, "/cabinet/security", "/cabinet/delete-account", password=PASSWORD, code="000000")
+    assert wrong.status_code == 400 and "This code is wrong or expired." in wrong.text
+    assert SESSION_COOKIE in portal.cookies
+    # The TOTP step after the one sign-in used is not yet accepted: a recovery code is.
+    form = {"password": PASSWORD, "code": recovery[0]}
+    done = submit(portal, "/cabinet/security", "/cabinet/delete-account", **form)
+    assert done.status_code == 200 and "Your account is deleted." in done.text

@@ -13,7 +13,15 @@ import pytest
 
 from portal.session import SESSION_COOKIE, Keys
 from tests.portal.support import KEY, csrf_of, portal_world, submit
-from tests.support.api import PASSWORD, bearer, enrol_two_factor, grant_credits, next_code, sign_up
+from tests.support.api import (
+    PASSWORD,
+    bearer,
+    completion_body,
+    enrol_two_factor,
+    grant_credits,
+    next_code,
+    sign_up,
+)
 
 PAGES = ["/cabinet", "/cabinet/balance", "/cabinet/plans", "/cabinet/api-keys", "/cabinet/security"]
 
@@ -100,7 +108,14 @@ def test_the_home_page_shows_the_account_its_use_and_balance_and_saves_the_profi
     assert home.status_code == 200 and "<strong>ada@example.com</strong>" in home.text
     usage = api.get("/api/v1/me/usage", headers=bearer(session_of(portal)["access"])).json()
     limit = usage["requests_today"]["limit"]
-    assert f"0 of {limit}" in home.text if limit is not None else "0 (no limit)" in home.text
+    assert limit is not None and f"0 of {limit}" in home.text
+    call = api.post(
+        "/v1/chat/completions", headers=bearer(session_of(portal)["access"]), json=completion_body()
+    )
+    assert call.status_code == 200, call.text
+    home = portal.get("/cabinet")
+    assert f"1 of {limit}" in home.text
+    assert re.search(r"Daily limits reset at \d{4}-\d\d-\d\d 00:00 UTC\.", home.text), home.text
     assert "40 credits" in home.text, home.text
 
     hostile = '<script>alert("x")</script>'
@@ -173,7 +188,10 @@ def test_the_plans_page_lists_the_offered_plans_and_says_how_to_change(world):
     assert page.status_code == 200
     for plan in offered:
         assert f"<h2>{plan['name']}" in page.text
-    assert "your plan" in page.text and "Write to support" in page.text
+    mine = api.get("/api/v1/me", headers=bearer(session_of(portal)["access"])).json()["plan_code"]
+    (name,) = [plan["name"] for plan in offered if plan["code"] == mine]
+    assert f"Your plan: {name}." in page.text and f"<h2>{name} · your plan</h2>" in page.text
+    assert "Write to support" in page.text
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])

@@ -48,9 +48,8 @@ def test_the_confirmation_mail_is_in_the_language_of_the_sign_up_and_links_to_th
     assert f"{PORTAL}/confirm-email?token=" in body and "действует 48 часов" in body
 
     headers = {"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.8"}  # no locale in the body: the browser's
-    assert api.post(
-        "/api/v1/auth/register", headers=headers, json={"email": "olga@example.com", "password": "a long passphrase"}
-    ).status_code == 202  # fmt: skip
+    olga = {"email": "olga@example.com", "password": "a long passphrase"}
+    assert api.post("/api/v1/auth/register", headers=headers, json=olga).status_code == 202
     assert newest(portal_settings, "olga@example.com", "confirm_email")[0] == "Подтвердите адрес почты"
 
     register(api, "ada@example.com", locale="en")
@@ -109,4 +108,4 @@ def test_without_a_portal_the_links_are_the_api_own(client, settings):
 def test_a_link_lifetime_reads_right_in_both_languages(lifetime, ru, en):
     assert text("reset_password", "ru", link="x", lifetime=lifetime)[1].endswith(f"действует {ru}.")
     assert text("reset_password", "en", link="x", lifetime=lifetime)[1].endswith(f"expires in {en}.")
-    assert text("reset_password", "de", link="x", lifetime=lifetime)[0] == "Reset your password"  # else English
+    assert text("reset_password", "de", link="x", lifetime=lifetime)[0] == "Reset your password"  # English

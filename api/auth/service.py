@@ -16,6 +16,7 @@ from api.accounts import repository as accounts
 from api.accounts import settings as account_settings
 from api.accounts.models import Account
 from api.auth import api_keys, attempts, two_factor
+from api.auth import mails as texts
 from api.auth import repository as auth_repo
 from api.auth.attempts import Purpose
 from api.auth.credentials import (
@@ -31,6 +32,7 @@ from api.auth.errors import (
     InvalidRefreshToken,
     RefreshTokenReused,
 )
+from api.auth.mails import ACCOUNT_EXISTS, CONFIRM_EMAIL, RESET_PASSWORD
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RefreshToken
 from api.auth.passwords import check_new_password
 from api.core.crypto import new_token, token_hash
@@ -42,8 +44,6 @@ from api.mail import service as mail
 from api.notifications import notify
 from api.security import service as security
 
-CONFIRM_EMAIL = "confirm_email"
-RESET_PASSWORD = "reset_password"  # noqa: S105 (a purpose name)
 REFRESH_PREFIX = "rt_"
 
 
@@ -102,9 +102,6 @@ async def register(
     return account
 
 
-ACCOUNT_EXISTS = "account_exists"
-
-
 async def sign_up(
     session: AsyncSession,
     settings: Settings,
@@ -125,20 +122,11 @@ async def sign_up(
         await register(
             session, settings, email=email, password=password, country=country, ctx=ctx, at=at, locale=locale
         )
-    except EmailTaken:
-        mail.enqueue(
-            session,
-            to=email,
-            subject="Someone tried to sign up with your email",
-            body=(
-                "Someone, perhaps you, tried to create an account with this email address, which already has "
-                "one: no new account was made.\n\n"
-                "If it was you, sign in, or if you forgot your password, ask for a reset link: "
-                f"{settings.app_url}\n\nIf it was not you, ignore this email: your account is unchanged."
-            ),
-            kind=ACCOUNT_EXISTS,
-            at=at,
-        )
+    except EmailTaken:  # a note to the owner, in the owner's language
+        owner = await accounts.get_account_by_email(session, email)
+        language = owner.locale if owner else locale
+        subject, body = texts.text(ACCOUNT_EXISTS, language, link=_sign_in_url(settings))
+        mail.enqueue(session, to=email, subject=subject, body=body, kind=ACCOUNT_EXISTS, at=at)
         await session.commit()
 
 
@@ -172,27 +160,30 @@ async def _mail_link(
     purpose: str,
     lifetime: timedelta,
     url: str,
-    subject: str,
-    text: str,
     at: datetime,
 ) -> None:
-    """Email a single-use link (`url` + the token) that expires after `lifetime`."""
+    """Email a single-use link (`url` + the token) that expires after `lifetime`, in the account's
+    language."""
     token = await _one_time_link_token(session, settings, account, purpose, lifetime, at)
-    body = f"{text}\n\n{url}{token}\n\nThe link works once and expires in {_humanise(lifetime)}."
+    subject, body = texts.text(purpose, account.locale, link=f"{url}{token}", lifetime=lifetime)
     mail.enqueue(session, to=account.email, subject=subject, body=body, kind=purpose, at=at)
 
 
-def _humanise(lifetime: timedelta) -> str:
-    minutes = int(lifetime.total_seconds() // 60)
-    return f"{minutes // 60} hours" if minutes % 60 == 0 and minutes >= 120 else f"{minutes} minutes"
+def _has_portal(settings: Settings) -> bool:
+    """The portal has its own address (AIADMIN_APP_URL, docs/portal.md): mail links lead to its pages."""
+    return settings.app_url != settings.public_url
 
 
 def _confirm_url(settings: Settings) -> str:
-    """The portal's confirmation page when the portal has its own address (AIADMIN_APP_URL, docs/portal.md),
-    else the API's own link, which answers JSON."""
-    if settings.app_url != settings.public_url:
+    """The portal's confirmation page, else the API's own link, which answers JSON."""
+    if _has_portal(settings):
         return f"{settings.app_url}/confirm-email?token="
     return f"{settings.public_url}/api/v1/auth/confirm-email?token="
+
+
+def _sign_in_url(settings: Settings) -> str:
+    """The portal's sign-in page (it links to forgot-password), else the service's address."""
+    return f"{settings.app_url}/sign-in" if _has_portal(settings) else settings.app_url
 
 
 async def _send_confirmation(
@@ -205,9 +196,6 @@ async def _send_confirmation(
         purpose=CONFIRM_EMAIL,
         lifetime=timedelta(hours=settings.email_token_hours),
         url=_confirm_url(settings),
-        subject="Confirm your email",
-        text="Welcome! Confirm your email address by opening this link (if you did not sign up, ignore this "
-        "email):",
         at=at,
     )
 
@@ -413,9 +401,6 @@ async def forgot_password(
         purpose=RESET_PASSWORD,
         lifetime=timedelta(minutes=settings.reset_token_minutes),
         url=f"{settings.app_url}/reset-password?token=",
-        subject="Reset your password",
-        text="Someone asked to reset the password of this account. To choose a new one, open this link "
-        "(if it was not you, ignore this email: your password stays as it is):",
         at=at,
     )
     security.record(session, EventType.SECURITY_PASSWORD_RESET_REQUESTED, at=at, ctx=ctx, account=account)

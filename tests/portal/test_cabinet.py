@@ -10,14 +10,18 @@ import time
 
 import jwt
 import pytest
+from fastapi.testclient import TestClient
 
+from portal.app import create_app as create_portal
 from portal.session import SESSION_COOKIE, Keys
-from tests.portal.support import KEY, csrf_of, portal_world, submit
+from portal.settings import PortalSettings
+from tests.portal.support import KEY, PORTAL, csrf_of, portal_world, submit
 from tests.support.api import (
     PASSWORD,
     bearer,
     completion_body,
     enrol_two_factor,
+    free_port,
     grant_credits,
     next_code,
     sign_up,
@@ -292,3 +296,15 @@ def test_deleting_an_account_with_two_factor_asks_for_the_code(world):
     form = {"password": PASSWORD, "code": recovery[0]}
     done = submit(portal, "/cabinet/security", "/cabinet/delete-account", **form)
     assert done.status_code == 200 and "Your account is deleted." in done.text
+
+
+def test_a_cabinet_page_says_so_when_the_api_is_away(tmp_path):
+    """Nothing listens at the API's address: the page is a message (503), and the user stays signed in."""
+    settings = PortalSettings(api_url=f"http://127.0.0.1:{free_port()}", portal_key=KEY, data_dir=tmp_path)
+    with TestClient(create_portal(settings), base_url=PORTAL) as portal:
+        portal.cookies.set(
+            SESSION_COOKIE, Keys(KEY.encode()).seal({"access": "a", "refresh": "r", "email": "x"})
+        )
+        page = portal.get("/cabinet")
+        assert page.status_code == 503 and "The service is not answering right now" in page.text
+        assert "Traceback" not in page.text and SESSION_COOKIE in portal.cookies

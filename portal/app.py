@@ -148,7 +148,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 otp_needed=otp_needed,
                 error=refusal(request, exc),
             )
-        response = RedirectResponse("/", status_code=303)
+        response = RedirectResponse("/cabinet", status_code=303)  # the user lands in their cabinet
         session = {"access": tokens["access_token"], "refresh": tokens["refresh_token"], "email": me["email"]}
         set_session(request, response, keys, session)
         return response

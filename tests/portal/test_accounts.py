@@ -69,7 +69,7 @@ def test_a_user_signs_up_confirms_from_the_mail_signs_in_and_signs_out(world):
     refused = submit(portal, "/sign-in", email="ada@example.com", password="not-the-password")
     assert refused.status_code == 400 and "Wrong email or password." in refused.text
     signed_in = submit(portal, "/sign-in", email="ada@example.com", password=PASSWORD)
-    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/"
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/cabinet"
     cookie = next(c for c in signed_in.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie  # http here
     session = Keys(KEY.encode()).open(portal.cookies[SESSION_COOKIE])

@@ -57,7 +57,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
                 "languages": i18n.LANGUAGES,
                 "csrf": keys.csrf_token(nonce),
                 "has": lambda key: key in i18n.catalogue(lang),
-                "signed_in": keys.open(request.cookies.get("portal_session")) is not None,
+                "signed_in": keys.open(request.cookies.get(SESSION_COOKIE)) is not None,
                 **context,
             },
             status_code=status,
@@ -70,12 +70,16 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     def refusal(request: Request, exc: ApiError) -> str:
         return i18n.error(language(request), exc.code, exc.message, exc.extra)
 
+    def csrf_refused(request: Request, template: str, **context: Any) -> Response:
+        """The form's page again, 403, saying its CSRF token was wrong."""
+        error = i18n.translator(language(request))("errors.csrf")
+        return render(request, template, 403, error=error, **context)
+
     def form_page(request: Request, template: str, csrf: str, call, done, **context: Any) -> Response:
         """A POSTed form: refused (403) when its CSRF token is wrong; else `call()` the API, then `done()`;
         an API refusal re-shows the form with its message."""
         if not keys.csrf_ok(request, csrf):
-            t = i18n.translator(language(request))
-            return render(request, template, 403, error=t("errors.csrf"), **context)
+            return csrf_refused(request, template, **context)
         try:
             result = call()
         except ApiError as exc:
@@ -85,7 +89,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def landing(request: Request) -> Response:
-        session = keys.open(request.cookies.get("portal_session"))
+        session = keys.open(request.cookies.get(SESSION_COOKIE))
         return render(request, "landing.html", email=session["email"] if session else None)
 
     @app.get("/sign-up", response_class=HTMLResponse)
@@ -130,8 +134,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         csrf: str = Form(""),
     ) -> Response:
         if not keys.csrf_ok(request, csrf):
-            t = i18n.translator(language(request))
-            return render(request, "sign_in.html", 403, error=t("errors.csrf"), email=email)
+            return csrf_refused(request, "sign_in.html", email=email)
         body = {"email": email, "password": password} | ({"otp": otp.strip()} if otp.strip() else {})
         try:
             tokens = api.call("POST", "/api/v1/auth/login", body)
@@ -156,9 +159,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     @app.post("/sign-out", response_class=HTMLResponse)
     def sign_out(request: Request, csrf: str = Form("")) -> Response:
         if not keys.csrf_ok(request, csrf):
-            t = i18n.translator(language(request))
-            return render(request, "landing.html", 403, error=t("errors.csrf"))
-        session = keys.open(request.cookies.get("portal_session"))
+            return csrf_refused(request, "landing.html")
+        session = keys.open(request.cookies.get(SESSION_COOKIE))
         if session:
             try:  # the API session ends too; signing out of the portal works even if that fails
                 api.call("POST", "/api/v1/auth/logout", token=session["access"])

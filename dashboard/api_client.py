@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -42,7 +43,11 @@ def _utcnow() -> datetime:
 # to the API stay open between calls, instead of a new connection and TLS context per call (httpx.request
 # builds both each time: most of a small call's cost). Idle connections are dropped after 4 s, before the
 # API's own keep-alive (uvicorn: 5 s) closes them under a request. httpx.Client is safe across threads.
-_HTTP = httpx.Client(limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=4))
+# It keeps no cookies: one jar would be shared by every staff member's calls.
+_HTTP = httpx.Client(
+    limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=4),
+    cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+)
 
 
 # How long before its expiry an access token is replaced: longer than any call the panel makes, so no call

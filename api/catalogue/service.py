@@ -199,8 +199,12 @@ class Catalogue:
         return usable
 
     def _callable_on(self, model_id: str, tiers: frozenset[str]) -> bool:
-        spec = self.models.get(model_id)
-        return spec is not None and spec.enabled and bool(spec.routes) and spec.tier in tiers
+        """Whether `callable` accepts the model on these tiers: one rule, so the list and a call agree."""
+        try:
+            self.callable(model_id, tiers, plan="")
+        except (ModelNotFound, ModelNotInPlan):
+            return False
+        return True
 
     def callable(self, model_id: str, tiers: frozenset[str], plan: str) -> ModelSpec:
         spec = self.models.get(model_id)

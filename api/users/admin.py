@@ -349,39 +349,37 @@ async def bulk(
     gets its event and audit row, all carrying the bulk reference, which has an audit row of its own; one
     refusal rolls everything back (docs/decisions/0044-bulk-actions-and-revenue.md). The reference."""
     reference = f"bulk-{uuid.uuid4().hex}"
-    try:
-        # Every account locked first, in id order, so that bulk actions over overlapping accounts (and
-        # single actions on them) queue instead of deadlocking or changing an account twice.
-        await accounts.lock_accounts(session, target_ids)
-        for target_id in target_ids:
-            try:
-                if action == "change_plan":
-                    await change_plan(
-                        session, actor, target_id, plan=plan or "", reason=reason, at=at, ctx=ctx,
-                        context=context, commit=False, bulk=reference,
-                    )  # fmt: skip
-                else:
-                    await set_blocked(
-                        session, actor, target_id, blocked=action == "block", reason=reason, at=at,
-                        ctx=ctx, context=context, commit=False, bulk=reference,
-                    )  # fmt: skip
-            except AppError as refused:
-                raise BulkItemRefused(target_id, refused) from refused
-        await audit.commit_audited(
-            session,
-            actor,
-            "user.bulk",
-            target_type="bulk",
-            target_id=reference,
-            before={},
-            after={"action": action, "plan": plan, "accounts": [str(i) for i in target_ids]},
-            at=at,
-            context=context,
-            reason=reason,
-        )
-    except BaseException:
-        await session.rollback()
-        raise
+    # Every account locked first, in id order, so that bulk actions over overlapping accounts (and
+    # single actions on them) queue instead of deadlocking or changing an account twice.
+    await accounts.lock_accounts(session, target_ids)
+    for target_id in target_ids:
+        try:
+            if action == "change_plan":
+                await change_plan(
+                    session, actor, target_id, plan=plan or "", reason=reason, at=at, ctx=ctx,
+                    context=context, commit=False, bulk=reference,
+                )  # fmt: skip
+            else:
+                await set_blocked(
+                    session, actor, target_id, blocked=action == "block", reason=reason, at=at,
+                    ctx=ctx, context=context, commit=False, bulk=reference,
+                )  # fmt: skip
+        except AppError as refused:
+            raise BulkItemRefused(target_id, refused) from refused
+    await audit.commit_audited(
+        session,
+        actor,
+        "user.bulk",
+        target_type="bulk",
+        target_id=reference,
+        before={},
+        after={"action": action, "plan": plan, "accounts": [str(i) for i in target_ids]},
+        at=at,
+        context=context,
+        reason=reason,
+    )
+    # Nothing is committed until the end: a refusal leaves the transaction to the session's close, which
+    # rolls it back (SessionDep).
     return reference
 
 

@@ -36,7 +36,8 @@ class _SharedScriptCache(ScriptCache):
 
     def get_bytecode(self, script_path: str) -> Any:
         path = os.path.abspath(script_path)
-        stamp = (os.stat(path).st_mtime_ns, os.stat(path).st_size)
+        found = os.stat(path)
+        stamp = (found.st_mtime_ns, found.st_size)
         with self._lock:
             if self._compiled_from.get(path) != stamp:
                 self._cache.pop(path, None)

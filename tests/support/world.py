@@ -20,13 +20,13 @@ import pytest
 from dagster import DagsterInstance
 
 import api.main
-from api.core.settings import Settings
+from api.core.settings import Settings, get_settings
 from api.main import create_app
 from pipelines.definitions import build_definitions
 from pipelines.run import run_pipeline
 from tests.conftest import TEST_SECRET, export_settings
 from tests.support.api import LiveServer, completion_body, recording, sign_up
-from warehouse.settings import WarehouseSettings
+from warehouse.settings import WarehouseSettings, get_warehouse_settings
 
 # Who signs up, and how many completions each makes (the tests count them in the marts and on the Overview).
 ACTIVITY = {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 1}
@@ -61,6 +61,9 @@ def published_template(shared: Path, sqlite_template: Path) -> Path:
             shutil.copyfile(sqlite_template, root / "aiadmin.db")
             with pytest.MonkeyPatch.context() as patch:
                 _build(_settings(root), patch)
+            # The settings the build read are not left cached for the next test to write into the template.
+            get_settings.cache_clear()
+            get_warehouse_settings.cache_clear()
             (root / _BUILT).touch()
     return root
 

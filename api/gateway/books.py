@@ -182,8 +182,9 @@ class Books(Protocol):
     ) -> Taken:
         """Transaction 1: reserve `reserve_tokens` in each of the token quotas `tokens` (refused if one has
         no room for them), take the day's request (`requests` None: no limit), the chat's two message slots
-        (making the chat on its first message, `role_id` its role), and reserve the credits (`reserve` None: a free call). A
-        refusal takes nothing and commits nothing: the caller records it in `session`."""
+        (making the chat on its first message, `role_id` its role), and reserve the credits (`reserve`
+        None: a free call). A refusal takes nothing and commits nothing: the caller records it in
+        `session`."""
         ...
 
     async def settle(

@@ -41,9 +41,9 @@ NEW_ROLES = [
     {
         "id": "prompt-creative",
         "name": "Creative prompt writer",
-        "system_prompt": "Turn the user's idea into a vivid prompt for a language model: give it a persona, a "
-        "mood, concrete details to include and the form of the answer. Answer with the prompt only, in the "
-        "user's language.",
+        "system_prompt": "Turn the user's idea into a vivid prompt for a language model: give it a persona, "
+        "a mood, concrete details to include and the form of the answer. Answer with the prompt only, in "
+        "the user's language.",
         "default_model": "mock-small",
         "default_params": {"temperature": 0.9},
         "enabled": True,
@@ -60,11 +60,11 @@ def upgrade() -> None:
     op.add_column("assistant_role_versions", sa.Column("tool", sa.String(16), nullable=True))
     op.add_column("chats", sa.Column("role_id", sa.String(64), nullable=True))
     for role_id, tool in TOOLS.items():  # a fact about where the portal offers it, not a new version
-        for table in ("assistant_roles", "assistant_role_versions"):
-            column = "id" if table == "assistant_roles" else "role_id"
-            op.execute(sa.text(f"UPDATE {table} SET tool = :tool WHERE {column} = :id").bindparams(
-                tool=tool, id=role_id
-            ))  # fmt: skip
+        for statement in (
+            "UPDATE assistant_roles SET tool = :tool WHERE id = :id",
+            "UPDATE assistant_role_versions SET tool = :tool WHERE role_id = :id",
+        ):
+            op.execute(sa.text(statement).bindparams(tool=tool, id=role_id))
     roles = sa.table(
         "assistant_roles",
         *(

@@ -116,13 +116,20 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         return render(request, "check_mail.html")
 
     @app.get("/confirm-email", response_class=HTMLResponse)
-    def confirm_email(request: Request, token: str = "") -> Response:
-        """The confirmation mail's link lands here: the API spends the token, the page says how it went."""
-        try:
-            api.call("POST", "/api/v1/auth/confirm-email", {"token": token[:200]})
-        except ApiError as exc:
-            return render(request, "confirm.html", 400, error=refusal(request, exc))
-        return render(request, "confirm.html", confirmed=True)
+    def confirm_email_page(request: Request, token: str = "") -> Response:
+        """The confirmation mail's link lands here, on a page with one button: opening the link spends
+        nothing, so a mail scanner that fetches every link does not use it up before the user clicks."""
+        return render(request, "confirm.html", token=token[:200])
+
+    @app.post("/confirm-email", response_class=HTMLResponse)
+    def confirm_email(request: Request, token: str = Form(""), csrf: str = Form("")) -> Response:
+        """The API spends the token; the page says how it went."""
+        return form_page(
+            request, "confirm.html", csrf,
+            lambda: api.call("POST", "/api/v1/auth/confirm-email", {"token": token[:200]}),
+            lambda _: render(request, "confirm.html", confirmed=True),
+            token=token[:200], failed=True,
+        )  # fmt: skip
 
     @app.get("/sign-in", response_class=HTMLResponse)
     def sign_in_page(request: Request) -> Response:
@@ -347,6 +354,30 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     @app.get("/cabinet/security", response_class=HTMLResponse)
     def security(request: Request) -> Response:
         return cabinet(request, lambda user: security_page(request, user))
+
+    @app.post("/cabinet/sessions/end", response_class=HTMLResponse)
+    def end_session(request: Request, session_id: str = Form(""), csrf: str = Form("")) -> Response:
+        """Sign one other browser or device out."""
+
+        def change(user: SignedInCaller) -> Any:
+            try:
+                ended = str(uuid.UUID(session_id))
+            except ValueError:
+                raise ApiError(404, "not_found", "no such session") from None
+            user.call("DELETE", f"/api/v1/me/sessions/{ended}")
+            return {"ended": 1}
+
+        return cabinet_form(
+            request, csrf, lambda user, **context: security_page(request, user, **context), change
+        )
+
+    @app.post("/cabinet/sign-out-others", response_class=HTMLResponse)
+    def sign_out_others(request: Request, csrf: str = Form("")) -> Response:
+        return cabinet_form(
+            request, csrf,
+            lambda user, **context: security_page(request, user, **context),
+            lambda user: user.call("POST", "/api/v1/auth/logout-others"),
+        )  # fmt: skip
 
     def leave(request: Request, csrf: str, change, message: str) -> Response:
         """A POST that ends this session too (sign out everywhere, delete the account): on success the

@@ -51,6 +51,10 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="user")
     plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"), default="free")
+    # When a plan bought with credits ends (POST /api/v1/me/plan): past it, the account is back on the
+    # default plan at its next request (api/accounts/term.py). None: the plan does not end (the default
+    # plan, or one staff assigned).
+    plan_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     country: Mapped[str | None] = mapped_column(String(2), nullable=True)
     # What the account is called in the portal and in mails (PATCH /api/v1/me); None: not given.
     display_name: Mapped[str | None] = mapped_column(String(100), nullable=True)

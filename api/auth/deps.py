@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts import repository as accounts
+from api.accounts import term
 from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
@@ -191,6 +192,7 @@ def require(permission: Permission) -> Callable:
     ) -> Principal:
         token = credentials.credentials if credentials else None
         principal = await _authenticate(session, settings, token, for_llm=False, books=None)
+        await _plan_in_force(session, request, principal)
         return await _admitted(session, settings, request, principal, permission)
 
     async def llm_dependency(
@@ -200,17 +202,27 @@ def require(permission: Permission) -> Callable:
         settings, books = request.app.state.settings, request.app.state.gateway.callers
         if books is not None:
             principal = await _authenticate(None, settings, token, for_llm=True, books=books)
-            if principal.impersonator_id is None:
+            if principal.impersonator_id is None and not term.has_lapsed(principal.account, utcnow()):
                 return await _admitted(None, settings, request, principal, permission)
         async with request.app.state.db.sessionmaker() as session:
             if books is None:
                 principal = await _authenticate(session, settings, token, for_llm=True, books=None)
+            await _plan_in_force(session, request, principal)
             return await _admitted(session, settings, request, principal, permission)
 
     chosen = llm_dependency if permission in API_KEY_PERMISSIONS else dependency
     chosen.permission = permission
     chosen.__name__ = f"require_{permission.value.replace(':', '_')}"
     return chosen
+
+
+async def _plan_in_force(session: AsyncSession, request: Request, principal: Principal) -> None:
+    """A plan bought with credits that has ended gives way to the default plan here, before anything reads
+    the caller's plan (api/accounts/term.py): the one place every route and both of the gateway's books
+    pass through. A comparison, unless the plan has ended."""
+    now = utcnow()
+    if term.has_lapsed(principal.account, now):
+        await term.lapse(session, principal.account, at=now, ctx=await get_request_context(request))
 
 
 async def _admitted(

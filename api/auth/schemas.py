@@ -84,6 +84,10 @@ class TokenOut(BaseModel):
     refresh_expires_in: int
 
 
+class EndedOut(BaseModel):
+    ended: int = Field(description="how many sessions ended")
+
+
 class AcceptedOut(BaseModel):
     status: Literal["accepted"] = "accepted"
     message: str
@@ -142,6 +146,8 @@ class AccountOut(BaseModel):
     display_name: str | None = None
     role: str
     plan_code: str
+    # When a plan bought with credits ends and the default plan returns (POST /api/v1/me/plan); null: never.
+    plan_expires_at: datetime | None = None
     country: str | None
     locale: str
     is_blocked: bool

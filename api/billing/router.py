@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, status
 
 from api.auth.deps import CurrentAccount, RequestCtx
 from api.billing import service as billing
@@ -13,11 +11,10 @@ from api.billing.service import CurrencyMismatch
 from api.core import idempotency
 from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
-from api.core.idempotency import IdempotencyInProgress, IdempotencyKeyReused
+from api.core.idempotency import IdempotencyInProgress, IdempotencyKey, IdempotencyKeyReused
 from api.core.types import utcnow
 
 router = APIRouter(prefix="/api/v1/me/balance", tags=["balance"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 @router.get("", responses=responses(NotAuthenticated, AccountBlocked))

@@ -24,7 +24,9 @@ class LedgerEntryOut(BaseModel):
     made an adjustment or why (the ledger's details are for staff: the audit log and the admin API)."""
 
     id: int
-    kind: str = Field(description="charge, refund, top_up, adjustment, …: stable, for an app to translate")
+    kind: str = Field(
+        description="charge, refund, top_up, adjustment, plan_purchase, …: stable, for an app to translate"
+    )
     amount: Decimal
     balance_after: Decimal
     created_at: datetime
@@ -61,6 +63,9 @@ def _describe(entry: Any, details: dict[str, Any], model: str | None) -> str:
     if kind == "top_up":
         amount, currency = details.get("amount"), details.get("currency")
         return f"Top-up of {amount} {currency}" if amount and currency else "Top-up"
+    if kind == "plan_purchase":
+        plan = details.get("plan")
+        return f"A month of the {plan} plan" if isinstance(plan, str) else "A month of a plan"
     if kind == "adjustment":
         return "Credits added by support" if entry.amount >= 0 else "Credits taken back by support"
     return kind.replace("_", " ").capitalize()

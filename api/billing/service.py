@@ -44,7 +44,13 @@ class CreditRate:
         return (cost_usd / self.usd_per_credit).quantize(STEP, rounding=ROUND_CEILING)
 
     def credits_for_money(self, amount: Decimal) -> Decimal:
+        """The credits `amount` of money buys, rounded down: a top-up never gives a fraction more."""
         return (amount / self.price_per_credit).quantize(STEP, rounding=ROUND_FLOOR)
+
+    def credits_to_charge(self, amount: Decimal) -> Decimal:
+        """The credits that pay `amount` of money (a plan's price), rounded up: a charge never takes a
+        fraction less."""
+        return (amount / self.price_per_credit).quantize(STEP, rounding=ROUND_CEILING)
 
 
 async def credit_rate(session: AsyncSession) -> CreditRate:

@@ -12,8 +12,9 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Integer, String, UniqueConstraint, Uuid, delete, select, update
@@ -24,6 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from api.core.db import Base
 from api.core.errors import AppError, Conflict
 from api.core.types import BigIntPK, JSONDoc, UTCDateTime
+
+# The header of a route that takes one: a client's key for the request (unique per account).
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
 class IdempotencyRecord(Base):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from api.auth.deps import LlmAccount, RequestCtx
 from api.billing.service import InsufficientBalance
@@ -21,7 +20,7 @@ from api.core.errors import (
     QuotaExceeded,
     responses,
 )
-from api.core.idempotency import IdempotencyInProgress, IdempotencyKeyReused
+from api.core.idempotency import IdempotencyInProgress, IdempotencyKey, IdempotencyKeyReused
 from api.core.types import utcnow
 from api.gateway import service, streaming
 from api.gateway.schemas import (
@@ -109,7 +108,7 @@ async def chat_completions(
     body: ChatCompletionIn,
     account: LlmAccount,
     ctx: RequestCtx,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ChatCompletionOut:
     """An OpenAI-compatible chat completion. With an `Idempotency-Key`, a retry gets the first answer
     (and is charged once)."""

@@ -157,23 +157,27 @@ async def change_plan(
     _may_act(actor, target)
     if await accounts.get_plan(session, plan) is None:
         raise UnknownPlan(f"there is no plan {plan!r}")
-    if target.plan_code == plan:
+    # A plan staff assign does not end: one the account bought (with its end) becomes its for good, so the
+    # plan it already holds is a change too while it has an end (docs/decisions/0050).
+    ends = target.plan_expires_at
+    if target.plan_code == plan and ends is None:
         raise AlreadyInThatState(f"the account is already on {plan!r}")
     before = target.plan_code
-    target.plan_code = plan
+    target.plan_code, target.plan_expires_at = plan, None
+    ended = {"plan_expires_at": ends.isoformat()} if ends else {}
     await _commit_change(
         session,
         actor,
         target,
         EventType.PLAN_CHANGED,
         "user.plan_change",
-        before={"plan": before},
+        before={"plan": before, **ended},
         after={"plan": plan},
         reason=reason,
         at=at,
         ctx=ctx,
         context=context,
-        properties={"from": before, "to": plan},
+        properties={"from": before, "to": plan, **ended},
         commit=commit,
         bulk=bulk,
     )

@@ -46,6 +46,8 @@ class AdminAccountOut(BaseModel):
     email: str
     role: str
     plan_code: str
+    # When the plan the account bought ends (then the default plan returns); null: never.
+    plan_expires_at: datetime | None = None
     country: str | None
     is_blocked: bool
     balance: Decimal
@@ -232,7 +234,9 @@ async def change_plan(
     staff: UsersWriter, session: SessionDep, account_id: uuid.UUID, body: PlanIn, ctx: RequestCtx,
     audit_ctx: AuditCtx,
 ) -> AdminAccountOut:  # fmt: skip
-    """Move the account to another plan (its limits and model tiers apply at its next request)."""
+    """Move the account to another plan (its limits and model tiers apply at its next request). A plan staff
+    assign does not end: the end of a plan the account bought is cleared (so the plan it holds is a change
+    too while it has an end)."""
     account = await admin.change_plan(
         session, staff, account_id, plan=body.plan, reason=body.reason, at=utcnow(), ctx=ctx,
         context=audit_ctx,

@@ -1,4 +1,4 @@
-"""`/api/v1/me/*`: one's own account, sessions, login history and API keys."""
+"""`/api/v1/me/*`: one's own account, its plan, sessions, login history and API keys."""
 
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ from api.auth.errors import (
     TooManyAttempts,
 )
 from api.auth.schemas import AccountOut, ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, SessionOut
+from api.billing import plans
+from api.core import idempotency
 from api.core.deps import SessionDep, SettingsDep
 from api.core.errors import AccountBlocked, NotAuthenticated, NotFound, responses
+from api.core.idempotency import IdempotencyInProgress, IdempotencyKey, IdempotencyKeyReused
 from api.core.types import utcnow
 from api.security import service as security
 from api.security.schemas import SecurityEventOut
 from api.users import service
-from api.users.schemas import DeleteAccountIn, ProfileIn, UsageOut
+from api.users.schemas import DeleteAccountIn, PlanChoiceIn, PlanChosenOut, ProfileIn, UsageOut
 from api.users.service import StaffAccountNotDeletable
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
@@ -47,6 +50,44 @@ async def update_me(
     return AccountOut.model_validate(
         await service.update_profile(session, account, body.changes(), ctx=ctx, at=utcnow())
     )
+
+
+@router.post(
+    "/plan",
+    responses=responses(
+        NotAuthenticated, AccountBlocked, *plans.REFUSALS, IdempotencyInProgress, IdempotencyKeyReused
+    ),
+)
+async def choose_plan(
+    body: PlanChoiceIn,
+    account: CurrentAccount,
+    session: SessionDep,
+    ctx: RequestCtx,
+    idempotency_key: IdempotencyKey = None,
+) -> PlanChosenOut:
+    """Buy a month of a priced public plan with credits, or go back to the default (free) plan.
+
+    A priced plan takes its `price_monthly` in credits (at the credit rate, rounded up to the next
+    millionth) from the balance and is in force at once until `plan_expires_at`, a month on; buying the
+    plan one holds again extends it by a month from its end. Nothing renews it: past its end the account
+    is back on the default plan. The default plan (unpriced) is free and at once, with no end and no
+    refund of what is left of a bought plan. Refusals change nothing: `plan_not_found` (404: unknown or not
+    public), `plan_not_for_sale` (409: unpriced, not the default), `no_change` (409: the plan held already,
+    with no end), `insufficient_balance` (402, `params`: `price` and `balance` in credits). Send an
+    `Idempotency-Key` so that a double click or a retry buys once: the same key answers the first result.
+    The charge is a ledger row of kind `plan_purchase`; the events are `balance.charged` and `plan.changed`.
+    """
+
+    async def produce() -> PlanChosenOut:
+        bought = await plans.buy(session, account, body.plan, at=utcnow(), ctx=ctx)
+        return PlanChosenOut(
+            plan=bought.plan,
+            plan_expires_at=bought.expires_at,
+            charged=bought.charged,
+            balance=bought.balance,
+        )
+
+    return await idempotency.once(session, account.id, idempotency_key, body, 200, produce, utcnow())
 
 
 @router.delete(
@@ -82,6 +123,20 @@ async def my_sessions(principal: Authenticated, session: SessionDep) -> list[Ses
         SessionOut.model_validate(row).model_copy(update={"current": row.id == principal.session_id})
         for row in rows
     ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(NotAuthenticated, AccountBlocked, NotFound),
+)
+async def end_my_session(
+    session_id: uuid.UUID, principal: Authenticated, session: SessionDep, ctx: RequestCtx
+) -> Response:
+    """Sign one of one's own sessions out (another browser or device): its tokens stop working at once.
+    A session that is not one's own, or has ended: 404."""
+    await auth.end_session(session, principal.account, session_id, ctx=ctx, at=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/security-events", responses=AUTH_ERRORS)

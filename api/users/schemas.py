@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
@@ -66,3 +67,18 @@ class ProfileIn(Strict):
 class DeleteAccountIn(Strict):
     password: TypedPassword = Field(description="the account's password, checked again")
     code: Code | None = Field(default=None, description="a TOTP or recovery code, when 2FA is on")
+
+
+class PlanChoiceIn(Strict):
+    plan: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$", description="the code of a public plan")]
+
+
+class PlanChosenOut(BaseModel):
+    """The account's plan after a purchase (or a move back to the default plan)."""
+
+    plan: str = Field(description="the plan's code, in force at once")
+    plan_expires_at: datetime | None = Field(
+        description="when the plan ends (UTC) and the account goes back to the default plan; null: never"
+    )
+    charged: Decimal = Field(description="the credits taken (0 for the default plan)")
+    balance: Decimal = Field(description="the balance after the purchase, in credits")

@@ -144,10 +144,44 @@ def mailed_link(settings: Settings, to: str, kind: str) -> str:
 # --- the pages the gate walks ----------------------------------------------------------------------------
 
 
-def a_fresh_confirmation(page: Page, world: World) -> None:
+def a_confirmation_link(page: Page, world: World) -> None:
+    """The mailed link opened: a page with one button (opening it spends nothing)."""
     email = world.new_email()
     register(world.api, email)
     page.goto(mailed_link(world.settings, email, "confirm_email"))
+
+
+def a_confirmed_email(page: Page, world: World) -> None:
+    a_confirmation_link(page, world)
+    page.locator("main button[type=submit]").click()
+    expect(page.locator("main .ok[role=status]")).to_be_visible()
+
+
+def a_bad_confirmation(page: Page, world: World) -> None:
+    page.goto(f"{world.url}/confirm-email?token=not-a-token")
+    page.locator("main button[type=submit]").click()
+    expect(page.locator("main a[href='/resend-confirmation']")).to_be_visible()
+
+
+def a_tool_used(path: str, text: str) -> Callable[[Page, World], None]:
+    """The tool at `path` asked once (one of the day's requests): the page with its answer, or its refusal,
+    as the page's script shows it once the answer is written."""
+
+    def use(page: Page, world: World) -> None:
+        page.goto(world.url + path)
+        page.locator("#text").fill(text)
+        page.locator("form[data-stream] button[type=submit]").click()
+        answered = page.locator("#answer section.answer, #messages article.msg.assistant, main [role=alert]")
+        expect(answered.first).to_be_visible()
+        expect(page.locator("form[aria-busy]")).to_have_count(0)
+
+    return use
+
+
+def a_chat_in_the_history(page: Page, world: World) -> None:
+    page.goto(f"{world.url}/history")
+    page.locator("main table a").first.click()
+    expect(page.locator("main .msg, main article").first).to_be_visible()
 
 
 def a_wrong_password(page: Page, world: World) -> None:
@@ -185,13 +219,15 @@ class PortalPage:
 
 # Every portal page, in every state worth a look: the accessibility gate walks them all. Add each new page
 # (and each new state of a page: a form's answer, an error) here. Signed-out pages are walked first, then
-# the walker signs in once and walks the signed-in ones, in this order.
+# the walker (a new user on the free plan, 3 requests a day, for each language) signs in and walks the
+# signed-in ones, in this order: the three tools' answers use the day's requests, so the fourth is refused.
 PAGES = (
     PortalPage("landing", "/"),
     PortalPage("sign-up", "/sign-up"),
     PortalPage("check-mail", "/check-mail"),
-    PortalPage("confirm", a_fresh_confirmation),
-    PortalPage("confirm-bad-token", "/confirm-email?token=not-a-token"),
+    PortalPage("confirm", a_confirmation_link),
+    PortalPage("confirmed", a_confirmed_email),
+    PortalPage("confirm-bad-token", a_bad_confirmation),
     PortalPage("sign-in", "/sign-in"),
     PortalPage("sign-in-refused", a_wrong_password),
     PortalPage("forgot-password", "/forgot-password"),
@@ -204,6 +240,15 @@ PAGES = (
     PortalPage("api-keys", "/cabinet/api-keys", signed_in=True),
     PortalPage("security", "/cabinet/security", signed_in=True),
     PortalPage("cabinet-error", a_refused_cabinet, signed_in=True),
+    PortalPage("editor", "/tools/editor", signed_in=True),
+    PortalPage("editor-answer", a_tool_used("/tools/editor", "The cat sat on teh mat."), signed_in=True),
+    PortalPage("prompts", "/tools/prompts", signed_in=True),
+    PortalPage("prompts-answer", a_tool_used("/tools/prompts", "a poem about the sea"), signed_in=True),
+    PortalPage("chat", "/tools/chat", signed_in=True),
+    PortalPage("chat-answer", a_tool_used("/tools/chat", "Hello, how are you?"), signed_in=True),
+    PortalPage("quota-met", a_tool_used("/tools/editor", "One more, please."), signed_in=True),
+    PortalPage("history", "/history", signed_in=True),
+    PortalPage("history-chat", a_chat_in_the_history, signed_in=True),
 )
 
 
@@ -270,8 +315,6 @@ def test_the_checks_fail_a_page_with_each_flaw(browser):
 
 
 def test_every_page_passes_axe_in_both_languages_both_schemes_phone_and_desktop(world, browser):
-    walker = world.new_email()
-    sign_up(world.api, walker, world.settings)
     problems, checked = [], 0
     for lang in LANGUAGES:
         context = new_context(browser, lang)
@@ -279,6 +322,8 @@ def test_every_page_passes_axe_in_both_languages_both_schemes_phone_and_desktop(
         signed_in = False
         for portal_page in sorted(PAGES, key=lambda p: p.signed_in):
             if portal_page.signed_in and not signed_in:
+                walker = world.new_email()
+                sign_up(world.api, walker, world.settings)
                 sign_in(page, world, walker)
                 signed_in = True
             if isinstance(portal_page.open, str):
@@ -355,6 +400,7 @@ def confirms_from_the_mail(j: Journey) -> None:
     link = mailed_link(j.world.settings, j.email, "confirm_email")
     assert link.startswith(f"{j.world.url}/confirm-email?token="), link  # the mail links to the portal
     j.page.goto(link)
+    j.page.get_by_role("button", name="Confirm my email").click()
     expect(j.page.get_by_role("status")).to_contain_text("confirmed")
 
 

@@ -163,16 +163,16 @@ def a_bad_confirmation(page: Page, world: World) -> None:
     expect(page.locator("main a[href='/resend-confirmation']")).to_be_visible()
 
 
-def a_tool_used(path: str, text: str) -> Callable[[Page, World], None]:
-    """The tool at `path` asked once (one of the day's requests): the page with its answer, or its refusal,
-    as the page's script shows it once the answer is written."""
+def a_tool_used(path: str, text: str, refused: bool = False) -> Callable[[Page, World], None]:
+    """The tool at `path` asked once (one of the day's requests): the page with its answer (or, `refused`,
+    its refusal) as the page's script shows it once the answer is written."""
 
     def use(page: Page, world: World) -> None:
         page.goto(world.url + path)
         page.locator("#text").fill(text)
         page.locator("form[data-stream] button[type=submit]").click()
-        answered = page.locator("#answer section.answer, #messages article.msg.assistant, main [role=alert]")
-        expect(answered.first).to_be_visible()
+        answer = page.locator("#answer section.answer, #messages article.msg.assistant")
+        expect(page.locator("#answer [role=alert]") if refused else answer.first).to_be_visible()
         expect(page.locator("form[aria-busy]")).to_have_count(0)
 
     return use
@@ -246,7 +246,7 @@ PAGES = (
     PortalPage("prompts-answer", a_tool_used("/tools/prompts", "a poem about the sea"), signed_in=True),
     PortalPage("chat", "/tools/chat", signed_in=True),
     PortalPage("chat-answer", a_tool_used("/tools/chat", "Hello, how are you?"), signed_in=True),
-    PortalPage("quota-met", a_tool_used("/tools/editor", "One more, please."), signed_in=True),
+    PortalPage("quota-met", a_tool_used("/tools/editor", "One more.", refused=True), signed_in=True),
     PortalPage("history", "/history", signed_in=True),
     PortalPage("history-chat", a_chat_in_the_history, signed_in=True),
 )

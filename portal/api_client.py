@@ -33,11 +33,18 @@ class ApiClient:
         return headers
 
     def call(
-        self, method: str, path: str, body: Any = None, token: str | None = None, *, raw: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        *,
+        raw: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """The API's answer, parsed (`raw`: the httpx response itself, as a file to pass on); a refusal
         raises ApiError."""
-        headers = self.headers(token)
+        headers = self.headers(token) | (headers or {})
         if "locale" in (body or {}):
             headers["Accept-Language"] = body["locale"]
         try:
@@ -77,18 +84,19 @@ class SignedInCaller:
         self.session = session
         self.renewed = False
 
-    def call(self, method: str, path: str, body: Any = None, *, raw: bool = False) -> Any:
+    def call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
+        """`ApiClient.call` as the user (`options`: its `raw`, `headers`)."""
         try:
-            return self._as_user(method, path, body, raw)
+            return self._as_user(method, path, body, options)
         except SignedOut:
             if self.renewed:
                 raise
         self.renew()
-        return self._as_user(method, path, body, raw)
+        return self._as_user(method, path, body, options)
 
-    def _as_user(self, method: str, path: str, body: Any, raw: bool) -> Any:
+    def _as_user(self, method: str, path: str, body: Any, options: dict[str, Any]) -> Any:
         try:
-            return self.api.call(method, path, body, token=self.session["access"], raw=raw)
+            return self.api.call(method, path, body, token=self.session["access"], **options)
         except ApiError as exc:
             if exc.status == 401 and exc.code == "not_authenticated":  # not a wrong code in a form (otp_*)
                 raise SignedOut() from exc

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+from portal import forwarding
 
 
 class ApiError(Exception):
@@ -19,10 +22,12 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float, client_ip: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, timeout: float, forwarding_key: Callable[[], str | None] = lambda: None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.client_ip = client_ip
+        self.forwarding_key = forwarding_key  # signs the user's browser into each call (portal/forwarding.py)
 
     def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         headers = {"X-Client": "portal"}
@@ -31,9 +36,11 @@ class ApiClient:
         if "locale" in (body or {}):
             headers["Accept-Language"] = body["locale"]
         try:
-            response = httpx.request(
-                method, f"{self.base_url}{path}", json=body, headers=headers, timeout=self.timeout
-            )
+            with httpx.Client(timeout=self.timeout) as client:
+                request = client.build_request(method, f"{self.base_url}{path}", json=body, headers=headers)
+                # Signed for this very request: method, target as sent and token (portal/forwarding.py).
+                request.headers.update(forwarding.headers(self.forwarding_key(), request))
+                response = client.send(request)
         except httpx.HTTPError as exc:
             raise ApiError(503, "api_unreachable", f"the API is unreachable: {exc}") from exc
         if response.is_success:

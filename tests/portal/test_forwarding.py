@@ -15,8 +15,10 @@ import signed_origin
 from aiadmin.serve import services
 from api.main import create_app as create_api
 from portal.app import create_app as create_portal
+from portal.forwarding import origin_of
 from portal.session import SESSION_COOKIE, Keys
 from portal.settings import PortalSettings
+from signed_origin import Origin
 from tests.portal.support import KEY, PORTAL, submit
 from tests.support.api import PASSWORD, LiveServer, bearer, sign_up, tokens
 
@@ -105,3 +107,16 @@ def test_make_run_serves_the_portal_without_uvicorns_own_proxy_headers():
     the portal forwards."""
     (portal,) = [s for s in services("127.0.0.1", 8000, 3000, 8501) if s.name == "portal"]
     assert "--no-proxy-headers" in portal.argv
+
+
+def test_the_address_forwarded_is_the_peer_unless_the_portal_is_told_of_its_proxies():
+    def scope(peer: str, *headers: tuple[bytes, bytes]) -> dict:
+        return {"type": "http", "client": (peer, 50000), "headers": list(headers)}
+
+    chain = (b"x-forwarded-for", b"192.0.2.66, 203.0.113.5")  # the browser wrote the first entry
+    agent = (b"user-agent", "Mozilla/5.0 (Straße)\x07".encode())
+    assert origin_of(scope("10.0.0.2", chain, agent), 0) == Origin("10.0.0.2", "Mozilla/5.0 (Stra??e)?")
+    assert origin_of(scope("10.0.0.2", chain), 1) == Origin("203.0.113.5", "")
+    assert origin_of(scope("10.0.0.2", chain), 3) == Origin("10.0.0.2", "")  # fewer entries than proxies
+    assert origin_of(scope("testclient"), 0) is None  # not an address: nothing forwarded
+    assert origin_of({"type": "http", "headers": []}, 0) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -29,28 +30,48 @@ class ApiClient:
         self.timeout = timeout
         self.forwarding_key = forwarding_key  # signs the user's browser into each call (portal/forwarding.py)
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        """The headers of a call (as the signed-in user when `token`)."""
         headers = {"X-Client": "portal"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None, *, raw: bool = False
+    ) -> Any:
+        """The API's answer, parsed (`raw`: the httpx response itself, as a file to pass on); a refusal
+        raises ApiError."""
+        headers = self.headers(token)
         if "locale" in (body or {}):
             headers["Accept-Language"] = body["locale"]
         try:
             with httpx.Client(timeout=self.timeout) as client:
                 request = client.build_request(method, f"{self.base_url}{path}", json=body, headers=headers)
-                # Signed for this very request: method, target as sent and token (portal/forwarding.py).
-                request.headers.update(forwarding.headers(self.forwarding_key(), request))
-                response = client.send(request)
+                response = client.send(self.sign(request))
         except httpx.HTTPError as exc:
             raise ApiError(503, "api_unreachable", f"the API is unreachable: {exc}") from exc
         if response.is_success:
+            if raw:
+                return response
             return response.json() if response.content else None
+        raise self.error_of(response.status_code, response.content)
+
+    def sign(self, request: httpx.Request) -> httpx.Request:
+        """`request` with the user's browser (address, User-Agent) signed in for this very request: its
+        method, target as sent and token (portal/forwarding.py). Every call to the API goes through it."""
+        request.headers.update(forwarding.headers(self.forwarding_key(), request))
+        return request
+
+    @staticmethod
+    def error_of(status: int, content: bytes) -> ApiError:
+        """The refusal an answer of `status` with body `content` is (the API's error envelope)."""
         try:
-            error = response.json()["error"]
+            error = json.loads(content)["error"]
             extra = {k: v for k, v in error.items() if k not in ("code", "message", "type")}
-            raise ApiError(response.status_code, error["code"], error["message"], extra)
+            return ApiError(status, str(error["code"]), str(error["message"]), extra)
         except (ValueError, KeyError, TypeError):
-            raise ApiError(response.status_code, "http_error", response.text[:200]) from None
+            return ApiError(status, "http_error", content[:200].decode("utf-8", "replace"))
 
 
 class SignedOut(Exception):
@@ -67,24 +88,24 @@ class SignedInCaller:
         self.session = session
         self.renewed = False
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None, *, raw: bool = False) -> Any:
         try:
-            return self._as_user(method, path, body)
+            return self._as_user(method, path, body, raw)
         except SignedOut:
             if self.renewed:
                 raise
-        self._renew()
-        return self._as_user(method, path, body)
+        self.renew()
+        return self._as_user(method, path, body, raw)
 
-    def _as_user(self, method: str, path: str, body: Any) -> Any:
+    def _as_user(self, method: str, path: str, body: Any, raw: bool) -> Any:
         try:
-            return self.api.call(method, path, body, token=self.session["access"])
+            return self.api.call(method, path, body, token=self.session["access"], raw=raw)
         except ApiError as exc:
             if exc.status == 401 and exc.code == "not_authenticated":  # not a wrong code in a form (otp_*)
                 raise SignedOut() from exc
             raise
 
-    def _renew(self) -> None:
+    def renew(self) -> None:
         try:
             pair = self.api.call("POST", "/api/v1/auth/refresh", {"refresh_token": self.session["refresh"]})
         except ApiError as exc:

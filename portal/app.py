@@ -12,14 +12,16 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from portal import i18n
+from portal import history, i18n, tools
 from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
 from portal.forwarding import ForwardBrowser
+from portal.kit import Kit
 from portal.session import SESSION_COOKIE, Keys, clear_session, csrf_nonce, keep_nonce, set_session
 from portal.settings import PortalSettings, get_portal_settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_COOKIE = "portal_lang"
+SCRIPT = (Path(__file__).resolve().parent / "assets" / "portal.js").read_bytes()
 
 
 def plain_number(value: Any) -> str:
@@ -47,26 +49,27 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             return chosen
         return i18n.negotiate(request.headers.get("accept-language", ""))
 
-    def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
+    def page_context(request: Request, nonce: str | None = None) -> dict[str, Any]:
+        """What every template gets: the language's texts, the form's CSRF token, whether signed in."""
         lang = language(request)
+        return {
+            "t": i18n.translator(lang),
+            "lang": lang,
+            "languages": i18n.LANGUAGES,
+            "csrf": keys.csrf_token(nonce or csrf_nonce(request)),
+            "has": lambda key: key in i18n.catalogue(lang),
+            "signed_in": keys.open(request.cookies.get(SESSION_COOKIE)) is not None,
+            "path": request.url.path,
+        }
+
+    def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
         nonce = csrf_nonce(request)
         response = templates.TemplateResponse(
-            request,
-            template,
-            {
-                "t": i18n.translator(lang),
-                "lang": lang,
-                "languages": i18n.LANGUAGES,
-                "csrf": keys.csrf_token(nonce),
-                "has": lambda key: key in i18n.catalogue(lang),
-                "signed_in": keys.open(request.cookies.get(SESSION_COOKIE)) is not None,
-                **context,
-            },
-            status_code=status,
+            request, template, {**page_context(request, nonce), **context}, status_code=status
         )
         keep_nonce(request, response, nonce)
         if request.query_params.get("lang") in i18n.LANGUAGES:
-            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+            response.set_cookie(LANG_COOKIE, language(request), max_age=365 * 86400, samesite="lax", path="/")
         return response
 
     def refusal(request: Request, exc: ApiError) -> str:
@@ -382,6 +385,17 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     ) -> Response:
         body = {"password": password} | ({"code": code.strip()} if code.strip() else {})
         return leave(request, csrf, lambda user: user.call("DELETE", "/api/v1/me", body), "security.deleted")
+
+    kit = Kit(api, keys, templates, render, cabinet, language, refusal, page_context)
+    tools.register(app, kit)
+    history.register(app, kit)
+
+    @app.get("/assets/portal.js")
+    def script() -> Response:
+        """The pages' one script (streamed answers, copy buttons), from the package: nothing is fetched."""
+        return Response(
+            SCRIPT, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"}
+        )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -103,6 +103,8 @@ class AssistantRole(Base):
     )
     default_params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the portal offers it: "editor" (an editor operation), "prompts" (a generator style); None: chat.
+    tool: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -120,6 +122,7 @@ class AssistantRoleVersion(Base):
     default_model: Mapped[str | None] = mapped_column(String(128), nullable=True)
     default_params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean)
+    tool: Mapped[str | None] = mapped_column(String(16), nullable=True)
     author_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
     author_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

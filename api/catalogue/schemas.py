@@ -110,7 +110,7 @@ class TestOut(BaseModel):
 
 # ---------------------------------------------------------------- roles
 
-ROLE_CONTENT = ("name", "system_prompt", "default_model", "default_params", "enabled")
+ROLE_CONTENT = ("name", "system_prompt", "default_model", "default_params", "enabled", "tool")
 
 
 class RoleFields(BaseModel):
@@ -120,6 +120,9 @@ class RoleFields(BaseModel):
     default_model: Annotated[str | None, Field(min_length=1, max_length=128)] = None  # None: no default
     default_params: dict[str, float | int] = Field(default_factory=dict, max_length=10)
     enabled: bool = True
+    # Where the end users' portal offers the role: an editor operation, a prompt generator style, or (null)
+    # the chat only. Any enabled role is callable through the API whatever this says.
+    tool: Literal["editor", "prompts"] | None = None
 
 
 class RoleIn(RoleFields):

@@ -121,6 +121,7 @@ class RoleSpec:
     system_prompt: str
     default_model: str | None
     default_params: dict[str, Any]
+    tool: str | None = None  # where the portal offers it (AssistantRole.tool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +252,7 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
         for m in await repository.all_models(session)
     }
     roles = {
-        r.id: RoleSpec(r.id, r.name, r.system_prompt, r.default_model, dict(r.default_params or {}))
+        r.id: RoleSpec(r.id, r.name, r.system_prompt, r.default_model, dict(r.default_params or {}), r.tool)
         for r in await repository.enabled_roles(session)
     }
     plans = {p.code: PlanSpec.of(p) for p in await repository.all_plans(session)}

@@ -20,6 +20,8 @@ class Chat(Base):
     title: Mapped[str] = mapped_column(String(200))
     # Messages taken so far, including those of calls under way (the per-chat limit counts them).
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The assistant role of the chat's first call (None: none): which portal tool made it.
+    role_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.core.validation import NoNul
 
@@ -15,6 +15,7 @@ class ChatOut(BaseModel):
     id: uuid.UUID
     title: str
     message_count: int
+    role_id: str | None = Field(description="the assistant role of the chat's first call (null: none)")
     created_at: datetime
     updated_at: datetime
 

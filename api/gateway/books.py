@@ -178,11 +178,13 @@ class Books(Protocol):
         chat_id: uuid.UUID | None,
         messages: list[ChatMessage],
         at: datetime,
+        role_id: str | None = None,
     ) -> Taken:
         """Transaction 1: reserve `reserve_tokens` in each of the token quotas `tokens` (refused if one has
         no room for them), take the day's request (`requests` None: no limit), the chat's two message slots
-        (making the chat on its first message), and reserve the credits (`reserve` None: a free call). A
-        refusal takes nothing and commits nothing: the caller records it in `session`."""
+        (making the chat on its first message, `role_id` its role), and reserve the credits (`reserve`
+        None: a free call). A refusal takes nothing and commits nothing: the caller records it in
+        `session`."""
         ...
 
     async def settle(
@@ -235,6 +237,7 @@ class PortableBooks:
         chat_id: uuid.UUID | None,
         messages: list[ChatMessage],
         at: datetime,
+        role_id: str | None = None,
     ) -> Taken:
         for quota in [*tokens, *([requests] if requests else [])]:
             amount = 1 if quota is requests else reserve_tokens
@@ -249,7 +252,7 @@ class PortableBooks:
         chat_created, balance = False, None
         try:
             if chat_id:
-                chat_created = await _take_chat(session, account, plan, chat_id, messages, at)
+                chat_created = await _take_chat(session, account, plan, chat_id, messages, at, role_id)
         except (ChatLimitReached, ChatMessageLimitReached, ChatNotFound) as refusal:
             await session.rollback()
             return Taken(refusal=refusal)
@@ -380,7 +383,13 @@ async def _claim(session: AsyncSession, account: Account, prepared: Prepared, ou
 
 
 async def _take_chat(
-    session: AsyncSession, account: Account, plan: PlanSpec | None, chat_id: uuid.UUID, messages, at: datetime
+    session: AsyncSession,
+    account: Account,
+    plan: PlanSpec | None,
+    chat_id: uuid.UUID,
+    messages,
+    at: datetime,
+    role_id: str | None,
 ) -> bool:
     """The chat the call goes to (made on its first message) with room for its two messages; whether
     it was made now."""
@@ -403,6 +412,7 @@ async def _take_chat(
                 account_id=account.id,
                 title=first[:80],
                 message_count=0,
+                role_id=role_id,
                 created_at=at,
                 updated_at=at,
             )

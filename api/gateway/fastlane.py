@@ -155,6 +155,7 @@ class FastBooks:
         chat_id: uuid.UUID | None,
         messages: list[ChatMessage],
         at: datetime,
+        role_id: str | None = None,
     ) -> Taken:
         """`Books.take` in `gateway_take` (a call in a chat: the portable way). A refusal takes nothing
         (the function's block is rolled back)."""
@@ -162,7 +163,7 @@ class FastBooks:
             return await self._portable.take(
                 session, account, plan=plan, tokens=tokens, requests=requests, reserve_tokens=reserve_tokens,
                 reserve=reserve, reference=reference, model_id=model_id, chat_id=chat_id, messages=messages,
-                at=at,
+                at=at, role_id=role_id,
             )  # fmt: skip
         with _available():
             row = await self._pool.fetchrow(

@@ -70,4 +70,7 @@ async def my_roles(request: Request, account: CurrentAccount, session: SessionDe
     when it is null the call must name one of `models`."""
     roles, offered = await service.roles_for(session, request.app.state.gateway, account)
     models = [m.id for m in offered]
-    return [UsableRoleOut(id=r.id, name=r.name, default_model=default, models=models) for r, default in roles]
+    return [
+        UsableRoleOut(id=r.id, name=r.name, default_model=default, models=models, tool=r.tool)
+        for r, default in roles
+    ]

@@ -153,3 +153,6 @@ class UsableRoleOut(BaseModel):
         description="the model a call naming only the role uses; null: name one of `models` as `model`"
     )
     models: list[str] = Field(description="the models the caller's plan may use with it, in display order")
+    tool: Literal["editor", "prompts"] | None = Field(
+        description="where the portal offers it: an editor operation, a prompt generator style; null: chat"
+    )

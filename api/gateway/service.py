@@ -331,7 +331,7 @@ async def prepare(
     taken = await gateway.books.take(
         session, account, plan=plan, tokens=_token_quotas(plan, at), requests=_request_quota(plan, at),
         reserve_tokens=bound.total, reserve=reserved, reference=reference.hex, model_id=spec.id,
-        chat_id=chat_id, messages=messages, at=at,
+        chat_id=chat_id, messages=messages, at=at, role_id=persona.id if persona else None,
     )  # fmt: skip
     if taken.refused is not None:
         await _refuse_limit(session, settings, account, taken.refused, ctx, at, bound.total)

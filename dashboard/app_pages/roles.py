@@ -19,7 +19,13 @@ FIELD_LABELS = {
     "default_model": "default_model",
     "default_params": "params",
     "enabled": "enabled",
+    "tool": "tool",
 }
+TOOLS = [None, "editor", "prompts"]
+
+
+def tool_label(tool: str | None) -> str:
+    return i18n.t(f"roles.tool_{tool or 'none'}")
 
 
 def role_form(prefix: str, role: dict[str, Any] | None, model_ids: list[str]) -> dict[str, Any] | None:
@@ -52,6 +58,10 @@ def role_form(prefix: str, role: dict[str, Any] | None, model_ids: list[str]) ->
             key=f"{prefix}params", placeholder='{"temperature": 0.7}',
         )  # fmt: skip
         enabled = st.toggle(i18n.t("roles.enabled"), role.get("enabled", True), key=f"{prefix}enabled")
+    tool = st.selectbox(
+        i18n.t("roles.tool"), TOOLS, index=TOOLS.index(role.get("tool")), key=f"{prefix}tool",
+        format_func=ui.fixed(tool_label, TOOLS),
+    )  # fmt: skip
     if not st.form_submit_button(
         i18n.t("roles.create") if creating else i18n.t("roles.save"), type="primary"
     ):
@@ -68,6 +78,7 @@ def role_form(prefix: str, role: dict[str, Any] | None, model_ids: list[str]) ->
         "default_model": model,
         "default_params": parsed,
         "enabled": enabled,
+        "tool": tool,
     }
     return {"id": new_id.strip(), **fields} if creating else fields
 
@@ -192,6 +203,7 @@ ui.table(
             i18n.t("roles.default_model"): r["default_model"] or "—",
             i18n.t("roles.params"): json.dumps(r["default_params"]) if r["default_params"] else "",
             i18n.t("roles.enabled"): i18n.yes_no(r["enabled"]),
+            i18n.t("roles.tool"): tool_label(r.get("tool")),
             i18n.t("roles.prompt"): r["system_prompt"],
         }
         for r in roles

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app as create_api
 from portal.app import create_app as create_portal
+from portal.session import SESSION_COOKIE, Keys
 from portal.settings import PortalSettings
-from tests.support.api import LiveServer
+from tests.support.api import PASSWORD, LiveServer, sign_up
 
 PORTAL = "http://portal.test"
 KEY = "a-test-portal-key-of-enough-length"
@@ -40,3 +41,15 @@ def submit(portal: TestClient, path: str, action: str | None = None, **fields: s
     CSRF token), then the POST."""
     token = csrf_of(portal.get(path))
     return portal.post(action or path, data={"csrf": token, **fields}, follow_redirects=False)
+
+
+def signed_in(portal, api, settings, email: str = "ada@example.com") -> dict:
+    """A confirmed account signed in to the portal: its session as the cookie holds it."""
+    sign_up(api, email, settings)
+    response = submit(portal, "/sign-in", email=email, password=PASSWORD)
+    assert response.status_code == 303, response.text
+    return session_of(portal)
+
+
+def session_of(portal) -> dict:
+    return Keys(KEY.encode()).open(portal.cookies[SESSION_COOKIE])

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from portal.app import create_app as create_portal
 from portal.session import SESSION_COOKIE, Keys
 from portal.settings import PortalSettings
-from tests.portal.support import KEY, PORTAL, csrf_of, portal_world, submit
+from tests.portal.support import KEY, PORTAL, csrf_of, portal_world, session_of, signed_in, submit
 from tests.support.api import (
     PASSWORD,
     bearer,
@@ -28,18 +28,6 @@ from tests.support.api import (
 )
 
 PAGES = ["/cabinet", "/cabinet/balance", "/cabinet/plans", "/cabinet/api-keys", "/cabinet/security"]
-
-
-def signed_in(portal, api, settings, email: str = "ada@example.com") -> dict:
-    """A confirmed account signed in to the portal: its session as the cookie holds it."""
-    sign_up(api, email, settings)
-    response = submit(portal, "/sign-in", email=email, password=PASSWORD)
-    assert response.status_code == 303, response.text
-    return session_of(portal)
-
-
-def session_of(portal) -> dict:
-    return Keys(KEY.encode()).open(portal.cookies[SESSION_COOKIE])
 
 
 def put_session(portal, session: dict) -> None:

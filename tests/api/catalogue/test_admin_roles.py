@@ -62,3 +62,19 @@ def test_versions_diff_rollback_and_delete_of_a_role(client, settings, upstream)
         for e in client.get("/api/v1/admin/audit", params={"target_type": "role"}, headers=admin).json()
     ]
     assert actions == ["role.delete", "role.rollback", "role.edit", "role.create"]
+
+
+def test_where_the_portal_offers_a_role_is_part_of_its_versioned_content(client, settings):
+    admin = staff_headers(client, settings, "admin")
+    assert client.post(ROLES, json={**ROLE, "tool": "editor"}, headers=admin).json()["tool"] == "editor"
+    fields = {k: v for k, v in ROLE.items() if k != "id"}
+    assert client.put(f"{ROLES}/pirate", json={**fields, "tool": "prompts"}, headers=admin).json()[
+        "tool"
+    ] == ("prompts")
+    bad = client.put(f"{ROLES}/pirate", json={**fields, "tool": "<script>"}, headers=admin)
+    assert bad.status_code == 422
+    diff = client.get(f"{ROLES}/pirate/diff", params={"from": 1, "to": 2}, headers=admin).json()
+    assert diff["changed"]["tool"] == {"from": "editor", "to": "prompts"}
+    ada = sign_up(client, "ada@example.com")
+    offered = {r["id"]: r["tool"] for r in client.get("/api/v1/me/roles", headers=ada).json()}
+    assert offered["pirate"] == "prompts"

@@ -47,6 +47,21 @@ def test_a_chat_is_made_by_its_first_message_and_keeps_both_sides_with_token_cou
     assert {e.chat_id for e in events_of(settings, "llm.call_succeeded")} == {chat_id}
 
 
+def test_a_chat_keeps_the_role_of_its_first_call(client, settings):
+    """So the portal's history can say which tool made an entry (a later call's role does not change it)."""
+    headers = sign_up(client, "ada@example.com")
+    _roomy(settings)
+    with_role, plain = uuid.uuid4(), uuid.uuid4()
+    assert (
+        _say(client, headers, with_role, "make it short", **{"X-Assistant-Role": "shorten"}).status_code
+        == 200
+    )
+    assert _say(client, headers, with_role, "again", **{"X-Assistant-Role": "paraphrase"}).status_code == 200
+    assert _say(client, headers, plain, "hello").status_code == 200
+    listed = {c["id"]: c["role_id"] for c in client.get("/api/v1/chats", headers=headers).json()}
+    assert listed == {str(with_role): "shorten", str(plain): None}
+
+
 def test_chats_can_be_listed_renamed_exported_and_deleted_by_their_owner_only(client, settings):
     ada, bob = sign_up(client, "ada@example.com"), sign_up(client, "bob@example.com")
     chat_id = uuid.uuid4()

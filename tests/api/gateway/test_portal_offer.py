@@ -62,8 +62,13 @@ def test_every_role_listed_is_accepted_by_a_completion_and_an_unlisted_one_refus
     response = client.get(ROLES, headers=headers)
     assert response.status_code == 200, response.text
     roles = {r["id"]: r for r in response.json()}
-    assert set(roles) == {"paraphrase", "fix-grammar", "prompt-writer", "paid-writer"}
-    assert set(next(iter(roles.values()))) == {"id", "name", "default_model", "models"}  # no system prompt
+    seeded = {"paraphrase", "fix-grammar", "shorten", "prompt-writer", "prompt-creative"}
+    assert set(roles) == seeded | {"paid-writer"}
+    assert set(next(iter(roles.values()))) == {"id", "name", "default_model", "models", "tool"}  # no prompt
+    assert {r: roles[r]["tool"] for r in seeded | {"paid-writer"}} == {
+        "paraphrase": "editor", "fix-grammar": "editor", "shorten": "editor",
+        "prompt-writer": "prompts", "prompt-creative": "prompts", "paid-writer": None,
+    }  # fmt: skip
     assert roles["paid-writer"]["default_model"] is None  # its own model is paid: the free plan names one
     assert roles["paraphrase"]["default_model"] == "mock-small"
     for role in roles.values():

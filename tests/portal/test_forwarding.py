@@ -4,6 +4,7 @@ docs/decisions/0051): per-address limits count users apart, sessions show the us
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +15,9 @@ from fastapi.testclient import TestClient
 import signed_origin
 from aiadmin.serve import services
 from api.main import create_app as create_api
+from portal.api_client import ApiClient
 from portal.app import create_app as create_portal
-from portal.forwarding import origin_of
+from portal.forwarding import ForwardBrowser, origin_of
 from portal.session import SESSION_COOKIE, Keys
 from portal.settings import PortalSettings
 from signed_origin import Origin
@@ -120,3 +122,23 @@ def test_the_address_forwarded_is_the_peer_unless_the_portal_is_told_of_its_prox
     assert origin_of(scope("10.0.0.2", chain), 3) == Origin("10.0.0.2", "")  # fewer entries than proxies
     assert origin_of(scope("testclient"), 0) is None  # not an address: nothing forwarded
     assert origin_of({"type": "http", "headers": []}, 0) is None
+
+
+def test_every_call_the_portal_makes_streamed_or_not_is_signed_for_the_browser_it_serves():
+    """`ApiClient.sign` is what `call` and the tools' streamed completion (portal/tools.py) both send
+    through: the headers verify for that request only, and nothing is added outside a served request."""
+    key = "a-portal-forwarding-key-of-32-characters"
+    api = ApiClient("http://api.test", 5, lambda: key)
+    request = httpx.Request("POST", "http://api.test/v1/chat/completions?x=%2F", headers=bearer("tok"))
+    assert "X-Portal-Signature" not in api.sign(request).headers  # no browser being served
+
+    async def served(scope, receive, send):
+        api.sign(request)
+
+    scope = {"type": "http", "client": (ATTACKER, 1), "headers": [(b"user-agent", FIREFOX.encode())]}
+    asyncio.run(ForwardBrowser(served)(scope, None, None))
+    bound = signed_origin.Bound("POST", "/v1/chat/completions?x=%2F", "Bearer tok")
+    origin = signed_origin.verified(signed_origin.PORTAL, request.headers, key, time.time(), bound)
+    assert origin == Origin(ATTACKER, FIREFOX)
+    elsewhere = signed_origin.Bound("POST", "/v1/chat/completions", "Bearer tok")
+    assert signed_origin.verified(signed_origin.PORTAL, request.headers, key, time.time(), elsewhere) is None

@@ -350,6 +350,30 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     def security(request: Request) -> Response:
         return cabinet(request, lambda user: security_page(request, user))
 
+    @app.post("/cabinet/sessions/end", response_class=HTMLResponse)
+    def end_session(request: Request, session_id: str = Form(""), csrf: str = Form("")) -> Response:
+        """Sign one other browser or device out."""
+
+        def change(user: SignedInCaller) -> Any:
+            try:
+                ended = str(uuid.UUID(session_id))
+            except ValueError:
+                raise ApiError(404, "not_found", "no such session") from None
+            user.call("DELETE", f"/api/v1/me/sessions/{ended}")
+            return {"ended": 1}
+
+        return cabinet_form(
+            request, csrf, lambda user, **context: security_page(request, user, **context), change
+        )
+
+    @app.post("/cabinet/sign-out-others", response_class=HTMLResponse)
+    def sign_out_others(request: Request, csrf: str = Form("")) -> Response:
+        return cabinet_form(
+            request, csrf,
+            lambda user, **context: security_page(request, user, **context),
+            lambda user: user.call("POST", "/api/v1/auth/logout-others"),
+        )  # fmt: skip
+
     def leave(request: Request, csrf: str, change, message: str) -> Response:
         """A POST that ends this session too (sign out everywhere, delete the account): on success the
         cookie goes and the landing says `message`; a refusal stays on the security page."""

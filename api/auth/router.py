@@ -30,6 +30,7 @@ from api.auth.schemas import (
     ChangePasswordIn,
     CodeIn,
     EmailIn,
+    EndedOut,
     LoginIn,
     RecoveryCodesOut,
     RefreshIn,
@@ -183,6 +184,15 @@ async def logout_all(principal: Authenticated, session: SessionDep, ctx: Request
     """End every session of the account, this one included."""
     await service.logout_all(session, principal.account, ctx=ctx, at=utcnow())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/logout-others", responses=responses(*AUTH_ERRORS))
+async def logout_others(principal: Authenticated, session: SessionDep, ctx: RequestCtx) -> EndedOut:
+    """End every other session of the account: this one goes on (signed in with an API key: all end)."""
+    ended = await service.logout_others(
+        session, principal.account, principal.session_id, ctx=ctx, at=utcnow()
+    )
+    return EndedOut(ended=ended)
 
 
 @router.post(

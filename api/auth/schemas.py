@@ -84,6 +84,10 @@ class TokenOut(BaseModel):
     refresh_expires_in: int
 
 
+class EndedOut(BaseModel):
+    ended: int = Field(description="how many sessions ended")
+
+
 class AcceptedOut(BaseModel):
     status: Literal["accepted"] = "accepted"
     message: str

@@ -36,7 +36,7 @@ from api.auth.mails import ACCOUNT_EXISTS, CONFIRM_EMAIL, RESET_PASSWORD
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RefreshToken
 from api.auth.passwords import check_new_password
 from api.core.crypto import new_token, token_hash
-from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials
+from api.core.errors import AccountBlocked, EmailTaken, InvalidCredentials, NotFound
 from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
@@ -380,6 +380,37 @@ async def logout_all(session: AsyncSession, account: Account, *, ctx: RequestCon
         account=account,
         details={"sessions": revoked},
     )
+    await session.commit()
+    return revoked
+
+
+async def end_session(
+    session: AsyncSession, account: Account, session_id: uuid.UUID, *, ctx: RequestContext, at: datetime
+) -> None:
+    """End one of the account's own sessions (signing another device out). Not one of its live sessions:
+    not found, whoever's it is."""
+    if not await auth_repo.revoke_sessions(
+        session, account.id, at=at, reason="ended_elsewhere", only=session_id
+    ):
+        raise NotFound("no such session")
+    security.record(
+        session, EventType.USER_LOGGED_OUT, at=at, ctx=ctx, account=account,
+        details={"session_id": str(session_id), "ended_from": "another session"},
+    )  # fmt: skip
+    await session.commit()
+
+
+async def logout_others(
+    session: AsyncSession, account: Account, current: uuid.UUID | None, *, ctx: RequestContext, at: datetime
+) -> int:
+    """End every session of the account but `current` (the caller's own)."""
+    revoked = await auth_repo.revoke_sessions(
+        session, account.id, at=at, reason="logout_others", keep=current
+    )
+    security.record(
+        session, EventType.USER_LOGGED_OUT_EVERYWHERE, at=at, ctx=ctx, account=account,
+        details={"sessions": revoked, "kept_this_one": current is not None},
+    )  # fmt: skip
     await session.commit()
     return revoked
 

@@ -84,6 +84,20 @@ async def my_sessions(principal: Authenticated, session: SessionDep) -> list[Ses
     ]
 
 
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(NotAuthenticated, AccountBlocked, NotFound),
+)
+async def end_my_session(
+    session_id: uuid.UUID, principal: Authenticated, session: SessionDep, ctx: RequestCtx
+) -> Response:
+    """Sign one of one's own sessions out (another browser or device): its tokens stop working at once.
+    A session that is not one's own, or has ended: 404."""
+    await auth.end_session(session, principal.account, session_id, ctx=ctx, at=utcnow())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/security-events", responses=AUTH_ERRORS)
 async def my_security_events(
     account: CurrentAccount, session: SessionDep, limit: Limit = 100, offset: Offset = 0

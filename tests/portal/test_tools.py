@@ -18,7 +18,7 @@ from api.accounts.models import Account
 from tests.portal.support import csrf_of, signed_in
 from tests.support.api import db_execute
 
-HOSTILE = "<script>alert(1)</script> & \"quotes\""
+HOSTILE = '<script>alert(1)</script> & "quotes"'
 
 
 def use(portal, path: str, action: str | None = None, **fields: str):
@@ -47,7 +47,9 @@ def test_the_editor_answers_with_a_diff_counts_the_day_and_keeps_it_in_the_histo
     portal, api, settings = world
     signed_in(portal, api, settings)
     page = portal.get("/tools/editor")
-    assert {"Paraphrase", "Fix grammar", "Shorten"} <= set(re.findall(r'<option value="[^"]+">([^<]+)<', page.text))
+    assert {"Paraphrase", "Fix grammar", "Shorten"} <= set(
+        re.findall(r'<option value="[^"]+">([^<]+)<', page.text)
+    )
     assert "0 of 3" in page.text  # the free plan's three requests a day
 
     answered = use(portal, "/tools/editor", text="The cat sat on teh mat.", role="fix-grammar")
@@ -69,7 +71,9 @@ def test_the_day_s_quota_is_a_clear_refusal_with_its_reset_time_and_the_plans(wo
         assert use(portal, "/tools/prompts", text=f"a poem {n}", role="prompt-creative").status_code == 200
     refused = use(portal, "/tools/prompts", text="one more", role="prompt-creative")
     assert refused.status_code == 400
-    assert re.search(r"all 3 requests of today\. More from \d{4}-\d\d-\d\d 00:00 UTC", refused.text), refused.text
+    assert re.search(r"all 3 requests of today\. More from \d{4}-\d\d-\d\d 00:00 UTC", refused.text), (
+        refused.text
+    )
     assert 'href="/cabinet/plans"' in refused.text
     assert "one more" in refused.text  # the text is kept in the form, not lost
 
@@ -91,7 +95,9 @@ def test_a_model_of_another_plan_names_the_plan_and_a_low_balance_points_to_the_
 def test_a_streamed_answer_arrives_in_pieces_then_the_fragment_and_the_chat_keeps_the_conversation(world):
     portal, api, settings = world
     signed_in(portal, api, settings)
-    answered, chat_id = stream(portal, "chat", "/tools/chat", text="Tell me about the sea", model="mock-small")
+    answered, chat_id = stream(
+        portal, "chat", "/tools/chat", text="Tell me about the sea", model="mock-small"
+    )
     assert answered.status_code == 200 and answered.headers["content-type"].startswith("text/event-stream")
     got = events(answered)
     deltas = [data for name, data in got if name == "delta"]
@@ -99,7 +105,9 @@ def test_a_streamed_answer_arrives_in_pieces_then_the_fragment_and_the_chat_keep
     assert "".join(deltas) in got[-1][1]  # the fragment holds the whole answer
     assert "1 of 3" in got[-1][1]  # and the day's count, for the page to show
 
-    follow = use(portal, f"/tools/chat/{chat_id}", "/tools/chat", text="And about the mountains?", model="mock-small")
+    follow = use(
+        portal, f"/tools/chat/{chat_id}", "/tools/chat", text="And about the mountains?", model="mock-small"
+    )
     assert follow.status_code == 303 and follow.headers["location"] == f"/tools/chat/{chat_id}"
     page = portal.get(f"/tools/chat/{chat_id}")
     assert page.text.count('class="msg ') == 4 and "Tell me about the sea" in page.text
@@ -109,7 +117,9 @@ def test_stream_refusals_say_why_without_a_call(world):
     portal, api, settings = world
     signed_in(portal, api, settings)
     page = portal.get("/tools/editor")
-    no_csrf = portal.post("/tools/stream", data={"tool": "editor", "text": "hi", "chat_id": str(uuid.uuid4())})
+    no_csrf = portal.post(
+        "/tools/stream", data={"tool": "editor", "text": "hi", "chat_id": str(uuid.uuid4())}
+    )
     assert no_csrf.status_code == 400 and events(no_csrf)[0][0] == "refused"
     too_long, _ = stream(portal, "editor", "/tools/editor", text="x" * 20_001, role="paraphrase")
     assert too_long.status_code == 400 and "too long" in events(too_long)[0][1]

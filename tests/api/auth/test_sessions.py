@@ -183,3 +183,34 @@ def test_my_sessions_lists_logins_and_marks_the_current_one(client, settings):
         stored = conn.scalars(select(AuthSession.id)).all()
     engine.dispose()
     assert {s["id"] for s in sessions} == {str(i) for i in stored}
+
+
+def test_one_other_session_or_all_the_others_can_be_signed_out_and_never_someone_elses(client, settings):
+    sign_up(client, "ada@example.com")
+    here, phone, laptop = (tokens(client, "ada@example.com") for _ in range(3))
+    me = bearer(here["access_token"])
+    listed = client.get("/api/v1/me/sessions", headers=me).json()
+    (phone_id,) = [
+        s["id"]
+        for s in listed
+        if s["id"] == jwt.decode(phone["access_token"], options={"verify_signature": False})["sid"]
+    ]
+    assert client.delete(f"/api/v1/me/sessions/{phone_id}", headers=me).status_code == 204
+    assert client.get("/api/v1/me", headers=bearer(phone["access_token"])).status_code == 401
+    assert _refresh(client, phone["refresh_token"]).status_code == 401
+    again = client.delete(f"/api/v1/me/sessions/{phone_id}", headers=me)  # ended already: not found
+    assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
+
+    sign_up(client, "eve@example.com")
+    eve = bearer(tokens(client, "eve@example.com")["access_token"])
+    laptop_id = jwt.decode(laptop["access_token"], options={"verify_signature": False})["sid"]
+    assert client.delete(f"/api/v1/me/sessions/{laptop_id}", headers=eve).status_code == 404  # not hers
+    assert client.delete("/api/v1/me/sessions/not-a-uuid", headers=eve).status_code == 422
+    assert client.get("/api/v1/me", headers=bearer(laptop["access_token"])).status_code == 200
+
+    ended = client.post("/api/v1/auth/logout-others", headers=me)
+    assert ended.status_code == 200 and ended.json() == {"ended": 2}  # the laptop and sign_up's own
+    assert client.get("/api/v1/me", headers=bearer(laptop["access_token"])).status_code == 401
+    assert client.get("/api/v1/me", headers=me).status_code == 200  # this one goes on
+    counts = event_counts(settings)
+    assert counts["user.logged_out"] == 1 and counts["user.logged_out_everywhere"] == 1

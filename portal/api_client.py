@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+from portal import forwarding
 
 
 class ApiError(Exception):
@@ -20,10 +23,12 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float, client_ip: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, timeout: float, forwarding_key: Callable[[], str | None] = lambda: None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.client_ip = client_ip
+        self.forwarding_key = forwarding_key  # signs the user's browser into each call (portal/forwarding.py)
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         """The headers of a call (as the signed-in user when `token`)."""
@@ -48,9 +53,9 @@ class ApiClient:
         if "locale" in (body or {}):
             headers["Accept-Language"] = body["locale"]
         try:
-            response = httpx.request(
-                method, f"{self.base_url}{path}", json=body, headers=headers, timeout=self.timeout
-            )
+            with httpx.Client(timeout=self.timeout) as client:
+                request = client.build_request(method, f"{self.base_url}{path}", json=body, headers=headers)
+                response = client.send(self.sign(request))
         except httpx.HTTPError as exc:
             raise ApiError(503, "api_unreachable", f"the API is unreachable: {exc}") from exc
         if response.is_success:
@@ -58,6 +63,12 @@ class ApiClient:
                 return response
             return response.json() if response.content else None
         raise self.error_of(response.status_code, response.content)
+
+    def sign(self, request: httpx.Request) -> httpx.Request:
+        """`request` with the user's browser (address, User-Agent) signed in for this very request: its
+        method, target as sent and token (portal/forwarding.py). Every call to the API goes through it."""
+        request.headers.update(forwarding.headers(self.forwarding_key(), request))
+        return request
 
     @staticmethod
     def error_of(status: int, content: bytes) -> ApiError:

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from portal import history, i18n, tools
 from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
+from portal.forwarding import ForwardBrowser
 from portal.kit import Kit
 from portal.session import SESSION_COOKIE, Keys, clear_session, csrf_nonce, keep_nonce, set_session
 from portal.settings import PortalSettings, get_portal_settings
@@ -36,10 +37,11 @@ def plan_prices(plans: list[dict], price_per_credit: str) -> dict[str, Decimal]:
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or get_portal_settings()
     keys = Keys(settings.key())
-    api = ApiClient(settings.api_url, settings.api_timeout_seconds)
+    api = ApiClient(settings.api_url, settings.api_timeout_seconds, settings.forwarding_key)
     templates = Jinja2Templates(directory=TEMPLATES)  # autoescape on for .html: hostile text stays text
     templates.env.filters["number"] = i18n.number
     app = FastAPI(title="aiadmin portal", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(ForwardBrowser, trusted_proxies=settings.portal_trusted_proxies)  # the user's address
 
     def language(request: Request) -> str:
         chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)

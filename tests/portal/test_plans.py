@@ -10,10 +10,8 @@ from tests.support.api import grant_credits
 
 
 def _form(page_text: str, plan: str) -> dict[str, str]:
-    match = re.search(
-        rf'<input type="hidden" name="plan" value="{plan}">\s*<input type="hidden" name="key" value="([0-9a-f-]+)">',
-        page_text,
-    )
+    plan_field = f'<input type="hidden" name="plan" value="{plan}">'
+    match = re.search(plan_field + r'\s*<input type="hidden" name="key" value="([0-9a-f-]+)">', page_text)
     assert match, page_text
     return {"plan": plan, "key": match.group(1)}
 

@@ -89,6 +89,9 @@ def services(
                 host,
                 "--port",
                 str(portal_port),
+                # As for the API: the portal reads X-Forwarded-For itself, only behind proxies it is told
+                # of (AIADMIN_PORTAL_TRUSTED_PROXIES), for the address it forwards (portal/forwarding.py).
+                "--no-proxy-headers",
             ],
         ),
     ]

@@ -1,35 +1,23 @@
 """The staff member's address and browser, sent with every API call the panel makes for them, signed.
 
 The API sees the panel's server as its client; it records the staff member's own address and User-Agent
-(sign-ins, the security log, the audit log) only from these headers, and only when their HMAC under the
-panel key verifies for the very request they came with: its method, target (path and query, as sent) and
-Authorization header are signed too (api/core/forwarded.py holds the same message; docs/decisions/0040,
-0046). The key is
-AIADMIN_PANEL_KEY, else the file the API made in $AIADMIN_DATA_DIR/panel_key; with neither, nothing is
-forwarded and the API records the panel's address, as before.
+(sign-ins, the security log, the audit log) only from these `X-Staff-*` headers, and only when their HMAC
+under the panel key verifies for the very request they came with: its method, target (path and query, as
+sent) and Authorization header are signed too (`signed_origin` holds the message for the panel, the portal
+and the API; docs/decisions/0040, 0046). The key is AIADMIN_PANEL_KEY, else the file the API made in
+$AIADMIN_DATA_DIR/panel_key; with neither, nothing is forwarded and the API records the panel's address.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
-import time
-from dataclasses import dataclass
-
 import httpx
 
+import signed_origin
 from dashboard.settings import get_dashboard_settings
 
 PANEL_KEY_FILE = "panel_key"
-USER_AGENT_MAX = 300
-_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
-
-
-@dataclass(frozen=True, slots=True)
-class Browser:
-    ip: str
-    user_agent: str
+# The staff member's browser (the panel's name for the signed origin).
+Browser = signed_origin.Origin
 
 
 def browser() -> Browser | None:
@@ -43,18 +31,18 @@ def browser() -> Browser | None:
     ip, agent = st.context.ip_address, st.context.headers.get("user-agent")
     ip = ip if isinstance(ip, str) and ip else "127.0.0.1"  # (AppTest's context holds no real values)
     agent = agent if isinstance(agent, str) else ""
-    # HTTP headers are ASCII: anything else (and a control character) becomes "?" before it is signed.
-    return Browser(ip, _NOT_PRINTABLE_ASCII.sub("?", agent)[:USER_AGENT_MAX])
+    return Browser(ip, signed_origin.header_text(agent))
+
+
+def bound(request: httpx.Request) -> signed_origin.Bound:
+    """`request` as it will be sent: its target percent-encoded as on the wire."""
+    target = request.url.raw_path.decode("ascii")
+    return signed_origin.Bound(request.method, target, request.headers.get("authorization", ""))
 
 
 def signature(key: str, ip: str, user_agent: str, timestamp: str, request: httpx.Request) -> str:
-    """HMAC-SHA256 (hex) under the panel key of `timestamp|ip|user_agent|METHOD|target|sha256(authorization)`
-    for `request` as it will be sent (its target percent-encoded as on the wire), as api/core/forwarded.py
-    checks."""
-    token = hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()
-    target = request.url.raw_path.decode("ascii")
-    message = f"{timestamp}|{ip}|{user_agent}|{request.method.upper()}|{target}|{token}"
-    return hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+    """The panel's signature for `request` (`signed_origin.signature`)."""
+    return signed_origin.signature(key, ip, user_agent, timestamp, bound(request))
 
 
 def headers(origin: Browser | None, request: httpx.Request, now: float | None = None) -> dict[str, str]:
@@ -63,20 +51,10 @@ def headers(origin: Browser | None, request: httpx.Request, now: float | None = 
     key = panel_key()
     if origin is None or key is None:
         return {}
-    stamp = str(int(time.time() if now is None else now))
-    return {
-        "X-Staff-IP": origin.ip,
-        "X-Staff-User-Agent": origin.user_agent,
-        "X-Staff-Timestamp": stamp,
-        "X-Staff-Signature": signature(key, origin.ip, origin.user_agent, stamp, request),
-    }
+    return signed_origin.sign(signed_origin.STAFF, key, origin, bound(request), now)
 
 
 def panel_key() -> str | None:
     settings = get_dashboard_settings()
-    if settings.panel_key is not None:
-        return settings.panel_key.get_secret_value() or None
-    try:
-        return (settings.data_dir / PANEL_KEY_FILE).read_text().strip() or None
-    except OSError:
-        return None
+    configured = settings.panel_key.get_secret_value() if settings.panel_key is not None else None
+    return signed_origin.shared_key(configured, settings.data_dir / PANEL_KEY_FILE)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+from portal import forwarding
 
 
 class ApiError(Exception):
@@ -20,10 +23,12 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float, client_ip: str | None = None) -> None:
+    def __init__(
+        self, base_url: str, timeout: float, forwarding_key: Callable[[], str | None] = lambda: None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self.client_ip = client_ip
+        self.forwarding_key = forwarding_key  # signs the user's browser into each call (portal/forwarding.py)
 
     def headers(self, token: str | None = None) -> dict[str, str]:
         """The headers of a call (as the signed-in user when `token`)."""
@@ -33,17 +38,24 @@ class ApiClient:
         return headers
 
     def call(
-        self, method: str, path: str, body: Any = None, token: str | None = None, *, raw: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        *,
+        raw: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """The API's answer, parsed (`raw`: the httpx response itself, as a file to pass on); a refusal
         raises ApiError."""
-        headers = self.headers(token)
+        headers = self.headers(token) | (headers or {})
         if "locale" in (body or {}):
             headers["Accept-Language"] = body["locale"]
         try:
-            response = httpx.request(
-                method, f"{self.base_url}{path}", json=body, headers=headers, timeout=self.timeout
-            )
+            with httpx.Client(timeout=self.timeout) as client:
+                request = client.build_request(method, f"{self.base_url}{path}", json=body, headers=headers)
+                response = client.send(self.sign(request))
         except httpx.HTTPError as exc:
             raise ApiError(503, "api_unreachable", f"the API is unreachable: {exc}") from exc
         if response.is_success:
@@ -51,6 +63,12 @@ class ApiClient:
                 return response
             return response.json() if response.content else None
         raise self.error_of(response.status_code, response.content)
+
+    def sign(self, request: httpx.Request) -> httpx.Request:
+        """`request` with the user's browser (address, User-Agent) signed in for this very request: its
+        method, target as sent and token (portal/forwarding.py). Every call to the API goes through it."""
+        request.headers.update(forwarding.headers(self.forwarding_key(), request))
+        return request
 
     @staticmethod
     def error_of(status: int, content: bytes) -> ApiError:
@@ -77,18 +95,19 @@ class SignedInCaller:
         self.session = session
         self.renewed = False
 
-    def call(self, method: str, path: str, body: Any = None, *, raw: bool = False) -> Any:
+    def call(self, method: str, path: str, body: Any = None, **options: Any) -> Any:
+        """`ApiClient.call` as the user (`options`: its `raw`, `headers`)."""
         try:
-            return self._as_user(method, path, body, raw)
+            return self._as_user(method, path, body, options)
         except SignedOut:
             if self.renewed:
                 raise
         self.renew()
-        return self._as_user(method, path, body, raw)
+        return self._as_user(method, path, body, options)
 
-    def _as_user(self, method: str, path: str, body: Any, raw: bool) -> Any:
+    def _as_user(self, method: str, path: str, body: Any, options: dict[str, Any]) -> Any:
         try:
-            return self.api.call(method, path, body, token=self.session["access"], raw=raw)
+            return self.api.call(method, path, body, token=self.session["access"], **options)
         except ApiError as exc:
             if exc.status == 401 and exc.code == "not_authenticated":  # not a wrong code in a form (otp_*)
                 raise SignedOut() from exc

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from portal import history, i18n, tools
 from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
+from portal.forwarding import ForwardBrowser
 from portal.kit import Kit
 from portal.session import SESSION_COOKIE, Keys, clear_session, csrf_nonce, keep_nonce, set_session
 from portal.settings import PortalSettings, get_portal_settings
@@ -23,23 +24,24 @@ LANG_COOKIE = "portal_lang"
 SCRIPT = (Path(__file__).resolve().parent / "assets" / "portal.js").read_bytes()
 
 
-def plain_number(value: Any) -> str:
-    """A decimal as the API sends it ("40.000000") as people write it ("40"; "12.5"; "-0.25")."""
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return str(value)
-    text = f"{number:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def plan_prices(plans: list[dict], price_per_credit: str) -> dict[str, Decimal]:
+    """The credits a month of each priced plan takes (its price at the rate, rounded up as the API does)."""
+    rate = Decimal(str(price_per_credit))
+    return {
+        p["code"]: (Decimal(p["price_monthly"]) / rate).quantize(Decimal("0.000001"), rounding=ROUND_CEILING)
+        for p in plans
+        if p["price_monthly"] is not None and rate > 0
+    }
 
 
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
     settings = settings or get_portal_settings()
     keys = Keys(settings.key())
-    api = ApiClient(settings.api_url, settings.api_timeout_seconds)
+    api = ApiClient(settings.api_url, settings.api_timeout_seconds, settings.forwarding_key)
     templates = Jinja2Templates(directory=TEMPLATES)  # autoescape on for .html: hostile text stays text
-    templates.env.filters["number"] = plain_number
+    templates.env.filters["number"] = i18n.number
     app = FastAPI(title="aiadmin portal", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(ForwardBrowser, trusted_proxies=settings.portal_trusted_proxies)  # the user's address
 
     def language(request: Request) -> str:
         chosen = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
@@ -307,11 +309,44 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             request, csrf, lambda user, **context: balance_page(request, user, **context), change
         )
 
+    def plans_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
+        me = user.call("GET", "/api/v1/me")
+        balance = user.call("GET", "/api/v1/me/balance")
+        offered = api.call("GET", "/api/v1/plans")
+        return render(
+            request, "plans.html", status, me=me, plans=offered, balance=balance,
+            prices=plan_prices(offered, balance["price_per_credit"]), purchase_key=str(uuid.uuid4()),
+            **context,
+        )  # fmt: skip
+
     @app.get("/cabinet/plans", response_class=HTMLResponse)
     def plans(request: Request) -> Response:
+        return cabinet(request, lambda user: plans_page(request, user))
+
+    @app.post("/cabinet/plans/buy", response_class=HTMLResponse)
+    def buy_plan(
+        request: Request, plan: str = Form(""), key: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        """A month of `plan` from the balance (or the free plan, at once). The form's key, made when the page
+        was rendered, goes as the Idempotency-Key: a double click buys once."""
+
         def page(user: SignedInCaller) -> Response:
-            me = user.call("GET", "/api/v1/me")
-            return render(request, "plans.html", me=me, plans=api.call("GET", "/api/v1/plans"))
+            t = i18n.translator(language(request))
+            if not keys.csrf_ok(request, csrf):
+                return plans_page(request, user, 403, notice=tools.Notice(t("errors.csrf")))
+            try:
+                headers = {"Idempotency-Key": str(uuid.UUID(key))}
+            except ValueError:
+                return plans_page(request, user, 400, notice=tools.Notice(t("errors.csrf")))
+            try:
+                bought = user.call("POST", "/api/v1/me/plan", {"plan": plan}, headers=headers)
+            except ApiError as exc:
+                if exc.status == 401:
+                    raise
+                link = ("/cabinet/balance", t("tools.top_up")) if exc.code == "insufficient_balance" else None
+                status = 503 if exc.status >= 500 else 400
+                return plans_page(request, user, status, notice=tools.Notice(refusal(request, exc), link))
+            return plans_page(request, user, saved=bought)
 
         return cabinet(request, page)
 

@@ -4,6 +4,7 @@ under dotted keys (`sign_in.title`); `[errors]` words each stable code the API r
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,22 @@ def error(language: str, code: str, message: str, extra: dict[str, Any]) -> str:
     text = texts.get(f"errors.{code}")
     if text is None:
         return texts["errors.other"].format(message=message)
-    return text.format(message=message, retry_after=extra.get("retry_after", "?"))
+    params = extra.get("params") if isinstance(extra.get("params"), dict) else {}
+    values = _Missing(
+        {
+            **{k: number(v) for k, v in params.items()},
+            "message": message,
+            "retry_after": extra.get("retry_after", "?"),
+        }
+    )
+    return text.format_map(values)
+
+
+class _Missing(dict):
+    """A refusal's values; one the API did not send shows as "?" rather than failing the page."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
 
 
 def negotiate(accept_language: str) -> str:
@@ -51,3 +67,13 @@ def negotiate(accept_language: str) -> str:
         if tag.startswith(("ru", "en")):
             return tag[:2]
     return "en"
+
+
+def number(value: Any) -> str:
+    """A decimal as the API sends it ("40.000000") as people write it ("40"; "12.5"; "-0.25")."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    text = f"{number:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -7,8 +7,10 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import signed_origin
 
 
 class PortalSettings(BaseSettings):
@@ -22,6 +24,21 @@ class PortalSettings(BaseSettings):
     # $AIADMIN_DATA_DIR/portal_key.
     portal_key: SecretStr | None = None
     data_dir: Path = Path("var")
+    # Signs the end user's address and browser sent to the API (portal/forwarding.py): the API's own
+    # AIADMIN_PORTAL_FORWARDING_KEY, or (unset) the file the API made in
+    # $AIADMIN_DATA_DIR/portal_forwarding_key.
+    portal_forwarding_key: SecretStr | None = None
+    # Proxies of the portal's own in front of it, each appending to X-Forwarded-For: the user's address is
+    # the entry that many places from the right. 0: the socket's peer, the header ignored.
+    portal_trusted_proxies: int = Field(default=0, ge=0, le=10)
+
+    def forwarding_key(self) -> str | None:
+        """Read at each call: a portal started before the API finds the key file once the API has made it."""
+        configured = self.portal_forwarding_key
+        return signed_origin.shared_key(
+            configured.get_secret_value() if configured is not None else None,
+            self.data_dir / "portal_forwarding_key",
+        )
 
     def key(self) -> bytes:
         if self.portal_key is not None:

@@ -376,7 +376,7 @@ async def _open(kit: Kit, user: SignedInCaller, body: dict) -> tuple[httpx.Respo
             headers=kit.api.headers(user.session["access"]),
         )
         try:
-            response = await client.send(request, stream=True)
+            response = await client.send(kit.api.sign(request), stream=True)
         except httpx.HTTPError as exc:
             await client.aclose()
             raise ApiError(503, "api_unreachable", f"the API is unreachable: {exc}") from exc

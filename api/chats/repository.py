@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import exists as any_row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.chats.models import Chat, Message
@@ -23,9 +24,35 @@ async def count_own(session: AsyncSession, account_id: uuid.UUID) -> int:
     return await session.scalar(select(func.count()).select_from(Chat).where(Chat.account_id == account_id))
 
 
-async def list_own(session: AsyncSession, account_id: uuid.UUID, *, limit: int, offset: int) -> list[Chat]:
+async def list_own(
+    session: AsyncSession, account_id: uuid.UUID, *, limit: int, offset: int, q: str | None = None
+) -> list[Chat]:
     query = select(Chat).where(Chat.account_id == account_id).order_by(Chat.updated_at.desc(), Chat.id)
+    if q:
+        query = query.where(_mentions(q))
     return list((await session.scalars(query.limit(limit).offset(offset))).all())
+
+
+def _mentions(text: str):
+    """The chat's title or one of its messages holds `text`, whatever the case (ASCII case on SQLite, whose
+    lower() knows no other). `%`, `_` and the escape character in `text` are literal (autoescape), and the
+    message search is correlated to chats already scoped to one account: it reads that account's messages
+    only, through ix_messages_chat_id."""
+    in_content = Message.content.icontains(text, autoescape=True)
+    in_messages = any_row().where(Message.chat_id == Chat.id, in_content)
+    return or_(Chat.title.icontains(text, autoescape=True), in_messages)
+
+
+def export_own(account_id: uuid.UUID) -> Select:
+    """Every chat of the account with its messages, a row per message (a chat without any: one row, its
+    message None), the most recently used chat first, each chat's messages in order: for a streamed export
+    that groups consecutive rows by chat."""
+    return (
+        select(Chat, Message)
+        .outerjoin(Message, Message.chat_id == Chat.id)
+        .where(Chat.account_id == account_id)
+        .order_by(Chat.updated_at.desc(), Chat.id, Message.id)
+    )
 
 
 async def messages(session: AsyncSession, chat_id: uuid.UUID) -> list[Message]:

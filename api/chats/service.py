@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
@@ -23,9 +24,18 @@ async def own_chat(session: AsyncSession, account_id: uuid.UUID, chat_id: uuid.U
     return chat
 
 
-async def list_own(session: AsyncSession, account_id: uuid.UUID, *, limit: int, offset: int) -> list[Chat]:
-    """The account's chats, the most recently used first."""
-    return await chats.list_own(session, account_id, limit=limit, offset=offset)
+async def list_own(
+    session: AsyncSession, account_id: uuid.UUID, *, limit: int, offset: int, q: str | None = None
+) -> list[Chat]:
+    """The account's chats, the most recently used first; with `q`, those whose title or a message holds it
+    (any case)."""
+    return await chats.list_own(session, account_id, limit=limit, offset=offset, q=q)
+
+
+def export_own(account_id: uuid.UUID) -> Select:
+    """The query of the account's whole history for an export: (chat, message or None) rows, grouped by
+    chat (api/chats/repository.py `export_own`)."""
+    return chats.export_own(account_id)
 
 
 async def count_own(session: AsyncSession, account_id: uuid.UUID) -> int:

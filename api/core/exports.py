@@ -97,6 +97,36 @@ def csv_response(
     )
 
 
+def json_array_response(
+    sessionmaker: async_sessionmaker,
+    query: Select,
+    items: Callable[[AsyncIterator[Any]], AsyncIterator[Any]],
+    filename: str,
+) -> StreamingResponse:
+    """A JSON array of what `items` makes of the rows of `query` (pydantic models, one element each: a
+    chat and its messages from its rows), read and sent a page at a time in a session of its own, as
+    `csv_response`; memory holds one element, not the array."""
+
+    async def rows(session: AsyncSession) -> AsyncIterator[Any]:
+        async for page in _pages(session, query):
+            for row in page:
+                yield row
+
+    async def body() -> AsyncIterator[bytes]:
+        separator = b"[\n"
+        async with sessionmaker() as session:
+            async for item in items(rows(session)):
+                yield separator + item.model_dump_json().encode("utf-8")
+                separator = b",\n"
+        yield b"[]\n" if separator == b"[\n" else b"\n]\n"
+
+    return StreamingResponse(
+        body(),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.json"'},
+    )
+
+
 async def _write_xlsx(
     session: AsyncSession, query: Select, header: list[str], row: Callable, path, title: str
 ) -> None:

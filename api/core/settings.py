@@ -17,6 +17,7 @@ from api.core import keyfile
 DEV_SECRET_KEY = "dev-secret-key-change-me-dev-secret-key-change-me"  # noqa: S105
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name under the data dir)
 PANEL_KEY_FILE = "panel_key"
+PORTAL_FORWARDING_KEY_FILE = "portal_forwarding_key"
 
 
 class DatabaseSettings(BaseSettings):
@@ -57,6 +58,10 @@ class Settings(DatabaseSettings):
     # panel and the API must hold the same. Unset: made once and kept in $AIADMIN_DATA_DIR/panel_key (0600),
     # which a panel on the same disk reads; a panel on another machine needs it set on both.
     panel_key: SecretStr = SecretStr("")
+    # The same for the end user's address and browser that the portal forwards (docs/decisions/0051): a key
+    # of its own, not the portal's cookie key (which the API must never hold), in
+    # $AIADMIN_DATA_DIR/portal_forwarding_key unless set; a portal on another machine needs it set on both.
+    portal_forwarding_key: SecretStr = SecretStr("")
     # Replaced by trusted_proxies (it took the header's first, client-written address): refused if set.
     client_ip_header: str | None = None
     # Fernet key for secrets stored encrypted (TOTP secrets, provider keys); unset, one is derived from the
@@ -154,7 +159,12 @@ class Settings(DatabaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         self.secret_key = SecretStr(self._secret_key())
-        self.panel_key = SecretStr(self._panel_key())
+        self.panel_key = SecretStr(self._forwarding_key(self.panel_key, PANEL_KEY_FILE, "AIADMIN_PANEL_KEY"))
+        self.portal_forwarding_key = SecretStr(
+            self._forwarding_key(
+                self.portal_forwarding_key, PORTAL_FORWARDING_KEY_FILE, "AIADMIN_PORTAL_FORWARDING_KEY"
+            )
+        )
         if self.client_ip_header:
             raise ValueError(
                 "AIADMIN_CLIENT_IP_HEADER is no longer read: unset it and set AIADMIN_TRUSTED_PROXIES to the "
@@ -198,14 +208,15 @@ class Settings(DatabaseSettings):
             raise ValueError("AIADMIN_SECRET_KEY must be at least 32 characters long")
         return secret
 
-    def _panel_key(self) -> str:
-        """The configured panel key, or the install's own (made on first use)."""
-        key = self.panel_key.get_secret_value()
+    def _forwarding_key(self, configured: SecretStr, file: str, variable: str) -> str:
+        """A forwarder's key (the panel's, the portal's) as configured, or the install's own (made on first
+        use in the data directory, where a forwarder on the same disk reads it)."""
+        key = configured.get_secret_value()
         if not key:
-            key = keyfile.read_or_create(self.data_dir / PANEL_KEY_FILE, lambda: token_urlsafe(32))
+            key = keyfile.read_or_create(self.data_dir / file, lambda: token_urlsafe(32))
         if len(key) < 32:
             raise ValueError(
-                "AIADMIN_PANEL_KEY must be at least 32 characters long "
+                f"{variable} must be at least 32 characters long "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
             )
         return key

@@ -183,7 +183,7 @@ def test_the_plans_page_lists_the_offered_plans_and_says_how_to_change(world):
     mine = api.get("/api/v1/me", headers=bearer(session_of(portal)["access"])).json()["plan_code"]
     (name,) = [plan["name"] for plan in offered if plan["code"] == mine]
     assert f"Your plan: {name}." in page.text and f"<h2>{name} · your plan</h2>" in page.text
-    assert "Write to support" in page.text
+    assert "paid from your balance, a month at a time" in page.text
 
 
 @pytest.mark.parametrize("lang", ["en", "ru"])

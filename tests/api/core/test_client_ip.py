@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from aiadmin.serve import services
-from api.core.deps import forwarded_client
 from api.core.settings import Settings
 from api.main import create_app
+from signed_origin import forwarded_client
 from tests.conftest import TEST_SECRET
 from tests.support.api import PASSWORD, bearer, confirm, register, sign_up
 

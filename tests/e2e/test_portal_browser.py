@@ -107,6 +107,9 @@ def world(tmp_path_factory, sqlite_template) -> Iterator[World]:
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = launch(playwright)
+        # Waits, not speed limits: on a busy machine (a parallel test run) a page that calls the API, or a
+        # streamed answer, may take more than the 5 s `expect` waits by default.
+        expect.set_options(timeout=15_000)
         yield browser
         browser.close()
 

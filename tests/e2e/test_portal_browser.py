@@ -6,7 +6,7 @@ browser), against the real portal and the real API, each served by uvicorn (docs
   serious or critical fails, named by rule, element and help page; so does a page wider than a 375 px phone.
 - The keyboard: the sign-up form is filled in and sent with Tab, typing and Enter alone.
 - The journey of issue 18 (SCENARIO, one step after another, each with a screenshot): sign up in the form,
-  open the mailed link, sign in, see the free plan's quota, top up (a test top-up).
+  open the mailed link and confirm, sign in, see the free plan's quota, top up (a test top-up).
 
 Screenshots go to `$AIADMIN_TEST_ARTIFACTS/screenshots`. Without chromium the tests are skipped with the
 reason, unless AIADMIN_REQUIRE_BROWSER=1 (CI), where a missing browser fails them.
@@ -74,8 +74,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, sqlite_template) -> Iterator[World]:
-    """The API (its mails linking to the portal, test top-ups on, no background jobs: a mail waits in the
-    outbox, where the test reads it) and the portal, each on a live uvicorn; shared by the module's tests."""
+    """The API (its mails linking to the portal and noted in the test's mailbox, test top-ups on, no
+    background jobs) and the portal, each on a live uvicorn; shared by the module's tests."""
     root = tmp_path_factory.mktemp("portal-browser")
     shutil.copyfile(sqlite_template, root / "aiadmin.db")
     later = Later()

@@ -182,6 +182,14 @@ def a_tool_used(path: str, text: str, refused: bool = False) -> Callable[[Page, 
     return use
 
 
+def a_new_api_key(page: Page, world: World) -> None:
+    """The key shown once, in a read-only field of its own."""
+    page.goto(f"{world.url}/cabinet/api-keys")
+    page.locator("#name").fill("my laptop")
+    page.locator("form[action='/cabinet/api-keys'] button[type=submit]").click()
+    expect(page.locator("#new_key")).to_be_visible()
+
+
 def a_chat_in_the_history(page: Page, world: World) -> None:
     page.goto(f"{world.url}/history")
     page.locator("main table a").first.click()
@@ -242,6 +250,7 @@ PAGES = (
     PortalPage("balance", "/cabinet/balance", signed_in=True),
     PortalPage("plans", "/cabinet/plans", signed_in=True),
     PortalPage("api-keys", "/cabinet/api-keys", signed_in=True),
+    PortalPage("api-key-made", a_new_api_key, signed_in=True),
     PortalPage("security", "/cabinet/security", signed_in=True),
     PortalPage("cabinet-error", a_refused_cabinet, signed_in=True),
     PortalPage("editor", "/tools/editor", signed_in=True),

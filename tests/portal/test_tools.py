@@ -15,7 +15,8 @@ import uuid
 from sqlalchemy import update
 
 from api.accounts.models import Account
-from tests.portal.support import csrf_of, signed_in
+from tests.portal.support import csrf_of, session_of, signed_in
+from tests.portal.test_cabinet import expired, put_session
 from tests.support.api import db_execute
 
 HOSTILE = '<script>alert(1)</script> & "quotes"'
@@ -160,8 +161,32 @@ def test_history_search_export_rename_and_delete_and_another_users_chat_is_not_t
     assert deleted.status_code == 303 and portal.get(f"/history/{chat_id}").status_code == 400
 
     portal.cookies.clear()
+    assert portal.get("/history/export", follow_redirects=False).headers["location"] == "/sign-in"
     signed_in(portal, api, settings, "bob@example.com")
     (ada_chat,) = [c["id"] for c in json.loads(exported.text) if c["title"] == HOSTILE]
     assert portal.get(f"/history/{ada_chat}").status_code == 400  # not found, as if it never was
     assert portal.get(f"/history/{ada_chat}/export").status_code == 400
     assert portal.get("/history/not-a-uuid").status_code == 400
+
+
+def test_an_expired_access_token_is_renewed_before_a_stream_or_an_export_and_the_new_pair_kept(world):
+    portal, api, settings = world
+    session = signed_in(portal, api, settings)
+    page = portal.get("/tools/editor")
+    chat_id = re.search(r'name="chat_id" value="([0-9a-f-]+)"', page.text).group(1)
+    put_session(portal, {**session, "access": expired(settings, session["access"])})  # expired meanwhile
+    data = {
+        "csrf": csrf_of(page),
+        "chat_id": chat_id,
+        "tool": "editor",
+        "text": "Hello",
+        "role": "paraphrase",
+    }
+    answered = portal.post("/tools/stream", data=data)
+    assert answered.status_code == 200 and events(answered)[-1][0] == "done"
+    renewed = session_of(portal)
+    assert renewed["refresh"] != session["refresh"]  # rotated, and the new pair went into the cookie
+    put_session(portal, {**renewed, "access": expired(settings, renewed["access"])})
+    exported = portal.get("/history/export?format=json")
+    assert exported.status_code == 200 and len(json.loads(exported.text)) == 1
+    assert session_of(portal)["refresh"] != renewed["refresh"]

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import history, i18n, tools
 from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
@@ -449,6 +451,20 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     ) -> Response:
         body = {"password": password} | ({"code": code.strip()} if code.strip() else {})
         return leave(request, csrf, lambda user: user.call("DELETE", "/api/v1/me", body), "security.deleted")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_address(request: Request, exc: RequestValidationError) -> Response:
+        """An address a page does not take (`?page=-1`, `?format=xml`, a form field too long): a page saying
+        so, 400, never the framework's JSON."""
+        t = i18n.translator(language(request))
+        return render(request, "cabinet_error.html", 400, error=t("errors.bad_address"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
+        """No such page (404), a method a page does not take (405): a page, not JSON."""
+        t = i18n.translator(language(request))
+        key = "errors.no_page" if exc.status_code == 404 else "errors.bad_address"
+        return render(request, "cabinet_error.html", exc.status_code, error=t(key))
 
     kit = Kit(api, keys, templates, render, cabinet, language, refusal, page_context)
     tools.register(app, kit)

@@ -167,6 +167,13 @@ def test_history_search_export_rename_and_delete_and_another_users_chat_is_not_t
     assert portal.get(f"/history/{ada_chat}").status_code == 400  # not found, as if it never was
     assert portal.get(f"/history/{ada_chat}/export").status_code == 400
     assert portal.get("/history/not-a-uuid").status_code == 400
+    for address in ("/history?page=-1", "/history/export?format=xml", "/history?q=" + "x" * 201):
+        refused = portal.get(address)
+        assert refused.status_code == 400 and refused.headers["content-type"].startswith("text/html"), address
+    assert (
+        portal.get("/no-such-page").status_code == 404
+        and "There is no such page." in portal.get("/nope").text
+    )
 
 
 def test_an_expired_access_token_is_renewed_before_a_stream_or_an_export_and_the_new_pair_kept(world):

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal import history, i18n, tools
+from portal import history, i18n, security, tools
 from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
 from portal.forwarding import ForwardBrowser
 from portal.kit import Kit
@@ -377,75 +377,6 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             request, csrf, lambda user, **context: keys_page(request, user, **context), change
         )
 
-    def security_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
-        me = user.call("GET", "/api/v1/me")
-        sessions = [s for s in user.call("GET", "/api/v1/me/sessions") if s["revoked_at"] is None]
-        return render(request, "security.html", status, me=me, sessions=sessions, **context)
-
-    @app.get("/cabinet/security", response_class=HTMLResponse)
-    def security(request: Request) -> Response:
-        return cabinet(request, lambda user: security_page(request, user))
-
-    @app.post("/cabinet/sessions/end", response_class=HTMLResponse)
-    def end_session(request: Request, session_id: str = Form(""), csrf: str = Form("")) -> Response:
-        """Sign one other browser or device out."""
-
-        def change(user: SignedInCaller) -> Any:
-            try:
-                ended = str(uuid.UUID(session_id))
-            except ValueError:
-                raise ApiError(404, "not_found", "no such session") from None
-            user.call("DELETE", f"/api/v1/me/sessions/{ended}")
-            return {"ended": 1}
-
-        return cabinet_form(
-            request, csrf, lambda user, **context: security_page(request, user, **context), change
-        )
-
-    @app.post("/cabinet/sign-out-others", response_class=HTMLResponse)
-    def sign_out_others(request: Request, csrf: str = Form("")) -> Response:
-        return cabinet_form(
-            request, csrf,
-            lambda user, **context: security_page(request, user, **context),
-            lambda user: user.call("POST", "/api/v1/auth/logout-others"),
-        )  # fmt: skip
-
-    def leave(request: Request, csrf: str, change, message: str) -> Response:
-        """A POST that ends this session too (sign out everywhere, delete the account): on success the
-        cookie goes and the landing says `message`; a refusal stays on the security page."""
-
-        def page(user: SignedInCaller) -> Response:
-            t = i18n.translator(language(request))
-            if not keys.csrf_ok(request, csrf):
-                return security_page(request, user, status=403, error=t("errors.csrf"))
-            try:
-                change(user)
-            except ApiError as exc:
-                status = 503 if exc.status >= 500 else 400
-                return security_page(request, user, status=status, error=refusal(request, exc))
-            response = render(request, "landing.html", left=t(message), signed_in=False)
-            clear_session(response)
-            user.renewed = False  # the session is over: nothing goes back into the cookie
-            return response
-
-        return cabinet(request, page)
-
-    @app.post("/cabinet/sign-out-everywhere", response_class=HTMLResponse)
-    def sign_out_everywhere(request: Request, csrf: str = Form("")) -> Response:
-        return leave(
-            request,
-            csrf,
-            lambda user: user.call("POST", "/api/v1/auth/logout-all"),
-            "security.signed_out_all",
-        )
-
-    @app.post("/cabinet/delete-account", response_class=HTMLResponse)
-    def delete_account(
-        request: Request, password: str = Form(""), code: str = Form(""), csrf: str = Form("")
-    ) -> Response:
-        body = {"password": password} | ({"code": code.strip()} if code.strip() else {})
-        return leave(request, csrf, lambda user: user.call("DELETE", "/api/v1/me", body), "security.deleted")
-
     @app.exception_handler(RequestValidationError)
     async def bad_address(request: Request, exc: RequestValidationError) -> Response:
         """An address a page does not take (`?page=-1`, `?format=xml`, a form field too long): a page saying
@@ -460,7 +391,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         key = "errors.no_page" if exc.status_code == 404 else "errors.bad_address"
         return render(request, "cabinet_error.html", exc.status_code, error=t(key))
 
-    kit = Kit(api, keys, templates, render, cabinet, language, refusal, page_context)
+    kit = Kit(api, keys, templates, render, cabinet, cabinet_form, language, refusal, page_context)
+    security.register(app, kit)
     tools.register(app, kit)
     history.register(app, kit)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from starlette.concurrency import run_in_threadpool
 
 from portal import forwarding
 
@@ -122,3 +123,46 @@ class SignedInCaller:
             raise
         self.session = {**self.session, "access": pair["access_token"], "refresh": pair["refresh_token"]}
         self.renewed = True
+
+    async def stream(self, method: str, path: str, body: Any = None) -> Upstream:
+        """The API's answer as it comes, its head read (a refusal raises ApiError): for an answer to pass on
+        while it is written (a streamed completion, a large export). The access token is renewed once, as
+        `call` does (the renewal itself is a short call, made in a worker thread)."""
+        for attempt in (1, 2):
+            client = httpx.AsyncClient(timeout=httpx.Timeout(self.api.timeout, read=None))
+            request = client.build_request(
+                method,
+                f"{self.api.base_url}{path}",
+                json=body,
+                headers=self.api.headers(self.session["access"]),
+            )
+            try:
+                response = await client.send(self.api.sign(request), stream=True)
+            except httpx.HTTPError as exc:
+                await client.aclose()
+                raise ApiError(503, "api_unreachable", f"the API is unreachable: {exc}") from exc
+            if response.is_success:
+                return Upstream(response, client)
+            content = await response.aread()
+            await response.aclose()
+            await client.aclose()
+            error = self.api.error_of(response.status_code, content)
+            if error.status == 401 and error.code == "not_authenticated" and attempt == 1:
+                await run_in_threadpool(self.renew)
+                continue
+            if error.status == 401 and error.code == "not_authenticated":
+                raise SignedOut()
+            raise error
+        raise AssertionError("unreachable")
+
+
+class Upstream:
+    """An answer of the API being read as it comes, and its connection, closed together."""
+
+    def __init__(self, response: httpx.Response, client: httpx.AsyncClient) -> None:
+        self.response = response
+        self.client = client
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+        await self.client.aclose()

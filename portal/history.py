@@ -5,15 +5,18 @@ rename and delete. The API keeps them (`/api/v1/chats`); the portal only shows t
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from portal import i18n
-from portal.api_client import ApiError, SignedInCaller
+from portal.api_client import ApiError, SignedInCaller, SignedOut
 from portal.kit import Kit
+from portal.session import SESSION_COOKIE, set_session
 
 PAGE = 30
 TOOL_OF = {"editor": "/tools/editor", "prompts": "/tools/prompts"}
@@ -53,11 +56,32 @@ def register(app: FastAPI, kit: Kit) -> None:
         return kit.cabinet(request, lambda user: list_page(request, user, q.strip(), page))
 
     @app.get("/history/export")
-    def export_all(request: Request, format: Literal["json", "csv"] = "json") -> Response:
-        return kit.cabinet(
-            request,
-            lambda user: _passed_on(user.call("GET", f"/api/v1/chats/export?format={format}", raw=True)),
-        )
+    async def export_all(request: Request, format: Literal["json", "csv"] = "json") -> Response:
+        """Everything, passed on as the API writes it (the API streams it a page at a time, and so does
+        this: a long history is never held whole here)."""
+        session = kit.keys.open(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        user = SignedInCaller(kit.api, session)
+        try:
+            upstream = await user.stream("GET", f"/api/v1/chats/export?format={format}")
+        except (ApiError, SignedOut):  # the page (sign-in, or the refusal) as the other history pages give it
+            return await run_in_threadpool(kit.cabinet, request, lambda user: list_page(request, user, "", 0))
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.response.aiter_raw():
+                    yield chunk
+            finally:
+                await upstream.aclose()
+
+        passed = ("content-disposition", "content-encoding")
+        headers = {k: v for k, v in upstream.response.headers.items() if k.lower() in passed}
+        media_type = upstream.response.headers.get("content-type")
+        response = StreamingResponse(body(), media_type=media_type, headers=headers)
+        if user.renewed:
+            set_session(request, response, kit.keys, user.session)
+        return response
 
     def chat_page(request: Request, user: SignedInCaller, chat_id: str, status: int = 200, **context):
         chat = user.call("GET", f"/api/v1/chats/{_chat_id(chat_id)}")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -311,7 +310,7 @@ def register(app: FastAPI, kit: Kit) -> None:
             history = await run_in_threadpool(history_of, user, chat_id) if tool == CHAT else []
             chosen = await run_in_threadpool(model_for, user, role, model)
             body = completion_body(text, role, chosen, chat_id, history) | {"stream": True}
-            upstream, client = await _open(kit, user, body)
+            upstream = await user.stream("POST", COMPLETIONS, body)
         except SignedOut:
             return _events(
                 [
@@ -333,7 +332,7 @@ def register(app: FastAPI, kit: Kit) -> None:
         async def events() -> AsyncIterator[str]:
             written: list[str] = []
             try:
-                async for line in upstream.aiter_lines():
+                async for line in upstream.response.aiter_lines():
                     if not line.startswith("data: ") or line == "data: [DONE]":
                         continue
                     chunk = json.loads(line[6:])
@@ -349,7 +348,6 @@ def register(app: FastAPI, kit: Kit) -> None:
                             yield _event("delta", json.dumps(piece))
             finally:
                 await upstream.aclose()
-                await client.aclose()
             result = "".join(written)
             usage = await run_in_threadpool(user.call, "GET", "/api/v1/me/usage")
             yield _event("done", _answer_html(kit, request, tool, text, result, chat_id, usage))
@@ -362,37 +360,6 @@ def register(app: FastAPI, kit: Kit) -> None:
         if user.renewed:
             set_session(request, response, kit.keys, user.session)
         return response
-
-
-async def _open(kit: Kit, user: SignedInCaller, body: dict) -> tuple[httpx.Response, httpx.AsyncClient]:
-    """The API's stream of the completion, its answer's head read (a refusal raises ApiError). An access
-    token the API no longer takes is renewed once, as SignedInCaller does."""
-    for attempt in (1, 2):
-        client = httpx.AsyncClient(timeout=httpx.Timeout(kit.api.timeout, read=None))
-        request = client.build_request(
-            "POST",
-            f"{kit.api.base_url}{COMPLETIONS}",
-            json=body,
-            headers=kit.api.headers(user.session["access"]),
-        )
-        try:
-            response = await client.send(kit.api.sign(request), stream=True)
-        except httpx.HTTPError as exc:
-            await client.aclose()
-            raise ApiError(503, "api_unreachable", f"the API is unreachable: {exc}") from exc
-        if response.is_success:
-            return response, client
-        content = await response.aread()
-        await response.aclose()
-        await client.aclose()
-        error = kit.api.error_of(response.status_code, content)
-        if error.status == 401 and error.code == "not_authenticated" and attempt == 1:
-            await run_in_threadpool(user.renew)
-            continue
-        if error.status == 401 and error.code == "not_authenticated":
-            raise SignedOut()
-        raise error
-    raise AssertionError("unreachable")
 
 
 def _event(name: str, data: str) -> str:

@@ -246,6 +246,7 @@ PAGES = (
     PortalPage("reset-password", "/reset-password?token=from-the-mail"),
     PortalPage("resend-confirmation", "/resend-confirmation"),
     PortalPage("csrf-refused", a_forged_form),
+    PortalPage("not-found", "/no-such-page"),
     PortalPage("cabinet", "/cabinet", signed_in=True),
     PortalPage("balance", "/cabinet/balance", signed_in=True),
     PortalPage("plans", "/cabinet/plans", signed_in=True),

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal import history, i18n, security, tools
+from portal import history, i18n, inbox, security, tools
 from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
 from portal.forwarding import ForwardBrowser
 from portal.kit import Kit
@@ -393,6 +393,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
 
     kit = Kit(api, keys, templates, render, cabinet, cabinet_form, language, refusal, page_context)
     security.register(app, kit)
+    inbox.register(app, kit)
     tools.register(app, kit)
     history.register(app, kit)
 

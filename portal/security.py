@@ -20,7 +20,71 @@ def register(app: FastAPI, kit: Kit) -> None:
     def security_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
         me = user.call("GET", "/api/v1/me")
         sessions = [s for s in user.call("GET", "/api/v1/me/sessions") if s["revoked_at"] is None]
-        return kit.render(request, "security.html", status, me=me, sessions=sessions, **context)
+        events = user.call("GET", "/api/v1/me/security-events?limit=20")
+        return kit.render(
+            request, "security.html", status, me=me, sessions=sessions, events=events, **context
+        )
+
+    def page_with(request: Request):
+        return lambda user, **context: security_page(request, user, **context)
+
+    @app.post("/cabinet/password", response_class=HTMLResponse)
+    def change_password(
+        request: Request, current_password: str = Form(""), new_password: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        """The API ends the other sessions and keeps this one."""
+        body = {"current_password": current_password, "new_password": new_password}
+
+        def change(user: SignedInCaller) -> Any:
+            user.call("POST", "/api/v1/auth/change-password", body)
+            return {"password": True}
+
+        return kit.cabinet_form(request, csrf, page_with(request), change)
+
+    @app.post("/cabinet/2fa/setup", response_class=HTMLResponse)
+    def two_factor_setup(request: Request, csrf: str = Form("")) -> Response:
+        """A new secret for the authenticator app (shown on this answer; on until /enable confirms it)."""
+        return kit.cabinet_form(
+            request,
+            csrf,
+            page_with(request),
+            lambda user: {"setup": user.call("POST", "/api/v1/auth/2fa/setup")},
+        )
+
+    def with_code(path: str, done):
+        """A second-factor change: the password and a code in the request itself, as the API asks."""
+
+        def handler(
+            request: Request,
+            password: str = Form(""),
+            code: str = Form(""),
+            secret: str = Form(""),
+            otpauth_uri: str = Form(""),
+            csrf: str = Form(""),
+        ) -> Response:
+            body = {"password": password, "code": code.strip()}
+            pending = {"secret": secret[:64], "otpauth_uri": otpauth_uri[:500]} if secret else None
+
+            def build(user: SignedInCaller, **context: Any) -> Response:
+                if "error" in context and pending:  # a wrong code while enabling: the secret stays shown
+                    context["setup"] = pending
+                return security_page(request, user, **context)
+
+            return kit.cabinet_form(request, csrf, build, lambda user: done(user.call("POST", path, body)))
+
+        return handler
+
+    app.post("/cabinet/2fa/enable", response_class=HTMLResponse)(
+        with_code(
+            "/api/v1/auth/2fa/enable", lambda answer: {"codes": answer["recovery_codes"], "enabled": True}
+        )
+    )
+    app.post("/cabinet/2fa/disable", response_class=HTMLResponse)(
+        with_code("/api/v1/auth/2fa/disable", lambda _: {"disabled": True})
+    )
+    app.post("/cabinet/2fa/recovery-codes", response_class=HTMLResponse)(
+        with_code("/api/v1/auth/2fa/recovery-codes", lambda answer: {"codes": answer["recovery_codes"]})
+    )
 
     @app.get("/cabinet/security", response_class=HTMLResponse)
     def security(request: Request) -> Response:

@@ -253,6 +253,7 @@ PAGES = (
     PortalPage("api-keys", "/cabinet/api-keys", signed_in=True),
     PortalPage("api-key-made", a_new_api_key, signed_in=True),
     PortalPage("security", "/cabinet/security", signed_in=True),
+    PortalPage("notifications", "/cabinet/notifications", signed_in=True),
     PortalPage("cabinet-error", a_refused_cabinet, signed_in=True),
     PortalPage("editor", "/tools/editor", signed_in=True),
     PortalPage("editor-answer", a_tool_used("/tools/editor", "The cat sat on teh mat."), signed_in=True),

@@ -190,6 +190,13 @@ def a_new_api_key(page: Page, world: World) -> None:
     expect(page.locator("#new_key")).to_be_visible()
 
 
+def a_two_step_setup(page: Page, world: World) -> None:
+    """The authenticator's new key shown, with the form that turns two-step sign-in on (it stays off)."""
+    page.goto(f"{world.url}/cabinet/security")
+    page.locator("form[action='/cabinet/2fa/setup'] button[type=submit]").click()
+    expect(page.locator("form[action='/cabinet/2fa/enable']")).to_be_visible()
+
+
 def a_chat_in_the_history(page: Page, world: World) -> None:
     page.goto(f"{world.url}/history")
     page.locator("main table a").first.click()
@@ -253,6 +260,7 @@ PAGES = (
     PortalPage("api-keys", "/cabinet/api-keys", signed_in=True),
     PortalPage("api-key-made", a_new_api_key, signed_in=True),
     PortalPage("security", "/cabinet/security", signed_in=True),
+    PortalPage("two-step-setup", a_two_step_setup, signed_in=True),
     PortalPage("notifications", "/cabinet/notifications", signed_in=True),
     PortalPage("cabinet-error", a_refused_cabinet, signed_in=True),
     PortalPage("editor", "/tools/editor", signed_in=True),

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import re
-import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,16 +19,13 @@ import pytest
 from openpyxl import load_workbook
 
 import api.main
-from aiadmin.serve import panel_argv
 from tests.support.api import (
     PASSWORD,
     db_scalar,
-    free_port,
     recording,
     sign_up,
-    staff_member,
 )
-from tests.support.browser import ROOT, launch, require_chromium, screenshot
+from tests.support.browser import ROOT, PanelServer, launch, panel_sign_in, require_chromium, screenshot
 from tests.support.world import published_world
 
 require_chromium()
@@ -42,35 +35,6 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 # One worker runs the module, so that its tests share one world (`world`).
 pytestmark = pytest.mark.xdist_group("panel-browser")
-
-
-class PanelServer:
-    """`streamlit run dashboard/app.py` on a free port, talking to the live API."""
-
-    def __init__(self, api_url: str, data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "AIADMIN_API_URL": api_url, "AIADMIN_DATA_DIR": str(data_dir)}
-        # As `make run` starts it (aiadmin/serve.py): the same options, errors shown without tracebacks.
-        argv = panel_argv("127.0.0.1", self.port)
-        self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-
-    def __enter__(self) -> PanelServer:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/_stcore/health", timeout=1).text == "ok":
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        self.process.kill()
-        raise RuntimeError(f"streamlit did not start: {self.process.stdout.read().decode()[-2000:]}")
-
-    def __exit__(self, *_exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -130,21 +94,7 @@ def sign_in(page: Page, world) -> str:
     """Sign in as a new admin (a code may be used once: two tests signing in as one admin within 30 s would
     need the same one); the admin's email."""
     email = f"admin{next(world['admins'])}@example.com"
-
-    def enrol():
-        with httpx.Client(base_url=world["api"]) as http:
-            return staff_member(http, world["settings"], "admin", email)[1]
-
-    with ThreadPoolExecutor(1) as thread:  # off Playwright's event loop: the account is made with asyncio.run
-        totp = thread.submit(enrol).result()
-    page.goto(world["panel"].url)
-    page.get_by_role("textbox", name="Email").fill(email)
-    page.get_by_role("textbox", name="Password").fill(PASSWORD)
-    # The code used to enrol may not be used again: the next one (the API accepts one step ahead).
-    code = totp.at(datetime.now(UTC) + timedelta(seconds=30))
-    page.get_by_role("textbox", name=re.compile("authenticator")).fill(code)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    panel_sign_in(page, world["panel"].url, world["api"], world["settings"], email)
     return email
 
 

@@ -15,24 +15,31 @@ reason, unless AIADMIN_REQUIRE_BROWSER=1 (CI), where a missing browser fails the
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import httpx
 import pytest
+from dagster import DagsterInstance
 from sqlalchemy import update
 
 import api.main
 from api.accounts.models import Account
-from api.core.settings import Settings
+from api.core.settings import Settings, get_settings
+from pipelines.definitions import build_definitions
+from pipelines.run import run_pipeline
 from portal.app import create_app as create_portal
 from portal.settings import PortalSettings
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, export_settings
 from tests.support.api import PASSWORD, LiveServer, db_execute, mail_body, mails, recording, register, sign_up
-from tests.support.browser import launch, require_chromium, screenshot
+from tests.support.browser import PanelServer, launch, panel_sign_in, require_chromium, screenshot
+from warehouse.settings import WarehouseSettings, get_warehouse_settings
 
 require_chromium()
 
@@ -72,11 +79,10 @@ class World:
         return next(self.emails)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory, sqlite_template) -> Iterator[World]:
+@contextmanager
+def serving(root: Path, sqlite_template: Path) -> Iterator[World]:
     """The API (its mails linking to the portal and noted in the test's mailbox, test top-ups on, no
-    background jobs) and the portal, each on a live uvicorn; shared by the module's tests."""
-    root = tmp_path_factory.mktemp("portal-browser")
+    background jobs) and the portal, each on a live uvicorn, over a fresh database in `root`."""
     shutil.copyfile(sqlite_template, root / "aiadmin.db")
     later = Later()
     portal_server = LiveServer(later)  # its address now, served once its app is made
@@ -91,7 +97,7 @@ def world(tmp_path_factory, sqlite_template) -> Iterator[World]:
     )
     with pytest.MonkeyPatch.context() as patch:
         # The mails the API sends are noted in the test's mailbox (tests/conftest.py `mailbox` does so for
-        # the apps a test makes; this one is made once for the module).
+        # the apps a test makes; these are made outside any test's fixtures).
         patch.setattr(api.main, "make_sender", lambda s, make=api.main.make_sender: recording(make(s)))
         with (
             LiveServer(api.main.create_app(settings)) as api_server,
@@ -101,6 +107,13 @@ def world(tmp_path_factory, sqlite_template) -> Iterator[World]:
             with portal_server:
                 emails = (f"user{n}@example.com" for n in itertools.count(1))
                 yield World(portal_server.url, client, settings, emails)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, sqlite_template) -> Iterator[World]:
+    """One API and portal shared by the module's page walks."""
+    with serving(tmp_path_factory.mktemp("portal-browser"), sqlite_template) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")
@@ -442,24 +455,121 @@ def sees_the_free_plan_unused(j: Journey) -> None:
     expect(requests).to_have_text("0 of 3")
 
 
+def uses_a_tool(path: str, role: str, text: str, done: str, model: str | None = None):
+    """A step: the tool at `path` asked once through the page's script (the answer streamed in), with the
+    day's count `done` after it ("1 of 3")."""
+
+    def step(j: Journey) -> None:
+        j.page.goto(j.world.url + path)
+        j.page.get_by_label(re.compile("Your text|Your idea")).fill(text)
+        j.page.locator("#role").select_option(role)
+        if model:
+            j.page.locator("#model").select_option(model)
+        j.page.locator("form[data-stream] button[type=submit]").click()
+        expect(j.page.locator("#answer section.answer #result")).not_to_be_empty()
+        expect(j.page.locator("#quota")).to_contain_text(done)
+        if path == "/tools/editor":
+            expect(j.page.locator("#answer .diff")).to_be_visible()  # what changed, against the text
+
+    step.__name__ = f"uses {path} as {role}"
+    return step
+
+
+def meets_the_free_quota(j: Journey) -> None:
+    j.page.goto(j.world.url + "/tools/prompts")
+    j.page.get_by_label("Your idea or rough prompt").fill("one more, please")
+    j.page.locator("form[data-stream] button[type=submit]").click()
+    alert = j.page.locator("#answer [role=alert]")
+    expect(alert).to_contain_text("You have used all 3 requests of today. More from ")
+    expect(alert.get_by_role("link", name="See the plans")).to_have_attribute("href", "/cabinet/plans")
+
+
 def tops_up(j: Journey) -> None:
+    j.page.goto(j.world.url + "/cabinet")
     j.page.get_by_role("navigation", name="Your cabinet").get_by_role("link", name="Balance").click()
     expect(j.page.get_by_text("0 credits")).to_be_visible()
-    j.page.get_by_label("Amount (USD)").fill("2.50")
+    j.page.get_by_label("Amount (USD)").fill("15.00")
     j.page.get_by_role("button", name="Top up").click()
-    expect(j.page.get_by_role("status")).to_have_text("Added 250 credits: your balance is 250.")
-    expect(j.page.get_by_text("250 credits", exact=True)).to_be_visible()
-    expect(j.page.get_by_role("table")).to_contain_text("Top-up of 2.50 USD")
+    expect(j.page.get_by_role("status")).to_have_text("Added 1500 credits: your balance is 1500.")
+    expect(j.page.get_by_text("1500 credits", exact=True)).to_be_visible()
+    expect(j.page.get_by_role("table")).to_contain_text("Top-up of 15.00 USD")
 
 
-# The steps, in order: append the next ones (the editor, the generator, the quota met, ...) here.
-SCENARIO = (signs_up_in_the_form, confirms_from_the_mail, signs_in, sees_the_free_plan_unused, tops_up)
+def upgrades(j: Journey) -> None:
+    j.page.get_by_role("navigation", name="Your cabinet").get_by_role("link", name="Plans").click()
+    j.page.get_by_role("button", name="Buy a month of Pro for 1000 credits").click()
+    expect(j.page.get_by_role("status")).to_contain_text("Done: you are on pro until")
+    expect(j.page.get_by_role("status")).to_contain_text("your balance is 500")
 
 
-def test_a_new_user_signs_up_confirms_from_the_mail_signs_in_and_tops_up(world, browser):
-    context = new_context(browser, "en")
-    journey = Journey(context.new_page(), world, world.new_email())
-    for number, step in enumerate(SCENARIO, 1):
-        step(journey)
-        screenshot(journey.page, f"portal-journey-{number:02}-{step.__name__}")
-    context.close()
+def exports_the_history(j: Journey) -> None:
+    j.page.goto(j.world.url + "/history")
+    expect(j.page.locator("main table tbody tr")).to_have_count(4)  # three free uses and the paid one
+    with j.page.expect_download() as download:
+        j.page.get_by_role("link", name="JSON").click()
+    chats = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert sorted(c["role_id"] for c in chats) == [
+        "fix-grammar",
+        "paraphrase",
+        "prompt-creative",
+        "prompt-writer",
+    ]
+    assert all(len(c["messages"]) == 2 for c in chats)  # each request with its answer
+
+
+def the_panel_counts_the_user(j: Journey) -> None:
+    """The warehouse refreshed (one pipeline run over the API's database), the panel's Overview, signed in
+    as an admin: this world's one user, active today, with the four answered completions."""
+    settings = j.world.settings
+    with pytest.MonkeyPatch.context() as patch:
+        export_settings(settings, patch)
+        with DagsterInstance.ephemeral() as instance:
+            warehouse = WarehouseSettings(data_dir=settings.data_dir)
+            assert run_pipeline(build_definitions(settings, warehouse), instance).success
+        get_settings.cache_clear()
+        get_warehouse_settings.cache_clear()
+        with PanelServer(str(j.world.api.base_url).rstrip("/"), settings.data_dir) as panel:
+            page = j.page.context.new_page()
+            panel_sign_in(
+                page, panel.url, str(j.world.api.base_url).rstrip("/"), settings, "admin@example.com"
+            )
+            for label, value in (("DAU", "1"), ("New users", "1"), ("Completions", "4")):
+                metric = page.get_by_test_id("stMetric").filter(has_text=label).first
+                expect(metric.get_by_test_id("stMetricValue")).to_have_text(value)
+            screenshot(page, "portal-journey-panel-overview")
+            page.close()
+
+
+# The steps, in order.
+SCENARIO = (
+    signs_up_in_the_form,
+    confirms_from_the_mail,
+    signs_in,
+    sees_the_free_plan_unused,
+    uses_a_tool("/tools/editor", "fix-grammar", "The cat sat on teh mat.", "1 of 3"),
+    uses_a_tool("/tools/prompts", "prompt-creative", "a poem about the sea", "2 of 3"),
+    uses_a_tool("/tools/prompts", "prompt-writer", "a bakery's welcome page", "3 of 3"),
+    meets_the_free_quota,
+    tops_up,
+    upgrades,
+    uses_a_tool("/tools/editor", "paraphrase", "Hello there, friend.", "4 of 1000", model="mock-large"),
+    exports_the_history,
+    the_panel_counts_the_user,
+)
+
+
+def test_a_new_user_signs_up_uses_the_tools_to_the_quota_upgrades_exports_and_the_panel_counts_them(
+    tmp_path_factory, sqlite_template, browser
+):
+    """Issue 18's journey in Chromium, on a world of its own (so the panel's figures are this user's)."""
+    with serving(tmp_path_factory.mktemp("portal-journey"), sqlite_template) as world:
+        context = new_context(browser, "en")
+        context.set_default_timeout(30_000)
+        journey = Journey(context.new_page(), world, world.new_email())
+        for number, step in enumerate(SCENARIO, 1):
+            step(journey)
+            screenshot(
+                journey.page,
+                f"portal-journey-{number:02}-{step.__name__.replace('/', '-').replace(' ', '-')}",
+            )
+        context.close()

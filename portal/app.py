@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from portal import history, i18n, tools
+from portal import history, i18n, inbox, security, tools
 from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
 from portal.forwarding import ForwardBrowser
 from portal.kit import Kit
@@ -296,18 +298,12 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     def top_up(
         request: Request, amount: str = Form(""), currency: str = Form(""), csrf: str = Form("")
     ) -> Response:
-        def change(user: SignedInCaller) -> Any:
-            try:
-                body = {"amount": amount, "currency": currency}
-                return user.call("POST", "/api/v1/me/balance/top-up", body)
-            except ApiError as exc:
-                if exc.code == "forbidden":  # AIADMIN_TEST_TOP_UPS off, and no payments exist yet
-                    raise ApiError(exc.status, "top_ups_disabled", exc.message) from exc
-                raise
-
+        body = {"amount": amount, "currency": currency}
         return cabinet_form(
-            request, csrf, lambda user, **context: balance_page(request, user, **context), change
-        )
+            request, csrf,
+            lambda user, **context: balance_page(request, user, **context),
+            lambda user: user.call("POST", "/api/v1/me/balance/top-up", body),
+        )  # fmt: skip
 
     def plans_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
         me = user.call("GET", "/api/v1/me")
@@ -381,76 +377,23 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
             request, csrf, lambda user, **context: keys_page(request, user, **context), change
         )
 
-    def security_page(request: Request, user: SignedInCaller, status: int = 200, **context: Any) -> Response:
-        me = user.call("GET", "/api/v1/me")
-        sessions = [s for s in user.call("GET", "/api/v1/me/sessions") if s["revoked_at"] is None]
-        return render(request, "security.html", status, me=me, sessions=sessions, **context)
+    @app.exception_handler(RequestValidationError)
+    async def bad_address(request: Request, exc: RequestValidationError) -> Response:
+        """An address a page does not take (`?page=-1`, `?format=xml`, a form field too long): a page saying
+        so, 400, never the framework's JSON."""
+        t = i18n.translator(language(request))
+        return render(request, "cabinet_error.html", 400, error=t("errors.bad_address"))
 
-    @app.get("/cabinet/security", response_class=HTMLResponse)
-    def security(request: Request) -> Response:
-        return cabinet(request, lambda user: security_page(request, user))
+    @app.exception_handler(StarletteHTTPException)
+    async def not_found(request: Request, exc: StarletteHTTPException) -> Response:
+        """No such page (404), a method a page does not take (405): a page, not JSON."""
+        t = i18n.translator(language(request))
+        key = "errors.no_page" if exc.status_code == 404 else "errors.bad_address"
+        return render(request, "cabinet_error.html", exc.status_code, error=t(key))
 
-    @app.post("/cabinet/sessions/end", response_class=HTMLResponse)
-    def end_session(request: Request, session_id: str = Form(""), csrf: str = Form("")) -> Response:
-        """Sign one other browser or device out."""
-
-        def change(user: SignedInCaller) -> Any:
-            try:
-                ended = str(uuid.UUID(session_id))
-            except ValueError:
-                raise ApiError(404, "not_found", "no such session") from None
-            user.call("DELETE", f"/api/v1/me/sessions/{ended}")
-            return {"ended": 1}
-
-        return cabinet_form(
-            request, csrf, lambda user, **context: security_page(request, user, **context), change
-        )
-
-    @app.post("/cabinet/sign-out-others", response_class=HTMLResponse)
-    def sign_out_others(request: Request, csrf: str = Form("")) -> Response:
-        return cabinet_form(
-            request, csrf,
-            lambda user, **context: security_page(request, user, **context),
-            lambda user: user.call("POST", "/api/v1/auth/logout-others"),
-        )  # fmt: skip
-
-    def leave(request: Request, csrf: str, change, message: str) -> Response:
-        """A POST that ends this session too (sign out everywhere, delete the account): on success the
-        cookie goes and the landing says `message`; a refusal stays on the security page."""
-
-        def page(user: SignedInCaller) -> Response:
-            t = i18n.translator(language(request))
-            if not keys.csrf_ok(request, csrf):
-                return security_page(request, user, status=403, error=t("errors.csrf"))
-            try:
-                change(user)
-            except ApiError as exc:
-                status = 503 if exc.status >= 500 else 400
-                return security_page(request, user, status=status, error=refusal(request, exc))
-            response = render(request, "landing.html", left=t(message), signed_in=False)
-            clear_session(response)
-            user.renewed = False  # the session is over: nothing goes back into the cookie
-            return response
-
-        return cabinet(request, page)
-
-    @app.post("/cabinet/sign-out-everywhere", response_class=HTMLResponse)
-    def sign_out_everywhere(request: Request, csrf: str = Form("")) -> Response:
-        return leave(
-            request,
-            csrf,
-            lambda user: user.call("POST", "/api/v1/auth/logout-all"),
-            "security.signed_out_all",
-        )
-
-    @app.post("/cabinet/delete-account", response_class=HTMLResponse)
-    def delete_account(
-        request: Request, password: str = Form(""), code: str = Form(""), csrf: str = Form("")
-    ) -> Response:
-        body = {"password": password} | ({"code": code.strip()} if code.strip() else {})
-        return leave(request, csrf, lambda user: user.call("DELETE", "/api/v1/me", body), "security.deleted")
-
-    kit = Kit(api, keys, templates, render, cabinet, language, refusal, page_context)
+    kit = Kit(api, keys, templates, render, cabinet, cabinet_form, language, refusal, page_context)
+    security.register(app, kit)
+    inbox.register(app, kit)
     tools.register(app, kit)
     history.register(app, kit)
 

@@ -24,6 +24,8 @@ class Kit:
     render: Callable[..., Response]
     # cabinet(request, build): `build(user)` as the signed-in user (else the sign-in page).
     cabinet: Callable[[Request, Callable[[SignedInCaller], Response]], Response]
+    # cabinet_form(request, csrf, build, change): a cabinet POST (CSRF, the change, the page again).
+    cabinet_form: Callable[..., Response]
     language: Callable[[Request], str]
     refusal: Callable[[Request, ApiError], str]
     # The context every template gets (t, lang, csrf…), for fragments rendered outside `render`.

@@ -7,10 +7,10 @@ from fastapi import APIRouter, status
 from api.auth.deps import CurrentAccount, RequestCtx
 from api.billing import service as billing
 from api.billing.schemas import BalanceOut, LedgerEntryOut, TopUpIn, TopUpOut
-from api.billing.service import CurrencyMismatch
+from api.billing.service import CurrencyMismatch, TopUpsDisabled
 from api.core import idempotency
 from api.core.deps import SessionDep, SettingsDep
-from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, responses
+from api.core.errors import AccountBlocked, NotAuthenticated, responses
 from api.core.idempotency import IdempotencyInProgress, IdempotencyKey, IdempotencyKeyReused
 from api.core.types import utcnow
 
@@ -35,7 +35,7 @@ async def my_balance(account: CurrentAccount, session: SessionDep) -> BalanceOut
     responses=responses(
         NotAuthenticated,
         AccountBlocked,
-        Forbidden,
+        TopUpsDisabled,
         CurrencyMismatch,
         IdempotencyInProgress,
         IdempotencyKeyReused,

@@ -28,6 +28,12 @@ class InsufficientBalance(AppError):
     type = "insufficient_quota"
 
 
+class TopUpsDisabled(Forbidden):
+    """No payment exists yet, and the test top-up is off here (production's default)."""
+
+    code = "top_ups_disabled"
+
+
 class CurrencyMismatch(AppError):
     status_code = 422
     code = "currency_mismatch"
@@ -88,7 +94,9 @@ async def top_up(
 ) -> tuple[Decimal, Decimal]:
     """A test top-up (no payment): money at the admin-set rate becomes credits. Returns (credits, balance)."""
     if not settings.test_top_ups:
-        raise Forbidden("test top-ups are disabled here (AIADMIN_TEST_TOP_UPS)")
+        raise TopUpsDisabled(
+            "test top-ups are disabled here (AIADMIN_TEST_TOP_UPS) and no payments exist yet"
+        )
     rate = await credit_rate(session)
     if currency.upper() != rate.currency:
         raise CurrencyMismatch(f"top-ups are in {rate.currency}")

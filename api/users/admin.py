@@ -43,6 +43,12 @@ class CannotActOnSelf(Forbidden):
     code = "cannot_act_on_self"
 
 
+class AccountDeleted(Conflict):
+    """A tombstone (deleted at its owner's request, decision 0047): nothing staff do to it means anything."""
+
+    code = "account_deleted"
+
+
 async def search(
     session: AsyncSession, f: UserFilter, *, sort: SortColumn, descending: bool, limit: int, offset: int
 ) -> tuple[int, list[Account]]:
@@ -92,6 +98,8 @@ async def stats(session: AsyncSession, account_id: uuid.UUID, now: datetime) -> 
 
 
 def _may_act(actor: Account, target: Account) -> None:
+    if target.deleted_at is not None:
+        raise AccountDeleted("this account was deleted by its owner: it cannot be changed or impersonated")
     if actor.id == target.id:
         raise CannotActOnSelf("staff cannot change their own account here")
     if target.is_staff and actor.role != "admin":

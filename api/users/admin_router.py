@@ -23,6 +23,7 @@ from api.core.types import utcnow
 from api.core.validation import SafeStr
 from api.users import admin
 from api.users.admin import (
+    AccountDeleted,
     AlreadyInThatState,
     CannotActOnSelf,
     SortColumn,
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/api/v1/admin/users", tags=["admin: users"])
 READ_ERRORS = responses(NotAuthenticated, Forbidden, AccountBlocked, NotFound)
 WRITE_ERRORS = responses(
     NotAuthenticated, Forbidden, AccountBlocked, NotFound, CannotActOnSelf, StaffTargetRequiresAdmin,
-    AlreadyInThatState,
+    AlreadyInThatState, AccountDeleted,
 )  # fmt: skip
 Reason = Annotated[SafeStr, Field(min_length=3, max_length=500, description="why (kept in the audit log)")]
 

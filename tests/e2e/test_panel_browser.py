@@ -12,7 +12,6 @@ import io
 import itertools
 import os
 import re
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,17 +32,10 @@ from tests.support.api import (
     sign_up,
     staff_member,
 )
+from tests.support.browser import ROOT, launch, require_chromium, screenshot
 from tests.support.world import published_world
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(os.environ.get("AIADMIN_TEST_ARTIFACTS", ROOT / "var" / "test-artifacts")) / "screenshots"
-
-if CHROMIUM is None:
-    if os.environ.get("AIADMIN_REQUIRE_BROWSER") == "1":
-        pytest.fail("AIADMIN_REQUIRE_BROWSER=1 and Debian's chromium is missing", pytrace=False)
-    pytest.skip("no chromium on this machine: `apt-get install chromium` to run the browser tests",
-                allow_module_level=True)  # fmt: skip
+require_chromium()
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
@@ -84,7 +76,7 @@ class PanelServer:
 @pytest.fixture
 def browser_page():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        browser = launch(playwright)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         page = context.new_page()
         # Waits, not speed limits: a busy machine (a parallel test run) may take more than the 5 s that
@@ -117,9 +109,8 @@ def world(tmp_path_factory, published_template):
 
 
 def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(300)  # let charts finish drawing for the picture (not a timing assertion)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, name)
 
 
 def no_exception(page: Page, name: str) -> None:

@@ -12,12 +12,13 @@ import json
 import re
 import uuid
 
+import httpx
 from sqlalchemy import update
 
 from api.accounts.models import Account
-from tests.portal.support import csrf_of, session_of, signed_in
+from tests.portal.support import csrf_of, portal_world, session_of, signed_in
 from tests.portal.test_cabinet import expired, put_session
-from tests.support.api import db_execute
+from tests.support.api import LiveServer, db_execute, wait_for_events
 
 HOSTILE = '<script>alert(1)</script> & "quotes"'
 
@@ -167,6 +168,13 @@ def test_history_search_export_rename_and_delete_and_another_users_chat_is_not_t
     assert portal.get(f"/history/{ada_chat}").status_code == 400  # not found, as if it never was
     assert portal.get(f"/history/{ada_chat}/export").status_code == 400
     assert portal.get("/history/not-a-uuid").status_code == 400
+    for address in ("/history?page=-1", "/history/export?format=xml", "/history?q=" + "x" * 201):
+        refused = portal.get(address)
+        assert refused.status_code == 400 and refused.headers["content-type"].startswith("text/html"), address
+    assert (
+        portal.get("/no-such-page").status_code == 404
+        and "There is no such page." in portal.get("/nope").text
+    )
 
 
 def test_an_expired_access_token_is_renewed_before_a_stream_or_an_export_and_the_new_pair_kept(world):
@@ -190,3 +198,24 @@ def test_an_expired_access_token_is_renewed_before_a_stream_or_an_export_and_the
     exported = portal.get("/history/export?format=json")
     assert exported.status_code == 200 and len(json.loads(exported.text)) == 1
     assert session_of(portal)["refresh"] != renewed["refresh"]
+
+
+def test_a_browser_that_leaves_mid_answer_ends_the_api_call_as_a_client_that_left(settings, tmp_path):
+    """The portal stops reading the API's stream when the browser goes: the API sees its client leave and
+    settles the call as disconnected (charged what the provider billed); the portal does not read the answer
+    to its end for no one (which would settle it "ok")."""
+    with portal_world(settings, tmp_path, mock_fault="slow") as (portal, api, api_settings):
+        signed_in(portal, api, api_settings)
+        with (
+            LiveServer(portal.app) as live,
+            httpx.Client(base_url=live.url, cookies={c.name: c.value for c in portal.cookies.jar}) as browser,
+        ):
+            page = browser.get("/tools/chat")
+            chat_id = re.search(r'name="chat_id" value="([0-9a-f-]+)"', page.text).group(1)
+            data = {"csrf": csrf_of(page), "chat_id": chat_id, "tool": "chat", "text": "Tell me a long story"}
+            with browser.stream("POST", "/tools/stream", data={**data, "model": "mock-small"}) as answer:
+                lines = answer.iter_lines()
+                assert next(line for line in lines if line.startswith("event: ")) == "event: delta"
+            # the browser has gone (the response closed after the first piece)
+        (event,) = wait_for_events(api_settings, "llm.call_succeeded")
+        assert event.status == "disconnected" and event.error_code == "client_disconnected"

@@ -163,9 +163,9 @@ def mails(settings: Settings, to: str | None = None, kind: str | None = None) ->
         engine.dispose()
 
 
-def link_token(settings: Settings, to: str, kind: str) -> str:
-    """The token of the newest link of this kind mailed to `to`: read from the email outbox while the mail
-    waits there, from the mailbox once it has been delivered (and its body wiped from the outbox)."""
+def mail_body(settings: Settings, to: str, kind: str) -> str:
+    """The text of the newest mail of this kind to `to`: read from the email outbox while the mail waits
+    there, from the mailbox once it has been delivered (and its body wiped from the outbox)."""
     found = mails(settings, to, kind)
     assert found, f"no {kind} mail to {to}"
     newest = found[-1]
@@ -173,6 +173,12 @@ def link_token(settings: Settings, to: str, kind: str) -> str:
         sent = delivered(to, newest.subject)
         assert sent, f"the {kind} mail to {to} was wiped from the outbox but never delivered"
         body = sent[-1].body
+    return body
+
+
+def link_token(settings: Settings, to: str, kind: str) -> str:
+    """The token of the newest link of this kind mailed to `to`."""
+    body = mail_body(settings, to, kind)
     match = re.search(r"token=([A-Za-z0-9_-]+)", body)
     assert match, body
     return match.group(1)

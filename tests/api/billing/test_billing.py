@@ -74,7 +74,8 @@ def test_top_ups_refuse_bad_amounts_and_are_off_in_production(client, settings):
         assert _top_up(client, headers, amount).status_code == 422, amount
     production = settings.model_copy(update={"test_top_ups": False})
     with TestClient(create_app(production)) as prod:
-        assert _top_up(prod, headers, "10").status_code == 403
+        refused = _top_up(prod, headers, "10")
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "top_ups_disabled"
 
 
 def test_a_paid_call_reserves_the_worst_case_then_pays_exactly_its_cost(client, settings):

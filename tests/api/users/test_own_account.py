@@ -292,3 +292,28 @@ def test_an_admin_acting_as_the_user_can_neither_change_nor_delete_the_account(c
     assert _code(client.patch(ME, headers=as_ada, json={"locale": "ru"})) == "impersonation_read_only"
     assert _code(_delete(client, as_ada)) == "impersonation_read_only"  # even with the user's password
     assert client.get(ME, headers=ada).json()["locale"] == "en"
+
+
+def test_staff_cannot_change_or_impersonate_a_deleted_account_but_still_see_it(client, settings):
+    headers = sign_up(client, "gone@example.com")
+    account_id = client.get(ME, headers=headers).json()["id"]
+    assert _delete(client, headers).status_code == 204
+    admin = staff_headers(client, settings, "admin")
+    base = f"/api/v1/admin/users/{account_id}"
+    reason = {"reason": "testing the tombstone"}
+    for path, body in [
+        ("/block", reason),
+        ("/unblock", reason),
+        ("/plan", {**reason, "plan": "pro"}),
+        ("/balance", {**reason, "amount": "5"}),
+        ("/impersonate", reason),
+    ]:
+        refused = client.post(base + path, headers=admin, json=body)
+        assert refused.status_code == 409 and _code(refused) == "account_deleted", (path, refused.text)
+    bulk = client.post(
+        "/api/v1/admin/users/bulk",
+        headers=admin,
+        json={**reason, "action": "block", "user_ids": [account_id]},
+    )
+    assert bulk.status_code == 409 and _code(bulk) == "account_deleted", bulk.text
+    assert client.get(base, headers=admin).status_code == 200  # the record stays readable

@@ -37,6 +37,7 @@ from api.core.request_id import RequestIdMiddleware
 from api.core.security_headers import SecurityHeaders
 from api.core.settings import Settings, get_settings
 from api.core.types import utcnow
+from api.feedback.router import router as feedback_router
 from api.gateway.portal_router import router as portal_router
 from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(portal_router)
+    app.include_router(feedback_router)
     app.include_router(security_router)
     app.include_router(billing_router)
     app.include_router(chats_router)

@@ -19,6 +19,7 @@ from api.core.db import Base
 from api.core.idempotency import IdempotencyRecord
 from api.core.rate_limit import RateLimitHit
 from api.events.models import UsageEvent
+from api.feedback.models import CompletionFeedback
 from api.mail.models import EmailMessage
 from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.quotas.models import QuotaUsage
@@ -50,6 +51,7 @@ __all__ = [
     "AuthSession",
     "Broadcast",
     "Chat",
+    "CompletionFeedback",
     "EmailMessage",
     "ErrorEntry",
     "IdempotencyRecord",

@@ -26,6 +26,7 @@ TopKind = Literal["users", "models", "roles", "providers", "countries"]
 TopMetric = Literal["cost", "calls", "tokens", "credits"]
 CostDimension = Literal["model", "provider", "role", "plan", "country"]
 CatalogueKind = Literal["models", "roles"]
+FeedbackDimension = Literal["model", "role", "role_version", "provider", "plan"]
 GRAINS = ("day", "week", "month")
 
 
@@ -378,6 +379,39 @@ def catalogue_usage(kind: CatalogueKind, *, path: Path | None = None) -> pd.Data
         "SELECT id, completions, failed_calls, input_tokens, output_tokens, cost_usd, users "
         "FROM marts.mart_catalogue_usage WHERE kind = ? ORDER BY id",
         [kind.removesuffix("s")],
+        path,
+    )
+
+
+# What feedback is grouped by: a role's version only means something with its role.
+_FEEDBACK_COLUMNS = {"model": "model_id", "role": "role_id", "role_version": "role_id, role_version",
+                     "provider": "provider", "plan": "plan"}  # fmt: skip
+
+
+def feedback(
+    start: date | None = None,
+    end: date | None = None,
+    by: FeedbackDimension = "model",
+    *,
+    path: Path | None = None,
+) -> pd.DataFrame:
+    """The completions scored by their callers in the range (each once, by its latest score, on the day it
+    was given: marts.mart_feedback_daily, decision 0054) by model, assistant role, role and its version,
+    provider or plan: scores, ratings up and down, numbers given and their mean, positive (up, or 4-5) and
+    the share positive, most scored first."""
+    if by not in _FEEDBACK_COLUMNS:
+        raise ValueError(f"by must be one of {tuple(_FEEDBACK_COLUMNS)}")
+    columns = _FEEDBACK_COLUMNS[by]
+    return _query(
+        f"""
+        SELECT {columns}, sum(scores)::BIGINT AS scores, sum(ratings_up)::BIGINT AS ratings_up,
+               sum(ratings_down)::BIGINT AS ratings_down, sum(values_count)::BIGINT AS values_count,
+               round(sum(values_sum) / nullif(sum(values_count), 0), 2) AS value_avg,
+               sum(positive)::BIGINT AS positive, round(sum(positive) / sum(scores), 4) AS share_positive
+        FROM marts.mart_feedback_daily WHERE {_range("day")}
+        GROUP BY ALL ORDER BY scores DESC, {columns}
+        """,
+        _range_params(start, end),
         path,
     )
 

@@ -164,3 +164,18 @@ async def latency(
 ):
     """Per provider and model: calls, errors, error rate and latency p50 / p95 in ms."""
     return await _answer(request, "latency", format, start, end, queries.latency)
+
+
+@router.get("/feedback", response_model=AnalyticsTable, responses=RESPONSES)
+async def feedback(
+    request: Request,
+    _staff: AnalyticsReader,
+    start: Start = None,
+    end: End = None,
+    by: Annotated[Literal["model", "role", "role_version", "provider", "plan"], Query()] = "model",
+    format: Format = "json",
+):
+    """End users' scores of their completions over the range (each completion once, by its latest score)
+    by model, assistant role, role and version, provider or plan: scores, ratings up and down, numbers and
+    their mean, and the share positive (rated up or 4-5). Decision 0054."""
+    return await _answer(request, f"feedback-by-{by}", format, start, end, queries.feedback, by=by)

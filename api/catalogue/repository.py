@@ -183,6 +183,16 @@ async def enabled_roles(session: AsyncSession) -> Sequence[AssistantRole]:
     return (await session.scalars(select(AssistantRole).where(AssistantRole.enabled.is_(True)))).all()
 
 
+async def current_role_versions(session: AsyncSession) -> dict[str, int]:
+    """Each role's newest version number: the version a role's row holds (every change writes both)."""
+    rows = await session.execute(
+        select(AssistantRoleVersion.role_id, func.max(AssistantRoleVersion.version)).group_by(
+            AssistantRoleVersion.role_id
+        )
+    )
+    return {role_id: int(version) for role_id, version in rows.all()}
+
+
 async def all_plans(session: AsyncSession) -> Sequence[Plan]:
     return (await session.scalars(select(Plan))).all()
 

@@ -122,6 +122,9 @@ class RoleSpec:
     default_model: str | None
     default_params: dict[str, Any]
     tool: str | None = None  # where the portal offers it (AssistantRole.tool)
+    # The version of the role this snapshot holds: a call's `llm.call_succeeded` names it, so that feedback
+    # on the call is counted by the role's version (docs/decisions/0054).
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +254,17 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
         )
         for m in await repository.all_models(session)
     }
+    versions = await repository.current_role_versions(session)
     roles = {
-        r.id: RoleSpec(r.id, r.name, r.system_prompt, r.default_model, dict(r.default_params or {}), r.tool)
+        r.id: RoleSpec(
+            r.id,
+            r.name,
+            r.system_prompt,
+            r.default_model,
+            dict(r.default_params or {}),
+            r.tool,
+            versions.get(r.id),
+        )
         for r in await repository.enabled_roles(session)
     }
     plans = {p.code: PlanSpec.of(p) for p in await repository.all_plans(session)}

@@ -102,6 +102,8 @@ class Settings(DatabaseSettings):
     mail_requests_per_address: int = Field(default=5, ge=1)
     mail_requests_per_ip: int = Field(default=50, ge=1)
     mail_requests_window_minutes: int = Field(default=60, ge=1)
+    # Scores of completions (POST /v1/chat/completions/{id}/feedback) one account may send a minute; then 429.
+    feedback_per_minute: int = Field(default=60, ge=1)
     login_max_failures_per_account_any_source: int = Field(default=20, ge=1)
     login_usual_source_days: int = Field(default=90, ge=1)
     login_max_lockout_minutes: int = Field(default=24 * 60, ge=1)

@@ -27,6 +27,8 @@ class EventType(StrEnum):
     USER_PROFILE_UPDATED = "user.profile_updated"
     # The account erased at its own request (docs/decisions/0047): its id stays on every event.
     USER_DELETED = "user.deleted"
+    # A completion scored by its caller (docs/decisions/0054): every score, a change of mind included.
+    FEEDBACK_GIVEN = "feedback.given"
     SECURITY_LOCKOUT = "security.lockout"
     SECURITY_REFRESH_REUSED = "security.refresh_reused"
     SECURITY_PASSWORD_CHANGED = "security.password_changed"

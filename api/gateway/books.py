@@ -128,6 +128,7 @@ class Prepared:
     bound: UsageBound  # the most tokens the call can use: reserved in the token quotas
     chat_id: uuid.UUID | None = None
     chat_created: bool = False
+    role_version: int | None = None  # the version of the call's role (none: no role), on its success event
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +157,13 @@ class Outcome:
             "latency_ms": self.latency_ms,
             "status": self.status,
             "error_code": self.error_code,
-            "properties": self.properties,
+            # The role's version joins in properties (the columns are the contract's, extended rarely): what
+            # feedback on the call is counted by (docs/decisions/0054).
+            "properties": (
+                self.properties
+                if prepared.role_version is None
+                else {**self.properties, "role_version": prepared.role_version}
+            ),
         }
 
 

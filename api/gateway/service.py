@@ -340,7 +340,10 @@ async def prepare(
     if taken.insufficient:
         await _refused(session, call, _insufficient(reserved), ctx, at)
     charge = _charge(reference.hex, reserved, catalogue, taken.balance, settings)
-    return Prepared(spec, params, messages, call, charge, reference, bound, chat_id, taken.chat_created)
+    return Prepared(
+        spec, params, messages, call, charge, reference, bound, chat_id, taken.chat_created,
+        persona.version if persona else None,
+    )  # fmt: skip
 
 
 def _charge(

@@ -20,6 +20,7 @@ from api.core.errors import AppError, EmailTaken, Forbidden, NotAuthenticated, N
 from api.core.settings import Settings
 from api.events.outbox import RequestContext
 from api.events.types import EventType
+from api.feedback import service as feedback
 from api.mail import service as mail
 from api.notifications import service as notifications
 from api.quotas import (
@@ -193,6 +194,7 @@ async def delete_account(
     ended = await auth.end_every_way_in(session, account, at=at)
     erased_chats = await chats.erase_all_own(session, account.id)
     await idempotency.forget(session, account.id)
+    await feedback.forget_account(session, account.id)  # its comments; its scores stay, as its events
     await mail.forget_address(session, email, tombstone)
     await notifications.forget_account(session, account.id)
     await security.forget_email(session, account.id, email, tombstone)

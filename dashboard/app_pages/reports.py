@@ -37,6 +37,16 @@ def revenue_tab(published: str, role: str, start: date, end: date, stamp: str) -
     ui.table(frame, f"revenue_by_day_and_plan_{stamp}")
 
 
+def feedback_table(published: str, role: str, by: str, start: date, end: date, stamp: str) -> None:
+    """End users' scores by model or role: how many, and the share positive (decision 0054)."""
+    st.subheader(i18n.t("reports.feedback"))
+    st.caption(i18n.t("reports.feedback_help"))
+    frame = load(published, role, "feedback", start, end, by=by)
+    shown = ["model_id" if by == "model" else "role_id", "scores", "share_positive", "ratings_up",
+             "ratings_down", "value_avg"]  # fmt: skip
+    ui.table(frame[shown], f"feedback_by_{by}_{stamp}", empty=i18n.t("reports.no_feedback"))
+
+
 role = ui.staff().role
 st.title(i18n.t("reports.title"))
 published = ui.data_as_of()
@@ -114,6 +124,7 @@ for tab, kind in ((models, "models"), (roles, "roles")):
         if kind == "models":
             st.subheader(i18n.t("reports.latency"))
             ui.table(load(published, role, "latency", start, end), f"latency_{stamp}")
+        feedback_table(published, role, kind.removesuffix("s"), start, end, stamp)
 with retention:
     st.caption(i18n.t("reports.cohorts"))
     frame = load(published, role, "retention", start, end)

@@ -121,3 +121,16 @@ def test_models_and_roles_pages_show_the_usage_the_api_counts_from_the_published
                 expected["Cost, USD"] = str(i18n.amount(counted[item_id]["cost_usd"]))
             assert shown == expected, (page, item_id)
             assert any(c.value.startswith("Data as of") for c in app.caption), (page, item_id)
+
+
+@pytest.mark.xdist_group("panel-pages")
+def test_the_reports_models_and_roles_tabs_show_the_share_of_positive_scores(world, staff):
+    """The world's two scores (a thumb up, a 2 of 5) of free-tier calls naming no role: half positive, by
+    model and by role (decision 0054)."""
+    app = AppTest.from_file(str(ROOT / "dashboard" / "app_pages" / "reports.py"), default_timeout=60)
+    app.session_state["staff"], app.session_state["locale"] = staff["analyst"], "en"
+    app.run()
+    assert not app.exception, app.exception
+    shown = [frame.value for frame in app.dataframe if "Share positive" in frame.value.columns]
+    assert [f.iloc[:, 0].tolist() for f in shown] == [["mock-small"], ["(none)"]]  # by model, by role
+    assert all(f["Share positive"].tolist() == [0.5] and f["Scored"].tolist() == [2] for f in shown)

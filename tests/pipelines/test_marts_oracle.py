@@ -133,6 +133,36 @@ EVENTS = [
 ]
 
 
+def _call_of(user, day: int, **match) -> dict:
+    return next(
+        e for e in EVENTS
+        if e["type"] == "llm.call_succeeded" and e["user_id"] == user and e["occurred_at"].day == day
+        and all(e[k] == v for k, v in match.items())
+    )  # fmt: skip
+
+
+def _scored(day: int, call: dict, role_version: int = 0, commented: bool = False, **score) -> dict:
+    """A `feedback.given` as the API writes it: the call's model, role, provider and plan copied onto it."""
+    properties = {"completion_id": call["event_id"].hex, "rating": None, "value": None, **score,
+                  "role_version": role_version or None, "commented": commented}  # fmt: skip
+    dimensions = {k: call[k] for k in ("model_id", "role_id", "provider", "plan")}
+    return _event(day, "feedback.given", call["user_id"], status="ok", properties=properties, **dimensions)
+
+
+A_FIRST, A_SECOND = _call_of(A, 2, latency_ms=100), _call_of(A, 2, latency_ms=300)
+# Scores (decision 0054): A rates her first r1 call (version 2) up on 2 Mar and changes her mind on 3 Mar
+# (down: the completion moves to 3 Mar), gives her second 5; B rates his 5 Mar call up; C gives his 9 Mar
+# call a 4 with a comment on 10 Mar.
+FEEDBACK = [
+    _scored(2, A_FIRST, 2, rating="up"),
+    _scored(3, A_FIRST, 2, rating="down"),
+    _scored(2, A_SECOND, 2, value=5),
+    _scored(5, _call_of(B, 5), rating="up"),
+    _scored(10, _call_of(C, 9), value=4, commented=True),
+]
+EVENTS += FEEDBACK
+
+
 def _accounts() -> list[dict]:
     return [
         {
@@ -154,7 +184,12 @@ def _accounts() -> list[dict]:
 LATE = {
     e["event_id"]
     for e in EVENTS
-    if e["occurred_at"] >= _at(10, 0) or (e["user_id"] == A and e["type"] == "user.login_succeeded")
+    if e["occurred_at"] >= _at(10, 0)
+    or (
+        e["user_id"] == A
+        and e["type"] in ("user.login_succeeded", "feedback.given")
+        and e["occurred_at"].day == 3
+    )
 }
 
 
@@ -224,6 +259,7 @@ def test_incremental_runs_match_the_hand_worked_figures_and_a_full_refresh_rebui
         check_user_facts_refusals_and_balance(marts)
         check_revenue(marts)
         check_catalogue_usage(marts)
+        check_feedback(marts)
     check_shared_queries(warehouse_settings.serving_path)
     check_api_agrees_with_the_marts(client, settings, warehouse_settings.serving_path)
 
@@ -415,6 +451,53 @@ def check_catalogue_usage(marts):
     assert by_model == [(row[1], row[4], row[5]) for row in usage if row[0] == "model"]
 
 
+def check_feedback(marts):
+    """Each scored completion once, by its latest score (A's change of mind came in the second load)."""
+    rows = marts(
+        "SELECT day, model_id, role_id, role_version, provider, plan, scores, ratings_up, ratings_down, "
+        "values_count, values_sum, value_avg, positive, share_positive, commented "
+        "FROM marts.mart_feedback_daily ORDER BY day, role_id"
+    )
+    assert rows == [
+        (date(2026, 3, 2), "m1", "r1", 2, "p1", "pro", 1, 0, 0, 1, 5, Decimal(5), 1, Decimal(1), 0),  # A's 5
+        (
+            date(2026, 3, 3),
+            "m1",
+            "r1",
+            2,
+            "p1",
+            "pro",
+            1,
+            0,
+            1,
+            0,
+            0,
+            None,
+            0,
+            Decimal(0),
+            0,
+        ),  # A: up, then down
+        (date(2026, 3, 5), "m1", "(none)", 0, "p1", "pro", 1, 1, 0, 0, 0, None, 1, Decimal(1), 0),  # B up
+        (
+            date(2026, 3, 10),
+            "m1",
+            "(none)",
+            0,
+            "p1",
+            "pro",
+            1,
+            0,
+            0,
+            1,
+            4,
+            Decimal(4),
+            1,
+            Decimal(1),
+            1,
+        ),  # C's 4
+    ]
+
+
 def check_shared_queries(serving):
     """The query layer of the panel and the API on the same figures."""
     from warehouse import queries
@@ -438,6 +521,19 @@ def check_shared_queries(serving):
         assert queries.top("users", start=date(2026, 3, 16), end=date(2026, 3, 16), metric=metric,
                            path=serving).empty  # fmt: skip
     assert queries.top("models", start=date(2026, 3, 16), end=date(2026, 3, 16), path=serving).empty
+    # Feedback: ratios of the sums, never means of the daily ratios.
+    by_model = queries.feedback(by="model", path=serving)
+    assert by_model[["model_id", "scores", "positive", "share_positive"]].values.tolist() == [
+        ["m1", 4, 3, 0.75]
+    ]
+    assert by_model["value_avg"].tolist() == [4.5]
+    by_role = queries.feedback(by="role", path=serving)
+    assert by_role[["role_id", "scores", "share_positive"]].values.tolist() == [
+        ["(none)", 2, 1.0],
+        ["r1", 2, 0.5],
+    ]
+    early = queries.feedback(end=date(2026, 3, 2), by="role_version", path=serving)
+    assert early[["role_id", "role_version", "scores", "ratings_up"]].values.tolist() == [["r1", 2, 1, 0]]
 
 
 def check_api_agrees_with_the_marts(client, settings, serving):

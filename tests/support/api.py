@@ -222,6 +222,16 @@ def event_counts(settings: Settings) -> Counter[str]:
     return Counter({type_: count for type_, count in rows})
 
 
+def db_rows(settings: Settings, table, *where) -> list:
+    """The rows of `table` (a model or a table) that match `where`, read behind the API's back."""
+    engine = make_sync_engine(settings)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(table).where(*where)).all()
+    finally:
+        engine.dispose()
+
+
 def completion_body(model: str = "mock-small", content: str = "Hello, how are you?") -> dict:
     return {"model": model, "messages": [{"role": "user", "content": content}]}
 

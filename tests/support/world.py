@@ -32,6 +32,8 @@ from warehouse.settings import WarehouseSettings, get_warehouse_settings
 ACTIVITY = {"ada@example.com": 2, "bob@example.com": 1, "cy@example.com": 1}
 USERS = len(ACTIVITY)
 CALLS = sum(ACTIVITY.values())
+# Who scores their first completion, and how (decision 0054): no activity, so no other figure changes.
+FEEDBACK = {"ada@example.com": {"rating": "up"}, "bob@example.com": {"value": 2}}
 
 _BUILT = "built"  # written last: a template without it is a build that failed halfway
 
@@ -77,8 +79,14 @@ def _build(settings: Settings, patch: pytest.MonkeyPatch) -> None:
     with LiveServer(create_app(settings)) as live_server, httpx.Client(base_url=live_server.url) as http:
         for email, calls in ACTIVITY.items():
             headers = sign_up(http, email, settings, country="DE")
-            for _ in range(calls):
-                assert http.post("/v1/chat/completions", headers=headers, json=completion_body()).is_success
+            answers = [
+                http.post("/v1/chat/completions", headers=headers, json=completion_body())
+                for _ in range(calls)
+            ]
+            assert all(a.is_success for a in answers)
+            if email in FEEDBACK:
+                url = f"/v1/chat/completions/{answers[0].json()['id']}/feedback"
+                assert http.post(url, headers=headers, json=FEEDBACK[email]).is_success
     with DagsterInstance.ephemeral() as instance:
         warehouse = WarehouseSettings(data_dir=settings.data_dir)
         assert run_pipeline(build_definitions(settings, warehouse), instance).success

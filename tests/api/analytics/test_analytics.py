@@ -21,6 +21,7 @@ ENDPOINTS = [
     "/api/v1/analytics/retention",
     "/api/v1/analytics/latency",
     "/api/v1/analytics/revenue",
+    "/api/v1/analytics/feedback?by=role_version",
 ]
 TOP_UP = "/api/v1/me/balance/top-up"
 
@@ -37,12 +38,19 @@ def test_analytics_answer_staff_with_the_permission_in_json_and_csv(
 ):
     ada = sign_up(client, "ada@example.com", country="DE")
     bob = sign_up(client, "bob@example.com", country="FR")
-    for headers, calls in ((ada, 2), (bob, 1)):
-        for _ in range(calls):
-            assert (
-                client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code
-                == 200
-            )
+    answers = [
+        client.post("/v1/chat/completions", headers=headers, json=completion_body())
+        for headers in (ada, ada, bob)
+    ]
+    assert [a.status_code for a in answers] == [200] * 3
+    # Ada scores her first completion (and changes her mind: only the latest score counts); bob his.
+    for headers, answer, score in (
+        (ada, 0, {"value": 2}),
+        (ada, 0, {"rating": "up"}),
+        (bob, 2, {"value": 3}),
+    ):
+        url = f"/v1/chat/completions/{answers[answer].json()['id']}/feedback"
+        assert client.post(url, headers=headers, json=score).status_code == 200
     # Revenue: ada pays 2.50 on free; bob 1.25 on free, then (moved to pro) 4.00 on pro.
     admin = staff_headers(client, settings, "admin")
     bob_id = client.get("/api/v1/admin/users", params={"q": "bob@"}, headers=admin).json()["items"][0]["id"]
@@ -88,6 +96,12 @@ def test_analytics_answer_staff_with_the_permission_in_json_and_csv(
         for r in client.get("/api/v1/analytics/geography", headers=analyst).json()["rows"]
     }
     assert countries["DE"] == 1 and countries["FR"] == 1
+
+    feedback = client.get("/api/v1/analytics/feedback?by=plan", headers=analyst).json()["rows"]
+    assert feedback == [
+        {"plan": "free", "scores": 2, "ratings_up": 1, "ratings_down": 0, "values_count": 1, "value_avg": 3.0,
+         "positive": 1, "share_positive": 0.5}
+    ]  # fmt: skip
 
     # The API and the panel share the query layer: the same figures.
     shared = queries.top("users", metric="calls", path=warehouse_settings.serving_path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.api import completion_body, sign_up, staff_headers
+from tests.support.api import completion_body, events_of, sign_up, staff_headers
 
 ROLES = "/api/v1/admin/roles"
 ROLE = {
@@ -50,6 +50,11 @@ def test_versions_diff_rollback_and_delete_of_a_role(client, settings, upstream)
     rolled = client.post(f"{ROLES}/pirate/rollback", json={"version": 1}, headers=admin).json()
     assert rolled["version"] == 3 and rolled["system_prompt"] == ROLE["system_prompt"]
     assert client.post(f"{ROLES}/pirate/rollback", json={"version": 9}, headers=admin).status_code == 404
+    # Each call names the version of the role it ran with (what feedback is counted by: decision 0054).
+    headers = {**ada, "X-Assistant-Role": "pirate"}
+    assert client.post("/v1/chat/completions", headers=headers, json=completion_body()).status_code == 200
+    calls = events_of(settings, "llm.call_succeeded")
+    assert [e.properties["role_version"] for e in calls] == [2, 3]
 
     assert client.delete(f"{ROLES}/pirate", headers=admin).status_code == 204
     gone = client.post(

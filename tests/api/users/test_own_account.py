@@ -17,6 +17,7 @@ from api.accounts.models import Account
 from api.billing.models import LedgerEntry
 from api.chats.models import Chat, Message
 from api.events.models import UsageEvent
+from api.feedback.models import CompletionFeedback
 from api.mail.models import EmailMessage
 from api.notifications.models import Notification
 from api.security.models import SecurityEvent
@@ -24,6 +25,7 @@ from tests.support.api import (
     PASSWORD,
     bearer,
     completion_body,
+    db_rows,
     db_scalar,
     enrol_two_factor,
     events_of,
@@ -144,10 +146,11 @@ def _delete(client, headers, **body):
     return client.request("DELETE", ME, headers=headers, json={"password": PASSWORD, **body})
 
 
-def _chatted(client, headers) -> None:
+def _chatted(client, headers) -> str:
     body = {**completion_body(content="my secret diary"), "metadata": {"chat_id": str(uuid.uuid4())}}
     answer = client.post("/v1/chat/completions", headers=headers, json=body)
     assert answer.status_code == 200, answer.text
+    return answer.json()["id"]
 
 
 @pytest.mark.both_databases  # the deletes, the rewritten addresses and the revocation on the fast lane
@@ -159,7 +162,9 @@ def test_deletion_erases_personal_data_keeps_the_books_and_ends_every_way_in(cli
     key = client.post(f"{ME}/api-keys", headers=headers, json={"name": "laptop"}).json()["key"]
     grant_credits(settings, "gone@example.com", 5)
     client.patch(ME, headers=headers, json={"display_name": "Gone", "country": "FR"})
-    _chatted(client, headers)
+    scored = _chatted(client, headers)
+    feedback = {"rating": "down", "comment": "my secret opinion"}
+    assert client.post(f"/v1/chat/completions/{scored}/feedback", headers=headers, json=feedback).is_success
     account_id = uuid.UUID(client.get(ME, headers=headers).json()["id"])
 
     assert _code(_delete(client, headers, password="wrong-password")) == "invalid_password"
@@ -180,6 +185,9 @@ def test_deletion_erases_personal_data_keeps_the_books_and_ends_every_way_in(cli
         db_scalar(settings, select(func.count()).select_from(Message)) == 2
     )  # the bystander's question, answer
     assert len(client.get("/api/v1/chats", headers=bystander).json()) == 1  # someone else's: untouched
+    # The comment on a completion goes; the score stays, as its event does.
+    [kept] = db_rows(settings, CompletionFeedback, CompletionFeedback.account_id == account_id)
+    assert (kept.rating, kept.comment) == ("down", None)
     for column in (EmailMessage.to_address, SecurityEvent.email):
         assert db_scalar(settings, select(func.count()).where(column == "gone@example.com")) == 0
     welcome = select(func.count()).where(Notification.body.contains("gone@example.com"))

@@ -52,7 +52,9 @@ ui.table(daily, f"intents_by_day_{stamp}")
 st.subheader(i18n.t("intents.examples"))
 examples = load(published, role, "intent_examples", None, None, topic_ids=[int(t) for t in top["topic_id"]])
 for topic in top.itertuples():
-    label = i18n.t("intents.topic", id=topic.topic_id, name=topic.topic_name, requests=i18n.number(topic.requests))
+    label = i18n.t(
+        "intents.topic", id=topic.topic_id, name=topic.topic_name, requests=i18n.number(topic.requests)
+    )
     with st.expander(label, expanded=topic.Index == 0):
         for snippet in examples.loc[examples["topic_id"] == topic.topic_id, "snippet"]:
             st.text(snippet)

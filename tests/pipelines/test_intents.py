@@ -4,19 +4,13 @@ database, the pipeline, the marts, the panel's page) is tests/dashboard/test_pag
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import duckdb
-from sqlalchemy import insert
 
-from api.accounts.models import Account
-from api.chats.models import Chat, Message
 from pipelines.intents import SNIPPET_CHARS, IntentsSettings, find_topics, refresh_intents
 from pipelines.resources import OltpResource, WarehouseResource
-from tests.pipelines.intents_corpus import CORPUS
-from tests.support.api import db_execute
+from tests.support.intents import CORPUS, store_in_chats
 from tests.support.world import published_copy
 from warehouse import queries
 from warehouse.settings import WarehouseSettings
@@ -81,28 +75,6 @@ def test_tiny_corpora_make_no_topic_or_one():
     assert find_topics(["a b", "c d", "e f"], max_topics=0).labels == [0, 0, 0]
 
 
-def _chats(settings, texts: list[str], *, staff: bool = False, days_ago: int = 0) -> None:
-    """One end user's (or staff member's) chat per text: the request and its answer."""
-    account = uuid.uuid4()
-    at = datetime.now(UTC) - timedelta(days=days_ago)
-    rows = [
-        insert(Account).values(
-            id=account, email=f"{account.hex}@example.com", password_hash="x",
-            role="admin" if staff else "user", plan_code="free", created_at=at,
-        )
-    ]  # fmt: skip
-    for text in texts:
-        chat = uuid.uuid4()
-        rows += [
-            insert(Chat).values(id=chat, account_id=account, title="t", message_count=2, role_id="chat",
-                                created_at=at, updated_at=at),
-            insert(Message).values(chat_id=chat, role="user", content=text, tokens=1, created_at=at),
-            insert(Message).values(chat_id=chat, role="assistant", content="ok", tokens=1,
-                                   model_id="mock-small", created_at=at),
-        ]  # fmt: skip
-    db_execute(settings, *rows)
-
-
 def _raw(warehouse_settings) -> dict[str, list[tuple]]:
     with duckdb.connect(str(warehouse_settings.warehouse_path), read_only=True) as con:
         return {
@@ -119,9 +91,9 @@ def test_only_end_users_recent_requests_are_read_and_the_setting_off_writes_empt
         warehouse_path=str(warehouse_settings.warehouse_path),
         serving_path=str(warehouse_settings.serving_path),
     )
-    _chats(settings, ["Recipe for pancakes", "Pancakes recipe with milk"])
-    _chats(settings, ["Staff testing the python recipe"], staff=True)  # staff never count as users
-    _chats(settings, ["An old recipe for bread"], days_ago=40)  # outside the default 30 days
+    store_in_chats(settings, ["Recipe for pancakes", "Pancakes recipe with milk"])
+    store_in_chats(settings, ["Staff testing the python recipe"], staff=True)  # staff never count as users
+    store_in_chats(settings, ["An old recipe for bread"], days_ago=40)  # outside the default 30 days
 
     assert refresh_intents(oltp, warehouse) == {
         "intent_requests": 2,

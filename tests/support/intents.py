@@ -1,5 +1,18 @@
-"""A fixed bilingual corpus with three known topics (cooking, Python programming, travel tickets), ten
-requests each in English and in Russian, for tests/pipelines/test_intents.py."""
+"""Intents' test data: a fixed bilingual corpus with three known topics (cooking, Python programming, travel
+tickets), ten requests each in English and in Russian, and requests stored in chats behind the API's back
+(tests/pipelines/test_intents.py, tests/dashboard/test_pages_intents.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from api.accounts.models import Account
+from api.chats.models import Chat, Message
+from api.core.settings import Settings
+from tests.support.api import db_execute
 
 CORPUS: dict[str, dict[str, list[str]]] = {
     "cooking": {
@@ -81,3 +94,35 @@ CORPUS: dict[str, dict[str, list[str]]] = {
         ],
     },
 }
+
+
+def store_in_chats(
+    settings: Settings,
+    texts: list[str],
+    *,
+    staff: bool = False,
+    days_ago: int = 0,
+    role_id: str | None = "chat",
+    model_id: str | None = "mock-small",
+) -> None:
+    """One end user's (or staff member's) chat per text, `days_ago`: the request and its answer (by
+    `model_id`; None: no answer, as when the call failed)."""
+    account = uuid.uuid4()
+    at = datetime.now(UTC) - timedelta(days=days_ago)
+    rows = [
+        insert(Account).values(
+            id=account, email=f"{account.hex}@example.com", password_hash="x",
+            role="admin" if staff else "user", plan_code="free", created_at=at,
+        )
+    ]  # fmt: skip
+    for text in texts:
+        chat = uuid.uuid4()
+        rows += [
+            insert(Chat).values(id=chat, account_id=account, title="t", message_count=2, role_id=role_id,
+                                created_at=at, updated_at=at),
+            insert(Message).values(chat_id=chat, role="user", content=text, tokens=1, created_at=at),
+        ]  # fmt: skip
+        if model_id is not None:
+            rows.append(insert(Message).values(chat_id=chat, role="assistant", content="ok", tokens=1,
+                                               model_id=model_id, created_at=at))  # fmt: skip
+    db_execute(settings, *rows)

@@ -13,6 +13,7 @@ a word's forms count as one term ("рецепт", "рецепта", "рецеп�
 its top terms, each shown as the form of it its requests use most.
 """
 
+import functools
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,9 +23,6 @@ import numpy as np
 import pyarrow as pa
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sklearn.cluster import KMeans
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
-from sklearn.metrics import silhouette_score
 from sqlalchemy import and_, select
 
 from api.accounts.models import Account
@@ -45,9 +43,7 @@ RUSSIAN_STOP_WORDS = frozenset(
     нужна нужны сделать сколько какие каким лучше можно ли
     """.split()
 )
-STOP_WORDS = (
-    frozenset(ENGLISH_STOP_WORDS) | RUSSIAN_STOP_WORDS | frozenset({"please", "help", "need", "want"})
-)
+EXTRA_STOP_WORDS = frozenset({"please", "help", "need", "want"})
 WORD = re.compile(r"\w+", re.UNICODE)
 STEM = 5  # a word's first letters that make its term (a crude stemmer that needs no data)
 TERMS_IN_NAME = 4
@@ -69,8 +65,18 @@ class IntentsSettings(BaseSettings):
     max_topics: int = 12
 
 
+@functools.cache
+def stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words and the Russian ones above. scikit-learn is imported when the asset
+    runs, not when the definitions load (it takes seconds, in every process that loads them)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | RUSSIAN_STOP_WORDS | EXTRA_STOP_WORDS
+
+
 def _words(text: str) -> list[str]:
-    return [w for w in WORD.findall(text.lower()) if len(w) > 1 and not w.isdigit() and w not in STOP_WORDS]
+    stop = stop_words()
+    return [w for w in WORD.findall(text.lower()) if len(w) > 1 and not w.isdigit() and w not in stop]
 
 
 def _terms(text: str) -> list[str]:
@@ -97,6 +103,9 @@ def _choose_k(matrix, distinct: int, max_topics: int) -> tuple[int, np.ndarray]:
 
     Fewer than three distinct requests, or a single candidate, make one topic. Deterministic: a fixed seed
     and, above `SILHOUETTE_SAMPLE` requests, a fixed sample for the score."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     n = matrix.shape[0]
     high = min(max_topics, distinct - 1, n - 1)
     if high < 2:
@@ -120,6 +129,8 @@ def find_topics(texts: list[str], max_topics: int = 12) -> Topics:
     """Group the texts into topics; handles no text, one, and texts with no word left (one topic, unnamed)."""
     if not texts:
         return Topics()
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     texts = [t[:TEXT_CHARS] for t in texts]
     vectorizer = TfidfVectorizer(analyzer=_terms, sublinear_tf=True, dtype=np.float64)
     try:

@@ -172,7 +172,8 @@ def find_topics(texts: list[str], max_topics: int = 12) -> Topics:
 
 
 def read_requests(oltp: OltpResource, settings: IntentsSettings, now: datetime | None = None) -> list[tuple]:
-    """(message id, UTC day, role id, model id, text) of the end users' requests in chats, newest first.
+    """(message id, created at, role id, model id, text) of the end users' requests in chats, newest first
+    (not of staff, nor of deleted accounts).
 
     The model is that of the assistant's answer to the request (the next assistant message of the chat;
     none when the call failed); the role is the chat's (that of its first call)."""
@@ -191,7 +192,12 @@ def read_requests(oltp: OltpResource, settings: IntentsSettings, now: datetime |
         select(Message.id, Message.created_at, Chat.role_id, model, Message.content)
         .join(Chat, Chat.id == Message.chat_id)
         .join(Account, Account.id == Chat.account_id)
-        .where(Message.role == "user", Message.created_at >= since, Account.role == "user")
+        .where(
+            Message.role == "user",
+            Message.created_at >= since,
+            Account.role == "user",  # staff never count as users
+            Account.deleted_at.is_(None),  # a tombstone's words are not read (decision 0047)
+        )
         .order_by(Message.id.desc())
         .limit(max(0, settings.max_requests))
     )

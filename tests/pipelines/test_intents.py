@@ -94,6 +94,7 @@ def test_only_end_users_recent_requests_are_read_and_the_setting_off_writes_empt
     store_in_chats(settings, ["Recipe for pancakes", "Pancakes recipe with milk"])
     store_in_chats(settings, ["Staff testing the python recipe"], staff=True)  # staff never count as users
     store_in_chats(settings, ["An old recipe for bread"], days_ago=40)  # outside the default 30 days
+    store_in_chats(settings, ["A deleted user's recipe"], deleted=True)  # a tombstone (decision 0047)
 
     assert refresh_intents(oltp, warehouse) == {
         "intent_requests": 2,

@@ -101,18 +101,20 @@ def store_in_chats(
     texts: list[str],
     *,
     staff: bool = False,
+    deleted: bool = False,
     days_ago: int = 0,
     role_id: str | None = "chat",
     model_id: str | None = "mock-small",
 ) -> None:
-    """One end user's (or staff member's) chat per text, `days_ago`: the request and its answer (by
-    `model_id`; None: no answer, as when the call failed)."""
+    """One end user's (or staff member's, or a deleted account's) chat per text, `days_ago`: the request and
+    its answer (by `model_id`; None: no answer, as when the call failed)."""
     account = uuid.uuid4()
     at = datetime.now(UTC) - timedelta(days=days_ago)
     rows = [
         insert(Account).values(
             id=account, email=f"{account.hex}@example.com", password_hash="x",
             role="admin" if staff else "user", plan_code="free", created_at=at,
+            deleted_at=at if deleted else None,
         )
     ]  # fmt: skip
     for text in texts:

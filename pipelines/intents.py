@@ -136,7 +136,8 @@ def find_topics(texts: list[str], max_topics: int = 12) -> Topics:
     try:
         matrix = vectorizer.fit_transform(texts)
     except ValueError:  # no term at all (only stop words, digits, punctuation)
-        return Topics([0] * len(texts), [""], [[]], [[_snippet(t) for t in texts[:EXAMPLES]]])
+        examples = [snippet for snippet in dict.fromkeys(map(_snippet, texts)) if snippet][:EXAMPLES]
+        return Topics([0] * len(texts), [""], [[]], [examples])
     distinct = len({" ".join(sorted(set(_terms(t)))) for t in texts})
     k, labels = _choose_k(matrix, distinct, max(1, max_topics))
     vocabulary = vectorizer.get_feature_names_out()

@@ -69,7 +69,13 @@ def test_tiny_corpora_make_no_topic_or_one():
     same = find_topics(["python code"] * 4)
     assert same.labels == [0] * 4 and same.examples == [["python code"]]
     nothing = find_topics(["the and", "и в", "42"])  # stop words and numbers only: no term at all
-    assert nothing.labels == [0, 0, 0] and nothing.names == [""]
+    assert (
+        nothing.labels == [0, 0, 0]
+        and nothing.names == [""]
+        and nothing.examples == [["the and", "и в", "42"]]
+    )
+    blank = find_topics(["", "  ", "?"])
+    assert blank.labels == [0, 0, 0] and blank.examples == [["?"]]
     long = find_topics(["recipe " * 500])
     assert len(long.examples[0][0]) == SNIPPET_CHARS and long.examples[0][0].endswith("…")
     assert find_topics(["a b", "c d", "e f"], max_topics=0).labels == [0, 0, 0]

@@ -453,6 +453,19 @@ def intents(
     )
 
 
+def intent_dimensions(
+    start: date | None = None, end: date | None = None, *, path: Path | None = None
+) -> pd.DataFrame:
+    """The assistant roles and models of the range's requests in chats ('(none)' included), with their
+    requests: what the intents can be narrowed to."""
+    return _query(
+        "SELECT role_id, model_id, sum(requests)::BIGINT AS requests FROM marts.mart_intents_daily "
+        f"WHERE {_range('day')} GROUP BY ALL ORDER BY requests DESC, role_id, model_id",
+        _range_params(start, end),
+        path,
+    )
+
+
 def intents_daily(
     start: date | None = None,
     end: date | None = None,

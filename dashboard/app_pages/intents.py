@@ -13,21 +13,42 @@ from warehouse.queries import ServingNotReady
 load = ui.analytics
 TOP = 50  # every topic (the pipeline makes at most AIADMIN_INTENTS_MAX_TOPICS)
 TRENDS = 5  # the topics drawn in the trend chart
+ALL = ""  # no role or model picked: all of them
 
 
 role = ui.staff().role
 st.title(i18n.t("intents.title"))
 published = ui.data_as_of()
 st.caption(i18n.t("intents.help"))
-start, end = ui.period("intents:period", days=30)
+left, middle, right = st.columns([2, 1, 1])
+with left:
+    start, end = ui.period("intents:period", days=30)
 stamp = f"{start:%Y%m%d}_{end:%Y%m%d}"
 
 try:
     with st.spinner(i18n.t("common.loading")):
-        top = load(published, role, "intents", start, end, limit=TOP)
+        dimensions = load(published, role, "intent_dimensions", start, end)
 except ServingNotReady:
     st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
     st.stop()
+
+
+def narrowed(column: str, label: str, where) -> str | None:
+    """A role or a model to narrow the intents to (None: all of them)."""
+    options = [ALL, *dict.fromkeys(dimensions[column])]
+    with where:
+        picked = st.selectbox(
+            label,
+            options,
+            format_func=ui.fixed(lambda o: i18n.t("intents.all") if o == ALL else o, options),
+            key=f"intents:{column}:{i18n.current()}",
+        )
+    return None if picked == ALL else picked
+
+
+role_id = narrowed("role_id", i18n.t("intents.role"), middle)
+model_id = narrowed("model_id", i18n.t("intents.model"), right)
+top = load(published, role, "intents", start, end, role_id=role_id, model_id=model_id, limit=TOP)
 if top.empty:
     st.info(i18n.t("intents.none"), icon=":material/topic:")
     st.stop()
@@ -45,7 +66,9 @@ ui.table(top, f"intents_{stamp}")
 
 st.subheader(i18n.t("intents.trend"))
 leading = [int(t) for t in top["topic_id"].head(TRENDS)]
-daily = load(published, role, "intents_daily", start, end, topic_ids=leading)
+daily = load(
+    published, role, "intents_daily", start, end, topic_ids=leading, role_id=role_id, model_id=model_id
+)
 ui.chart(daily, "day", ["requests"], by="topic_name")
 ui.table(daily, f"intents_by_day_{stamp}")
 

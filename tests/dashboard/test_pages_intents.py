@@ -60,6 +60,13 @@ def test_the_intents_page_shows_the_top_topics_their_trend_and_examples(panel, e
     first = examples.loc[examples["topic_id"] == top["topic_id"][0], "snippet"]
     assert [t.value for t in app.expander[0].text] == list(first)
 
+    # Narrowed to a role or a model: the failed call's request alone has no model.
+    (model,) = [box for box in app.selectbox if box.label == "Model"]
+    assert model.options[0] == "All" and "(none)" in model.options
+    model.set_value("(none)").run()
+    assert not app.exception and {m.label: m.value for m in app.metric}["Requests"] == "1"
+    assert queries.intent_dimensions()["requests"].sum() == 62
+
     russian = panel("intents", role="analyst", locale="ru")
     assert not russian.exception and [t.value for t in russian.title] == ["Темы запросов"]
     assert untranslated(russian) == []

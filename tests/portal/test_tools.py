@@ -113,6 +113,9 @@ def test_a_streamed_answer_arrives_in_pieces_then_the_fragment_and_the_chat_keep
     assert follow.status_code == 303 and follow.headers["location"] == f"/tools/chat/{chat_id}"
     page = portal.get(f"/tools/chat/{chat_id}")
     assert page.text.count('class="msg ') == 4 and "Tell me about the sea" in page.text
+    assert use(portal, "/tools/editor", text="Fix this text", role="fix-grammar").status_code == 200
+    listed = re.findall(r'<a href="/tools/chat/([0-9a-f-]{36})"', portal.get("/tools/chat").text)
+    assert listed == [chat_id]  # the chats only: an editor use is in the history, not among the chats
 
 
 def test_stream_refusals_say_why_without_a_call(world):

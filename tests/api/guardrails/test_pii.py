@@ -33,7 +33,7 @@ LEFT_ALONE = [
     "date 2026-12-04, time 12:30",
     "not a card: 4111 1111 1111 1112",  # 16 digits, fails Luhn
     "89161234567",  # plain digits: as likely an order number as a phone
-    "итого 1 234 567,89 руб.",
+    "итого 1 234 567,89 руб.",  # noqa: RUF001 (Russian text)
     "GB82 WEST 1234 5698 7654 33",  # IBAN-shaped, wrong check digits
     "version 3.11.7 and 2+2=4",
     "user@localhost has no domain dot",

@@ -199,3 +199,13 @@ def test_a_policy_needs_an_existing_target_unique_rule_ids_and_catalogue_write(c
     assert [(p["scope"], p["target"], [r["id"] for r in p["rules"]]) for p in listed] == [
         ("plan", "pro", ["no-bombs", "card-dump"])
     ]
+    assert client.delete(f"{GUARDRAILS}/plan/pro", headers=analyst).status_code == 403
+    assert client.delete(f"{GUARDRAILS}/plan/pro", headers=admin).status_code == 204
+    assert client.delete(f"{GUARDRAILS}/plan/pro", headers=admin).status_code == 404
+    audited = [
+        (a.action, a.target_type, a.target_id, a.before, a.after) for a in db_rows(settings, AuditEntry)
+    ]
+    assert audited == [
+        ("guardrails.edit", "plan", "pro", {}, {"redact_pii": False, "rules": RULES}),
+        ("guardrails.delete", "plan", "pro", {"redact_pii": False, "rules": RULES}, {}),
+    ]

@@ -75,8 +75,8 @@ async def dismiss_flag(
     staff: ModerationReviewer, session: SessionDep, flag_id: int, body: DismissIn, audit_ctx: AuditCtx
 ) -> FlagOut:
     """Nothing to act on: the flag closes as `dismissed` (audited: `moderation.dismiss`)."""
-    flag = await service.dismiss(session, staff, flag_id, note=body.note, at=utcnow(), context=audit_ctx)
-    return FlagOut(**service.flag_out(flag, None))
+    await service.dismiss(session, staff, flag_id, note=body.note, at=utcnow(), context=audit_ctx)
+    return FlagOut(**await service.flag_view(session, flag_id))
 
 
 @router.post("/flags/{flag_id}/block", responses={**ERRORS, **responses(FlagClosed)})
@@ -86,7 +86,7 @@ async def block_from_flag(
 ) -> BlockOut:  # fmt: skip
     """Block the flag's user (as `POST /api/v1/admin/users/{id}/block` does: sessions and API keys end) and
     close every open flag of theirs as `blocked`; audited (`user.block` and `moderation.block`)."""
-    flag, closed = await service.block(
+    _, closed = await service.block(
         session, staff, flag_id, reason=body.reason, at=utcnow(), ctx=ctx, context=audit_ctx
     )
-    return BlockOut(flag=FlagOut(**service.flag_out(flag, None)), flags_closed=closed)
+    return BlockOut(flag=FlagOut(**await service.flag_view(session, flag_id)), flags_closed=closed)

@@ -31,10 +31,12 @@ async def remove(session: AsyncSession, row: GuardrailPolicy) -> None:
 
 
 async def flags(
-    session: AsyncSession, status: str | None, limit: int, offset: int
+    session: AsyncSession, status: str | None, limit: int, offset: int, flag_id: int | None = None
 ) -> Sequence[tuple[ModerationFlag, str | None]]:
-    """Flags with their user's email, the newest first."""
+    """Flags (or the one `flag_id`) with their user's email, the newest first."""
     query = select(ModerationFlag, Account.email).join(Account, Account.id == ModerationFlag.account_id)
+    if flag_id is not None:
+        query = query.where(ModerationFlag.id == flag_id)
     if status is not None:
         query = query.where(ModerationFlag.status == status)
     query = query.order_by(ModerationFlag.id.desc()).limit(limit).offset(offset)

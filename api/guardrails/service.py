@@ -209,6 +209,12 @@ async def list_flags(
     return [flag_out(f, email) for f, email in await repo.flags(session, status, limit, offset)]
 
 
+async def flag_view(session: AsyncSession, flag_id: int) -> dict[str, Any]:
+    """One flag as listed (with its user's email)."""
+    ((flag, email),) = await repo.flags(session, None, 1, 0, flag_id=flag_id)
+    return flag_out(flag, email)
+
+
 async def _open_flag(session: AsyncSession, flag_id: int) -> ModerationFlag:
     flag = await repo.flag_for_update(session, flag_id)
     if flag is None:
@@ -254,5 +260,4 @@ async def block(
         before={"status": OPEN}, after={"status": BLOCKED, "flags_closed": closed}, at=at, context=context,
         reason=reason,
     )  # fmt: skip
-    await session.refresh(flag)
     return flag, closed

@@ -19,6 +19,10 @@ COVERS = {
     Permission.USERS_WRITE: "block and unblock, change plans, adjust balances (issue 6)",
     Permission.USERS_IMPERSONATE: "act as a user with a short-lived, audited token (issue 6)",
     Permission.CONVERSATIONS_READ: "read a user's chats for moderation, each read audited (issue 6)",
+    Permission.MODERATION_REVIEW: (
+        "the moderation queue of calls the guardrails refused: list, dismiss (audited); blocking the user "
+        "from it is users:write (issue 19)"
+    ),
     Permission.CATALOGUE_WRITE: "edit the model catalogue and the assistant roles (issue 6)",
     Permission.PROVIDERS_WRITE: "add, rotate and disable provider keys (issue 6)",
     Permission.SETTINGS_WRITE: "plans, limits, the credit rate and global settings (issue 6)",

@@ -21,6 +21,7 @@ from api.auth.router import router as auth_router
 from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
 from api.calls.router import router as calls_router
+from api.catalogue.guardrails_router import router as guardrails_router
 from api.catalogue.models_router import router as models_router
 from api.catalogue.providers_router import router as providers_router
 from api.catalogue.roles_router import router as roles_router
@@ -41,6 +42,7 @@ from api.feedback.router import router as feedback_router
 from api.gateway.portal_router import router as portal_router
 from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
+from api.guardrails.moderation_router import router as flags_router
 from api.mail.sender import make_sender
 from api.mail.service import deliver_all
 from api.notifications.router import me_router as my_notifications_router
@@ -151,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(providers_router)
     app.include_router(models_router)
     app.include_router(roles_router)
+    app.include_router(guardrails_router)
+    app.include_router(flags_router)
     app.include_router(alerts_router)
     app.include_router(notifications_router)
     app.include_router(my_notifications_router)

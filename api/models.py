@@ -20,6 +20,7 @@ from api.core.idempotency import IdempotencyRecord
 from api.core.rate_limit import RateLimitHit
 from api.events.models import UsageEvent
 from api.feedback.models import CompletionFeedback
+from api.guardrails.models import GuardrailPolicy, ModerationFlag
 from api.mail.models import EmailMessage
 from api.notifications.models import Broadcast, Notification, NotificationRule
 from api.quotas.models import QuotaUsage
@@ -54,12 +55,14 @@ __all__ = [
     "CompletionFeedback",
     "EmailMessage",
     "ErrorEntry",
+    "GuardrailPolicy",
     "IdempotencyRecord",
     "LedgerEntry",
     "LlmModel",
     "Message",
     "ModelPrice",
     "ModelRoute",
+    "ModerationFlag",
     "Notification",
     "NotificationRule",
     "OneTimeToken",

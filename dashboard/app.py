@@ -28,6 +28,7 @@ PAGES = {
     "intents": ("analytics", ":material/topic:", "analytics:read"),
     "users": ("people", ":material/group:", "users:read"),
     "requests": ("people", ":material/manage_search:", "users:read"),
+    "moderation": ("people", ":material/flag:", "moderation:review"),
     "audit": ("system", ":material/policy:", "audit:read"),
     # users and logs pages
     "models": ("catalogue", ":material/neurology:", "analytics:read"),

@@ -219,7 +219,11 @@ def register(app: FastAPI, kit: Kit) -> None:
                 chat = user.call("GET", f"/api/v1/chats/{uuid.UUID(chat_id)}")
             except ValueError:
                 raise ApiError(404, "not_found", "no such chat") from None
-        recent = user.call("GET", "/api/v1/chats?limit=20")
+        # The chats only: each editor or generator use is a chat of its own, listed in the history instead.
+        tools_roles = {r["id"] for r in user.call("GET", "/api/v1/me/roles") if r["tool"]}
+        recent = [c for c in user.call("GET", "/api/v1/chats?limit=100") if c["role_id"] not in tools_roles][
+            :20
+        ]
         if chat:
             context["chat_id"] = chat["id"]
         return tool_page(request, user, CHAT, status, chat=chat, recent=recent, **context)

@@ -275,5 +275,6 @@ SettingsWriter = Annotated[Account, Depends(_account_of(Permission.SETTINGS_WRIT
 UsersImpersonator = Annotated[Principal, Depends(REQUIRE[Permission.USERS_IMPERSONATE])]
 AuditReader = Annotated[Account, Depends(_account_of(Permission.AUDIT_READ))]
 ConversationsReader = Annotated[Account, Depends(_account_of(Permission.CONVERSATIONS_READ))]
+ModerationReviewer = Annotated[Account, Depends(_account_of(Permission.MODERATION_REVIEW))]
 NotificationsSender = Annotated[Account, Depends(_account_of(Permission.NOTIFICATIONS_SEND))]
 AlertsWriter = Annotated[Account, Depends(_account_of(Permission.ALERTS_WRITE))]

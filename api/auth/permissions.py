@@ -15,6 +15,7 @@ class Permission(StrEnum):
     USERS_WRITE = "users:write"  # block, change plan, adjust balance
     USERS_IMPERSONATE = "users:impersonate"
     CONVERSATIONS_READ = "conversations:read"  # read a user's chats (moderation)
+    MODERATION_REVIEW = "moderation:review"  # the moderation queue: list and dismiss flags
     CATALOGUE_WRITE = "catalogue:write"  # models and assistant roles
     PROVIDERS_WRITE = "providers:write"  # provider keys
     SETTINGS_WRITE = "settings:write"  # plans, limits, global settings
@@ -36,6 +37,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             P.USERS_READ,
             P.USERS_WRITE,
             P.CONVERSATIONS_READ,
+            P.MODERATION_REVIEW,
             P.ANALYTICS_READ,
             P.AUDIT_READ,
             P.HEALTH_READ,

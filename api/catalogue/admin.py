@@ -62,6 +62,7 @@ from api.core.errors import NotFound
 from api.core.settings import Settings
 from api.core.types import utcnow
 from api.events.models import UsageEvent
+from api.guardrails import service as guardrails
 from api.providers.base import CallParams, ChatMessage, ProviderError, header_problem
 from api.providers.pool import ProviderPool
 
@@ -515,3 +516,39 @@ async def role_usage(session: AsyncSession, role_id: str) -> dict[str, Any]:
     totals = await usage_totals(session, UsageEvent.role_id == role_id)
     del totals["cost_usd"]  # a role's cost is its models' (by model in the warehouse)
     return {"role_id": role_id, **totals}
+
+
+# ---------------------------------------------------------------- guardrails (docs/decisions/0056)
+
+
+async def _check_target(session: AsyncSession, scope: str, target: str) -> None:
+    found = await (repo.role(session, target) if scope == "role" else repo.plan(session, target))
+    if found is None:
+        raise NotFound(f"there is no {scope} {target!r}")
+
+
+async def save_guardrails(
+    session: AsyncSession, staff: Account, scope: str, target: str, redact_pii: bool,
+    rules: list[dict[str, Any]], *, at: datetime, context: AuditContext, cache: CatalogueCache,
+) -> dict[str, Any]:  # fmt: skip
+    """Set a role's or a plan's guardrails (its patterns judged safe first), audited; the gateway's snapshot
+    reloads once it is committed."""
+    await _check_target(session, scope, target)
+    row, before, after = await guardrails.save_policy(session, staff, scope, target, redact_pii, rules, at=at)
+    out = guardrails.policy_out(row)
+    await audit.commit_audited(
+        session, staff, "guardrails.edit", target_type=scope, target_id=target, before=before, after=after,
+        at=at, context=context, after_commit=cache.invalidate,
+    )  # fmt: skip
+    return out
+
+
+async def delete_guardrails(
+    session: AsyncSession, staff: Account, scope: str, target: str, *, at: datetime, context: AuditContext,
+    cache: CatalogueCache,
+) -> None:  # fmt: skip
+    before = await guardrails.remove_policy(session, scope, target)
+    await audit.commit_audited(
+        session, staff, "guardrails.delete", target_type=scope, target_id=target, before=before, after={},
+        at=at, context=context, after_commit=cache.invalidate,
+    )  # fmt: skip

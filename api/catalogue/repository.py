@@ -197,6 +197,10 @@ async def all_plans(session: AsyncSession) -> Sequence[Plan]:
     return (await session.scalars(select(Plan))).all()
 
 
+async def plan(session: AsyncSession, code: str) -> Plan | None:
+    return await session.get(Plan, code)
+
+
 # ---------------------------------------------------------------- usage
 
 

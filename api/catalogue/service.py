@@ -28,6 +28,8 @@ from api.core.crypto import Encryptor
 from api.core.egress import Egress
 from api.core.errors import AppError
 from api.core.settings import Settings
+from api.guardrails import service as guardrails
+from api.guardrails.rules import Guardrails
 from api.notifications import notify
 from api.providers.base import ProviderSpec
 
@@ -166,6 +168,8 @@ class Catalogue:
     credit_rate: CreditRate | None = None
     # The balance_low notification fires when a charge takes a balance below this (None: the rule is off).
     balance_low_below: Decimal | None = None
+    # The roles' and plans' guardrails, compiled (docs/decisions/0056): a call reads them here, not the DB.
+    guardrails: Guardrails = field(default_factory=Guardrails)
 
     def plan(self, code: str) -> PlanSpec | None:
         return self.plans.get(code)
@@ -270,8 +274,9 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     plans = {p.code: PlanSpec.of(p) for p in await repository.all_plans(session)}
     rate = await credit_rate(session)
     balance_low_below = await notify.balance_low_threshold(session)
+    policies = await guardrails.load(session)
     await session.commit()  # end the read
-    return Catalogue(models, roles, plans, rate, balance_low_below)
+    return Catalogue(models, roles, plans, rate, balance_low_below, policies)
 
 
 class CatalogueCache:

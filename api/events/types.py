@@ -29,6 +29,10 @@ class EventType(StrEnum):
     USER_DELETED = "user.deleted"
     # A completion scored by its caller (docs/decisions/0054): every score, a change of mind included.
     FEEDBACK_GIVEN = "feedback.given"
+    # A guardrail acted on a call (docs/decisions/0056): personal data taken out of its prompt (counts by
+    # kind, never the text), or the call refused by a content rule (the rule, never the text).
+    GUARDRAIL_REDACTED = "guardrail.redacted"
+    GUARDRAIL_BLOCKED = "guardrail.blocked"
     SECURITY_LOCKOUT = "security.lockout"
     SECURITY_REFRESH_REUSED = "security.refresh_reused"
     SECURITY_PASSWORD_CHANGED = "security.password_changed"

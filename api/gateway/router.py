@@ -39,6 +39,7 @@ from api.gateway.service import (
     Gateway,
     MaxTokensTooLarge,
 )
+from api.guardrails.service import ContentBlocked
 from api.providers.base import ChatMessage
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -99,6 +100,7 @@ async def list_models(request: Request, account: LlmAccount) -> ModelList:
         IdempotencyKeyReused,
         QuotaExceeded,
         ProviderUnavailable,
+        ContentBlocked,
     )
     # `stream: true` answers with server-sent events.
     | {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},

@@ -45,6 +45,7 @@ from api.gateway.books import (
 )
 from api.gateway.bounds import UsageBound, prompt_floor, usage_bound
 from api.gateway.fastlane import FastBooks
+from api.guardrails import service as guardrails
 from api.notifications import notify
 from api.providers.base import CallParams, ChatMessage, Completion, ProviderError
 from api.providers.pool import ProviderPool
@@ -304,6 +305,14 @@ async def prepare(
     spec = catalogue.callable(model, plan.tiers if plan else frozenset(), account.plan_code)
     if max_tokens is not None and max_tokens > spec.max_output_tokens:
         raise MaxTokensTooLarge(f"{spec.id!r} writes at most {spec.max_output_tokens} tokens per answer")
+    call = {
+        **about(account),
+        "model_id": spec.id,
+        "role_id": persona.id if persona else None,
+        "chat_id": chat_id,
+    }
+    reference = uuid.uuid4()
+    messages, redactions = await _guarded(session, catalogue, call, messages, reference, ctx, at)
     role_params = persona.default_params if persona else {}
     params = CallParams(
         max_tokens=_first(max_tokens, role_params.get("max_tokens"), spec.default_params.get("max_tokens")),
@@ -315,16 +324,9 @@ async def prepare(
     if persona:  # the role's system prompt comes first, whatever the client sent
         messages = [ChatMessage("system", persona.system_prompt), *messages]
     params = _fit_context(spec, messages, params)
-    call = {
-        **about(account),
-        "model_id": spec.id,
-        "role_id": persona.id if persona else None,
-        "chat_id": chat_id,
-    }
 
     # Transaction 1: take the quota, the chat's message slots and the credits (each atomic), committed
     # before any provider is called; a refusal of any leaves nothing taken.
-    reference = uuid.uuid4()
     bound = usage_bound(messages, spec.context_length, params.max_tokens)
     reserved = _worst_case(spec, catalogue.credit_rate, bound, at)
     settings = gateway.settings
@@ -339,11 +341,36 @@ async def prepare(
         await _refused(session, call, taken.refusal, ctx, at)
     if taken.insufficient:
         await _refused(session, call, _insufficient(reserved), ctx, at)
+    if redactions is not None:  # the call goes ahead with personal data taken out: say so (counts only)
+        guardrails.record_redacted(session, call, *redactions, reference, ctx, at)
+        await session.commit()
     charge = _charge(reference.hex, reserved, catalogue, taken.balance, settings)
     return Prepared(
         spec, params, messages, call, charge, reference, bound, chat_id, taken.chat_created,
         persona.version if persona else None,
     )  # fmt: skip
+
+
+async def _guarded(
+    session: AsyncSession, catalogue: Catalogue, call: dict, messages: list[ChatMessage],
+    reference: uuid.UUID, ctx: RequestContext, at: datetime,
+) -> tuple[list[ChatMessage], tuple[dict[str, int], list] | None]:  # fmt: skip
+    """The role's and the plan's guardrails on the client's messages (docs/decisions/0056), from the
+    snapshot: a content rule that matches refuses the call before anything is taken (400
+    `content_blocked`, its event and moderation flag committed); else the messages the provider gets and
+    the chat keeps, with personal data replaced when a policy says so, and what was replaced (None:
+    nothing)."""
+    hit, policies = guardrails.screen(
+        catalogue.guardrails, call["role_id"], call.get("plan") or "", [m.content for m in messages]
+    )
+    if hit is not None:
+        await guardrails.refuse(session, call, hit, reference, ctx, at)
+    if not any(p.redact_pii for p in policies):
+        return messages, None
+    texts, counts = guardrails.redacted([m.content for m in messages])
+    if not counts:
+        return messages, None
+    return [replace(m, content=t) for m, t in zip(messages, texts, strict=True)], (counts, policies)
 
 
 def _charge(

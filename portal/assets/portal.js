@@ -10,10 +10,11 @@
       button.addEventListener("click", async () => {
         const source = document.getElementById(button.dataset.copy);
         try {
-          await navigator.clipboard.writeText(source.textContent);
+          await navigator.clipboard.writeText(source.value ?? source.textContent);  // a field, or text
           button.textContent = button.dataset.copied;
         } catch {
-          window.getSelection().selectAllChildren(source);  // no clipboard (plain HTTP): select it instead
+          if (source.select) source.select();  // no clipboard (plain HTTP): select it instead
+          else window.getSelection().selectAllChildren(source);
         }
       });
     }

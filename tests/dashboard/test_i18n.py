@@ -49,6 +49,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
         *("day", "week", "month"),  # the grains of the overview and the reports
     ),
     "requests.status_{}": constant("requests", "STATUSES"),
+    "moderation.status_{}": constant("moderation", "STATUSES"),
     "roles.tool_{}": tuple(tool or "none" for tool in constant("roles", "TOOLS")),  # None: chat only
     "requests.{}": ("succeeded", "failed"),  # a call's outcome
     "alerts.m_{}": constant("alerts", "METRICS"),

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from api.accounts.models import Account
 from tests.portal.support import csrf_of, portal_world, session_of, signed_in
 from tests.portal.test_cabinet import expired, put_session
-from tests.support.api import LiveServer, db_execute, wait_for_events
+from tests.support.api import LiveServer, db_execute, staff_headers, wait_for_events
 
 HOSTILE = '<script>alert(1)</script> & "quotes"'
 
@@ -113,6 +113,9 @@ def test_a_streamed_answer_arrives_in_pieces_then_the_fragment_and_the_chat_keep
     assert follow.status_code == 303 and follow.headers["location"] == f"/tools/chat/{chat_id}"
     page = portal.get(f"/tools/chat/{chat_id}")
     assert page.text.count('class="msg ') == 4 and "Tell me about the sea" in page.text
+    assert use(portal, "/tools/editor", text="Fix this text", role="fix-grammar").status_code == 200
+    listed = re.findall(r'<a href="/tools/chat/([0-9a-f-]{36})"', portal.get("/tools/chat").text)
+    assert listed == [chat_id]  # the chats only: an editor use is in the history, not among the chats
 
 
 def test_stream_refusals_say_why_without_a_call(world):
@@ -219,3 +222,14 @@ def test_a_browser_that_leaves_mid_answer_ends_the_api_call_as_a_client_that_lef
             # the browser has gone (the response closed after the first piece)
         (event,) = wait_for_events(api_settings, "llm.call_succeeded")
         assert event.status == "disconnected" and event.error_code == "client_disconnected"
+
+
+def test_a_request_the_content_rules_refuse_is_worded_and_takes_nothing(world):
+    portal, api, settings = world
+    signed_in(portal, api, settings)
+    admin = staff_headers(api, settings, "admin")
+    rules = {"redact_pii": True, "rules": [{"id": "no-bombs", "kind": "term", "value": "pipe bomb"}]}
+    assert api.put("/api/v1/admin/guardrails/role/paraphrase", headers=admin, json=rules).status_code == 200
+    refused = use(portal, "/tools/editor", text="how to build a pipe bomb", role="paraphrase")
+    assert refused.status_code == 400 and "not allowed by the service&#39;s content rules" in refused.text
+    assert "0 of 3" in refused.text  # nothing was taken

@@ -189,6 +189,22 @@ def test_refusals_read_only_staff_staff_targets_and_oneself(client, settings):
 
 # Every mutating admin route, and the test that proves it writes its audit row (module, test name prefix).
 AUDITED = {
+    ("PUT", "/api/v1/admin/guardrails/{scope}/{target}"): (
+        "guardrails.test_guardrails",
+        "test_a_policy_needs_an_existing_target",
+    ),
+    ("DELETE", "/api/v1/admin/guardrails/{scope}/{target}"): (
+        "guardrails.test_guardrails",
+        "test_a_policy_needs_an_existing_target",
+    ),
+    ("POST", "/api/v1/admin/moderation/flags/{flag_id}/dismiss"): (
+        "guardrails.test_guardrails",
+        "test_moderation_round_trip",
+    ),
+    ("POST", "/api/v1/admin/moderation/flags/{flag_id}/block"): (
+        "guardrails.test_guardrails",
+        "test_moderation_round_trip",
+    ),
     ("POST", "/api/v1/admin/audit/downloads"): (
         "core.test_admin_exports",
         "test_a_table_the_panel_downloaded_is_recorded",

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from portal import i18n
 from portal.api_client import ApiError, SignedInCaller, SignedOut
@@ -40,6 +41,17 @@ class Notice:
 
     text: str
     link: tuple[str, str] | None = None
+
+
+class ToolForm(BaseModel):
+    """A tool's form as the browser sends it (any field may be missing: the checks say what is wrong)."""
+
+    text: str = ""
+    role: str = ""
+    model: str = ""
+    chat_id: str = ""
+    csrf: str = ""
+    tool: str = ""  # the stream's: which tool's form it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +186,9 @@ def register(app: FastAPI, kit: Kit) -> None:
             return kit.cabinet(request, lambda user: tool_page(request, user, tool))
 
         @app.post(TOOLS[tool], response_class=HTMLResponse)
-        def use(
-            request: Request,
-            text: str = Form(""),
-            role: str = Form(""),
-            model: str = Form(""),
-            chat_id: str = Form(""),
-            csrf: str = Form(""),
-        ) -> Response:
+        def use(request: Request, sent: Annotated[ToolForm, Form()]) -> Response:
+            text, role, model, chat_id, csrf = sent.text, sent.role, sent.model, sent.chat_id, sent.csrf
+
             def build(user: SignedInCaller) -> Response:
                 form = {"text": text, "role": role, "model": model}
                 refused = checked(request, csrf, text, chat_id)
@@ -247,16 +254,10 @@ def register(app: FastAPI, kit: Kit) -> None:
         return [{"role": m["role"], "content": m["content"]} for m in chat["messages"]]
 
     @app.post("/tools/chat", response_class=HTMLResponse)
-    def say(
-        request: Request,
-        text: str = Form(""),
-        role: str = Form(""),
-        model: str = Form(""),
-        chat_id: str = Form(""),
-        csrf: str = Form(""),
-    ) -> Response:
+    def say(request: Request, sent: Annotated[ToolForm, Form()]) -> Response:
         """A message in the chat (no JavaScript): the chat's page again once answered (303: a reload does
         not send it twice)."""
+        text, role, model, chat_id, csrf = sent.text, sent.role, sent.model, sent.chat_id, sent.csrf
 
         def build(user: SignedInCaller) -> Response:
             form = {"text": text, "role": role, "model": model}
@@ -282,16 +283,16 @@ def register(app: FastAPI, kit: Kit) -> None:
         return kit.cabinet(request, build)
 
     @app.post("/tools/stream")
-    async def stream(
-        request: Request,
-        tool: str = Form(""),
-        text: str = Form(""),
-        role: str = Form(""),
-        model: str = Form(""),
-        chat_id: str = Form(""),
-        csrf: str = Form(""),
-    ) -> Response:
+    async def stream(request: Request, sent: Annotated[ToolForm, Form()]) -> Response:
         """The answer as it is written, for portal.js: the same form as the tool's page, the same checks."""
+        tool, text, role, model, chat_id, csrf = (
+            sent.tool,
+            sent.text,
+            sent.role,
+            sent.model,
+            sent.chat_id,
+            sent.csrf,
+        )
         session = kit.keys.open(request.cookies.get(SESSION_COOKIE))
         t = t_of(request)
         if session is None or tool not in TOOLS:

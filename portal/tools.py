@@ -285,54 +285,28 @@ def register(app: FastAPI, kit: Kit) -> None:
     @app.post("/tools/stream")
     async def stream(request: Request, sent: Annotated[ToolForm, Form()]) -> Response:
         """The answer as it is written, for portal.js: the same form as the tool's page, the same checks."""
-        tool, text, role, model, chat_id, csrf = (
-            sent.tool,
-            sent.text,
-            sent.role,
-            sent.model,
-            sent.chat_id,
-            sent.csrf,
-        )
+        tool, text, role, model, chat_id = sent.tool, sent.text, sent.role, sent.model, sent.chat_id
         session = kit.keys.open(request.cookies.get(SESSION_COOKIE))
         t = t_of(request)
+        signed_out = Notice(t("errors.session_ended"), ("/sign-in", t("nav.sign_in")))
         if session is None or tool not in TOOLS:
-            return _events(
-                [
-                    (
-                        "refused",
-                        _notice_html(
-                            kit, request, Notice(t("errors.session_ended"), ("/sign-in", t("nav.sign_in")))
-                        ),
-                    )
-                ],
-                401,
-            )
+            return _refused(kit, request, signed_out, 401)
         user = SignedInCaller(kit.api, session)
-        refused = checked(request, csrf, text, chat_id)
+        refused = checked(request, sent.csrf, text, chat_id)
         if refused is not None:
-            return _events([("refused", _notice_html(kit, request, refused))], 400)
+            return _refused(kit, request, refused, 400)
         try:
             history = await run_in_threadpool(history_of, user, chat_id) if tool == CHAT else []
             chosen = await run_in_threadpool(model_for, user, role, model)
             body = completion_body(text, role, chosen, chat_id, history) | {"stream": True}
             upstream = await user.stream("POST", COMPLETIONS, body)
         except SignedOut:
-            return _events(
-                [
-                    (
-                        "refused",
-                        _notice_html(
-                            kit, request, Notice(t("errors.session_ended"), ("/sign-in", t("nav.sign_in")))
-                        ),
-                    )
-                ],
-                401,
-            )
+            return _refused(kit, request, signed_out, 401)
         except ApiError as exc:
             plans = None
             if exc.code == "model_not_in_plan":
                 plans = await run_in_threadpool(kit.api.call, "GET", "/api/v1/plans")
-            return _events([("refused", _notice_html(kit, request, notice(request, exc, model, plans)))], 200)
+            return _refused(kit, request, notice(request, exc, model, plans), 200)
 
         async def events() -> AsyncIterator[str]:
             written: list[str] = []
@@ -371,10 +345,10 @@ def _event(name: str, data: str) -> str:
     return f"event: {name}\ndata: {json.dumps(data) if name != 'delta' else data}\n\n"
 
 
-def _events(events: list[tuple[str, str]], status: int) -> Response:
-    return Response(
-        "".join(_event(n, d) for n, d in events), status_code=status, media_type="text/event-stream"
-    )
+def _refused(kit: Kit, request: Request, notice: Notice, status: int) -> Response:
+    """The stream's one event when it is refused before any answer: the worded refusal."""
+    html = _notice_html(kit, request, notice)
+    return Response(_event("refused", html), status_code=status, media_type="text/event-stream")
 
 
 def _notice_html(kit: Kit, request: Request, notice: Notice) -> str:

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import AuditCtx, ModerationReviewer, RequestCtx, UsersWriter
@@ -57,6 +57,10 @@ class BlockOut(BaseModel):
     flags_closed: list[int]
 
 
+# A flag's id as the database holds it (a bigint): a larger number is a 422, never a query that fails.
+FlagId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
 @router.get("/flags", responses=ERRORS)
 async def list_flags(
     _staff: ModerationReviewer,
@@ -72,7 +76,7 @@ async def list_flags(
 
 @router.post("/flags/{flag_id}/dismiss", responses={**ERRORS, **responses(FlagClosed)})
 async def dismiss_flag(
-    staff: ModerationReviewer, session: SessionDep, flag_id: int, body: DismissIn, audit_ctx: AuditCtx
+    staff: ModerationReviewer, session: SessionDep, flag_id: FlagId, body: DismissIn, audit_ctx: AuditCtx
 ) -> FlagOut:
     """Nothing to act on: the flag closes as `dismissed` (audited: `moderation.dismiss`)."""
     await service.dismiss(session, staff, flag_id, note=body.note, at=utcnow(), context=audit_ctx)
@@ -81,7 +85,7 @@ async def dismiss_flag(
 
 @router.post("/flags/{flag_id}/block", responses={**ERRORS, **responses(FlagClosed)})
 async def block_from_flag(
-    staff: UsersWriter, session: SessionDep, flag_id: int, body: BlockIn, ctx: RequestCtx,
+    staff: UsersWriter, session: SessionDep, flag_id: FlagId, body: BlockIn, ctx: RequestCtx,
     audit_ctx: AuditCtx,
 ) -> BlockOut:  # fmt: skip
     """Block the flag's user (as `POST /api/v1/admin/users/{id}/block` does: sessions and API keys end) and

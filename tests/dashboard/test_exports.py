@@ -127,7 +127,7 @@ def _table_page():  # run by AppTest from its source: it imports what it uses
             {
                 "name": name,
                 "balance": i18n.number(balance, 2),
-                "share": i18n.percent(share),
+                "fraction": i18n.percent(share),  # a column no label translates (its name is the header)
                 "since": i18n.moment(since),
                 "day": i18n.day(date(2026, 11, 22)),
                 "last": i18n.moment(None),
@@ -169,7 +169,7 @@ def test_a_table_shown_with_localised_numbers_downloads_typed_cells(monkeypatch)
     assert first[column["name"]].value == "'=cmd|' /C calc'!A0"
     assert first[column["balance"]].data_type == "n" and first[column["balance"]].value == 1234.5
     assert second[column["balance"]].value == -2
-    assert first[column["share"]].value == 12.5
+    assert first[column["fraction"]].value == 12.5
     assert first[column["since"]].is_date and first[column["since"]].value == datetime(2026, 11, 22, 14, 5)
     assert first[column["День"]].is_date  # a warehouse column: under its label, as shown (decision 0039)
     assert first[column["last"]].value is None

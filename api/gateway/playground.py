@@ -99,6 +99,7 @@ async def run(
             temperature=_first(
                 body.temperature, prompt.params.get("temperature"), spec.default_params.get("temperature")
             ),
+            fault=gateway.settings.mock_fault,  # the operator's fault drill applies here as in users' calls
         ),
     )
     await session.commit()  # nothing was written: no transaction stays open across the provider call

@@ -133,3 +133,16 @@ def test_hostile_or_oversized_input_is_a_422_and_calls_nothing(client, settings,
     too_long = client.post(PLAYGROUND, headers=admin, json={**base, "max_tokens": 10**6})
     assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "max_tokens_too_large"
     assert upstream.app.state.calls == 0 and events_of(settings, "llm.call_succeeded") == []
+
+
+def test_when_every_provider_fails_it_is_a_502_recorded_and_audited_as_a_failed_staff_test(settings):
+    failing = settings.model_copy(update={"mock_fault": "fail"})  # the built-in mock provider fails
+    with TestClient(create_app(failing)) as client:
+        admin = staff_headers(client, failing, "admin")
+        asked = {"model": "mock-large", "system_prompt": "Hi", "messages": HELLO}
+        response = client.post(PLAYGROUND, headers=admin, json=asked)
+    assert response.status_code == 502 and response.json()["error"]["code"] == "provider_error"
+    (event,) = events_of(settings, "llm.call_failed")
+    assert event.properties["staff_test"] is True and event.error_code
+    (entry,) = db_rows(settings, AuditEntry, AuditEntry.action == "playground.call")
+    assert entry.after["ok"] is False and entry.after["error"] == event.error_code

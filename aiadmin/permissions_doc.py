@@ -23,7 +23,9 @@ COVERS = {
         "the moderation queue of calls the guardrails refused: list, dismiss (audited); blocking the user "
         "from it is users:write (issue 19)"
     ),
-    Permission.CATALOGUE_WRITE: "edit the model catalogue and the assistant roles (issue 6)",
+    Permission.CATALOGUE_WRITE: (
+        "edit the model catalogue and the assistant roles (issue 6); try prompts in the playground (0058)"
+    ),
     Permission.PROVIDERS_WRITE: "add, rotate and disable provider keys (issue 6)",
     Permission.SETTINGS_WRITE: "plans, limits, the credit rate and global settings (issue 6)",
     Permission.NOTIFICATIONS_SEND: "broadcasts, notification rules and the delivery log (issue 6)",

@@ -39,6 +39,7 @@ from api.core.security_headers import SecurityHeaders
 from api.core.settings import Settings, get_settings
 from api.core.types import utcnow
 from api.feedback.router import router as feedback_router
+from api.gateway.playground_router import router as playground_router
 from api.gateway.portal_router import router as portal_router
 from api.gateway.router import router as gateway_router
 from api.gateway.service import Gateway
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(providers_router)
     app.include_router(models_router)
     app.include_router(roles_router)
+    app.include_router(playground_router)
     app.include_router(guardrails_router)
     app.include_router(flags_router)
     app.include_router(alerts_router)

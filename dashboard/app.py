@@ -33,6 +33,7 @@ PAGES = {
     # users and logs pages
     "models": ("catalogue", ":material/neurology:", "analytics:read"),
     "roles": ("catalogue", ":material/psychology:", "analytics:read"),
+    "playground": ("catalogue", ":material/science:", "catalogue:write"),
     "providers": ("catalogue", ":material/key:", "providers:write"),
     "plans": ("catalogue", ":material/workspace_premium:", "users:read"),
     "settings": ("system", ":material/settings:", "settings:write"),

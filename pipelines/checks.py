@@ -19,17 +19,25 @@ SELECT cast(occurred_at AS DATE) AS day, count(*) AS calls,
        sum(coalesce(cost_usd, 0)) AS cost_usd, sum(coalesce(credits, 0)) AS credits
 FROM raw.usage_events WHERE type IN ('llm.call_succeeded', 'llm.call_failed') GROUP BY 1
 """
-# Each mart that carries these totals, summed to the day.
+# The same without the staff's playground calls (docs/decisions/0058): what the usage marts count.
+_USERS_RAW = _RAW.replace(
+    "GROUP BY 1",
+    "AND NOT coalesce(cast(json_extract(properties, '$.staff_test') AS BOOLEAN), false) GROUP BY 1",
+)
+# Each mart that carries these totals, summed to the day: the fact holds every call, the usage marts the
+# calls that are not staff tests.
 _MARTS = {
+    "fct_llm_calls": "SELECT day, count(*) AS calls, sum(input_tokens) AS input_tokens, "
+    "sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, sum(credits) AS credits "
+    "FROM marts.fct_llm_calls GROUP BY day",
+}
+_USAGE_MARTS = {
     "mart_usage_daily": "SELECT day, sum(calls) AS calls, sum(input_tokens) AS input_tokens, "
     "sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, sum(credits) AS credits "
     "FROM marts.mart_usage_daily GROUP BY day",
     "mart_geography_daily": "SELECT day, sum(calls) AS calls, sum(input_tokens) AS input_tokens, "
     "sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, sum(credits) AS credits "
     "FROM marts.mart_geography_daily GROUP BY day",
-    "fct_llm_calls": "SELECT day, count(*) AS calls, sum(input_tokens) AS input_tokens, "
-    "sum(output_tokens) AS output_tokens, sum(cost_usd) AS cost_usd, sum(credits) AS credits "
-    "FROM marts.fct_llm_calls GROUP BY day",
 }
 
 
@@ -46,6 +54,7 @@ _REVENUE = "SELECT day, sum(top_ups) AS top_ups, sum(revenue_usd) AS revenue_usd
 _REVENUE += "sum(provider_cost_usd) AS cost_usd FROM marts.mart_revenue_daily GROUP BY day"
 _CHECKS = (
     (_RAW, MEASURES, _MARTS),
+    (_USERS_RAW, MEASURES, _USAGE_MARTS),
     (_TOP_UPS_RAW, ("top_ups", "revenue_usd"), {"mart_revenue_daily": _REVENUE}),
     (_RAW, ("calls", "cost_usd"), {"mart_revenue_daily": _REVENUE}),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.core.validation import NoNul
 
@@ -156,3 +157,54 @@ class UsableRoleOut(BaseModel):
     tool: Literal["editor", "prompts"] | None = Field(
         description="where the portal offers it: an editor operation, a prompt generator style; null: chat"
     )
+
+
+# ---------------------------------------------------------------- the staff playground (docs/decisions/0058)
+
+
+class PlaygroundMessage(BaseModel):
+    """One turn of the dialogue a staff member tries: the system prompt comes from the role or the body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: Annotated[str, Field(min_length=1, max_length=20_000), NoNul]
+
+
+class PlaygroundIn(BaseModel):
+    """A role (at its current or an earlier `version`) or an unsaved `system_prompt`, never both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Annotated[str, Field(min_length=1, max_length=128)]
+    role: Annotated[str | None, Field(pattern=r"^[a-z0-9_-]{1,64}$")] = None
+    version: Annotated[int | None, Field(ge=1)] = None
+    system_prompt: Annotated[str | None, Field(min_length=1, max_length=20_000), NoNul] = None
+    messages: Annotated[list[PlaygroundMessage], Field(min_length=1, max_length=20)]
+    temperature: Annotated[float | None, Field(ge=0, le=2)] = None
+    max_tokens: Annotated[int | None, Field(ge=1)] = None
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> PlaygroundIn:
+        if (self.role is None) == (self.system_prompt is None):
+            raise ValueError("name a `role` or send a `system_prompt`, not both")
+        if self.version is not None and self.role is None:
+            raise ValueError("a `version` is a role's: name the `role`")
+        if self.messages[-1].role != "user":
+            raise ValueError("the dialogue ends with a user message, which the model answers")
+        return self
+
+
+class PlaygroundOut(BaseModel):
+    answer: str
+    model: str
+    role: str | None
+    version: int | None  # the role's version tried (None: an unsaved prompt)
+    provider: str
+    attempts: list[dict[str, str]]  # the failed tries before the provider that answered
+    input_tokens: int
+    output_tokens: int
+    usage_estimated: bool  # the provider did not say: the most it can have billed
+    cost_usd: Decimal
+    credits: Decimal | None  # the cost at the credit rate (what a user would be charged); nothing is charged
+    latency_ms: int

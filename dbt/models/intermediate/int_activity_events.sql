@@ -5,3 +5,4 @@ left join {{ ref('stg_accounts') }} as accounts on accounts.user_id = events.use
 where events.user_id is not null
     and events.event_type in {{ user_activity_event_types() }}
     and not coalesce(accounts.is_staff, false)
+    and not events.staff_test  -- a playground call is no one's activity, whoever's account it was

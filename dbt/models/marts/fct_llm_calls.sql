@@ -1,6 +1,10 @@
-{{ config(materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert') }}
+{{ config(
+    materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns'
+) }}
 
--- Grain: one LLM call (llm.call_succeeded or llm.call_failed event). Incremental on loaded_at.
+-- Grain: one LLM call (llm.call_succeeded or llm.call_failed event), staff tests included (staff_test:
+-- the provider cost is the operator's all the same). Incremental on loaded_at.
 select
     event_id,
     event_seq,
@@ -22,6 +26,7 @@ select
     coalesce(credits, 0) as credits,
     latency_ms,
     coalesce(cast(json_extract(properties, '$.usage_estimated') as boolean), false) as usage_estimated,
+    staff_test,
     loaded_at
 from {{ ref('stg_usage_events') }}
 where event_type in ('llm.call_succeeded', 'llm.call_failed')

@@ -28,6 +28,7 @@ calls as (
         cast(sum(cost_usd) as decimal(18, 8)) as cost_usd,
         cast(sum(credits) as decimal(18, 6)) as credits
     from {{ ref('fct_llm_calls') }}
+    where staff_test is not true  -- as mart_usage_daily: the staff's playground calls are not usage
     group by 1, 2
 ),
 

@@ -15,4 +15,5 @@ select
     cast(sum(credits) as decimal(18, 6)) as credits,
     cast(count(distinct user_id) as bigint) as users
 from {{ ref('fct_llm_calls') }}
+where staff_test is not true  -- the staff's playground calls are not usage (docs/decisions/0058)
 group by day, model_id, provider, role_id, plan, country_code

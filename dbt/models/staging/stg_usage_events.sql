@@ -25,6 +25,8 @@ renamed as (
         country as country_code,
         client,
         properties,
+        -- A staff member's playground call (docs/decisions/0058): a provider cost, not a user's use.
+        coalesce(cast(json_extract(properties, '$.staff_test') as boolean), false) as staff_test,
         loaded_at
     from source
 )

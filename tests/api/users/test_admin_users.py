@@ -256,6 +256,7 @@ AUDITED = {
         "catalogue.test_admin_models",
         "test_create_rename_reprice",
     ),
+    ("POST", "/api/v1/admin/playground"): ("catalogue.test_playground", "test_an_unsaved_prompt_reaches"),
     ("POST", "/api/v1/admin/roles"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
     ("PUT", "/api/v1/admin/roles/{role_id}"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
     ("POST", "/api/v1/admin/roles/{role_id}/rollback"): (

@@ -101,9 +101,11 @@ def serving(root: Path, sqlite_template: Path) -> Iterator[World]:
         patch.setattr(api.main, "make_sender", lambda s, make=api.main.make_sender: recording(make(s)))
         with (
             LiveServer(api.main.create_app(settings)) as api_server,
-            httpx.Client(base_url=api_server.url) as client,
+            httpx.Client(base_url=api_server.url, timeout=30) as client,  # a wait, not a limit
         ):
-            later.app = create_portal(PortalSettings(api_url=api_server.url, portal_key=KEY, data_dir=root))
+            later.app = create_portal(
+                PortalSettings(api_url=api_server.url, portal_key=KEY, data_dir=root, api_timeout_seconds=30)
+            )
             with portal_server:
                 emails = (f"user{n}@example.com" for n in itertools.count(1))
                 yield World(portal_server.url, client, settings, emails)

@@ -24,8 +24,12 @@ def portal_world(settings, tmp_path, **api_changes) -> Iterator[tuple[TestClient
     """The portal (a TestClient at PORTAL), an HTTP client of the live API, and the API's settings (its mail
     links pointing at the portal: AIADMIN_APP_URL; `api_changes` on top)."""
     api_settings = settings.model_copy(update={"app_url": PORTAL, **api_changes})
-    with LiveServer(create_api(api_settings)) as server, httpx.Client(base_url=server.url) as api:
-        portal_settings = PortalSettings(api_url=server.url, portal_key=KEY, data_dir=tmp_path)
+    # Waits, not speed limits (30 s for the test's own calls to the API, the portal's 30 s too): a machine
+    # running the whole suite on every core may take more than httpx's default 5 s to hash a password.
+    with LiveServer(create_api(api_settings)) as server, httpx.Client(base_url=server.url, timeout=30) as api:
+        portal_settings = PortalSettings(
+            api_url=server.url, portal_key=KEY, data_dir=tmp_path, api_timeout_seconds=30
+        )
         with TestClient(create_portal(portal_settings), base_url=PORTAL) as portal:
             yield portal, api, api_settings
 

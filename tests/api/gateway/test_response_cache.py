@@ -231,9 +231,8 @@ def test_what_a_hit_takes_is_the_staffs_setting(server, settings, upstream):
     assert (_balance(settings, "ada@example.com"), _tokens(settings)) == (balance - miss.credits, 3 * tokens)
     assert events_of(settings, "llm.call_succeeded")[-1].properties["cache"] == "hit"
     assert upstream.app.state.calls == 1
-    assert [a.after for a in db_rows(settings, AuditEntry, AuditEntry.action == "response_cache.settings")] == [
-        {"hits_take": "full"}, {"hits_take": "none"},
-    ]  # fmt: skip
+    edits = db_rows(settings, AuditEntry, AuditEntry.action == "response_cache.settings")
+    assert [a.after for a in edits] == [{"hits_take": "full"}, {"hits_take": "none"}]
 
 
 def test_hostile_rules_are_refused(server):

@@ -4,8 +4,9 @@ on PostgreSQL (fast lane on) with the mock upstream on loopback (docs/decisions/
     .venv/bin/python bench/response_cache.py [--calls 200]
 
 One client, one call at a time (the time a call spends in the server, no queueing): `--calls` distinct
-prompts to mock-small (cache off), the same prompts to mock-large (cache on: each a miss, its answer kept),
-then the mock-large prompts again (each a hit), non-streamed and streamed. The mock answers at once, so a
+prompts to mock-small (a free model: no credits) without a role (cache off), the same prompts with the role
+fix-grammar (its cache on: each a miss, its answer kept), then those again (each a hit), non-streamed and
+streamed. The mock answers at once, so a
 miss here is the gateway's own cost: a real provider adds its seconds to every miss and none to a hit.
 Prints a table and writes it to bench/RESULTS.md (section "Response cache"). Loopback only.
 """
@@ -23,13 +24,14 @@ from gateway import PY, free_port, setup_aiadmin, start, stop, wait_ready
 from results import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
+ROLE = "fix-grammar"  # a seeded role on mock-small: its cache on, the model's off
 
 
 def _timed(client: httpx.Client, url: str, body: dict) -> float:
     began = time.perf_counter()
     if body.get("stream"):
         with client.stream("POST", url, json=body) as response:
-            lines = list(response.iter_lines())
+            lines = [line for line in response.iter_lines() if line]
         ok = response.status_code == 200 and lines[-1] == "data: [DONE]"
     else:
         ok = client.post(url, json=body).status_code == 200
@@ -38,11 +40,12 @@ def _timed(client: httpx.Client, url: str, body: dict) -> float:
     return (time.perf_counter() - began) * 1000
 
 
-def _series(client: httpx.Client, url: str, model: str, prompts: list[str], stream: bool) -> list[float]:
-    return [
-        _timed(client, url, {"model": model, "messages": [{"role": "user", "content": p}], "stream": stream})
-        for p in prompts
-    ]
+def _series(
+    client: httpx.Client, url: str, role: str | None, prompts: list[str], stream: bool
+) -> list[float]:
+    """mock-small, with the role `role` (its cache on) or none (the cache off)."""
+    body = {"model": "mock-small", "stream": stream, **({"metadata": {"role": role}} if role else {})}
+    return [_timed(client, url, {**body, "messages": [{"role": "user", "content": p}]}) for p in prompts]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -86,7 +89,7 @@ def main() -> None:
             )
             conn.execute(
                 insert(CacheRule).values(
-                    scope="model", target="mock-large", ttl_seconds=3600, shared=False, updated_at=utcnow()
+                    scope="role", target=ROLE, ttl_seconds=3600, shared=False, updated_at=utcnow()
                 )
             )
         engine.dispose()
@@ -101,7 +104,7 @@ def main() -> None:
         ).json()["access_token"]
         with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
             endpoint = f"{base}/v1/chat/completions"
-            _series(client, endpoint, "mock-small", [f"warm-up {i}" for i in range(20)], False)
+            _series(client, endpoint, None, [f"warm-up {i}" for i in range(20)], False)
             for stream in (False, True):
                 prompts = [
                     f"Question {i} ({'stream' if stream else 'whole'}): what is {i} squared?"
@@ -109,20 +112,10 @@ def main() -> None:
                 ]
                 kind = "streamed" if stream else "not streamed"
                 rows.append(
-                    (
-                        f"cache off (mock-small), {kind}",
-                        _series(client, endpoint, "mock-small", prompts, stream),
-                    )
+                    (f"cache off (no role), {kind}", _series(client, endpoint, None, prompts, stream))
                 )
-                rows.append(
-                    (
-                        f"miss (mock-large, kept), {kind}",
-                        _series(client, endpoint, "mock-large", prompts, stream),
-                    )
-                )
-                rows.append(
-                    (f"hit (mock-large), {kind}", _series(client, endpoint, "mock-large", prompts, stream))
-                )
+                rows.append((f"miss (role {ROLE}), {kind}", _series(client, endpoint, ROLE, prompts, stream)))
+                rows.append((f"hit (role {ROLE}), {kind}", _series(client, endpoint, ROLE, prompts, stream)))
     finally:
         for proc in reversed(procs):
             stop(proc)
@@ -130,7 +123,8 @@ def main() -> None:
         "## Response cache",
         "",
         f"`bench/response_cache.py --calls {calls}`: aiadmin on PostgreSQL (fast lane on), a pro user, the "
-        "mock upstream on loopback answering at once; one client, one call at a time, "
+        "mock upstream on loopback answering at once, mock-small (free) without a role (cache off) and "
+        f"with the role {ROLE} (cache on, hits take the default `quota`); one client, one call at a time, "
         f"{calls} distinct prompts per row (a hit row repeats the miss row's prompts); on this machine "
         f"({os.cpu_count()} cores, shared with PostgreSQL and the client). Latency is the client's, from "
         "sending the request to the whole answer (a stream: to `[DONE]`).",

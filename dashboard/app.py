@@ -34,6 +34,7 @@ PAGES = {
     "roles": ("catalogue", ":material/psychology:", "analytics:read"),
     "providers": ("catalogue", ":material/key:", "providers:write"),
     "plans": ("catalogue", ":material/workspace_premium:", "users:read"),
+    "cache": ("catalogue", ":material/cached:", "analytics:read"),
     "settings": ("system", ":material/settings:", "settings:write"),
     # catalogue pages
     "notifications": ("messaging", ":material/send:", "notifications:send"),

@@ -5,6 +5,8 @@ failure is never kept; clearing by model; what a hit takes; the admin endpoints'
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
@@ -14,10 +16,14 @@ from sqlalchemy import delete, insert, select, update
 
 from api.accounts.models import Account, Plan
 from api.audit.models import AuditEntry
+from api.cache import service as response_cache
 from api.cache.models import CachedResponse
+from api.cache.service import CacheCall
 from api.catalogue.models import ModelRoute, Provider
 from api.catalogue.service import sealed_headers
 from api.core.crypto import Encryptor
+from api.core.db import Database
+from api.core.types import utcnow
 from api.main import create_app
 from api.quotas.models import QuotaUsage
 from api.quotas.windows import DAILY_TOKENS
@@ -250,3 +256,26 @@ def test_hostile_rules_are_refused(server):
     assert settings_put.status_code == 422
     assert server.http.delete(CACHE, params={"model": "x" * 200}, headers=server.admin).status_code == 422
     assert server.http.get(CACHE, headers=server.admin).json()["rules"] == []
+
+
+@pytest.mark.both_databases  # the upsert and the bounded delete are each database's own SQL
+def test_the_cache_is_bounded_expired_answers_first_then_the_oldest(settings):
+    now = utcnow()
+
+    async def keep() -> None:
+        db = Database(settings)
+        try:
+            for n, ttl, age in ((1, 5, 60), (2, 600, 50), (3, 600, 40), (4, 600, 30), (3, 600, 20)):
+                async with db.sessionmaker() as session:
+                    call = CacheCall(f"{n:064x}", "mock-small", None, "shared", ttl)
+                    await response_cache.store(
+                        session, call, answer=f"answer {n}", finish_reason="stop", input_tokens=1,
+                        output_tokens=1, cost_usd=Decimal("0.001"), at=now - timedelta(seconds=age),
+                        max_entries=2,
+                    )  # fmt: skip
+        finally:
+            await db.dispose()
+
+    asyncio.run(keep())
+    # 1 expired; 3 was kept again last (its new answer replaced the first); 2 was the oldest past two.
+    assert sorted(r.answer for r in db_rows(settings, CachedResponse)) == ["answer 3", "answer 4"]

@@ -137,8 +137,11 @@ def main() -> None:
             f"| {name} | {_pct(values, 0.5):.1f} | {_pct(values, 0.9):.1f} | {_pct(values, 0.99):.1f} | "
             f"{sum(values) / len(values):.1f} |"
         )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines += [
         "",
+        f"Load average (1, 5, 15 min) after the run: {load} (other work on the machine makes the tails "
+        "noisy).",
         "A miss costs what a call with the cache off costs plus the lookup and keeping the answer; a hit "
         "skips the provider (here a mock answering in under a millisecond; a real one takes seconds).",
         "",

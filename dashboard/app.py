@@ -25,6 +25,7 @@ PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 PAGES = {
     "overview": ("analytics", ":material/monitoring:", "analytics:read"),
     "reports": ("analytics", ":material/summarize:", "analytics:read"),
+    "intents": ("analytics", ":material/topic:", "analytics:read"),
     "users": ("people", ":material/group:", "users:read"),
     "requests": ("people", ":material/manage_search:", "users:read"),
     "moderation": ("people", ":material/flag:", "moderation:review"),

@@ -318,18 +318,25 @@ def chart(
     stack: bool = False,
     horizontal: bool = False,
     height: int | None = None,
+    by: str | None = None,
 ) -> None:
     """A line, area or bar chart of `series` (columns of `frame`) against `x`, with its axes, legend and
     figures in the staff member's language (decision 0039): labels from `i18n.column`, number and time
     formats from `i18n.chart_locale`. Bars and areas stack when `stack`; `horizontal` bars keep the frame's
-    order, one per `x`."""
+    order, one per `x`. `by` (a column of values, e.g. topic names): one line per value of it, of the one
+    series given, in the frame's order of first appearance."""
     import altair as alt
 
-    long = frame[[x, *series]].melt(x, series, var_name="series", value_name="value")
-    long["series"] = long["series"].map(i18n.column)
-    names = [i18n.column(name) for name in series]
+    if by is not None:
+        long = frame[[x, by, series[0]]].rename(columns={by: "series", series[0]: "value"})
+        names = list(dict.fromkeys(long["series"]))
+        x_title, y_title = i18n.column(x), i18n.column(series[0])
+    else:
+        long = frame[[x, *series]].melt(x, series, var_name="series", value_name="value")
+        long["series"] = long["series"].map(i18n.column)
+        names = [i18n.column(name) for name in series]
+        x_title, y_title = i18n.column(x), names[0] if len(names) == 1 else None
     x_type = "T" if pd.api.types.is_datetime64_any_dtype(frame[x]) or _holds(frame[x], date) else "N"
-    x_title, y_title = i18n.column(x), names[0] if len(names) == 1 else None
     position, measure = (alt.Y, alt.X) if horizontal else (alt.X, alt.Y)
     marks = {"line": alt.MarkDef(type="line", point=True), "area": "area", "bar": "bar"}
     encoded = alt.Chart(long, height=height or alt.Undefined, mark=marks[kind]).encode(

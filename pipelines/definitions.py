@@ -9,6 +9,7 @@ from pipelines.checks import reconciles_with_raw_events
 from pipelines.dbt_assets import dbt_models, dbt_resource
 from pipelines.dimensions import raw_dimensions
 from pipelines.extract import raw_usage_events
+from pipelines.intents import raw_intents
 from pipelines.jobs import REFRESH_JOB, refresh_warehouse
 from pipelines.orchestration import daily_refresh, new_events_sensor, note_failed_runs, note_succeeded_runs
 from pipelines.publish import serving_warehouse
@@ -22,7 +23,7 @@ def build_definitions(
     """The definitions for these settings; by default the database comes from the environment at run time."""
     warehouse = warehouse or get_warehouse_settings()
     return Definitions(
-        assets=[raw_usage_events, raw_dimensions, dbt_models, serving_warehouse],
+        assets=[raw_usage_events, raw_dimensions, raw_intents, dbt_models, serving_warehouse],
         asset_checks=[reconciles_with_raw_events],
         jobs=[refresh_warehouse],
         schedules=[daily_refresh],

@@ -16,11 +16,12 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from portal import i18n
 from portal.api_client import ApiError, SignedInCaller, SignedOut
@@ -40,6 +41,17 @@ class Notice:
 
     text: str
     link: tuple[str, str] | None = None
+
+
+class ToolForm(BaseModel):
+    """A tool's form as the browser sends it (any field may be missing: the checks say what is wrong)."""
+
+    text: str = ""
+    role: str = ""
+    model: str = ""
+    chat_id: str = ""
+    csrf: str = ""
+    tool: str = ""  # the stream's: which tool's form it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,14 +186,9 @@ def register(app: FastAPI, kit: Kit) -> None:
             return kit.cabinet(request, lambda user: tool_page(request, user, tool))
 
         @app.post(TOOLS[tool], response_class=HTMLResponse)
-        def use(
-            request: Request,
-            text: str = Form(""),
-            role: str = Form(""),
-            model: str = Form(""),
-            chat_id: str = Form(""),
-            csrf: str = Form(""),
-        ) -> Response:
+        def use(request: Request, sent: Annotated[ToolForm, Form()]) -> Response:
+            text, role, model, chat_id, csrf = sent.text, sent.role, sent.model, sent.chat_id, sent.csrf
+
             def build(user: SignedInCaller) -> Response:
                 form = {"text": text, "role": role, "model": model}
                 refused = checked(request, csrf, text, chat_id)
@@ -247,16 +254,10 @@ def register(app: FastAPI, kit: Kit) -> None:
         return [{"role": m["role"], "content": m["content"]} for m in chat["messages"]]
 
     @app.post("/tools/chat", response_class=HTMLResponse)
-    def say(
-        request: Request,
-        text: str = Form(""),
-        role: str = Form(""),
-        model: str = Form(""),
-        chat_id: str = Form(""),
-        csrf: str = Form(""),
-    ) -> Response:
+    def say(request: Request, sent: Annotated[ToolForm, Form()]) -> Response:
         """A message in the chat (no JavaScript): the chat's page again once answered (303: a reload does
         not send it twice)."""
+        text, role, model, chat_id, csrf = sent.text, sent.role, sent.model, sent.chat_id, sent.csrf
 
         def build(user: SignedInCaller) -> Response:
             form = {"text": text, "role": role, "model": model}
@@ -282,56 +283,30 @@ def register(app: FastAPI, kit: Kit) -> None:
         return kit.cabinet(request, build)
 
     @app.post("/tools/stream")
-    async def stream(
-        request: Request,
-        tool: str = Form(""),
-        text: str = Form(""),
-        role: str = Form(""),
-        model: str = Form(""),
-        chat_id: str = Form(""),
-        csrf: str = Form(""),
-    ) -> Response:
+    async def stream(request: Request, sent: Annotated[ToolForm, Form()]) -> Response:
         """The answer as it is written, for portal.js: the same form as the tool's page, the same checks."""
+        tool, text, role, model, chat_id = sent.tool, sent.text, sent.role, sent.model, sent.chat_id
         session = kit.keys.open(request.cookies.get(SESSION_COOKIE))
         t = t_of(request)
+        signed_out = Notice(t("errors.session_ended"), ("/sign-in", t("nav.sign_in")))
         if session is None or tool not in TOOLS:
-            return _events(
-                [
-                    (
-                        "refused",
-                        _notice_html(
-                            kit, request, Notice(t("errors.session_ended"), ("/sign-in", t("nav.sign_in")))
-                        ),
-                    )
-                ],
-                401,
-            )
+            return _refused(kit, request, signed_out, 401)
         user = SignedInCaller(kit.api, session)
-        refused = checked(request, csrf, text, chat_id)
+        refused = checked(request, sent.csrf, text, chat_id)
         if refused is not None:
-            return _events([("refused", _notice_html(kit, request, refused))], 400)
+            return _refused(kit, request, refused, 400)
         try:
             history = await run_in_threadpool(history_of, user, chat_id) if tool == CHAT else []
             chosen = await run_in_threadpool(model_for, user, role, model)
             body = completion_body(text, role, chosen, chat_id, history) | {"stream": True}
             upstream = await user.stream("POST", COMPLETIONS, body)
         except SignedOut:
-            return _events(
-                [
-                    (
-                        "refused",
-                        _notice_html(
-                            kit, request, Notice(t("errors.session_ended"), ("/sign-in", t("nav.sign_in")))
-                        ),
-                    )
-                ],
-                401,
-            )
+            return _refused(kit, request, signed_out, 401)
         except ApiError as exc:
             plans = None
             if exc.code == "model_not_in_plan":
                 plans = await run_in_threadpool(kit.api.call, "GET", "/api/v1/plans")
-            return _events([("refused", _notice_html(kit, request, notice(request, exc, model, plans)))], 200)
+            return _refused(kit, request, notice(request, exc, model, plans), 200)
 
         async def events() -> AsyncIterator[str]:
             written: list[str] = []
@@ -370,10 +345,10 @@ def _event(name: str, data: str) -> str:
     return f"event: {name}\ndata: {json.dumps(data) if name != 'delta' else data}\n\n"
 
 
-def _events(events: list[tuple[str, str]], status: int) -> Response:
-    return Response(
-        "".join(_event(n, d) for n, d in events), status_code=status, media_type="text/event-stream"
-    )
+def _refused(kit: Kit, request: Request, notice: Notice, status: int) -> Response:
+    """The stream's one event when it is refused before any answer: the worded refusal."""
+    html = _notice_html(kit, request, notice)
+    return Response(_event("refused", html), status_code=status, media_type="text/event-stream")
 
 
 def _notice_html(kit: Kit, request: Request, notice: Notice) -> str:

@@ -1,6 +1,7 @@
 """The analytics queries that the panel and the analytics API share, on the serving copy only.
 
-Each takes a date range (UTC days, both ends included; None: unbounded; `catalogue_usage` is all time) and
+Each takes a date range (UTC days, both ends included; None: unbounded; `catalogue_usage` and
+`intent_examples` are of the whole publication) and
 returns a DataFrame whose columns are the API's and the CSV's. Periods: `day`, `week` (Monday) or `month`,
 labelled by their first calendar day; a week or month that the range cuts counts only its days inside the
 range, on every endpoint (decision 0042). Series have a row for every day of the warehouse's day spine
@@ -433,6 +434,92 @@ def response_cache(
     except duckdb.CatalogException:
         row = {"hits": 0, "misses": 0, "hit_ratio": None, "saved_cost_usd": 0}
     return {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+
+
+def _intent_filters(role_id: str | None, model_id: str | None) -> tuple[str, list]:
+    """`AND role_id = ? AND model_id = ?` for the filters given (None: every role or model)."""
+    sql, params = "", []
+    for column, value in (("role_id", role_id), ("model_id", model_id)):
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    return sql, params
+
+
+def intents(
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    role_id: str | None = None,
+    model_id: str | None = None,
+    limit: int = 20,
+    path: Path | None = None,
+) -> pd.DataFrame:
+    """The top intents of the range (marts.mart_intents_daily, decision 0055): per topic of the last intents
+    run, its name (top terms), the users' requests in chats and their share of the range's requests, most
+    asked first; optionally of one assistant role or model ('(none)': a chat without a role, a request
+    without an answer)."""
+    where, params = _intent_filters(role_id, model_id)
+    return _query(
+        f"""
+        SELECT topic_id, topic_name, sum(requests)::BIGINT AS requests,
+               round(sum(requests) / sum(sum(requests)) OVER (), 4) AS share
+        FROM marts.mart_intents_daily WHERE {_range("day")}{where}
+        GROUP BY topic_id, topic_name ORDER BY requests DESC, topic_id LIMIT ?
+        """,
+        [*_range_params(start, end), *params, max(0, int(limit))],
+        path,
+    )
+
+
+def intent_dimensions(
+    start: date | None = None, end: date | None = None, *, path: Path | None = None
+) -> pd.DataFrame:
+    """The assistant roles and models of the range's requests in chats ('(none)' included), with their
+    requests: what the intents can be narrowed to."""
+    return _query(
+        "SELECT role_id, model_id, sum(requests)::BIGINT AS requests FROM marts.mart_intents_daily "
+        f"WHERE {_range('day')} GROUP BY ALL ORDER BY requests DESC, role_id, model_id",
+        _range_params(start, end),
+        path,
+    )
+
+
+def intents_daily(
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    topic_ids: list[int] | None = None,
+    role_id: str | None = None,
+    model_id: str | None = None,
+    path: Path | None = None,
+) -> pd.DataFrame:
+    """Requests per UTC day and topic in the range (the trend of each intent), of the topics given (None:
+    all); a day without a topic's requests has no row for it."""
+    where, params = _intent_filters(role_id, model_id)
+    if topic_ids is not None:
+        where += " AND list_contains(?, topic_id)"
+        params.append([int(t) for t in topic_ids])
+    return _query(
+        f"""
+        SELECT day, topic_id, topic_name, sum(requests)::BIGINT AS requests
+        FROM marts.mart_intents_daily WHERE {_range("day")}{where}
+        GROUP BY day, topic_id, topic_name ORDER BY day, topic_id
+        """,
+        [*_range_params(start, end), *params],
+        path,
+    )
+
+
+def intent_examples(topic_ids: list[int] | None = None, *, path: Path | None = None) -> pd.DataFrame:
+    """Up to five example requests of each topic (cut to 200 characters, nearest the topic's centre first),
+    of the topics given (None: all)."""
+    return _query(
+        "SELECT topic_id, topic_name, example_rank, snippet FROM marts.mart_intent_examples "
+        "WHERE ? IS NULL OR list_contains(?, topic_id) ORDER BY topic_id, example_rank",
+        [None if topic_ids is None else [int(t) for t in topic_ids]] * 2,
+        path,
+    )
 
 
 def kpis(

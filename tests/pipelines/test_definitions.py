@@ -37,6 +37,9 @@ def test_the_definitions_hold_extract_dbt_and_publish_with_dbt_tests_as_checks()
         "marts/mart_active_users_daily",
         "marts/mart_retention_weekly",
         "marts/daily_usage",
+        "raw/intent_requests",
+        "marts/mart_intents_daily",
+        "marts/mart_intent_examples",
         "serving_warehouse",
     } <= keys
     assert not any("api_key" in key or "password" in key for key in keys)

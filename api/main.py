@@ -21,6 +21,7 @@ from api.auth.router import router as auth_router
 from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
 from api.calls.router import router as calls_router
+from api.catalogue.cache_router import router as cache_router
 from api.catalogue.guardrails_router import router as guardrails_router
 from api.catalogue.models_router import router as models_router
 from api.catalogue.providers_router import router as providers_router
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(roles_router)
     app.include_router(playground_router)
     app.include_router(guardrails_router)
+    app.include_router(cache_router)
     app.include_router(flags_router)
     app.include_router(alerts_router)
     app.include_router(notifications_router)

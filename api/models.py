@@ -5,6 +5,7 @@ from api.alerts.models import AlertEvent, AlertRule
 from api.audit.models import AuditEntry
 from api.auth.models import ApiKey, AuthSession, OneTimeToken, RecoveryCode, RefreshToken
 from api.billing.models import LedgerEntry
+from api.cache.models import CachedResponse, CacheRule
 from api.catalogue.models import (
     AssistantRole,
     AssistantRoleVersion,
@@ -51,6 +52,8 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Broadcast",
+    "CacheRule",
+    "CachedResponse",
     "Chat",
     "CompletionFeedback",
     "EmailMessage",

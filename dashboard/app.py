@@ -36,6 +36,7 @@ PAGES = {
     "playground": ("catalogue", ":material/science:", "catalogue:write"),
     "providers": ("catalogue", ":material/key:", "providers:write"),
     "plans": ("catalogue", ":material/workspace_premium:", "users:read"),
+    "cache": ("catalogue", ":material/cached:", "analytics:read"),
     "settings": ("system", ":material/settings:", "settings:write"),
     # catalogue pages
     "notifications": ("messaging", ":material/send:", "notifications:send"),

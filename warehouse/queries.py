@@ -417,6 +417,25 @@ def feedback(
     )
 
 
+def response_cache(
+    start: date | None = None, end: date | None = None, *, path: Path | None = None
+) -> dict[str, float | None]:
+    """The response cache over [start, end] (marts.mart_response_cache_daily, decision 0057): hits, misses,
+    the hit ratio (None without a cached call) and the provider cost the hits saved (USD). A serving copy
+    published before the mart existed has none: nothing cached, as far as it knows."""
+    sql = f"""
+        SELECT coalesce(sum(hits), 0)::BIGINT AS hits, coalesce(sum(misses), 0)::BIGINT AS misses,
+               sum(hits) / nullif(sum(hits) + sum(misses), 0) AS hit_ratio,
+               coalesce(sum(saved_cost_usd), 0) AS saved_cost_usd
+        FROM marts.mart_response_cache_daily WHERE {_range("day")}
+    """
+    try:
+        row = _query(sql, _range_params(start, end), path).iloc[0].to_dict()
+    except duckdb.CatalogException:
+        row = {"hits": 0, "misses": 0, "hit_ratio": None, "saved_cost_usd": 0}
+    return {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+
+
 def _intent_filters(role_id: str | None, model_id: str | None) -> tuple[str, list]:
     """`AND role_id = ? AND model_id = ?` for the filters given (None: every role or model)."""
     sql, params = "", []

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
+from api.cache import service as response_cache
 from api.catalogue import repository as repo
 from api.catalogue.errors import (
     InvalidHeader,
@@ -522,7 +523,9 @@ async def role_usage(session: AsyncSession, role_id: str) -> dict[str, Any]:
 
 
 async def _check_target(session: AsyncSession, scope: str, target: str) -> None:
-    found = await (repo.role(session, target) if scope == "role" else repo.plan(session, target))
+    """A 404 unless the role, plan or model named exists."""
+    lookup = {"role": repo.role, "plan": repo.plan, "model": repo.model}[scope]
+    found = await lookup(session, target)
     if found is None:
         raise NotFound(f"there is no {scope} {target!r}")
 
@@ -551,4 +554,17 @@ async def delete_guardrails(
     await audit.commit_audited(
         session, staff, "guardrails.delete", target_type=scope, target_id=target, before=before, after={},
         at=at, context=context, after_commit=cache.invalidate,
+    )  # fmt: skip
+
+
+async def save_cache_rule(
+    session: AsyncSession, staff: Account, scope: str, target: str, ttl_seconds: int, shared: bool, *,
+    at: datetime, context: AuditContext, cache: CatalogueCache,
+) -> dict[str, Any]:  # fmt: skip
+    """Turn a model's or a role's response cache on, audited (docs/decisions/0057); in use from the next
+    completion once committed."""
+    await _check_target(session, scope, target)
+    return await response_cache.save_rule(
+        session, staff, scope, target, ttl_seconds, shared, at=at, context=context,
+        after_commit=cache.invalidate,
     )  # fmt: skip

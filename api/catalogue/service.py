@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Plan
 from api.billing.service import CreditRate, credit_rate
+from api.cache import service as response_cache
+from api.cache.service import CacheRules
 from api.catalogue import repository
 from api.catalogue.models import Provider
 from api.core.crypto import Encryptor
@@ -170,6 +172,8 @@ class Catalogue:
     balance_low_below: Decimal | None = None
     # The roles' and plans' guardrails, compiled (docs/decisions/0056): a call reads them here, not the DB.
     guardrails: Guardrails = field(default_factory=Guardrails)
+    # The models' and roles' response cache rules and what a hit takes (docs/decisions/0057).
+    cache: CacheRules = field(default_factory=CacheRules)
 
     def plan(self, code: str) -> PlanSpec | None:
         return self.plans.get(code)
@@ -275,8 +279,9 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     rate = await credit_rate(session)
     balance_low_below = await notify.balance_low_threshold(session)
     policies = await guardrails.load(session)
+    cache = await response_cache.load(session)
     await session.commit()  # end the read
-    return Catalogue(models, roles, plans, rate, balance_low_below, policies)
+    return Catalogue(models, roles, plans, rate, balance_low_below, policies, cache)
 
 
 class CatalogueCache:

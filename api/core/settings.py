@@ -115,6 +115,9 @@ class Settings(DatabaseSettings):
     # many connections (api/gateway/fastlane.py); false: through the ORM session, as on SQLite.
     fast_lane: bool = True
     fast_lane_pool_size: int = Field(default=20, ge=1, le=1000)
+    # The response cache (api/cache/, docs/decisions/0057) keeps at most this many answers: storing one
+    # more removes the expired ones, then the oldest.
+    response_cache_max_entries: int = Field(default=10_000, ge=1, le=10_000_000)
     # Private networks that provider base URLs and alert webhooks may reach (api/core/egress.py): CIDRs or
     # addresses, comma-separated ("127.0.0.1,10.0.0.0/8" for a local Ollama and vLLM on the LAN). Empty:
     # public addresses only (never loopback, link-local cloud metadata, private, reserved).

@@ -39,6 +39,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.accounts.models import Account
 from api.billing import service as billing
 from api.billing.service import CreditRate
+from api.cache.models import CachedResponse
+from api.cache.service import CacheCall
 from api.catalogue.service import ModelSpec, PlanSpec
 from api.chats import repository as chats
 from api.chats.models import Chat, Message
@@ -129,6 +131,8 @@ class Prepared:
     chat_id: uuid.UUID | None = None
     chat_created: bool = False
     role_version: int | None = None  # the version of the call's role (none: no role), on its success event
+    cache: CacheCall | None = None  # the response cache's part in the call (None: off for it)
+    hit: CachedResponse | None = None  # the kept answer that served the call: no provider is called
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,13 @@ class Outcome:
     status: str = "ok"  # ok | disconnected (a stream whose client left after the first token)
     error_code: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    # The USD the credits are charged for, when not `cost_usd`: a cache hit that costs credits (its stored
+    # cost) while no provider was paid (`cost_usd` 0).
+    charge_usd: Decimal | None = None
+
+    @property
+    def charged_usd(self) -> Decimal:
+        return self.cost_usd if self.charge_usd is None else self.charge_usd
 
     def event(self, prepared: Prepared) -> dict[str, Any]:
         """The fields of the call's `llm.call_succeeded` (its credits aside: the settlement knows them)."""
@@ -289,7 +300,7 @@ class PortableBooks:
         used = outcome.input_tokens + outcome.output_tokens
         await quotas.add(session, account.id, token_counts(used - prepared.bound.total, at))
         credits = await _settle_charge(
-            session, account, prepared.call, prepared.charge, outcome.cost_usd, ctx, at
+            session, account, prepared.call, prepared.charge, outcome.charged_usd, ctx, at
         )
         await _store_outcome(session, account, prepared, outcome, ctx, at)
         record(

@@ -212,7 +212,7 @@ class FastBooks:
                 properties={"reference": charge.reference},
             )  # fmt: skip
             events.insert(0, charged)
-        actual = charge.rate.credits_for_usd(outcome.cost_usd) if paid else None
+        actual = charge.rate.credits_for_usd(outcome.charged_usd) if paid else None
         tokens = outcome.input_tokens + outcome.output_tokens - prepared.bound.total  # used minus reserved
         with _available():
             credits = await self._pool.fetchval(

@@ -120,23 +120,22 @@ async def chat_completions(
     async with request.app.state.db.sessionmaker() as session:
         if body.stream:  # Server-sent events; an Idempotency-Key does not apply to streams
             prepared = await service.prepare(
-                session, gateway, account, ctx=ctx, at=utcnow(), **_call_args(request, body)
+                session, gateway, account, ctx=ctx, at=utcnow(), stream=True, **_call_args(request, body)
             )
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            if prepared.hit is not None:  # the response cache answers: no provider, settled already
+                return _event_stream(streaming.replay(prepared, include_usage=include_usage, at=utcnow()))
             events = streaming.run(
                 gateway,
                 request.app.state.db.sessionmaker,
                 account,
                 prepared,
-                include_usage=bool(body.stream_options and body.stream_options.include_usage),
+                include_usage=include_usage,
                 wait_disconnect=partial(_wait_disconnect, request),
                 ctx=ctx,
                 at=utcnow(),
             )
-            return streaming.ClosingStreamingResponse(
-                events,
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
+            return _event_stream(events)
 
         async def produce() -> ChatCompletionOut:
             return await _complete(request, body, account, session, gateway, ctx)
@@ -145,6 +144,14 @@ async def chat_completions(
     if isinstance(answer, ChatCompletionOut):  # sent as is: FastAPI would validate the model once more
         return Response(answer.model_dump_json(), media_type="application/json")
     return answer
+
+
+def _event_stream(events) -> streaming.ClosingStreamingResponse:
+    return streaming.ClosingStreamingResponse(
+        events,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 async def _wait_disconnect(request: Request) -> None:

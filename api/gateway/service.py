@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
 from api.billing.service import CreditRate, InsufficientBalance
+from api.cache import service as response_cache
 from api.catalogue.service import (
     Catalogue,
     CatalogueCache,
@@ -294,8 +295,12 @@ async def prepare(
     role: str | None = None,
     fault: str | None = None,
     chat_id: uuid.UUID | None = None,
+    stream: bool = False,
 ) -> Prepared:
-    """Resolve role, model and parameters, then transaction 1: take the quota and reserve the credits."""
+    """Resolve role, model and parameters, then transaction 1: take the quota and reserve the credits. A
+    call the response cache answers (`Prepared.hit`) is settled here too: what it takes is the staff's
+    setting (docs/decisions/0057), and no provider is called."""
+    started = time.perf_counter()
     catalogue = await gateway.catalogue.get(session)
     persona = catalogue.role(role) if role else None
     model = model or (persona.default_model if persona else None)
@@ -325,29 +330,83 @@ async def prepare(
         messages = [ChatMessage("system", persona.system_prompt), *messages]
     params = _fit_context(spec, messages, params)
 
+    role_version = persona.version if persona else None
+    cache = response_cache.call_for(
+        catalogue.cache, spec.id, call["role_id"], role_version, account.id, chat_id, messages, params
+    )
+    hit = await response_cache.lookup(session, cache, at) if cache is not None else None
+    taking = catalogue.cache.hits_take if hit is not None else "full"
+
     # Transaction 1: take the quota, the chat's message slots and the credits (each atomic), committed
     # before any provider is called; a refusal of any leaves nothing taken.
     bound = usage_bound(messages, spec.context_length, params.max_tokens)
     reserved = _worst_case(spec, catalogue.credit_rate, bound, at)
+    if hit is not None and reserved is not None:  # a hit costs its stored cost, or nothing
+        reserved = catalogue.credit_rate.credits_for_usd(hit.cost_usd) if taking == "full" else None
     settings = gateway.settings
-    taken = await gateway.books.take(
-        session, account, plan=plan, tokens=_token_quotas(plan, at), requests=_request_quota(plan, at),
-        reserve_tokens=bound.total, reserve=reserved, reference=reference.hex, model_id=spec.id,
-        chat_id=chat_id, messages=messages, at=at, role_id=persona.id if persona else None,
-    )  # fmt: skip
-    if taken.refused is not None:
-        await _refuse_limit(session, settings, account, taken.refused, ctx, at, bound.total)
-    if taken.refusal is not None:
-        await _refused(session, call, taken.refusal, ctx, at)
-    if taken.insufficient:
-        await _refused(session, call, _insufficient(reserved), ctx, at)
+    balance = chat_created = None
+    if taking != "none":
+        taken = await gateway.books.take(
+            session, account, plan=plan, tokens=_token_quotas(plan, at), requests=_request_quota(plan, at),
+            reserve_tokens=bound.total, reserve=reserved, reference=reference.hex, model_id=spec.id,
+            chat_id=chat_id, messages=messages, at=at, role_id=persona.id if persona else None,
+        )  # fmt: skip
+        if taken.refused is not None:
+            await _refuse_limit(session, settings, account, taken.refused, ctx, at, bound.total)
+        if taken.refusal is not None:
+            await _refused(session, call, taken.refusal, ctx, at)
+        if taken.insufficient:
+            await _refused(session, call, _insufficient(reserved), ctx, at)
+        balance, chat_created = taken.balance, taken.chat_created
     if redactions is not None:  # the call goes ahead with personal data taken out: say so (counts only)
         guardrails.record_redacted(session, call, *redactions, reference, ctx, at)
         await session.commit()
-    charge = _charge(reference.hex, reserved, catalogue, taken.balance, settings)
-    return Prepared(
-        spec, params, messages, call, charge, reference, bound, chat_id, taken.chat_created,
-        persona.version if persona else None,
+    charge = _charge(reference.hex, reserved, catalogue, balance, settings)
+    prepared = Prepared(
+        spec, params, messages, call, charge, reference, bound, chat_id, bool(chat_created), role_version,
+        cache, hit,
+    )  # fmt: skip
+    if hit is not None:
+        await _settle_hit(session, gateway, account, prepared, taking, stream, started, ctx, at)
+    return prepared
+
+
+async def _settle_hit(
+    session: AsyncSession, gateway: Gateway, account: Account, prepared: Prepared, taking: str, stream: bool,
+    started: float, ctx: RequestContext, at: datetime,
+) -> None:  # fmt: skip
+    """A call the cache answered: its `llm.call_succeeded` (provider "cache", cost 0, the cost it saved),
+    settled through the books like any answer, or (`taking` "none": nothing was taken) recorded alone."""
+    hit = prepared.hit
+    properties = {"cache": "hit", "saved_cost_usd": str(hit.cost_usd), **({"stream": True} if stream else {})}
+    outcome = Outcome(
+        provider=response_cache.PROVIDER, input_tokens=hit.input_tokens, output_tokens=hit.output_tokens,
+        cost_usd=Decimal(0), latency_ms=int((time.perf_counter() - started) * 1000), answer=hit.answer,
+        properties=properties, charge_usd=hit.cost_usd if taking == "full" else None,
+    )  # fmt: skip
+    if taking == "none":
+        record(session, EventType.LLM_CALL_SUCCEEDED, at=at, ctx=ctx, **outcome.event(prepared))
+        await session.commit()
+        return
+    await gateway.books.settle(session, account, prepared, outcome, ctx, at)
+
+
+def cache_properties(prepared: Prepared) -> dict[str, str]:
+    """A miss's mark on its `llm.call_succeeded` (with the hits', what the hit ratio counts)."""
+    return {} if prepared.cache is None else {"cache": "miss"}
+
+
+async def keep_answer(
+    session: AsyncSession, gateway: Gateway, prepared: Prepared, outcome: Outcome, finish_reason: str,
+    at: datetime,
+) -> None:  # fmt: skip
+    """After a miss's settlement: keep its answer for the next identical request."""
+    if prepared.cache is None or outcome.status != "ok" or outcome.error_code is not None:
+        return
+    await response_cache.store(
+        session, prepared.cache, answer=outcome.answer, finish_reason=finish_reason,
+        input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
+        at=at, max_entries=gateway.settings.response_cache_max_entries,
     )  # fmt: skip
 
 
@@ -412,6 +471,9 @@ async def complete(
 ) -> CompletionResult:
     prepared = await prepare(session, gateway, account, ctx=ctx, at=at, **request)
     spec, params, messages, reference = prepared.spec, prepared.params, prepared.messages, prepared.reference
+    if (hit := prepared.hit) is not None:
+        completion = Completion(hit.answer, hit.input_tokens, hit.output_tokens, hit.finish_reason)
+        return CompletionResult(completion, spec, response_cache.PROVIDER, at, f"chatcmpl-{reference.hex}")
     started = time.perf_counter()
     try:
         completion, provider_id, attempts = await call_with_fallback(
@@ -431,7 +493,7 @@ async def complete(
 
     # Transaction 2 (success): settle the credits to the real cost, record the call with its tokens and
     # its cost at the price in force.
-    properties = {"attempts": attempts} if attempts else {}
+    properties = {**cache_properties(prepared), **({"attempts": attempts} if attempts else {})}
     input_tokens, output_tokens = completion.input_tokens, completion.output_tokens
     if completion.usage_estimated:  # the provider did not say: the most it can have billed
         input_tokens, output_tokens = prepared.bound.billed(completion.content)
@@ -446,6 +508,7 @@ async def complete(
         properties=properties,
     )
     await gateway.books.settle(session, account, prepared, outcome, ctx, at)
+    await keep_answer(session, gateway, prepared, outcome, completion.finish_reason, at)
     return CompletionResult(completion, spec, provider_id, at, f"chatcmpl-{reference.hex}")
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,10 +38,19 @@ from api.accounts.models import Account
 from api.events.outbox import RequestContext
 from api.gateway.books import Books, Outcome
 from api.gateway.bounds import text_floor
-from api.gateway.service import AllProvidersFailed, CallTimeLimit, Gateway, Prepared, ProviderError
+from api.gateway.service import (
+    AllProvidersFailed,
+    CallTimeLimit,
+    Gateway,
+    Prepared,
+    ProviderError,
+    cache_properties,
+    keep_answer,
+)
 from api.providers.base import StreamChunk
 
 log = logging.getLogger("aiadmin.gateway")
+REPLAY_WORDS = 4  # a cache hit streams its answer this many words a chunk
 
 
 class ClientDisconnected(Exception):
@@ -282,7 +292,10 @@ async def _settle(
             await books.refund(session, account, prepared, error, started, ctx, at)
             return
         input_tokens, output_tokens, source = _usage(state, prepared)
-        properties = {"stream": True, **({"attempts": state.attempts} if state.attempts else {})}
+        properties = {
+            "stream": True, **cache_properties(prepared),
+            **({"attempts": state.attempts} if state.attempts else {}),
+        }  # fmt: skip
         if source == "bound":
             properties["usage_estimated"] = True
         if source:
@@ -304,6 +317,31 @@ async def _settle(
             properties=properties,
         )
         await books.settle(session, account, prepared, outcome, ctx, at)
+        if state.outcome == "ok":  # a whole answer only: never one cut short or left by its client
+            await keep_answer(session, gateway, prepared, outcome, state.finish_reason, at)
+
+
+async def replay(prepared: Prepared, *, include_usage: bool, at: datetime) -> AsyncIterator[str]:
+    """A cache hit streamed as a live answer is (settled already, in `prepare`): the role chunk, the
+    stored answer a few words a chunk, the finish reason, the usage if asked for, `[DONE]`."""
+    hit = prepared.hit
+    base = {
+        "id": f"chatcmpl-{prepared.reference.hex}",
+        "object": "chat.completion.chunk",
+        "created": int(at.timestamp()),
+        "model": prepared.spec.id,
+    }
+    yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})
+    words = re.findall(r"\S+\s*|\s+", hit.answer)
+    for start in range(0, len(words), REPLAY_WORDS):
+        text = "".join(words[start : start + REPLAY_WORDS])
+        yield _sse({**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+    yield _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": hit.finish_reason}]})
+    if include_usage:
+        usage = {"prompt_tokens": hit.input_tokens, "completion_tokens": hit.output_tokens}
+        usage["total_tokens"] = hit.input_tokens + hit.output_tokens
+        yield _sse({**base, "choices": [], "usage": usage})
+    yield "data: [DONE]\n\n"
 
 
 async def _close(state: StreamState) -> None:

@@ -88,6 +88,14 @@ ui.metrics(  # one row that wraps: every figure whole, also on a tablet
     ]
 )
 st.caption(i18n.t("overview.vs_previous", start=i18n.day(before_start), end=i18n.day(before_end)))
+cache = load(published, role, "response_cache", start, end)
+if cache["hits"] or cache["misses"]:  # some model or role has its response cache on (decision 0057)
+    ui.metrics(
+        [
+            (i18n.t("overview.cache_hit_ratio"), i18n.percent(cache["hit_ratio"])),
+            (i18n.t("overview.cache_saved_cost"), i18n.number(cache["saved_cost_usd"], 4)),
+        ]
+    )
 
 st.subheader(i18n.t("overview.active_users"))
 series = ["dau", "wau", "mau"] if grain == "day" else ["active_users"]

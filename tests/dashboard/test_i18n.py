@@ -50,6 +50,9 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     ),
     "requests.status_{}": constant("requests", "STATUSES"),
     "moderation.status_{}": constant("moderation", "STATUSES"),
+    "cache.hits_{}": constant("cache", "HITS_TAKE"),
+    "cache.scope_{}": constant("cache", "SCOPES"),
+    "cache.clear_{}": constant("cache", "CLEAR"),
     "roles.tool_{}": tuple(tool or "none" for tool in constant("roles", "TOOLS")),  # None: chat only
     "requests.{}": ("succeeded", "failed"),  # a call's outcome
     "alerts.m_{}": constant("alerts", "METRICS"),

@@ -279,3 +279,23 @@ def test_the_cache_is_bounded_expired_answers_first_then_the_oldest(settings):
     asyncio.run(keep())
     # 1 expired; 3 was kept again last (its new answer replaced the first); 2 was the oldest past two.
     assert sorted(r.answer for r in db_rows(settings, CachedResponse)) == ["answer 3", "answer 4"]
+
+
+def test_turning_a_rule_on_changing_it_and_off_is_audited_with_before_and_after(server, settings):
+    analyst = staff_headers(server.http, settings, "analyst")
+    rule = f"{CACHE}/rules/role/fix-grammar"
+    assert server.http.put(rule, json={"ttl_seconds": 60}, headers=analyst).status_code == 403
+    assert server.http.put(rule, json={"ttl_seconds": 60}, headers=server.admin).status_code == 200
+    assert (
+        server.http.put(rule, json={"ttl_seconds": 120, "shared": True}, headers=server.admin).status_code
+        == 200
+    )
+    assert server.http.delete(rule, headers=analyst).status_code == 403
+    assert server.http.delete(rule, headers=server.admin).status_code in (200, 204)
+    edits = db_rows(settings, AuditEntry, AuditEntry.action == "response_cache.edit")
+    assert [(e.target_id, e.before, e.after) for e in edits] == [
+        ("fix-grammar", {}, {"ttl_seconds": 60, "shared": False}),
+        ("fix-grammar", {"ttl_seconds": 60, "shared": False}, {"ttl_seconds": 120, "shared": True}),
+    ]
+    (deleted,) = db_rows(settings, AuditEntry, AuditEntry.action == "response_cache.delete")
+    assert deleted.target_id == "fix-grammar" and deleted.before == {"ttl_seconds": 120, "shared": True}

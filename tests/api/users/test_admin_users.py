@@ -257,6 +257,16 @@ AUDITED = {
         "test_create_rename_reprice",
     ),
     ("POST", "/api/v1/admin/playground"): ("catalogue.test_playground", "test_an_unsaved_prompt_reaches"),
+    ("DELETE", "/api/v1/admin/cache"): ("gateway.test_response_cache", "test_clearing_by_model_removes"),
+    ("PUT", "/api/v1/admin/cache/settings"): ("gateway.test_response_cache", "test_what_a_hit_takes"),
+    ("PUT", "/api/v1/admin/cache/rules/{scope}/{target}"): (
+        "gateway.test_response_cache",
+        "test_turning_a_rule_on_changing_it_and_off_is_audited",
+    ),
+    ("DELETE", "/api/v1/admin/cache/rules/{scope}/{target}"): (
+        "gateway.test_response_cache",
+        "test_turning_a_rule_on_changing_it_and_off_is_audited",
+    ),
     ("POST", "/api/v1/admin/roles"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
     ("PUT", "/api/v1/admin/roles/{role_id}"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
     ("POST", "/api/v1/admin/roles/{role_id}/rollback"): (

@@ -22,6 +22,7 @@ from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
 from api.calls.router import router as calls_router
 from api.catalogue.cache_router import router as cache_router
+from api.catalogue.experiments_router import router as experiments_router
 from api.catalogue.guardrails_router import router as guardrails_router
 from api.catalogue.models_router import router as models_router
 from api.catalogue.providers_router import router as providers_router
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(providers_router)
     app.include_router(models_router)
     app.include_router(roles_router)
+    app.include_router(experiments_router)
     app.include_router(playground_router)
     app.include_router(guardrails_router)
     app.include_router(cache_router)

@@ -9,6 +9,8 @@ from api.cache.models import CachedResponse, CacheRule
 from api.catalogue.models import (
     AssistantRole,
     AssistantRoleVersion,
+    Experiment,
+    ExperimentVariant,
     LlmModel,
     ModelPrice,
     ModelRoute,
@@ -58,6 +60,8 @@ __all__ = [
     "CompletionFeedback",
     "EmailMessage",
     "ErrorEntry",
+    "Experiment",
+    "ExperimentVariant",
     "GuardrailPolicy",
     "IdempotencyRecord",
     "LedgerEntry",

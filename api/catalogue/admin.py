@@ -368,7 +368,7 @@ async def test_provider(
 # ---------------------------------------------------------------- roles
 
 
-def _content(source: AssistantRole | AssistantRoleVersion | RoleFields) -> dict[str, Any]:
+def role_content(source: AssistantRole | AssistantRoleVersion | RoleFields) -> dict[str, Any]:
     return {name: getattr(source, name) for name in ROLE_CONTENT}
 
 
@@ -402,7 +402,7 @@ async def _new_version(
     return version
 
 
-async def _save(
+async def save_role(
     session: AsyncSession, staff: Account, action: str, role: AssistantRole, before: dict[str, Any],
     fields: RoleFields, *, at: datetime, context: AuditContext, cache: CatalogueCache,
     reason: str | None = None,
@@ -411,15 +411,15 @@ async def _save(
     version = await _new_version(session, staff, role, fields, at)
     await audit.commit_audited(
         session, staff, action, target_type="role", target_id=role.id, before=before,
-        after={**_content(role), "version": version}, at=at, context=context, reason=reason,
+        after={**role_content(role), "version": version}, at=at, context=context, reason=reason,
         after_commit=cache.invalidate,
     )  # fmt: skip
-    return RoleOut(id=role.id, version=version, **_content(role))
+    return RoleOut(id=role.id, version=version, **role_content(role))
 
 
 async def list_roles(session: AsyncSession) -> list[RoleOut]:
     return [
-        RoleOut(id=r.id, version=await repo.latest_role_version(session, r.id), **_content(r))
+        RoleOut(id=r.id, version=await repo.latest_role_version(session, r.id), **role_content(r))
         for r in await repo.roles_by_id(session)
     ]
 
@@ -433,7 +433,7 @@ async def create_role(
     await _check_model(session, body)
     role = AssistantRole(id=body.id, created_at=at, **body.model_dump(exclude={"id"}))
     repo.add_role(session, role)
-    return await _save(session, staff, "role.create", role, {}, body, at=at, context=context, cache=cache)
+    return await save_role(session, staff, "role.create", role, {}, body, at=at, context=context, cache=cache)
 
 
 async def edit_role(
@@ -442,8 +442,10 @@ async def edit_role(
 ) -> RoleOut:  # fmt: skip
     """Replace the role's content: a new version, in use from the next completion."""
     role = await _role(session, role_id)
-    before = _content(role)
-    return await _save(session, staff, "role.edit", role, before, body, at=at, context=context, cache=cache)
+    before = role_content(role)
+    return await save_role(
+        session, staff, "role.edit", role, before, body, at=at, context=context, cache=cache
+    )
 
 
 async def rollback_role(
@@ -455,9 +457,9 @@ async def rollback_role(
     target = next((v for v in await repo.role_versions(session, role_id) if v.version == to_version), None)
     if target is None:
         raise NotFound(f"role {role_id!r} has no version {to_version}")
-    before = _content(role)
-    fields = RoleFields.model_validate(_content(target))
-    return await _save(
+    before = role_content(role)
+    fields = RoleFields.model_validate(role_content(target))
+    return await save_role(
         session, staff, "role.rollback", role, before, fields, at=at, context=context, cache=cache,
         reason=f"to version {to_version}",
     )  # fmt: skip
@@ -469,7 +471,7 @@ async def delete_role(
 ) -> None:  # fmt: skip
     """The role goes (calls naming it get 404 `role_not_found`); its versions stay for the record."""
     role = await _role(session, role_id)
-    before = _content(role)
+    before = role_content(role)
     await repo.remove(session, role)
     await audit.commit_audited(
         session, staff, "role.delete", target_type="role", target_id=role_id, before=before, after={},
@@ -482,7 +484,7 @@ async def role_versions(session: AsyncSession, role_id: str) -> list[VersionOut]
     if not versions:
         raise NotFound(f"no role {role_id!r}")
     return [
-        VersionOut(version=v.version, author_email=v.author_email, created_at=v.created_at, **_content(v))
+        VersionOut(version=v.version, author_email=v.author_email, created_at=v.created_at, **role_content(v))
         for v in versions
     ]
 
@@ -495,7 +497,7 @@ async def role_diff(
     missing = [n for n in (from_version, to_version) if n not in versions]
     if missing:
         raise NotFound(f"role {role_id!r} has no version {missing[0]}")
-    old, new = _content(versions[from_version]), _content(versions[to_version])
+    old, new = role_content(versions[from_version]), role_content(versions[to_version])
     prompt = difflib.unified_diff(
         old["system_prompt"].splitlines(), new["system_prompt"].splitlines(),
         f"version {from_version}", f"version {to_version}", lineterm="",

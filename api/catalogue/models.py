@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -128,3 +130,54 @@ class AssistantRoleVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("role_id", "version", name="uq_role_versions_role_version"),)
+
+
+class Experiment(Base):
+    """An A/B test on a role (docs/decisions/0059): while it runs, each user's calls naming the role get one
+    of its variants, chosen from the experiment's id and the user's (sticky, api/catalogue/experiments.py).
+    At most one experiment per role runs at a time (the partial unique index)."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    role_id: Mapped[str] = mapped_column(ForeignKey("assistant_roles.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | running | paused | stopped
+    winner: Mapped[str | None] = mapped_column(String(1), nullable=True)  # the picked variant's key
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'running', 'paused', 'stopped')", name="ck_experiments_status"),
+        Index(
+            "uq_experiments_running_role",
+            "role_id",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+    )
+
+
+class ExperimentVariant(Base):
+    """One arm of an experiment: a model, a version of the role, or both, with its share of the users.
+    Fixed once created, so that a user's variant stays the same for the experiment's life."""
+
+    __tablename__ = "experiment_variants"
+
+    experiment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(1), primary_key=True)  # A, B, …
+    # Kept by id like a role version's default model: a variant is a record of what was compared.
+    model_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    role_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    weight: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint("weight BETWEEN 1 AND 1000", name="ck_experiment_variants_weight"),
+        CheckConstraint(
+            "model_id IS NOT NULL OR role_version IS NOT NULL", name="ck_experiment_variants_something"
+        ),
+    )

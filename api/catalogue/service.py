@@ -24,7 +24,9 @@ from api.accounts.models import Plan
 from api.billing.service import CreditRate, credit_rate
 from api.cache import service as response_cache
 from api.cache.service import CacheRules
+from api.catalogue import experiments as experiments_
 from api.catalogue import repository
+from api.catalogue.experiments import ExperimentSpec
 from api.catalogue.models import Provider
 from api.core.crypto import Encryptor
 from api.core.egress import Egress
@@ -174,6 +176,8 @@ class Catalogue:
     guardrails: Guardrails = field(default_factory=Guardrails)
     # The models' and roles' response cache rules and what a hit takes (docs/decisions/0057).
     cache: CacheRules = field(default_factory=CacheRules)
+    # The running experiments by role id (docs/decisions/0059): a call picks its variant from these.
+    experiments: dict[str, ExperimentSpec] = field(default_factory=dict)
 
     def plan(self, code: str) -> PlanSpec | None:
         return self.plans.get(code)
@@ -204,13 +208,13 @@ class Catalogue:
         usable = []
         for role in sorted(self.roles.values(), key=lambda r: (r.name.casefold(), r.id)):
             default = role.default_model
-            if default is not None and not self._callable_on(default, tiers):
+            if default is not None and not self.callable_on(default, tiers):
                 default = None
             if default is not None or offered:
                 usable.append((role, default))
         return usable
 
-    def _callable_on(self, model_id: str, tiers: frozenset[str]) -> bool:
+    def callable_on(self, model_id: str, tiers: frozenset[str]) -> bool:
         """Whether `callable` accepts the model on these tiers: one rule, so the list and a call agree."""
         try:
             self.callable(model_id, tiers, plan="")
@@ -280,8 +284,9 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     balance_low_below = await notify.balance_low_threshold(session)
     policies = await guardrails.load(session)
     cache = await response_cache.load(session)
+    experiments = await experiments_.running(session)
     await session.commit()  # end the read
-    return Catalogue(models, roles, plans, rate, balance_low_below, policies, cache)
+    return Catalogue(models, roles, plans, rate, balance_low_below, policies, cache, experiments)
 
 
 class CatalogueCache:

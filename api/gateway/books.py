@@ -133,6 +133,8 @@ class Prepared:
     role_version: int | None = None  # the version of the call's role (none: no role), on its success event
     cache: CacheCall | None = None  # the response cache's part in the call (None: off for it)
     hit: CachedResponse | None = None  # the kept answer that served the call: no provider is called
+    # The call's experiment and variant (docs/decisions/0059), on its success or failure event; None: none.
+    experiment: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,11 +172,11 @@ class Outcome:
             "error_code": self.error_code,
             # The role's version joins in properties (the columns are the contract's, extended rarely): what
             # feedback on the call is counted by (docs/decisions/0054).
-            "properties": (
-                self.properties
-                if prepared.role_version is None
-                else {**self.properties, "role_version": prepared.role_version}
-            ),
+            "properties": {
+                **self.properties,
+                **({} if prepared.role_version is None else {"role_version": prepared.role_version}),
+                **(prepared.experiment or {}),
+            },
         }
 
 
@@ -374,6 +376,7 @@ class PortableBooks:
             # the error log find a failed call by either (docs/decisions/0043-request-explorer.md).
             properties={
                 "reference": prepared.reference.hex,
+                **(prepared.experiment or {}),
                 **({"request_id": ctx.request_id} if ctx.request_id else {}),
                 **({"attempts": attempts} if attempts else {}),
             },

@@ -303,10 +303,11 @@ async def prepare(
     started = time.perf_counter()
     catalogue = await gateway.catalogue.get(session)
     persona = catalogue.role(role) if role else None
+    plan = catalogue.plan(account.plan_code)
+    persona, model, experiment = _experiment(catalogue, persona, model, account, plan)
     model = model or (persona.default_model if persona else None)
     if not model:
         raise ModelRequired("name a `model` (or an assistant role that has a default model)")
-    plan = catalogue.plan(account.plan_code)
     spec = catalogue.callable(model, plan.tiers if plan else frozenset(), account.plan_code)
     if max_tokens is not None and max_tokens > spec.max_output_tokens:
         raise MaxTokensTooLarge(f"{spec.id!r} writes at most {spec.max_output_tokens} tokens per answer")
@@ -364,11 +365,42 @@ async def prepare(
     charge = _charge(reference.hex, reserved, catalogue, balance, settings)
     prepared = Prepared(
         spec, params, messages, call, charge, reference, bound, chat_id, bool(chat_created), role_version,
-        cache, hit,
+        cache, hit, experiment,
     )  # fmt: skip
     if hit is not None:
         await _settle_hit(session, gateway, account, prepared, taking, stream, started, ctx, at)
     return prepared
+
+
+def _experiment(
+    catalogue: Catalogue, persona: RoleSpec | None, model: str | None, account: Account, plan: PlanSpec | None
+) -> tuple[RoleSpec | None, str | None, dict[str, str] | None]:
+    """The role's running experiment, if any, applied to the call (docs/decisions/0059): the user's variant
+    (sticky, `ExperimentSpec.variant_for`) replaces the role's content with its version's and the model
+    with its own, unless the caller named a model: the caller's model is kept (a client that asks for a
+    model gets it), the variant's version still applies, and the event says `experiment_model: caller`;
+    or unless the caller's plan may not call the variant's model: the role's model is used, and the event
+    says `experiment_model: plan` (an experiment never refuses a call the role alone would answer).
+    Returns the role, the model and what the call's events carry (None: no experiment)."""
+    experiment = catalogue.experiments.get(persona.id) if persona else None
+    if experiment is None:
+        return persona, model, None
+    variant = experiment.variant_for(account.id)
+    marks = {"experiment_id": str(experiment.id), "variant": variant.key}
+    if variant.content is not None:
+        prompt, default_model, params = variant.content
+        persona = replace(
+            persona, system_prompt=prompt, default_model=default_model, default_params=params,
+            version=variant.role_version,
+        )  # fmt: skip
+    if variant.model_id is not None and variant.model_id != model:
+        if model is not None:
+            marks["experiment_model"] = "caller"
+        elif not catalogue.callable_on(variant.model_id, plan.tiers if plan else frozenset()):
+            marks["experiment_model"] = "plan"
+        else:
+            model = variant.model_id
+    return persona, model, marks
 
 
 async def _settle_hit(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 
 from api.core.db import make_sync_engine
 from api.core.settings import Settings
@@ -285,6 +285,25 @@ def events_of(settings: Settings, type_: str) -> list:
             )
     finally:
         engine.dispose()
+
+
+def relay_only(settings: Settings, url: str, *extra) -> None:
+    """mock-small and mock-large served by the HTTP mock provider at `url` only (provider `relay`, no
+    fallback to the in-process mock), 100 calls a day on the free plan, and `extra` statements."""
+    from api.accounts.models import Plan
+    from api.catalogue.models import ModelRoute
+
+    db_execute(
+        settings,
+        update(Plan).where(Plan.code == "free").values(daily_requests=100),
+        delete(ModelRoute).where(ModelRoute.provider_id == "mock"),
+        http_provider_row(settings, "relay", f"{url}/v1", priority=1),
+        *(
+            insert(ModelRoute).values(model_id=m, provider_id="relay", provider_model=m)
+            for m in ("mock-small", "mock-large")
+        ),
+        *extra,
+    )
 
 
 def http_provider_row(

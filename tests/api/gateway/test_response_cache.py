@@ -12,14 +12,14 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select, update
 
-from api.accounts.models import Account, Plan
+from api.accounts.models import Account
 from api.audit.models import AuditEntry
 from api.cache import service as response_cache
 from api.cache.models import CachedResponse
 from api.cache.service import CacheCall
-from api.catalogue.models import ModelRoute, Provider
+from api.catalogue.models import Provider
 from api.catalogue.service import sealed_headers
 from api.core.crypto import Encryptor
 from api.core.db import Database
@@ -34,7 +34,7 @@ from tests.support.api import (
     db_scalar,
     events_of,
     grant_credits,
-    http_provider_row,
+    relay_only,
     sign_up,
     staff_headers,
     wait_for_events,
@@ -48,14 +48,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 def server(settings, upstream):
     """The API with mock-small and mock-large served by the HTTP mock provider only (no fallback to the
     in-process mock), the catalogue read on every call, and 100 calls a day on the free plan."""
-    db_execute(
-        settings,
-        update(Plan).where(Plan.code == "free").values(daily_requests=100),
-        delete(ModelRoute).where(ModelRoute.provider_id == "mock"),
-        http_provider_row(settings, "relay", f"{upstream.url}/v1", priority=1),
-        insert(ModelRoute).values(model_id="mock-small", provider_id="relay", provider_model="mock-small"),
-        insert(ModelRoute).values(model_id="mock-large", provider_id="relay", provider_model="mock-large"),
-    )
+    relay_only(settings, upstream.url)
     live_settings = settings.model_copy(update={"catalogue_cache_seconds": 0})
     with LiveServer(create_app(live_settings)) as live, httpx.Client(base_url=live.url) as http:
         live.http, live.settings = http, settings

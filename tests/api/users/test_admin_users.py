@@ -267,6 +267,26 @@ AUDITED = {
         "gateway.test_response_cache",
         "test_turning_a_rule_on_changing_it_and_off_is_audited",
     ),
+    ("POST", "/api/v1/admin/experiments"): (
+        "gateway.test_experiments",
+        "test_transitions_conflicts_winner_and_audit",
+    ),
+    ("POST", "/api/v1/admin/experiments/{experiment_id}/start"): (
+        "gateway.test_experiments",
+        "test_transitions_conflicts_winner_and_audit",
+    ),
+    ("POST", "/api/v1/admin/experiments/{experiment_id}/pause"): (
+        "gateway.test_experiments",
+        "test_transitions_conflicts_winner_and_audit",
+    ),
+    ("POST", "/api/v1/admin/experiments/{experiment_id}/stop"): (
+        "gateway.test_experiments",
+        "test_transitions_conflicts_winner_and_audit",
+    ),
+    ("POST", "/api/v1/admin/experiments/{experiment_id}/winner"): (
+        "gateway.test_experiments",
+        "test_transitions_conflicts_winner_and_audit",
+    ),
     ("POST", "/api/v1/admin/roles"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
     ("PUT", "/api/v1/admin/roles/{role_id}"): ("catalogue.test_admin_roles", "test_versions_diff_rollback"),
     ("POST", "/api/v1/admin/roles/{role_id}/rollback"): (

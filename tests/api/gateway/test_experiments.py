@@ -16,7 +16,9 @@ from sqlalchemy import select, update
 from api.accounts.models import Account
 from api.audit.models import AuditEntry
 from api.catalogue.experiments import assign
-from api.catalogue.models import LlmModel
+from api.catalogue.models import LlmModel, Provider
+from api.catalogue.service import sealed_headers
+from api.core.crypto import Encryptor
 from api.main import create_app
 from tests.support.api import (
     LiveServer,
@@ -138,6 +140,16 @@ def test_each_call_carries_its_users_variant_and_gets_its_model_and_prompt(serve
     (event,) = [e for e in events_of(settings, "llm.call_succeeded") if e.user_id == user_id]
     assert event.properties["variant"] == key
     assert event.properties.get("experiment_model") == ("caller" if key == "B" else None)
+
+    # A failed call carries its variant too.
+    failing = sealed_headers({"X-Mock-Status": "503"}, Encryptor(settings))
+    relay = update(Provider).where(Provider.id == "relay")
+    db_execute(settings, relay.values(extra_headers_encrypted=failing))
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(messages=QUESTION, model=ROLE_MODEL, **AS_PIRATE)
+    db_execute(settings, relay.values(extra_headers_encrypted=None))
+    (failed,) = events_of(settings, "llm.call_failed")
+    assert (failed.properties["experiment_id"], failed.properties["variant"]) == (experiment["id"], key)
 
     # A variant's model that the caller's plan may not call: the role's own model, said on the event.
     db_execute(settings, update(LlmModel).where(LlmModel.id == "mock-large").values(tier="paid"))

@@ -34,3 +34,29 @@ class RoleExists(Conflict):
 class UnknownModel(AppError):
     status_code = 422
     code = "unknown_model"
+
+
+# Experiments (docs/decisions/0059)
+
+
+class UnknownRole(AppError):
+    status_code = 422
+    code = "unknown_role"
+
+
+class UnknownRoleVersion(AppError):
+    status_code = 422
+    code = "unknown_role_version"
+
+
+class ModelDisabled(AppError):
+    status_code = 422
+    code = "model_disabled"
+
+
+class IllegalTransition(Conflict):
+    code = "experiment_illegal_transition"
+
+
+class RoleHasRunningExperiment(Conflict):
+    code = "experiment_already_running"

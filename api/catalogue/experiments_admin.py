@@ -21,36 +21,20 @@ from api.audit import service as audit
 from api.audit.service import AuditContext
 from api.catalogue import admin
 from api.catalogue import repository as repo
-from api.catalogue.errors import UnknownModel
+from api.catalogue.errors import (
+    IllegalTransition,
+    ModelDisabled,
+    RoleHasRunningExperiment,
+    UnknownModel,
+    UnknownRole,
+    UnknownRoleVersion,
+)
 from api.catalogue.models import AssistantRoleVersion, Experiment, ExperimentVariant
 from api.catalogue.schemas import RoleFields
 from api.catalogue.service import CatalogueCache
-from api.core.errors import AppError, Conflict, NotFound
+from api.core.errors import NotFound
 
 KEYS = "ABCDE"
-
-
-class UnknownRole(AppError):
-    status_code = 422
-    code = "unknown_role"
-
-
-class UnknownRoleVersion(AppError):
-    status_code = 422
-    code = "unknown_role_version"
-
-
-class ModelDisabled(AppError):
-    status_code = 422
-    code = "model_disabled"
-
-
-class IllegalTransition(Conflict):
-    code = "experiment_illegal_transition"
-
-
-class RoleHasRunningExperiment(Conflict):
-    code = "experiment_already_running"
 
 
 class VariantIn(BaseModel):

@@ -10,17 +10,15 @@ from fastapi import APIRouter, Query, Request, status
 
 from api.auth.deps import AnalyticsReader, AuditCtx, CatalogueWriter
 from api.catalogue import experiments_admin as admin
-from api.catalogue.errors import UnknownModel
-from api.catalogue.experiments_admin import (
-    ExperimentIn,
-    ExperimentOut,
+from api.catalogue.errors import (
     IllegalTransition,
     ModelDisabled,
     RoleHasRunningExperiment,
+    UnknownModel,
     UnknownRole,
     UnknownRoleVersion,
-    WinnerIn,
 )
+from api.catalogue.experiments_admin import ExperimentIn, ExperimentOut, WinnerIn
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow

@@ -112,7 +112,7 @@ def test_each_call_carries_its_users_variant_and_gets_its_model_and_prompt(serve
     assert _act(server, experiment["id"], "start").json()["status"] == "running"
 
     seen: dict[str, openai.OpenAI] = {}
-    for n in range(12):  # users until both variants have one (each is a coin toss)
+    for n in range(40):  # users until both variants have one (each a coin toss: all 40 alike, 1 in 2**39)
         client, user_id = _user(server, f"user{n}@example.com")
         key = "AB"[assign(uuid.UUID(experiment["id"]), user_id, [1, 1])]
         calls = 20 if not seen else 1  # the first user's 20 calls show stickiness

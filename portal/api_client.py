@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,15 @@ class ApiError(Exception):
         self.code = code
         self.message = message
         self.extra = extra or {}
+
+
+def path_id(raw: str, what: str) -> str:
+    """A UUID from a form or an address, as it goes into an API path; not one: the refusal the API gives
+    for an id it does not know (404 not_found), so nothing malformed reaches the API."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(404, "not_found", f"no such {what}") from None
 
 
 class ApiClient:

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from portal import history, i18n, inbox, security, tools
-from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut
+from portal.api_client import ApiClient, ApiError, SignedInCaller, SignedOut, path_id
 from portal.forwarding import ForwardBrowser
 from portal.kit import Kit
 from portal.session import SESSION_COOKIE, Keys, clear_session, csrf_nonce, keep_nonce, set_session
@@ -366,11 +366,7 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     @app.post("/cabinet/api-keys/revoke", response_class=HTMLResponse)
     def revoke_api_key(request: Request, key_id: str = Form(""), csrf: str = Form("")) -> Response:
         def change(user: SignedInCaller) -> Any:
-            try:
-                key = str(uuid.UUID(key_id))
-            except ValueError:
-                raise ApiError(404, "not_found", "no such key") from None
-            user.call("DELETE", f"/api/v1/me/api-keys/{key}")
+            user.call("DELETE", f"/api/v1/me/api-keys/{path_id(key_id, 'key')}")
             return {"revoked": True}
 
         return cabinet_form(

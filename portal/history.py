@@ -4,7 +4,6 @@ rename and delete. The API keeps them (`/api/v1/chats`); the portal only shows t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -14,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from portal import i18n
-from portal.api_client import ApiError, SignedInCaller, SignedOut
+from portal.api_client import ApiError, SignedInCaller, SignedOut, path_id
 from portal.kit import Kit
 from portal.session import SESSION_COOKIE, set_session
 
@@ -23,10 +22,7 @@ TOOL_OF = {"editor": "/tools/editor", "prompts": "/tools/prompts"}
 
 
 def _chat_id(raw: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise ApiError(404, "not_found", "no such chat") from None
+    return path_id(raw, "chat")
 
 
 def _passed_on(answer: Any) -> Response:

@@ -4,14 +4,13 @@ the account."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from portal import i18n
-from portal.api_client import ApiError, SignedInCaller
+from portal.api_client import ApiError, SignedInCaller, path_id
 from portal.kit import Kit
 from portal.session import clear_session
 
@@ -95,11 +94,7 @@ def register(app: FastAPI, kit: Kit) -> None:
         """Sign one other browser or device out."""
 
         def change(user: SignedInCaller) -> Any:
-            try:
-                ended = str(uuid.UUID(session_id))
-            except ValueError:
-                raise ApiError(404, "not_found", "no such session") from None
-            user.call("DELETE", f"/api/v1/me/sessions/{ended}")
+            user.call("DELETE", f"/api/v1/me/sessions/{path_id(session_id, 'session')}")
             return {"ended": 1}
 
         return kit.cabinet_form(

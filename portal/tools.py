@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel
 
 from portal import i18n
-from portal.api_client import ApiError, SignedInCaller, SignedOut
+from portal.api_client import ApiError, SignedInCaller, SignedOut, path_id
 from portal.kit import Kit
 from portal.session import SESSION_COOKIE, set_session
 
@@ -126,12 +126,14 @@ def register(app: FastAPI, kit: Kit) -> None:
             return Notice(t("tools.provider_error"))
         return Notice(kit.refusal(request, exc))
 
-    def choices(user: SignedInCaller, tool: str) -> tuple[list[dict], list[ModelChoice]]:
-        """The roles the tool offers this user and the models: the plan's, then the others a public plan
-        has, named with it (picking one says which plan to take)."""
-        roles = [
-            r for r in user.call("GET", "/api/v1/me/roles") if r["tool"] == (None if tool == CHAT else tool)
-        ]
+    def choices(
+        user: SignedInCaller, tool: str, offered: list[dict] | None
+    ) -> tuple[list[dict], list[ModelChoice]]:
+        """The roles the tool offers this user (of `offered`, the user's roles, when the caller has them
+        already) and the models: the plan's, then the others a public plan has, named with it (picking one
+        says which plan to take)."""
+        offered = user.call("GET", "/api/v1/me/roles") if offered is None else offered
+        roles = [r for r in offered if r["tool"] == (None if tool == CHAT else tool)]
         mine = user.call("GET", "/v1/models")["data"]
         plans = kit.api.call("GET", "/api/v1/plans")
         models = [ModelChoice(m["id"], m.get("display_name") or m["id"], None) for m in mine]
@@ -154,9 +156,14 @@ def register(app: FastAPI, kit: Kit) -> None:
         return offered["models"][0]
 
     def tool_page(
-        request: Request, user: SignedInCaller, tool: str, status: int = 200, **context: Any
+        request: Request,
+        user: SignedInCaller,
+        tool: str,
+        status: int = 200,
+        offered: list[dict] | None = None,
+        **context: Any,
     ) -> Response:
-        roles, models = choices(user, tool)
+        roles, models = choices(user, tool, offered)
         usage = user.call("GET", "/api/v1/me/usage")
         context.setdefault("chat_id", str(uuid.uuid4()))  # the form's next chat: a repost makes no second one
         return kit.render(
@@ -220,20 +227,16 @@ def register(app: FastAPI, kit: Kit) -> None:
     one_shot(PROMPTS)
 
     def chat_page(request: Request, user: SignedInCaller, chat_id: str | None, status: int = 200, **context):
-        chat = None
-        if chat_id:
-            try:
-                chat = user.call("GET", f"/api/v1/chats/{uuid.UUID(chat_id)}")
-            except ValueError:
-                raise ApiError(404, "not_found", "no such chat") from None
+        chat = user.call("GET", f"/api/v1/chats/{path_id(chat_id, 'chat')}") if chat_id else None
         # The chats only: each editor or generator use is a chat of its own, listed in the history instead.
-        tools_roles = {r["id"] for r in user.call("GET", "/api/v1/me/roles") if r["tool"]}
+        offered = user.call("GET", "/api/v1/me/roles")
+        tools_roles = {r["id"] for r in offered if r["tool"]}
         recent = [c for c in user.call("GET", "/api/v1/chats?limit=100") if c["role_id"] not in tools_roles][
             :20
         ]
         if chat:
             context["chat_id"] = chat["id"]
-        return tool_page(request, user, CHAT, status, chat=chat, recent=recent, **context)
+        return tool_page(request, user, CHAT, status, offered, chat=chat, recent=recent, **context)
 
     @app.get("/tools/chat", response_class=HTMLResponse)
     def new_chat(request: Request) -> Response:
@@ -264,16 +267,16 @@ def register(app: FastAPI, kit: Kit) -> None:
             refused = checked(request, csrf, text, chat_id)
             if refused is not None:
                 return chat_page(request, user, None, 400, notice=refused, form=form)
+            history: list[dict] = []
             try:
-                body = completion_body(
-                    text, role, model_for(user, role, model), chat_id, history_of(user, chat_id)
-                )
+                history = history_of(user, chat_id)
+                body = completion_body(text, role, model_for(user, role, model), chat_id, history)
                 user.call("POST", COMPLETIONS, body)
             except ApiError as exc:
                 if exc.status == 401:
                     raise
                 plans = kit.api.call("GET", "/api/v1/plans") if exc.code == "model_not_in_plan" else None
-                known = chat_id if history_of(user, chat_id) else None
+                known = chat_id if history else None  # a refused first message made no chat
                 return chat_page(
                     request, user, known, 503 if exc.status >= 500 else 400,
                     notice=notice(request, exc, model, plans), form=form,

@@ -22,8 +22,9 @@ from api.catalogue.models import ModelAlias
 from api.catalogue.service import CatalogueCache
 from api.core.errors import NotFound
 
-# Like a model id, less the slash: an alias is a path segment of its admin routes.
-ALIAS = r"^[A-Za-z0-9._:-]{1,128}$"
+# Like a model id, less the slash, and starting with a letter or a digit: an alias is a path segment of its
+# admin routes (never `..`).
+ALIAS = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 MODEL_ID = r"^[A-Za-z0-9._:/-]{1,128}$"
 
 

@@ -186,7 +186,8 @@ def test_a_model_added_in_the_panel_can_be_reordered_and_deleted_but_a_used_one_
     app.run()
     confirm(app, "models:delete:mock-large")  # a role's default model
     assert [e.value for e in app.error] == [
-        "The model mock-large is in use (by roles, aliases, chats or calls) and cannot be removed: hide it instead."
+        "The model mock-large is in use (by roles, aliases, chats or calls) and cannot be removed: "
+        "hide it instead."
     ]
     assert "mock-large" in [row["ID"] for row in table(app)]
 
@@ -227,7 +228,7 @@ def test_an_alias_set_in_the_panel_is_repointed_refused_under_a_models_name_and_
     russian.text_input(key="aliases:name").input("mock-large")
     button(russian, "Задать псевдоним").click().run()
     assert [e.value for e in russian.error] == [
-        "Имя mock-large занято: псевдоним не может называться как модель, а модель — как псевдоним."
+        "Имя mock-large занято: псевдоним не может называться как модель, а модель — как псевдоним."  # noqa: RUF001 (Russian text)
     ]
     assert untranslated(russian) == []
 

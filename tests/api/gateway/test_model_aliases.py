@@ -16,9 +16,11 @@ from sqlalchemy import select, update
 
 from api.accounts.models import Account
 from api.audit.models import AuditEntry
-from api.catalogue.experiments import assign
+from api.catalogue.experiments import ExperimentSpec, VariantSpec, assign
 from api.catalogue.models import LlmModel
+from api.catalogue.service import Catalogue
 from api.core.migrate import downgrade, upgrade
+from api.gateway.service import _alias
 from api.main import create_app
 from tests.support.api import (
     LiveServer,
@@ -259,6 +261,23 @@ def test_an_alias_experiment_gives_each_user_a_sticky_model_and_its_winner_repoi
         seen["A"].chat.completions.create(model="assistant", messages=QUESTION)
 
 
+def test_a_call_already_in_its_roles_experiment_gets_the_aliass_own_model_and_stays_in_that_one():
+    """One experiment a call: the role's, whose rule keeps the model the caller named (here the alias)."""
+    variants = tuple(VariantSpec(k, 1, m, None) for k, m in (("A", "mock-small"), ("B", "mock-large")))
+    catalogue = Catalogue(
+        {}, aliases={"assistant": "mock-small"},
+        alias_experiments={"assistant": ExperimentSpec(uuid.uuid4(), None, "assistant", variants)},
+    )  # fmt: skip
+    user = Account(id=uuid.uuid4())
+    in_role = {"experiment_id": "role-experiment", "variant": "B", "experiment_model": "caller"}
+    assert _alias(catalogue, "assistant", in_role, user, None) == (
+        "mock-small",
+        {**in_role, "alias": "assistant"},
+    )
+    assert _alias(catalogue, "mock-large", None, user, None) == ("mock-large", None)  # not an alias
+    assert _alias(catalogue, None, None, user, None) == (None, None)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_migration_0032_keeps_the_variants_that_sqlites_table_copy_would_drop(settings, database_url):
     """SQLite copies `experiments` to make `role_id` nullable; dropping the old table cascades to the
@@ -268,7 +287,8 @@ def test_migration_0032_keeps_the_variants_that_sqlites_table_copy_would_drop(se
     experiment = uuid.uuid4().hex
     with sqlite3.connect(path) as conn:
         conn.execute(
-            "INSERT INTO experiments (id, role_id, status, created_at) VALUES (?, 'fix-grammar', 'running', '2026-12-01')",
+            "INSERT INTO experiments (id, role_id, status, created_at)"
+            " VALUES (?, 'fix-grammar', 'running', '2026-12-01')",
             (experiment,),
         )
         conn.executemany(

@@ -16,8 +16,8 @@ from tests.support.api import bearer, db_execute, sign_up, staff_headers
 PLANS = "/api/v1/plans"
 ROLES = "/api/v1/me/roles"
 PLAN_FIELDS = {
-    "code", "name", "price_monthly", "currency", "price_credits", "daily_requests", "tokens_per_day", "tokens_per_month",
-    "max_chats", "max_messages_per_chat", "models",
+    "code", "name", "price_monthly", "currency", "price_credits", "daily_requests", "tokens_per_day",
+    "tokens_per_month", "max_chats", "max_messages_per_chat", "models",
 }  # fmt: skip
 
 

@@ -95,7 +95,7 @@ async def stop_experiment(
     return await _transition(staff, session, experiment_id, "stop", request, audit_ctx)
 
 
-@router.post("/{experiment_id}/winner", responses=CHANGES)
+@router.post("/{experiment_id}/winner", responses={**CHANGES, **responses(UnknownModel, ModelDisabled)})
 async def pick_winner(
     staff: CatalogueWriter, session: SessionDep, experiment_id: uuid.UUID, body: WinnerIn, request: Request,
     audit_ctx: AuditCtx,

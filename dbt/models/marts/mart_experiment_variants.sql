@@ -14,7 +14,7 @@ marked as (
         occurred_at,
         user_id,
         coalesce(input_tokens, 0) + coalesce(output_tokens, 0) as tokens,
-        cast(coalesce(cost_usd, 0) as double) as cost_usd,
+        coalesce(cost_usd, 0) as cost_usd,
         latency_ms,
         cast(try_cast(json_extract_string(properties, '$.experiment_id') as uuid) as varchar) as experiment_id,
         json_extract_string(properties, '$.variant') as variant,
@@ -58,8 +58,8 @@ completions as (
         cast(count(*) as bigint) as completions,
         avg(tokens) as tokens_per_call,
         stddev_samp(tokens) as tokens_per_call_sd,
-        avg(cost_usd) as cost_per_call_usd,
-        stddev_samp(cost_usd) as cost_per_call_sd
+        cast(avg(cost_usd) as double) as cost_per_call_usd,  -- the mean of the exact decimals
+        stddev_samp(cast(cost_usd as double)) as cost_per_call_sd
     from compared
     where succeeded
     group by experiment_id, variant

@@ -562,7 +562,8 @@ EXPERIMENT_VARIANT_COLUMNS = (
     "feedback_positive_share", "feedback_positive_low", "feedback_positive_high",
 )  # fmt: skip
 EXPERIMENT_COMPARISON_COLUMNS = (
-    "variant", "versus", "metric", "control_value", "value", "difference", "relative", "low", "high", "outcome",
+    "variant", "versus", "metric", "control_value", "value", "difference", "relative", "low", "high",
+    "outcome",
 )  # fmt: skip
 
 
@@ -576,7 +577,8 @@ def experiment(experiment_id: str, *, path: Path | None = None) -> dict:
     with connect_serving(path) as con:
         try:
             confidence, control, min_calls, min_feedback = con.execute(
-                "SELECT confidence, control_variant, min_calls, min_feedback FROM marts.mart_experiment_settings"
+                "SELECT confidence, control_variant, min_calls, min_feedback "
+                "FROM marts.mart_experiment_settings"
             ).fetchone()
         except duckdb.CatalogException:
             raise ServingNotReady(
@@ -586,7 +588,7 @@ def experiment(experiment_id: str, *, path: Path | None = None) -> dict:
 
         def rows(sql: str, columns: tuple[str, ...]) -> list[dict]:
             found = con.execute(sql.format(columns=", ".join(columns)), [experiment_id]).fetchall()
-            return [dict(zip(columns, row)) for row in found]
+            return [dict(zip(columns, row, strict=True)) for row in found]
 
         variants = rows(
             "SELECT {columns} FROM marts.mart_experiment_variants WHERE experiment_id = ? ORDER BY variant",

@@ -5,9 +5,9 @@ The pipeline's dbt build runs the same files (every published world in the suite
 yml tests); this is what lets a test hold them to figures worked out by hand in seconds, not a minute.
 
 The events, worked out in the tests: experiment EXPERIMENT, variant A 200 calls (10 failed), B 200 (30
-failed), C 5, D 40; A's completions cost twice B's; B is a second slower; A's scores are mostly positive, B's mostly
-not. Around them what must not count: staff tests, calls on the caller's or the plan's model, cache hits,
-calls of no experiment, scores of excluded calls.
+failed), C 5, D 40; A's completions cost twice B's; B is a second slower; A's scores are mostly positive,
+B's mostly not. Around them what must not count: staff tests, calls on the caller's or the plan's model,
+cache hits, calls of no experiment, scores of excluded calls.
 """
 
 from __future__ import annotations
@@ -85,16 +85,15 @@ def _event(type_: str, user: str, at: datetime, properties: dict, **fields) -> d
 
 def call(variant: str | None, n: int, *, failed: bool = False, latency_ms: int = 500, cost: str = "0.002",
          tokens: tuple[int, int] = (60, 60), users: int = 20, extra: dict | None = None,
-         experiment: str = EXPERIMENT, provider: str = "mock") -> dict:  # fmt: skip
+         provider: str = "mock") -> dict:  # fmt: skip
     """The n-th call of a variant (None: a call of no experiment), by one of `users` users."""
-    properties = {} if variant is None else {"experiment_id": experiment, "variant": variant}
-    if failed:
-        return _event("llm.call_failed", f"user-{n % users}", START + timedelta(minutes=n), {**properties,
-                      **(extra or {})}, latency_ms=latency_ms, provider=provider)  # fmt: skip
-    return _event(
-        "llm.call_succeeded", f"user-{n % users}", START + timedelta(minutes=n), {**properties, **(extra or {})},
-        input_tokens=tokens[0], output_tokens=tokens[1], cost_usd=cost, latency_ms=latency_ms, provider=provider,
-    )  # fmt: skip
+    properties = {} if variant is None else {"experiment_id": EXPERIMENT, "variant": variant}
+    measures = {"latency_ms": latency_ms, "provider": provider}
+    if not failed:
+        measures.update(input_tokens=tokens[0], output_tokens=tokens[1], cost_usd=cost)
+    type_ = "llm.call_failed" if failed else "llm.call_succeeded"
+    at = START + timedelta(minutes=n)
+    return _event(type_, f"user-{n % users}", at, {**properties, **(extra or {})}, **measures)
 
 
 def score(completion: dict, positive: bool, *, number: bool = False, later: int = 0) -> dict:
@@ -105,7 +104,8 @@ def score(completion: dict, positive: bool, *, number: bool = False, later: int 
         properties["value"] = 5 if positive else 2
     else:
         properties["rating"] = "up" if positive else "down"
-    return _event("feedback.given", completion["user_id"], START + timedelta(days=1, minutes=later), properties)
+    at = START + timedelta(days=1, minutes=later)
+    return _event("feedback.given", completion["user_id"], at, properties)
 
 
 def fixed_events() -> tuple[list[dict], dict]:

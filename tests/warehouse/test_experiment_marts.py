@@ -56,7 +56,8 @@ def built(tmp_path_factory):
 
         def rows(sql: str) -> list[dict]:
             cursor = con.execute(sql)
-            return [dict(zip([d[0] for d in cursor.description], r)) for r in cursor.fetchall()]
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
         variants = {r["variant"]: r for r in rows("SELECT * FROM marts.mart_experiment_variants")}
         comparisons = {
@@ -109,16 +110,17 @@ def test_each_variants_figures_and_intervals_match_an_independent_computation(bu
     # Scores joined to their calls by the completion id: A's first completion counts once, by its latest
     # (positive) score; the excluded call's score is nobody's.
     assert (a["feedback_count"], a["feedback_positive_share"]) == (40, 0.75)
-    assert (a["feedback_positive_low"], a["feedback_positive_high"]) == pytest.approx(wilson(30, 40), abs=1e-12)
-    assert (variants["B"]["feedback_count"], variants["C"]["feedback_count"], variants["D"]["feedback_count"]) \
-        == (40, 2, 0)  # fmt: skip
+    positive = (a["feedback_positive_low"], a["feedback_positive_high"])
+    assert positive == pytest.approx(wilson(30, 40), abs=1e-12)
+    assert [variants[v]["feedback_count"] for v in "BCD"] == [40, 2, 0]
     assert variants["D"]["feedback_positive_share"] is None
 
 
 def test_b_against_a_is_worse_on_errors_latency_and_feedback_and_better_on_cost(built):
     _, comparisons, _, held = built
     errors = comparisons[("B", "error_rate")]
-    assert (errors["control_value"], errors["value"], errors["difference"]) == pytest.approx((0.05, 0.15, 0.1))
+    values = (errors["control_value"], errors["value"], errors["difference"])
+    assert values == pytest.approx((0.05, 0.15, 0.1))
     assert errors["relative"] == pytest.approx(2.0)
     assert (errors["low"], errors["high"]) == pytest.approx(newcombe(10, 200, 30, 200), abs=1e-12)
     assert errors["versus"] == "A" and errors["outcome"] == "worse"
@@ -141,7 +143,8 @@ def test_b_against_a_is_worse_on_errors_latency_and_feedback_and_better_on_cost(
 def test_too_few_below_the_minimum_and_no_difference_when_intervals_overlap(built):
     _, comparisons, _, _ = built
     assert {row["outcome"] for (variant, _), row in comparisons.items() if variant == "C"} == {"too_few"}
-    assert (comparisons[("C", "error_rate")]["variant_n"], comparisons[("C", "error_rate")]["min_n"]) == (5, 30)
+    c_errors = comparisons[("C", "error_rate")]
+    assert (c_errors["variant_n"], c_errors["min_n"]) == (5, 30)
     d = {metric: row["outcome"] for (variant, metric), row in comparisons.items() if variant == "D"}
     assert d == {
         "error_rate": "no_difference",  # 0 of 40 against 10 of 200: the interval crosses zero

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from api.auth.deps import AnalyticsReader, AuditCtx, CatalogueWriter
 from api.catalogue import experiments_admin as admin
+from api.catalogue.aliases import ALIAS
 from api.catalogue.errors import (
     IllegalTransition,
     ModelDisabled,
@@ -33,9 +34,10 @@ async def list_experiments(
     _staff: AnalyticsReader,
     session: SessionDep,
     role_id: Annotated[str | None, Query(pattern=r"^[a-z0-9_-]{1,64}$")] = None,
+    alias: Annotated[str | None, Query(pattern=ALIAS)] = None,
 ) -> list[ExperimentOut]:
-    """Newest first; `role_id` keeps one role's."""
-    return await admin.list_experiments(session, role_id)
+    """Newest first; `role_id` keeps one role's, `alias` one model alias's (docs/decisions/0062)."""
+    return await admin.list_experiments(session, role_id, alias)
 
 
 @router.post(

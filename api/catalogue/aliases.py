@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
@@ -20,7 +21,7 @@ from api.catalogue import repository as repo
 from api.catalogue.errors import AliasInExperiment, AliasTaken, ModelDisabled, UnknownModel
 from api.catalogue.models import ModelAlias
 from api.catalogue.service import CatalogueCache
-from api.core.errors import NotFound
+from api.core.errors import Conflict, NotFound
 
 # Like a model id, less the slash, and starting with a letter or a digit: an alias is a path segment of its
 # admin routes (never `..`).
@@ -83,7 +84,7 @@ async def set_alias(
             f"{alias!r} is a model's id: an alias needs a name of its own", params={"alias": alias}
         )
     await check_target(session, body.model_id)
-    row = await repo.alias(session, alias)
+    row = await repo.alias(session, alias, lock=True)  # a deletion at the same time goes first or waits
     if row is None:
         action, before = "model_alias.create", {}
         row = ModelAlias(
@@ -93,7 +94,13 @@ async def set_alias(
         repo.add_alias(session, row)
     else:
         action, before = "model_alias.edit", _point(row, body.model_id, staff, at)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # created by another change at the same time
+        await session.rollback()
+        raise Conflict(
+            f"model alias {alias!r} was just set by another change: reload and try again"
+        ) from None
     out = _out(row)
     await audit.commit_audited(
         session, staff, action, target_type="model_alias", target_id=alias, before=before,
@@ -108,7 +115,7 @@ async def repoint(
 ) -> None:  # fmt: skip
     """An experiment's winner: the alias now names the variant's model, audited in the caller's transaction
     (which commits it with the experiment's stop)."""
-    row = await repo.alias(session, alias)
+    row = await repo.alias(session, alias, lock=True)
     if row is None:  # deleted after its experiment stopped
         raise NotFound(f"no model alias {alias!r}: set it again to pick this winner")
     before = _point(row, model_id, staff, at)
@@ -124,7 +131,7 @@ async def delete_alias(
     cache: CatalogueCache,
 ) -> None:  # fmt: skip
     """Only an alias no experiment holds (a draft, running or paused one): stop the experiment first."""
-    row = await repo.alias(session, alias)
+    row = await repo.alias(session, alias, lock=True)  # no experiment is created on it until this commits
     if row is None:
         raise NotFound(f"no model alias {alias!r}")
     if (experiment := await repo.alias_experiment(session, alias)) is not None:

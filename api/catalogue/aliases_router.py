@@ -12,7 +12,7 @@ from api.catalogue import aliases
 from api.catalogue.aliases import ALIAS, AliasIn, AliasOut
 from api.catalogue.errors import AliasInExperiment, AliasTaken, ModelDisabled, UnknownModel
 from api.core.deps import SessionDep
-from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
+from api.core.errors import AccountBlocked, Conflict, Forbidden, NotAuthenticated, NotFound, responses
 from api.core.types import utcnow
 
 router = APIRouter(prefix="/api/v1/admin/model-aliases", tags=["admin: models"])
@@ -26,7 +26,7 @@ async def list_aliases(_staff: AnalyticsReader, session: SessionDep) -> list[Ali
     return await aliases.list_aliases(session)
 
 
-@router.put("/{alias}", responses={**ERRORS, **responses(AliasTaken, UnknownModel, ModelDisabled)})
+@router.put("/{alias}", responses={**ERRORS, **responses(AliasTaken, UnknownModel, ModelDisabled, Conflict)})
 async def set_alias(
     staff: CatalogueWriter, session: SessionDep, alias: Alias, body: AliasIn, request: Request,
     audit_ctx: AuditCtx,

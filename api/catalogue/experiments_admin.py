@@ -118,8 +118,11 @@ def _audited(out: ExperimentOut) -> dict[str, Any]:
     return out.model_dump(mode="json", exclude={"id", "created_at"})
 
 
-async def _experiment(session: AsyncSession, experiment_id: uuid.UUID) -> Experiment:
-    experiment = await session.get(Experiment, experiment_id)
+async def _experiment(session: AsyncSession, experiment_id: uuid.UUID, *, lock: bool = False) -> Experiment:
+    """The experiment; `lock` (a change): its row locked until the transaction ends (PostgreSQL), so that two
+    changes at once (two winners, a start and a winner) are one after the other, the second seeing the
+    first's result."""
+    experiment = await session.get(Experiment, experiment_id, with_for_update=lock or None)
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id}")
     return experiment
@@ -147,7 +150,7 @@ async def create_experiment(
     """A draft: nothing changes for callers until it is started."""
     versions: set[int] = set()
     if body.alias is not None:
-        if await repo.alias(session, body.alias) is None:
+        if await repo.alias(session, body.alias, lock=True) is None:  # not deleted until this commits
             raise UnknownAlias(f"there is no model alias {body.alias!r}")
     elif await repo.role(session, body.role_id) is None:
         raise UnknownRole(f"there is no role {body.role_id!r}")
@@ -195,7 +198,7 @@ async def transition(
     session: AsyncSession, staff: Account, experiment_id: uuid.UUID, action: str, *, at: datetime,
     context: AuditContext, cache: CatalogueCache,
 ) -> ExperimentOut:  # fmt: skip
-    experiment = await _experiment(session, experiment_id)
+    experiment = await _experiment(session, experiment_id, lock=True)
     if experiment.status not in ALLOWED[action]:
         raise IllegalTransition(f"a {experiment.status} experiment cannot be {action}ed")
     before = _audited(await _out(session, experiment))
@@ -233,7 +236,7 @@ async def pick_winner(
     """The variant's version and model become the role's content, as a new version of the role (the roles'
     own edit, audited as `role.edit`), or, for an alias's experiment, the alias names the variant's model
     (audited as `model_alias.edit`); and the experiment stops with its winner (audited too)."""
-    experiment = await _experiment(session, experiment_id)
+    experiment = await _experiment(session, experiment_id, lock=True)
     if experiment.winner is not None:
         raise IllegalTransition(f"experiment {experiment_id} already has its winner, {experiment.winner}")
     variant = next((v for v in await _variants(session, experiment.id) if v.key == key), None)

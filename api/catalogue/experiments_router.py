@@ -15,6 +15,7 @@ from api.catalogue.errors import (
     IllegalTransition,
     ModelDisabled,
     RoleHasRunningExperiment,
+    UnknownAlias,
     UnknownModel,
     UnknownRole,
     UnknownRoleVersion,
@@ -43,7 +44,10 @@ async def list_experiments(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={**ERRORS, **responses(UnknownRole, UnknownRoleVersion, UnknownModel, ModelDisabled)},
+    responses={
+        **ERRORS,
+        **responses(UnknownRole, UnknownRoleVersion, UnknownAlias, UnknownModel, ModelDisabled),
+    },
 )
 async def create_experiment(
     staff: CatalogueWriter, session: SessionDep, body: ExperimentIn, request: Request, audit_ctx: AuditCtx

@@ -158,8 +158,10 @@ def add_role_version(session: AsyncSession, version: AssistantRoleVersion) -> No
 # ---------------------------------------------------------------- model aliases (docs/decisions/0062)
 
 
-async def alias(session: AsyncSession, name: str) -> ModelAlias | None:
-    return await session.get(ModelAlias, name)
+async def alias(session: AsyncSession, name: str, *, lock: bool = False) -> ModelAlias | None:
+    """The alias; `lock`: its row locked until the transaction ends (PostgreSQL), so that a change that
+    checks it (an experiment created on it, its deletion) is not raced by another."""
+    return await session.get(ModelAlias, name, with_for_update=lock or None)
 
 
 async def aliases_by_name(session: AsyncSession) -> Sequence[ModelAlias]:

@@ -10,6 +10,8 @@ the other is waiting on a lock): without a lock both pass their checks, with one
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import uuid
 
 import pytest
@@ -59,7 +61,9 @@ def _experiment(client, headers, **on) -> dict:
 
 def test_the_experiments_list_keeps_one_aliass_experiments_as_decision_0062_says(client, admin_headers):
     """`GET /api/v1/admin/experiments?alias=` (0062): the route read no `alias`, so it listed every one."""
-    assert client.put(f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers).is_success
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
     on_alias = _experiment(client, admin_headers, alias="assistant")
     _experiment(client, admin_headers, role_id="fix-grammar")
     listed = client.get(EXPERIMENTS, params={"alias": "assistant"}, headers=admin_headers)
@@ -72,13 +76,237 @@ def test_the_experiments_list_keeps_one_aliass_experiments_as_decision_0062_says
 
 @pytest.mark.parametrize(
     "model_id",
-    ["mock\x00small", "mock-small\n", "ｍｏｃｋ-small", "mоck-small", " mock-small", "x" * 129, ""],
+    [
+        "mock\x00small",
+        "mock-small\n",
+        "\uff4d\uff4f\uff43\uff4b-small",
+        "m\u043eck-small",
+        " mock-small",
+        "x" * 129,
+        "",
+    ],
     ids=["nul", "newline", "fullwidth", "cyrillic-o", "space", "too-long", "empty"],
 )
 @pytest.mark.both_databases
-def test_hostile_model_ids_in_an_experiments_variants_are_4xx_not_500(client, settings, admin_headers, model_id):
+def test_hostile_model_ids_in_an_experiments_variants_are_4xx_not_500(
+    client, settings, admin_headers, model_id
+):
     """PostgreSQL refuses a NUL in text: a variant's model id with one reached the database (500)."""
     body = {"role_id": "fix-grammar", "variants": [{"model_id": "mock-small"}, {"model_id": model_id}]}
     answer = client.post(EXPERIMENTS, json=body, headers=admin_headers)
     assert answer.status_code in (404, 409, 422), answer.text
     assert db_scalar(settings, select(Experiment.id)) is None  # nothing half-written
+
+
+# ------------------------------------------------------------------------------------------------ races
+
+
+class Meet:
+    """Holds each caller of the wrapped step until both reached it, or 0.5 s passed (the other is waiting on
+    a lock, so it cannot reach it before this one commits)."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.both = asyncio.Event()
+
+    def wrap(self, step):
+        async def held(*args, **kwargs):
+            self.arrived += 1
+            if self.arrived == 2:
+                self.both.set()
+            try:
+                await asyncio.wait_for(self.both.wait(), 0.5)
+            except TimeoutError:
+                pass
+            return await step(*args, **kwargs)
+
+        return held
+
+
+async def _both(settings, *actions) -> list[object]:
+    """Each action(session, staff, cache) in its own session at once: what each returned, or its AppError."""
+    db = Database(settings)
+    cache = CatalogueCache(settings)
+
+    async def run(action):
+        async with db.sessionmaker() as session:
+            staff = await session.scalar(select(Account).where(Account.email == "admin@example.com"))
+            try:
+                return await action(session, staff, cache)
+            except AppError as exc:
+                return exc
+
+    try:
+        return await asyncio.gather(*(run(a) for a in actions))
+    finally:
+        await db.dispose()
+
+
+def _audits(settings, action: str) -> int:
+    return len(db_rows(settings, AuditEntry, AuditEntry.action == action))
+
+
+def _kw(at=None) -> dict:
+    return {"at": at or utcnow(), "context": AuditContext()}
+
+
+@ON_POSTGRES
+def test_two_staff_creating_the_same_alias_at_once_get_a_409_not_a_500(
+    client, settings, admin_headers, monkeypatch
+):
+    """Both see no alias, both insert it: the second's insert met the primary key (IntegrityError, a 500)."""
+    monkeypatch.setattr(audit, "commit_audited", Meet().wrap(audit.commit_audited))
+
+    def put(model_id):
+        return lambda s, staff, cache: aliases.set_alias(
+            s, staff, "assistant", AliasIn(model_id=model_id), cache=cache, **_kw()
+        )
+
+    results = asyncio.run(_both(settings, put("mock-small"), put("mock-large")))
+    errors = [r for r in results if isinstance(r, AppError)]
+    assert [e.status_code for e in errors] in ([], [409]), results
+    written = db_scalar(settings, select(ModelAlias.model_id).where(ModelAlias.alias == "assistant"))
+    assert _audits(settings, "model_alias.create") == 1
+    assert _audits(settings, "model_alias.edit") == len(results) - len(errors) - 1
+    assert written in ("mock-small", "mock-large")
+
+
+@ON_POSTGRES
+def test_an_alias_deleted_while_an_experiment_is_created_on_it_leaves_no_experiment_on_nothing(
+    client, settings, admin_headers, monkeypatch
+):
+    """The delete checks that no experiment holds the alias while the creation checks that the alias
+    exists: without a lock both pass, and a draft is left on a deleted alias (it can start, then run on
+    nothing)."""
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
+    monkeypatch.setattr(audit, "commit_audited", Meet().wrap(audit.commit_audited))
+    body = ExperimentIn(alias="assistant", variants=TWO_MODELS)
+    results = asyncio.run(
+        _both(
+            settings,
+            lambda s, staff, cache: admin.create_experiment(s, staff, body, cache=cache, **_kw()),
+            lambda s, staff, cache: aliases.delete_alias(s, staff, "assistant", cache=cache, **_kw()),
+        )
+    )
+    alias = db_scalar(settings, select(ModelAlias.alias))
+    experiment = db_scalar(settings, select(Experiment.id))
+    assert (alias, experiment is None) != (None, False), results  # never an experiment on no alias
+    assert sorted(type(r).__name__ for r in results if isinstance(r, AppError)) in (
+        ["AliasInExperiment"],
+        ["UnknownAlias"],
+    )
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize("on", ["alias", "role"])
+def test_two_winners_picked_at_once_give_one_winner_and_one_409(
+    client, settings, admin_headers, monkeypatch, on
+):
+    """Both saw no winner yet: both repointed the alias (or wrote a role version), each with its own
+    `experiment.win`, the second overwriting the first's winner."""
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
+    eid = uuid.UUID(
+        _experiment(
+            client, admin_headers, **({"alias": "assistant"} if on == "alias" else {"role_id": "fix-grammar"})
+        )["id"]
+    )
+    monkeypatch.setattr(admin, "_won", Meet().wrap(admin._won))
+
+    def win(key):
+        return lambda s, staff, cache: admin.pick_winner(s, staff, eid, key, cache=cache, **_kw())
+
+    results = asyncio.run(_both(settings, win("A"), win("B")))
+    assert sorted(getattr(r, "status_code", 200) for r in results) == [200, 409], results
+    assert _audits(settings, "experiment.win") == 1
+    winner = db_scalar(settings, select(Experiment.winner))
+    if on == "alias":
+        assert _audits(settings, "model_alias.edit") == 1
+        target = db_scalar(settings, select(ModelAlias.model_id))
+        assert target == {"A": "mock-small", "B": "mock-large"}[winner]
+
+
+@ON_POSTGRES
+def test_a_start_racing_a_winner_never_leaves_a_running_experiment_with_a_winner(
+    client, settings, admin_headers, monkeypatch
+):
+    """A start reads the draft, then the winner stops it and repoints the alias: the start wrote `running`
+    over the stop (an experiment running after its winner). The start is held after its read until the
+    winner is done (or 0.5 s passed: the winner waits on the start's lock)."""
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
+    eid = uuid.UUID(_experiment(client, admin_headers, alias="assistant")["id"])
+    winner_done, held = asyncio.Event(), contextvars.ContextVar("held", default=False)
+    out = admin._out
+
+    async def after_the_winner(session, experiment):
+        if held.get():
+            held.set(False)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(winner_done.wait(), 0.5)
+        return await out(session, experiment)
+
+    monkeypatch.setattr(admin, "_out", after_the_winner)
+
+    async def start(s, staff, cache):
+        held.set(True)
+        return await admin.transition(s, staff, eid, "start", cache=cache, **_kw())
+
+    async def win(s, staff, cache):
+        await asyncio.sleep(0)  # the start reads first
+        try:
+            return await admin.pick_winner(s, staff, eid, "B", cache=cache, **_kw())
+        finally:
+            winner_done.set()
+
+    results = asyncio.run(_both(settings, start, win))
+    status, winner = db_rows(settings, Experiment)[0].status, db_scalar(settings, select(Experiment.winner))
+    assert (status, winner) == ("stopped", "B"), results
+
+
+@ON_POSTGRES
+def test_an_alias_repointed_while_it_is_deleted_is_not_a_500(client, settings, admin_headers, monkeypatch):
+    """The repoint read the row, the deletion removed it and committed: the repoint's UPDATE then matched no
+    row (StaleDataError, a 500). The repoint is held after its read until the deletion is done (or 0.5 s
+    passed: the deletion waits on the repoint's lock)."""
+    from api.catalogue import repository
+
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
+    was_read, deleted, held = asyncio.Event(), asyncio.Event(), contextvars.ContextVar("held", default=False)
+    read = repository.alias
+
+    async def then_wait(session, name, **kwargs):
+        row = await read(session, name, **kwargs)
+        if held.get():
+            was_read.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(deleted.wait(), 0.5)
+        return row
+
+    monkeypatch.setattr(repository, "alias", then_wait)
+
+    async def repoint(s, staff, cache):
+        held.set(True)
+        return await aliases.set_alias(
+            s, staff, "assistant", AliasIn(model_id="mock-large"), cache=cache, **_kw()
+        )
+
+    async def delete(s, staff, cache):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(was_read.wait(), 0.5)
+        try:
+            return await aliases.delete_alias(s, staff, "assistant", cache=cache, **_kw())
+        finally:
+            deleted.set()
+
+    results = asyncio.run(_both(settings, repoint, delete))
+    assert not [r for r in results if isinstance(r, AppError)], results
+    assert _audits(settings, "model_alias.delete") == 1
+    alias = db_scalar(settings, select(ModelAlias.model_id))
+    assert alias in (None, "mock-large")  # deleted last, or made again after the deletion

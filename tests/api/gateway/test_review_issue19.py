@@ -13,27 +13,45 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
+from decimal import Decimal
 
+import httpx
+import openai
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, update
 
-from api.accounts.models import Account
+from api.accounts.models import Account, Plan
 from api.audit import service as audit
 from api.audit.models import AuditEntry
 from api.audit.service import AuditContext
+from api.cache.models import CachedResponse
 from api.catalogue import aliases
 from api.catalogue import experiments_admin as admin
 from api.catalogue.aliases import AliasIn
 from api.catalogue.experiments_admin import ExperimentIn
-from api.catalogue.models import Experiment, ModelAlias
+from api.catalogue.models import Experiment, ModelAlias, ModelRoute
 from api.catalogue.service import CatalogueCache
 from api.core.db import Database
 from api.core.errors import AppError
 from api.core.types import utcnow
-from tests.support.api import db_rows, db_scalar, staff_headers
+from api.main import create_app
+from tests.support.api import (
+    LiveServer,
+    db_execute,
+    db_rows,
+    db_scalar,
+    grant_credits,
+    http_provider_row,
+    relay_only,
+    sign_up,
+    staff_headers,
+    wait_for_events,
+)
 
 ALIASES = "/api/v1/admin/model-aliases"
 EXPERIMENTS = "/api/v1/admin/experiments"
+CACHE = "/api/v1/admin/cache"
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 TWO_MODELS = [{"model_id": "mock-small"}, {"model_id": "mock-large"}]
 ON_POSTGRES = pytest.mark.parametrize(
     "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
@@ -96,6 +114,108 @@ def test_hostile_model_ids_in_an_experiments_variants_are_4xx_not_500(
     answer = client.post(EXPERIMENTS, json=body, headers=admin_headers)
     assert answer.status_code in (404, 409, 422), answer.text
     assert db_scalar(settings, select(Experiment.id)) is None  # nothing half-written
+
+
+# --------------------------------------------------------------------------- the gateway: cache and money
+
+
+@pytest.fixture
+def server(settings, upstream):
+    """The API with mock-small (free) and mock-large (paid) served by the HTTP mock provider only (it counts
+    its calls and records the model asked for), the catalogue read on every call, both models cached."""
+    relay_only(settings, upstream.url)
+    app = create_app(settings.model_copy(update={"catalogue_cache_seconds": 0}))
+    with LiveServer(app) as live, httpx.Client(base_url=live.url) as http:
+        live.http, live.settings = http, settings
+        live.admin = staff_headers(http, settings, "admin")
+        for model in ("mock-small", "mock-large"):
+            rule = http.put(f"{CACHE}/rules/model/{model}", json={"ttl_seconds": 600}, headers=live.admin)
+            assert rule.status_code == 200, rule.text
+        yield live
+
+
+def _pro_user(server, email: str) -> openai.OpenAI:
+    token = sign_up(server.http, email, server.settings)["Authorization"].removeprefix("Bearer ")
+    db_execute(server.settings, update(Account).where(Account.email == email).values(plan_code="pro"))
+    grant_credits(server.settings, email, Decimal(100))
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=token, max_retries=0)
+
+
+@pytest.mark.both_databases  # PostgreSQL: the fast lane's Books.cached / Books.keep
+def test_an_alias_is_cached_as_its_model_and_a_repoint_never_serves_the_old_models_answer(
+    server, settings, upstream
+):
+    """The key holds the resolved model: the alias and its model share answers, a repointed alias asks its
+    new model (and is charged at its price), and another user never gets the first one's answer."""
+    assert server.http.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=server.admin
+    ).is_success
+    ada, bob = _pro_user(server, "ada@example.com"), _pro_user(server, "bob@example.com")
+    ask = {"messages": QUESTION, "max_tokens": 64}
+    small = ada.chat.completions.create(model="assistant", **ask)
+    assert ada.chat.completions.create(model="mock-small", **ask).choices[0].message.content == (
+        small.choices[0].message.content
+    )
+    assert upstream.app.state.calls == 1  # the alias's answer is its model's
+
+    assert server.http.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-large"}, headers=server.admin
+    ).is_success
+    large = ada.chat.completions.create(model="assistant", **ask)
+    assert (upstream.app.state.calls, upstream.app.state.last_body["model"], large.model) == (
+        2,
+        "mock-large",
+        "mock-large",
+    )
+    bob.chat.completions.create(model="assistant", **ask)  # another user: his own miss
+    direct = _pro_user(server, "cy@example.com").chat.completions.create(model="mock-large", **ask)
+    assert upstream.app.state.calls == 4 and direct.usage.total_tokens == large.usage.total_tokens
+    events = wait_for_events(settings, "llm.call_succeeded", count=5)
+    cache, credits = [e.properties.get("cache") for e in events], [e.credits for e in events]
+    assert cache == ["miss", "hit", "miss", "miss", "miss"], cache
+    assert [e.model_id for e in events] == ["mock-small"] * 2 + ["mock-large"] * 3
+    # The alias's calls are charged as the model's: the repointed alias at mock-large's price.
+    assert credits[2] == credits[3] == credits[4] > 0, credits
+    assert events[0].credits in (None, 0)  # mock-small is free
+
+
+@pytest.mark.both_databases  # PostgreSQL: the stream settled on the fast lane, which keeps answers there
+def test_a_client_that_hangs_up_mid_stream_on_a_miss_leaves_nothing_kept(settings, upstream):
+    """The relay streams slowly (a piece each 0.2 s, its header asks the mock): the client named the alias,
+    a cached model's, and left after two pieces; the cut answer is never kept, so the repeat is a miss."""
+    db_execute(
+        settings,
+        update(Plan).where(Plan.code == "free").values(daily_requests=100),
+        delete(ModelRoute).where(ModelRoute.provider_id == "mock"),
+        http_provider_row(
+            settings, "relay", f"{upstream.url}/v1", priority=1, headers={"X-Mock-Fault": "slow"}
+        ),
+        insert(ModelRoute).values(model_id="mock-small", provider_id="relay", provider_model="mock-small"),
+    )
+    app = create_app(settings.model_copy(update={"catalogue_cache_seconds": 0, "drain_seconds": 0.5}))
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        admin = staff_headers(http, settings, "admin")
+        assert http.put(
+            f"{CACHE}/rules/model/mock-small", json={"ttl_seconds": 600}, headers=admin
+        ).is_success
+        assert http.put(f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin).is_success
+        user = sign_up(http, "ada@example.com", settings)
+        body = {"model": "assistant", "messages": QUESTION, "stream": True, "max_tokens": 40}
+        with http.stream("POST", "/v1/chat/completions", json=body, headers=user) as response:
+            assert response.status_code == 200
+            pieces = 0
+            for line in response.iter_lines():
+                pieces += '"content"' in line
+                if pieces == 2:
+                    break
+        (left,) = wait_for_events(settings, "llm.call_succeeded")
+        assert (left.status, left.properties["alias"], left.properties["cache"]) == (
+            "disconnected",
+            "assistant",
+            "miss",
+        )
+        assert db_rows(settings, CachedResponse) == []
+        assert upstream.app.state.calls == 1
 
 
 # ------------------------------------------------------------------------------------------------ races

@@ -384,12 +384,14 @@ def _experiment(
     model gets it), the variant's version still applies, and the event says `experiment_model: caller`;
     or unless the caller's plan may not call the variant's model: the role's model is used, and the event
     says `experiment_model: plan` (an experiment never refuses a call the role alone would answer).
-    Returns the role, the model and what the call's events carry (None: no experiment)."""
+    The same holds for the model of the variant's role version, when the variant names no model of its
+    own. Returns the role, the model and what the call's events carry (None: no experiment)."""
     experiment = catalogue.experiments.get(persona.id) if persona else None
     if experiment is None:
         return persona, model, None
     variant = experiment.variant_for(account.id)
     marks = {"experiment_id": str(experiment.id), "variant": variant.key}
+    role_model, tiers = persona.default_model, plan.tiers if plan else frozenset()
     if variant.content is not None:
         prompt, default_model, params = variant.content
         persona = replace(
@@ -399,10 +401,17 @@ def _experiment(
     if variant.model_id is not None and variant.model_id != model:
         if model is not None:
             marks["experiment_model"] = "caller"
-        elif not catalogue.callable_on(variant.model_id, plan.tiers if plan else frozenset()):
+        elif not catalogue.callable_on(variant.model_id, tiers):
             marks["experiment_model"] = "plan"
         else:
             model = variant.model_id
+    if (
+        model is None
+        and persona.default_model not in (None, role_model)
+        and not catalogue.callable_on(persona.default_model, tiers)
+    ):  # the variant's version's model, which the plan may not call: the role's own, as for a variant's model
+        persona = replace(persona, default_model=role_model)
+        marks["experiment_model"] = "plan"
     return persona, model, marks
 
 

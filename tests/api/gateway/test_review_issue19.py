@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import contextvars
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -28,12 +29,14 @@ from api.cache.models import CachedResponse
 from api.catalogue import aliases
 from api.catalogue import experiments_admin as admin
 from api.catalogue.aliases import AliasIn
+from api.catalogue.experiments import ExperimentSpec, VariantSpec
 from api.catalogue.experiments_admin import ExperimentIn
 from api.catalogue.models import Experiment, ModelAlias, ModelRoute
-from api.catalogue.service import CatalogueCache
+from api.catalogue.service import Catalogue, CatalogueCache, ModelSpec, PlanSpec, RoleSpec
 from api.core.db import Database
 from api.core.errors import AppError
 from api.core.types import utcnow
+from api.gateway.service import _experiment as _experiment_of
 from api.main import create_app
 from tests.support.api import (
     LiveServer,
@@ -114,6 +117,45 @@ def test_hostile_model_ids_in_an_experiments_variants_are_4xx_not_500(
     answer = client.post(EXPERIMENTS, json=body, headers=admin_headers)
     assert answer.status_code in (404, 409, 422), answer.text
     assert db_scalar(settings, select(Experiment.id)) is None  # nothing half-written
+
+
+# ------------------------------------------------------------------------------- the gateway: the variant
+
+
+def _spec(model_id: str, tier: str) -> ModelSpec:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    return ModelSpec(model_id, model_id, tier, True, True, 8192, 1024, {}, 0, at, (object(),), ())
+
+
+def test_a_variants_role_version_whose_model_the_plan_may_not_call_falls_back_to_the_roles_model():
+    """0059: "an experiment must never refuse a call the role alone would answer". A variant naming only a
+    role version took that version's default model, unchecked: a free user put in it was refused
+    (model_not_in_plan) where the role's own model, a free one, would have answered. The version's prompt
+    still applies; the role's model is used and the event says `experiment_model: plan`."""
+    role = RoleSpec("helper", "Helper", "Current prompt.", "mock-small", {}, version=3)
+    variants = (
+        VariantSpec("A", 1, None, 3, ("Current prompt.", "mock-small", {})),
+        VariantSpec("B", 1_000_000, None, 1, ("Old prompt.", "mock-large", {"temperature": 0.2})),
+    )  # B: every user
+    catalogue = Catalogue(
+        {"mock-small": _spec("mock-small", "free"), "mock-large": _spec("mock-large", "paid")},
+        experiments={"helper": ExperimentSpec(uuid.uuid4(), "helper", None, variants)},
+    )  # fmt: skip
+    free = PlanSpec("free", 100, None, None, None, None, frozenset({"free"}))
+    persona, model, marks = _experiment_of(catalogue, role, None, Account(id=uuid.uuid4()), free)
+    assert (persona.system_prompt, persona.version, persona.default_params) == (
+        "Old prompt.",
+        1,
+        {"temperature": 0.2},
+    )
+    assert (model or persona.default_model) == "mock-small"
+    assert marks["variant"] == "B" and marks["experiment_model"] == "plan"
+
+    pro = PlanSpec(
+        "pro", None, None, None, None, None, frozenset({"free", "paid"})
+    )  # may call it: it gets it
+    persona, model, marks = _experiment_of(catalogue, role, None, Account(id=uuid.uuid4()), pro)
+    assert (model or persona.default_model) == "mock-large" and "experiment_model" not in marks
 
 
 # --------------------------------------------------------------------------- the gateway: cache and money

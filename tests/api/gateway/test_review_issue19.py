@@ -19,7 +19,7 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from api.accounts.models import Account, Plan
 from api.audit import service as audit
@@ -117,6 +117,37 @@ def test_hostile_model_ids_in_an_experiments_variants_are_4xx_not_500(
     answer = client.post(EXPERIMENTS, json=body, headers=admin_headers)
     assert answer.status_code in (404, 409, 422), answer.text
     assert db_scalar(settings, select(Experiment.id)) is None  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["assistant%0A", "assistant%20", "%20assistant", "ass%C4%B1stant", "%E2%80%8Bassistant", "a" * 129, "..",
+     ".hidden", "-x", "a%2Fb", "%00"],
+)  # fmt: skip
+def test_hostile_alias_names_are_422_and_write_nothing(client, settings, admin_headers, name):
+    answer = client.put(f"{ALIASES}/{name}", json={"model_id": "mock-small"}, headers=admin_headers)
+    assert answer.status_code in (400, 404, 405, 422), answer.text  # `..`, `a/b`: other paths; NUL: 400
+    assert db_rows(settings, ModelAlias) == [] and db_rows(settings, AuditEntry) == []
+    assert client.delete(f"{ALIASES}/{name}", headers=admin_headers).status_code in (400, 404, 405, 422)
+
+
+def test_weights_and_keys_at_their_bounds(client, admin_headers):
+    def create(*weights) -> int:
+        body = {
+            "role_id": "fix-grammar",
+            "variants": [{"model_id": "mock-small", "weight": w} for w in weights],
+        }
+        return client.post(EXPERIMENTS, json=body, headers=admin_headers).status_code
+
+    assert create(1, 1000, 1000, 1000, 1000) == 201
+    assert create(0, 1) == create(1, 1001) == create(1, -1) == create(1, 1.5) == create(1, None) == 422
+    assert create(*[1] * 6) == create(1) == 422
+    eid = client.get(EXPERIMENTS, headers=admin_headers).json()[0]["id"]
+    for key, status in (("a", 422), ("F", 422), ("AB", 422), ("C", 200)):
+        won = client.post(f"{EXPERIMENTS}/{eid}/winner", json={"variant": key}, headers=admin_headers)
+        assert won.status_code == status, (key, won.text)
+    assert client.post(f"{EXPERIMENTS}/{uuid.uuid4()}/start", headers=admin_headers).status_code == 404
+    assert client.post(f"{EXPERIMENTS}/not-a-uuid/start", headers=admin_headers).status_code == 422
 
 
 # ------------------------------------------------------------------------------- the gateway: the variant
@@ -472,3 +503,24 @@ def test_an_alias_repointed_while_it_is_deleted_is_not_a_500(client, settings, a
     assert _audits(settings, "model_alias.delete") == 1
     alias = db_scalar(settings, select(ModelAlias.model_id))
     assert alias in (None, "mock-large")  # deleted last, or made again after the deletion
+
+
+@ON_POSTGRES
+def test_two_experiments_started_at_once_on_one_alias_give_one_running_and_one_409(
+    client, settings, admin_headers, monkeypatch
+):
+    """Both see nothing running: the partial unique index settles it (a 409, nothing half-written)."""
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
+    ids = [uuid.UUID(_experiment(client, admin_headers, alias="assistant")["id"]) for _ in range(2)]
+    monkeypatch.setattr(audit, "commit_audited", Meet().wrap(audit.commit_audited))
+
+    def start(eid):
+        return lambda s, staff, cache: admin.transition(s, staff, eid, "start", cache=cache, **_kw())
+
+    results = asyncio.run(_both(settings, *(start(i) for i in ids)))
+    assert sorted(getattr(r, "status_code", 200) for r in results) == [200, 409], results
+    assert [r.code for r in results if isinstance(r, AppError)] == ["experiment_already_running"]
+    assert db_scalar(settings, select(func.count()).where(Experiment.status == "running")) == 1
+    assert _audits(settings, "experiment.start") == 1

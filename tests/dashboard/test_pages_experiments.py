@@ -1,0 +1,138 @@
+"""The Experiments page (docs/decisions/0059, 0061) as Streamlit runs it (AppTest), signed in as real staff
+against a live API: an experiment defined through the form (its traffic split shown as typed), started,
+paused, resumed, stopped after a confirmation, and its winner picked, which gives the role a new version; a
+refusal worded; a viewer without catalogue:write sees the list and no forms; Russian."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from api.audit.models import AuditEntry
+from dashboard import i18n
+from tests.dashboard.test_navigation import _registry
+from tests.dashboard.test_pages_catalogue import admin_api, button, confirm, table
+from tests.support.api import db_rows
+from tests.support.russian import untranslated
+
+EXPERIMENTS = "/api/v1/admin/experiments"
+ROLE = "shorten"  # a seeded role (version 1, on the default model)
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def listed(panel) -> list[dict]:
+    with admin_api(panel) as admin:
+        return admin.get(EXPERIMENTS, params={"role_id": ROLE}).json()
+
+
+def role(panel) -> dict:
+    with admin_api(panel) as admin:
+        (found,) = [r for r in admin.get("/api/v1/admin/roles").json() if r["id"] == ROLE]
+    return found
+
+
+def define(app: AppTest, variants: list[tuple[str | None, int | None, int]]) -> AppTest:
+    """Fill in the new experiment's form on ROLE: each variant's (model, role version, weight)."""
+    app.selectbox(key="experiments:new:role").select(ROLE).run()
+    app.number_input(key="experiments:new:count").set_value(len(variants)).run()
+    for key, (model, version, weight) in zip("ABCDE", variants, strict=False):
+        app.selectbox(key=f"experiments:new:{key}:model").select(model or "")  # "": the role's model
+        app.selectbox(key=f"experiments:new:{key}:version:{ROLE}").select(version or 0)  # 0: its current
+        app.number_input(key=f"experiments:new:{key}:weight").set_value(weight)
+    return app.run()
+
+
+def markdown(app: AppTest) -> list[str]:
+    return [m.value for m in app.markdown]
+
+
+@sqlite_only
+def test_an_admin_defines_runs_and_ends_an_experiment_whose_winner_becomes_the_roles_new_version(
+    panel, env_settings
+):
+    app = panel("experiments")
+    assert not app.exception and app.title[0].value == "Experiments"
+    assert "No experiments yet." in [i.value for i in app.info]
+
+    # A variant with neither a model nor a version is refused before the API is asked.
+    app = define(app, [(None, 1, 1), (None, None, 3)])
+    assert "Traffic split: A 25.0 %, B 75.0 %" in markdown(app)
+    app = button(app, "Create as a draft").click().run()
+    assert "Give variant B a model, a role version or both." in [e.value for e in app.error]
+    assert listed(panel) == []
+
+    app = define(app, [(None, 1, 1), ("mock-large", None, 3)])
+    app = button(app, "Create as a draft").click().run()
+    assert not app.exception, app.exception
+    (experiment,) = listed(panel)
+    id_ = experiment["id"]
+    assert experiment["status"] == "draft"
+    assert [(v["key"], v["model_id"], v["role_version"], v["weight"]) for v in experiment["variants"]] == [
+        ("A", None, 1, 1),
+        ("B", "mock-large", None, 3),
+    ]
+    assert any(s.value.startswith("A draft experiment on") for s in app.success)
+    (row,) = table(app)
+    assert row["Status"] == "Draft"
+    assert row["Variants"] == (
+        "A: the role's model, version 1, 25.0 %; B: mock-large, the role's current version, 75.0 %"
+    )
+    assert "No calls yet" in app.info[-1].value  # a draft has nothing to compare
+
+    app = app.button(key=f"experiments:start:{id_}").click().run()
+    assert listed(panel)[0]["status"] == "running"
+    app = app.button(key=f"experiments:pause:{id_}").click().run()
+    assert listed(panel)[0]["status"] == "paused"
+    app = app.button(key=f"experiments:resume:{id_}").click().run()
+    assert listed(panel)[0]["status"] == "running"
+    app = confirm(app, f"experiments:stop:{id_}")
+    assert not app.exception, app.exception
+    stopped = listed(panel)[0]
+    assert stopped["status"] == "stopped" and stopped["stopped_at"] is not None
+    assert not [b for b in app.button if b.key in (f"experiments:start:{id_}", f"experiments:stop:{id_}")]
+
+    before = role(panel)
+    app.selectbox(key=f"experiments:winner:{id_}").select("B").run()
+    app = confirm(app, f"experiments:win:{id_}:B")
+    assert not app.exception, app.exception
+    assert listed(panel)[0]["winner"] == "B"
+    after = role(panel)
+    assert after["version"] == before["version"] + 1 and after["default_model"] == "mock-large"
+    assert after["system_prompt"] == before["system_prompt"]  # B left the version as it was
+    assert "B won: its version and model are now the role's new version" in " ".join(
+        s.value for s in app.success
+    )
+    actions = {a.action for a in db_rows(env_settings, AuditEntry, AuditEntry.target_id == id_)}
+    assert actions == {"experiment.create", "experiment.start", "experiment.pause", "experiment.stop",
+                       "experiment.win"}  # fmt: skip
+
+
+@sqlite_only
+def test_a_second_running_experiment_on_a_role_is_refused_in_words_and_a_viewer_sees_no_forms(panel):
+    body = {"role_id": ROLE, "variants": [{"role_version": 1}, {"model_id": "mock-large"}]}
+    with admin_api(panel) as admin:
+        first, second = (admin.post(EXPERIMENTS, json=body).json() for _ in range(2))
+        assert admin.post(f"{EXPERIMENTS}/{first['id']}/start").status_code == 200
+    app = panel("experiments")
+    app.selectbox(key="experiments:chosen").select(second["id"]).run()
+    app = app.button(key=f"experiments:start:{second['id']}").click().run()
+    # In English the API's own words (they name the experiment); in Russian the catalogue's for the code.
+    assert [e.value for e in app.error] == [f"role '{ROLE}' already runs experiment {first['id']}"]
+    russian = panel("experiments", locale="ru")
+    russian.selectbox(key="experiments:chosen").select(second["id"]).run()
+    russian = russian.button(key=f"experiments:start:{second['id']}").click().run()
+    assert [e.value for e in russian.error] == [i18n.catalogue("ru")["errors.experiment_already_running"]]
+    assert not russian.exception and russian.title[0].value == i18n.catalogue("ru")["experiments.title"]
+    assert not untranslated(russian), untranslated(russian)
+
+    viewer = panel("experiments", role="viewer")
+    assert not viewer.exception and len(table(viewer)) == 2
+    assert not viewer.button and not viewer.number_input and not viewer.expander
+    assert [s.key for s in viewer.selectbox] == ["experiments:role", "experiments:chosen"]
+    assert "catalogue:write" in viewer.caption[-1].value
+
+
+def test_the_page_is_in_the_catalogue_section_for_whoever_may_read_analytics():
+    section, english, russian, _icon, permission = _registry()["experiments"]
+    assert (section, english, permission) == ("catalogue", "Experiments", "analytics:read")
+    assert russian == i18n.catalogue("ru")["experiments.title"]

@@ -294,6 +294,34 @@ def litellm_ready() -> Path | None:
         return None
 
 
+LITELLM_AUTH = {"Authorization": "Bearer sk-bench-master"}
+
+
+def start_litellm(
+    binary: Path, upstream: str, model: str, config_name: str, settings: str = ""
+) -> tuple[subprocess.Popen, str]:
+    """LiteLLM's proxy on loopback serving `model` from the upstream (`settings`: its litellm_settings
+    YAML, if any), once it answers; its process and base URL."""
+    config = ROOT / "bench" / config_name
+    config.write_text(
+        f"model_list:\n  - model_name: {model}\n    litellm_params:\n"
+        f"      model: openai/{model}\n      api_base: {upstream}/v1\n      api_key: not-needed\n{settings}"
+    )
+    port = free_port()
+    proc = start(
+        [str(binary), "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
+        env={
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_MASTER_KEY": "sk-bench-master",
+            "DISABLE_ADMIN_UI": "True",
+            "LITELLM_LOG": "ERROR",
+        },
+        log="litellm",
+    )
+    wait_ready(f"http://127.0.0.1:{port}/health/liveliness", seconds=180)
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -359,29 +387,13 @@ def main() -> None:
         )
 
         if not args.skip_litellm and (binary := litellm_ready()):
-            config = ROOT / "bench" / ".litellm.yaml"
-            config.write_text(
-                "model_list:\n  - model_name: mock-large\n    litellm_params:\n"
-                f"      model: openai/mock-large\n      api_base: {upstream}/v1\n      api_key: not-needed\n"
-            )
-            lite_port = free_port()
-            lite = start(
-                [str(binary), "--config", str(config), "--port", str(lite_port), "--host", "127.0.0.1"],
-                env={
-                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                    "LITELLM_MASTER_KEY": "sk-bench-master",
-                    "DISABLE_ADMIN_UI": "True",
-                    "LITELLM_LOG": "ERROR",
-                },
-                log="litellm",
-            )
+            lite, lite_base = start_litellm(binary, upstream, "mock-large", ".litellm.yaml")
             procs.append(lite)
-            wait_ready(f"http://127.0.0.1:{lite_port}/health/liveliness", seconds=180)
             targets.append(
                 Target(
                     "(c) LiteLLM proxy (no database)",
-                    f"http://127.0.0.1:{lite_port}/v1/chat/completions",
-                    {"Authorization": "Bearer sk-bench-master"},
+                    f"{lite_base}/v1/chat/completions",
+                    LITELLM_AUTH,
                     lite.pid,
                 )
             )

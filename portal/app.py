@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,6 @@ from portal.settings import PortalSettings, get_portal_settings
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_COOKIE = "portal_lang"
 SCRIPT = (Path(__file__).resolve().parent / "assets" / "portal.js").read_bytes()
-
-
-def plan_prices(plans: list[dict], price_per_credit: str) -> dict[str, Decimal]:
-    """The credits a month of each priced plan takes (its price at the rate, rounded up as the API does)."""
-    rate = Decimal(str(price_per_credit))
-    return {
-        p["code"]: (Decimal(p["price_monthly"]) / rate).quantize(Decimal("0.000001"), rounding=ROUND_CEILING)
-        for p in plans
-        if p["price_monthly"] is not None and rate > 0
-    }
 
 
 def create_app(settings: PortalSettings | None = None) -> FastAPI:
@@ -311,7 +301,8 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
         offered = api.call("GET", "/api/v1/plans")
         return render(
             request, "plans.html", status, me=me, plans=offered, balance=balance,
-            prices=plan_prices(offered, balance["price_per_credit"]), purchase_key=str(uuid.uuid4()),
+            prices={p["code"]: Decimal(p["price_credits"]) for p in offered if p.get("price_credits")},
+            purchase_key=str(uuid.uuid4()),
             **context,
         )  # fmt: skip
 

@@ -292,8 +292,10 @@ def register(app: FastAPI, kit: Kit) -> None:
         session = kit.keys.open(request.cookies.get(SESSION_COOKIE))
         t = t_of(request)
         signed_out = Notice(t("errors.session_ended"), ("/sign-in", t("nav.sign_in")))
-        if session is None or tool not in TOOLS:
+        if session is None:
             return _refused(kit, request, signed_out, 401)
+        if tool not in TOOLS:  # a form from an older page, or one made up
+            return _refused(kit, request, Notice(t("errors.form_outdated")), 400)
         user = SignedInCaller(kit.api, session)
         refused = checked(request, sent.csrf, text, chat_id)
         if refused is not None:

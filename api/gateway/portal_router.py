@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
 
 from fastapi import APIRouter, Request, Response
 
 from api.auth.deps import CurrentAccount, Public
+from api.billing.service import CreditRate
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, NotAuthenticated, responses
 from api.gateway import service
@@ -31,13 +33,15 @@ async def plans(request: Request, session: SessionDep) -> Response:
     (null: no limit) and the models each may call. Cacheable: `Cache-Control: public` and an `ETag`
     (`If-None-Match` answers 304)."""
     offered, catalogue = await service.plans_offered(session, request.app.state.gateway)
-    currency = catalogue.credit_rate.currency if catalogue.credit_rate else None
+    rate = catalogue.credit_rate
+    currency = rate.currency if rate else None
     body = [
         PlanOfferOut(
             code=p.code,
             name=p.name,
             price_monthly=None if p.price_monthly is None else str(p.price_monthly),
             currency=currency,
+            price_credits=_credits(rate, p.price_monthly),
             daily_requests=p.daily_requests,
             tokens_per_day=p.tokens_per_day,
             tokens_per_month=p.tokens_per_month,
@@ -55,6 +59,11 @@ async def plans(request: Request, session: SessionDep) -> Response:
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(encoded, media_type="application/json", headers=headers)
+
+
+def _credits(rate: CreditRate | None, price: Decimal | None) -> str | None:
+    """A month's credits as `POST /api/v1/me/plan` takes them (rounded up); None: free, or no rate."""
+    return None if price is None or rate is None else str(rate.credits_to_charge(price))
 
 
 def _json(body: list[PlanOfferOut]) -> bytes:

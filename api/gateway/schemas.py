@@ -137,6 +137,10 @@ class PlanOfferOut(BaseModel):
         description="a month's price in `currency`, as a decimal string; null: free"
     )
     currency: str | None
+    price_credits: str | None = Field(
+        description="the credits a month of the plan takes from the balance (`POST /api/v1/me/plan`), "
+        "rounded up, as a decimal string; null: free, or no credit rate is set"
+    )
     daily_requests: int | None
     tokens_per_day: int | None
     tokens_per_month: int | None

@@ -7,6 +7,7 @@ retryable failure (connection, timeout, 5xx, 429) moves on to the next one.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -102,6 +103,7 @@ class Gateway:
         # The fast lane, which also finds the caller of `/v1/*` for authentication; None: the ORM does.
         self.callers: FastBooks | None = None
         self.settlements: set[asyncio.Task] = set()  # streams being settled after they ended
+        self.kept_answers = itertools.count()  # the response cache trims at every TRIM_EVERY-th of these
 
     async def open(self) -> None:
         if self.settings.fast_lane and not self.settings.is_sqlite:
@@ -439,6 +441,7 @@ async def keep_answer(
         session, prepared.cache, answer=outcome.answer, finish_reason=finish_reason,
         input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
         at=at, max_entries=gateway.settings.response_cache_max_entries,
+        trim=next(gateway.kept_answers) % response_cache.TRIM_EVERY == 0,
     )  # fmt: skip
 
 

@@ -128,6 +128,8 @@ def test_stream_refusals_say_why_without_a_call(world):
     assert no_csrf.status_code == 400 and events(no_csrf)[0][0] == "refused"
     too_long, _ = stream(portal, "editor", "/tools/editor", text="x" * 20_001, role="paraphrase")
     assert too_long.status_code == 400 and "too long" in events(too_long)[0][1]
+    made_up = portal.post("/tools/stream", data={"csrf": csrf_of(page), "tool": "oracle", "text": "hi"})
+    assert made_up.status_code == 400 and "out of date" in events(made_up)[0][1]
     assert "0 of 3" in portal.get("/tools/editor").text  # nothing was taken
     portal.cookies.clear()
     signed_out = portal.post("/tools/stream", data={"csrf": csrf_of(page), "tool": "editor", "text": "hi"})

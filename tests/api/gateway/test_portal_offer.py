@@ -10,13 +10,14 @@ from sqlalchemy import insert, update
 
 from api.accounts.models import Account, Plan
 from api.catalogue.models import AssistantRole
+from api.core.app_settings import AppSetting
 from tests.support.api import bearer, db_execute, sign_up, staff_headers
 
 PLANS = "/api/v1/plans"
 ROLES = "/api/v1/me/roles"
 PLAN_FIELDS = {
-    "code", "name", "price_monthly", "currency", "daily_requests", "tokens_per_day", "tokens_per_month",
-    "max_chats", "max_messages_per_chat", "models",
+    "code", "name", "price_monthly", "currency", "price_credits", "daily_requests", "tokens_per_day",
+    "tokens_per_month", "max_chats", "max_messages_per_chat", "models",
 }  # fmt: skip
 
 
@@ -32,6 +33,9 @@ def test_the_public_plans_are_listed_to_anyone_with_price_limits_and_models_and_
         settings,
         update(Plan).where(Plan.code == "pro").values(price_monthly=Decimal("9.90")),
         insert(Plan).values(code="vip", name="Staff's friends", model_tiers="free,paid", public=False),
+        update(AppSetting)  # a credit at 0.07: 9.90 / 0.07 = 141.4285714…, charged rounded up
+        .where(AppSetting.key == "credit_rate")
+        .values(value={"currency": "USD", "price_per_credit": "0.07", "usd_per_credit": "0.01"}),
     )
     response = client.get(PLANS)  # no credentials at all
     assert response.status_code == 200, response.text
@@ -40,6 +44,7 @@ def test_the_public_plans_are_listed_to_anyone_with_price_limits_and_models_and_
     assert all(set(p) == PLAN_FIELDS for p in plans)  # no tiers, no public flag, nothing internal
     free, pro = plans
     assert free["price_monthly"] is None and pro["price_monthly"] == "9.90" and pro["currency"]
+    assert free["price_credits"] is None and pro["price_credits"] == "141.428572"  # what POST /me/plan takes
     assert free["daily_requests"] == 3 and free["tokens_per_day"] == 20000
     assert [m["id"] for m in free["models"]] == ["mock-small"]
     assert [m["id"] for m in pro["models"]] == ["mock-small", "mock-large"]

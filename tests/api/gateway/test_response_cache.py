@@ -274,6 +274,30 @@ def test_the_cache_is_bounded_expired_answers_first_then_the_oldest(settings):
     assert sorted(r.answer for r in db_rows(settings, CachedResponse)) == ["answer 3", "answer 4"]
 
 
+def test_answers_kept_between_two_trims_may_pass_the_bound_until_the_next_trim(settings):
+    """The gateway trims at every TRIM_EVERY-th answer it keeps (the trim scans up to the bound's keys)."""
+    now = utcnow()
+
+    async def keep(n: int, trim: bool) -> None:
+        db = Database(settings)
+        try:
+            async with db.sessionmaker() as session:
+                await response_cache.store(
+                    session, CacheCall(f"{n:064x}", "mock-small", None, "shared", 600), answer=f"answer {n}",
+                    finish_reason="stop", input_tokens=1, output_tokens=1, cost_usd=Decimal("0.001"),
+                    at=now + timedelta(seconds=n), max_entries=2, trim=trim,
+                )  # fmt: skip
+        finally:
+            await db.dispose()
+
+    for n in range(1, 5):
+        asyncio.run(keep(n, trim=False))
+    assert len(db_rows(settings, CachedResponse)) == 4
+    asyncio.run(keep(5, trim=True))
+    assert sorted(r.answer for r in db_rows(settings, CachedResponse)) == ["answer 4", "answer 5"]
+    assert response_cache.TRIM_EVERY > 1
+
+
 def test_turning_a_rule_on_changing_it_and_off_is_audited_with_before_and_after(server, settings):
     analyst = staff_headers(server.http, settings, "analyst")
     rule = f"{CACHE}/rules/role/fix-grammar"

@@ -53,11 +53,12 @@ def listed(items: list[str]) -> str:
 
 
 def _short(rows: dict[str, dict[str, Any]], names: list[str], field: str, needed: int) -> list[str]:
-    """ "B has 12", for each of `names` with fewer than `needed` of `field`."""
+    """ "B has 12", for each of `names` with fewer than `needed` of `field` (without a row: none)."""
+    counts = {name: rows.get(name, {}).get(field) or 0 for name in names}
     return [
-        i18n.t("experiments.has", variant=name, count=i18n.number(rows[name].get(field) or 0))
-        for name in names
-        if name in rows and (rows[name].get(field) or 0) < needed
+        i18n.t("experiments.has", variant=name, count=i18n.number(count))
+        for name, count in counts.items()
+        if count < needed
     ]
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import i18n, ui
+from dashboard.api_client import ApiError
 from dashboard.verdicts import METRICS, RATES, verdict
 
 EXPERIMENTS = "/api/v1/admin/experiments"
@@ -175,9 +176,27 @@ def with_interval(row: dict[str, Any], metric: str) -> str:
         "tokens": lambda x: i18n.number(x, 1),
         "usd": lambda x: f"$ {i18n.amount(x)}",
     }[UNITS[metric]]
-    if low is None or high is None:
+    if low is None and high is None:
         return shown(value)
+    if high is None:  # an open bound
+        return f"{shown(value)} (≥ {shown(low)})"
+    if low is None:
+        return f"{shown(value)} (≤ {shown(high)})"
     return f"{shown(value)} ({shown(low)}–{shown(high)})"
+
+
+NOT_PUBLISHED: dict[str, Any] = {}
+
+
+def report(experiment_id: str) -> dict[str, Any]:
+    """The experiment's comparison, or NOT_PUBLISHED before the pipeline's first publication (a state to
+    explain, not a refusal to show as an error)."""
+    try:
+        return api.get(f"{COMPARISON}/{experiment_id}")
+    except ApiError as exc:
+        if exc.code != "warehouse_not_ready":
+            raise
+        return NOT_PUBLISHED
 
 
 def comparison_view(experiment: dict[str, Any]) -> None:
@@ -185,8 +204,11 @@ def comparison_view(experiment: dict[str, Any]) -> None:
         st.info(i18n.t("experiments.not_started"), icon=":material/hourglass_empty:")
         return
     with st.spinner(i18n.t("experiments.comparison_loading")):
-        found = ui.call(lambda: api.get(f"{COMPARISON}/{experiment['id']}"))
+        found = ui.call(lambda: report(experiment["id"]))
     if found is None:
+        return
+    if found is NOT_PUBLISHED:
+        st.info(i18n.t("common.not_published"), icon=":material/hourglass_empty:")
         return
     refreshed = found.get("refreshed_at")
     st.caption(
@@ -201,6 +223,9 @@ def comparison_view(experiment: dict[str, Any]) -> None:
     )  # fmt: skip
     control = found["control"]
     rows = found["variants"]
+    if not rows:
+        st.info(i18n.t("experiments.no_calls_counted"), icon=":material/hourglass_empty:")
+        return
     for row in rows:
         if row["variant"] != control:
             said = verdict(found, row["variant"])

@@ -234,7 +234,7 @@ def comparison_view(experiment: dict[str, Any]) -> None:
             box(f"**{row['variant']}**: {said}")
     heads = {
         r["variant"]: i18n.t("experiments.control_head", variant=r["variant"]) if r["variant"] == control
-        else r["variant"]
+        else i18n.t("experiments.variant_head", variant=r["variant"])
         for r in rows
     }  # fmt: skip
     lines = [

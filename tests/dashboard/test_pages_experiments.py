@@ -5,18 +5,25 @@ refusal worded; a viewer without catalogue:write sees the list and no forms; Rus
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
 import pytest
+from sqlalchemy import insert
 from streamlit.testing.v1 import AppTest
 
 from api.audit.models import AuditEntry
 from dashboard import i18n
 from tests.dashboard.test_navigation import _registry
 from tests.dashboard.test_pages_catalogue import admin_api, button, confirm, table
-from tests.support.api import db_rows
+from tests.support.api import db_execute, db_rows, events_of, sign_up
 from tests.support.russian import untranslated
 
 EXPERIMENTS = "/api/v1/admin/experiments"
 ROLE = "shorten"  # a seeded role (version 1, on the default model)
+QUESTION = [{"role": "user", "content": "A long text to shorten."}]
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
@@ -136,3 +143,81 @@ def test_the_page_is_in_the_catalogue_section_for_whoever_may_read_analytics():
     section, english, russian, _icon, permission = _registry()["experiments"]
     assert (section, english, permission) == ("catalogue", "Experiments", "analytics:read")
     assert russian == i18n.catalogue("ru")["experiments.title"]
+
+
+def _calls(experiment_id: str, variant: str, n: int, *, failed: bool = False, cost: str = "0.002") -> list:
+    """`n` calls of the variant by as many users, as the gateway records them (its event's properties name
+    the experiment and the variant), added behind the API's back: an experiment's 40 calls a variant in a
+    test, where the free plan allows 3 a day."""
+    from api.events.models import UsageEvent
+
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    return [
+        insert(UsageEvent).values(
+            event_id=uuid.uuid4(), occurred_at=at, type="llm.call_failed" if failed else "llm.call_succeeded",
+            user_id=uuid.uuid4(), role_id=ROLE, model_id="mock-small", provider="mock", plan="free",
+            input_tokens=None if failed else 50, output_tokens=None if failed else 50,
+            cost_usd=None if failed else Decimal(cost), latency_ms=400, status="error" if failed else "ok",
+            error_code="provider_error" if failed else None, client="api",
+            properties={"experiment_id": experiment_id, "variant": variant, "role_version": 1},
+        )
+        for _ in range(n)
+    ]  # fmt: skip
+
+
+@sqlite_only
+def test_the_comparison_shows_each_variants_figures_and_a_plain_verdict_from_the_published_events(
+    panel, env_settings, pipeline
+):
+    body = {"role_id": ROLE, "variants": [{"role_version": 1}, {"model_id": "mock-large"}]}
+    with admin_api(panel) as admin:
+        experiment = admin.post(EXPERIMENTS, json=body).json()
+        assert admin.post(f"{EXPERIMENTS}/{experiment['id']}/start").status_code == 200
+    app = panel("experiments", role="analyst")
+    assert [i.value for i in app.info] == [i18n.catalogue("en")["common.not_published"]]  # no error box
+
+    with httpx.Client(base_url=panel.api_url, timeout=60) as http:  # real calls of the role, both variants
+        for n in range(4):
+            user = sign_up(http, f"user{n}@example.com", env_settings) | {"X-Assistant-Role": ROLE}
+            answered = http.post("/v1/chat/completions", headers=user, json={"messages": QUESTION})
+            assert answered.status_code == 200, answered.text
+    real = {v: sum(e.properties.get("variant") == v for e in events_of(env_settings, "llm.call_succeeded"))
+            for v in "AB"}  # fmt: skip
+    assert sum(real.values()) == 4
+    # B: half the cost of A's calls, and one call in five failed.
+    db_execute(
+        env_settings,
+        *_calls(experiment["id"], "A", 40, cost="0.002"),
+        *_calls(experiment["id"], "B", 40, cost="0.001"),
+        *_calls(experiment["id"], "B", 10, failed=True),
+    )
+    assert pipeline().success
+
+    app = panel("experiments", role="analyst")
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    figures = {row["Figure"]: row for row in table(app, 2)}  # the list, the variants, the comparison
+    # B's real calls were on mock-large, which the free plan may not call: on the role's model, left out.
+    assert figures["Calls"] == {
+        "Figure": "Calls",
+        "Variant A (control)": str(40 + real["A"]),
+        "Variant B": "50",
+    }
+    left_out = figures["Calls left out (a model the caller named, or one the plan does not allow)"]
+    assert (left_out["Variant A (control)"], left_out["Variant B"]) == ("0", str(real["B"]))
+    assert figures["Failed calls"]["Variant B"] == "10"
+    assert figures["Error rate"]["Variant A (control)"].startswith("0.0 % (0.0 %")
+    (said,) = [box.value for box in app.warning]  # B errs more often: a warning
+    assert said.startswith("**B**: Compared with A, B errs more often (+")
+    assert "is cheaper per call (\u2212" in said
+    assert said.endswith("Too little feedback yet to compare it (B has 0 and A has 0 of the 10 needed).")
+    assert any(c.value.startswith("Figures as of ") for c in app.caption)
+    assert len(app.get("vega_lite_chart")) == 1
+
+    russian = panel("experiments", locale="ru")
+    (said,) = [box.value for box in russian.warning]
+    words = i18n.catalogue("ru")
+    assert said.startswith(
+        "**B**: " + words["experiments.v_found"].split("{findings}")[0].format(control="A", variant="B")
+    )
+    assert words["experiments.said_error_rate_worse"].split("{figure}")[0] + "+" in said
+    assert not untranslated(russian), untranslated(russian)

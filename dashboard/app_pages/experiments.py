@@ -51,7 +51,7 @@ BOUNDS = {  # the interval's fields of each metric in a variant's row: (value, l
 
 def subject(experiment: dict[str, Any]) -> str:
     """The role an experiment is on by its name, or the model alias of one without a role."""
-    if experiment.get("role_id") is None:
+    if on_alias(experiment):
         return i18n.t("experiments.on_alias", alias=experiment.get("alias") or "—")
     role = roles_by_id.get(experiment["role_id"])
     return f"{role['name']} ({role['id']})" if role else experiment["role_id"]
@@ -68,8 +68,15 @@ def shares(weights: list[int]) -> list[str]:
     return [i18n.percent(w / total, 1) for w in weights]
 
 
-def variant_text(variant: dict[str, Any], share: str) -> str:
+def on_alias(experiment: dict[str, Any]) -> bool:
+    """Whether the experiment is on a model alias (its variants are models only), not on a role."""
+    return experiment.get("role_id") is None
+
+
+def variant_text(variant: dict[str, Any], share: str, *, alias: bool = False) -> str:
     model = variant["model_id"] or i18n.t("experiments.role_model")
+    if alias:
+        return i18n.t("experiments.variant_text_alias", variant=variant["key"], model=model, share=share)
     version = version_text(variant["role_version"])
     return i18n.t(
         "experiments.variant_text", variant=variant["key"], model=model, version=version, share=share
@@ -101,7 +108,7 @@ def experiments_table(experiments: list[dict[str, Any]]) -> None:
                 i18n.t("experiments.subject"): subject(e),
                 i18n.t("experiments.status"): status_text(e["status"]),
                 i18n.t("experiments.variants"): "; ".join(
-                    variant_text(v, s) for v, s in zip(e["variants"], split, strict=True)
+                    variant_text(v, s, alias=on_alias(e)) for v, s in zip(e["variants"], split, strict=True)
                 ),
                 i18n.t("experiments.created"): i18n.moment(e["created_at"]),
                 i18n.t("experiments.started"): i18n.moment(e["started_at"]),
@@ -113,13 +120,14 @@ def experiments_table(experiments: list[dict[str, Any]]) -> None:
 
 
 def variants_table(experiment: dict[str, Any]) -> None:
+    alias = on_alias(experiment)
     split = shares([v["weight"] for v in experiment["variants"]])
     ui.table(
         [
             {
                 i18n.t("experiments.variant"): v["key"],
                 i18n.t("experiments.model"): v["model_id"] or i18n.t("experiments.role_model"),
-                i18n.t("experiments.role_version"): version_text(v["role_version"]),
+                i18n.t("experiments.role_version"): "—" if alias else version_text(v["role_version"]),
                 i18n.t("experiments.weight"): i18n.number(v["weight"]),
                 i18n.t("experiments.share"): s,
             }
@@ -129,39 +137,52 @@ def variants_table(experiment: dict[str, Any]) -> None:
     )
 
 
-def controls(experiment: dict[str, Any]) -> None:
-    """Start, pause, resume, stop and the winner: those the experiment's status allows."""
+def run_controls(experiment: dict[str, Any]) -> None:
+    """Start, pause or resume (what the experiment's status allows) and, apart, stop for good."""
     id_, status = experiment["id"], experiment["status"]
     path = f"{EXPERIMENTS}/{id_}"
+    if status == "stopped":
+        return
+    left, right = st.columns(2)
     for action in ACTIONS[status]:
-        if st.button(
-            i18n.t(f"experiments.do_{action}"), key=f"experiments:{action}:{id_}", icon=ICONS[action]
-        ):
+        if left.button(
+            i18n.t(f"experiments.do_{action}"), key=f"experiments:{action}:{id_}", icon=ICONS[action],
+            type="secondary" if action == "pause" else "primary",
+        ):  # fmt: skip
             with st.spinner(i18n.t("experiments.saving")):
                 done = ui.call(lambda a=action: api.post(f"{path}/{'start' if a == 'resume' else a}"))
             if done is not None:
                 ui.changed(i18n.t(f"experiments.did_{action}", subject=subject(experiment)))
-    if status != "stopped":
-        st.caption(i18n.t("experiments.stop_help"))
+    with right:
         if ui.confirmed(f"experiments:stop:{id_}", i18n.t("experiments.do_stop"), icon=":material/stop:"):
             with st.spinner(i18n.t("experiments.saving")):
                 done = ui.call(lambda: api.post(f"{path}/stop"))
             if done is not None:
                 ui.changed(i18n.t("experiments.did_stop", subject=subject(experiment)))
+        st.caption(i18n.t("experiments.stop_help"))
+
+
+def winner_control(experiment: dict[str, Any]) -> None:
+    """Pick the winner (once), after a confirmation that says what it does."""
+    id_ = experiment["id"]
     if experiment["winner"] is not None:
         return
     keys = [v["key"] for v in experiment["variants"]]
     st.subheader(i18n.t("experiments.pick_winner"))
-    st.caption(i18n.t("experiments.winner_help"))
+    st.caption(i18n.t("experiments.winner_help_alias" if on_alias(experiment) else "experiments.winner_help"))
     chosen = st.selectbox(i18n.t("experiments.variant"), keys, key=f"experiments:winner:{id_}")
     if ui.confirmed(
         f"experiments:win:{id_}:{chosen}", i18n.t("experiments.do_win", variant=chosen),
         icon=":material/emoji_events:",
     ):  # fmt: skip
         with st.spinner(i18n.t("experiments.saving")):
-            done = ui.call(lambda: api.post(f"{path}/winner", {"variant": chosen}))
+            done = ui.call(lambda: api.post(f"{EXPERIMENTS}/{id_}/winner", {"variant": chosen}))
         if done is not None:
-            ui.changed(i18n.t("experiments.did_win", variant=chosen, subject=subject(experiment)))
+            on = subject(experiment)
+            ui.changed(
+                i18n.t("experiments.did_win_alias", variant=chosen, subject=on) if on_alias(experiment)
+                else i18n.t("experiments.did_win", variant=chosen, subject=on)
+            )  # fmt: skip
 
 
 def with_interval(row: dict[str, Any], metric: str) -> str:
@@ -353,7 +374,7 @@ if experiments:
             format_func=ui.fixed(lambda i: described(by_id[i]), by_id),
         )
     ]
-    st.header(described(chosen))
+    st.subheader(f"{subject(chosen)} · {i18n.moment(chosen['created_at'])}")
     ui.metrics(
         [
             (i18n.t("experiments.status"), status_text(chosen["status"])),
@@ -364,9 +385,11 @@ if experiments:
     )
     variants_table(chosen)
     if writer:
-        controls(chosen)
+        run_controls(chosen)
     st.subheader(i18n.t("experiments.comparison"))
     comparison_view(chosen)
+    if writer:
+        winner_control(chosen)
 
 if not writer:
     st.caption(i18n.t("experiments.read_only"))

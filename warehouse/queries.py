@@ -13,7 +13,7 @@ percentiles: nearest rank over successful calls, on 5% buckets, the same as mart
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 from typing import Literal
 
@@ -551,3 +551,56 @@ def kpis(
     )
     row = frame.iloc[0].to_dict() if not frame.empty else {}
     return {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+
+
+# The experiments' comparison (decision 0060): the columns the analytics API answers, in its order.
+EXPERIMENT_VARIANT_COLUMNS = (
+    "variant", "calls", "users", "errors", "cache_hits", "excluded", "error_rate", "error_rate_low",
+    "error_rate_high", "latency_p50_ms", "latency_p50_low", "latency_p50_high", "latency_p95_ms",
+    "latency_p95_low", "latency_p95_high", "tokens_per_call", "tokens_per_call_low", "tokens_per_call_high",
+    "cost_per_call_usd", "cost_per_call_low", "cost_per_call_high", "feedback_count",
+    "feedback_positive_share", "feedback_positive_low", "feedback_positive_high",
+)  # fmt: skip
+EXPERIMENT_COMPARISON_COLUMNS = (
+    "variant", "versus", "metric", "control_value", "value", "difference", "relative", "low", "high",
+    "outcome",
+)  # fmt: skip
+
+
+def experiment(experiment_id: str, *, path: Path | None = None) -> dict:
+    """One experiment's comparison as the last publication holds it (marts.mart_experiment_variants and
+    marts.mart_experiment_comparisons, decision 0060), read in one cursor: the settings of the build
+    (confidence, control, min_calls, min_feedback), when it was published (`refreshed_at`), one dict per
+    variant (by key) and one per comparison (by variant, then metric in the marts' order). An experiment
+    the warehouse has no call of (none yet, or an id it does not know) has no variants and no comparisons.
+    A serving copy published before these marts raises ServingNotReady: the next run builds them."""
+    with connect_serving(path) as con:
+        try:
+            confidence, control, min_calls, min_feedback = con.execute(
+                "SELECT confidence, control_variant, min_calls, min_feedback "
+                "FROM marts.mart_experiment_settings"
+            ).fetchone()
+        except duckdb.CatalogException:
+            raise ServingNotReady(
+                "the published warehouse predates the experiments' comparison: run `aiadmin pipeline run`"
+            ) from None
+        (published,) = con.execute("SELECT max(published_at) FROM main._publication").fetchone()
+
+        def rows(sql: str, columns: tuple[str, ...]) -> list[dict]:
+            found = con.execute(sql.format(columns=", ".join(columns)), [experiment_id]).fetchall()
+            return [dict(zip(columns, row, strict=True)) for row in found]
+
+        variants = rows(
+            "SELECT {columns} FROM marts.mart_experiment_variants WHERE experiment_id = ? ORDER BY variant",
+            EXPERIMENT_VARIANT_COLUMNS,
+        )
+        comparisons = rows(
+            "SELECT {columns} FROM marts.mart_experiment_comparisons WHERE experiment_id = ? "
+            "ORDER BY variant, metric_order",
+            EXPERIMENT_COMPARISON_COLUMNS,
+        )
+    return {
+        "confidence": confidence, "control": control, "min_calls": min_calls, "min_feedback": min_feedback,
+        "refreshed_at": published.replace(tzinfo=UTC) if published else None,
+        "variants": variants, "comparisons": comparisons,
+    }  # fmt: skip

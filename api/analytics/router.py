@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from api.analytics.schemas import ExperimentReport
 from api.auth.deps import AnalyticsReader
 from api.core import exports
 from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, responses
@@ -55,16 +57,21 @@ Format = Annotated[Literal["json", "csv"], Query(description="json (default) or 
 GrainQuery = Annotated[Literal["day", "week", "month"], Query(description="day, week (Monday) or month")]
 
 
+async def _read(request: Request, query: Callable, *args, **kwargs) -> Any:
+    """`query` on the serving copy, in a thread; none published yet (or too old): 503 warehouse_not_ready."""
+    serving = WarehouseSettings(data_dir=request.app.state.settings.data_dir).serving_path
+    try:
+        return await asyncio.to_thread(query, *args, path=serving, **kwargs)
+    except queries.ServingNotReady as exc:
+        raise WarehouseNotReady(str(exc), headers={"Retry-After": "60"}) from None
+
+
 async def _answer(
     request: Request, name: str, fmt: str, start: date | None, end: date | None, query: Callable, **args
 ) -> AnalyticsTable | Response:
     if start and end and start > end:
         raise InvalidRange("start is after end")
-    serving = WarehouseSettings(data_dir=request.app.state.settings.data_dir).serving_path
-    try:
-        frame: pd.DataFrame = await asyncio.to_thread(query, start=start, end=end, path=serving, **args)
-    except queries.ServingNotReady as exc:
-        raise WarehouseNotReady(str(exc), headers={"Retry-After": "60"}) from None
+    frame: pd.DataFrame = await _read(request, query, start=start, end=end, **args)
     if fmt == "csv":
         return Response(
             to_csv_bytes(frame),  # text that starts like a formula made inert, as in every export
@@ -179,3 +186,20 @@ async def feedback(
     by model, assistant role, role and version, provider or plan: scores, ratings up and down, numbers and
     their mean, and the share positive (rated up or 4-5). Decision 0054."""
     return await _answer(request, f"feedback-by-{by}", format, start, end, queries.feedback, by=by)
+
+
+@router.get(
+    "/experiments/{experiment_id}",
+    response_model=ExperimentReport,
+    responses=responses(NotAuthenticated, Forbidden, AccountBlocked, WarehouseNotReady),
+)
+async def experiment(request: Request, _staff: AnalyticsReader, experiment_id: uuid.UUID):
+    """An experiment's variants compared with its control (variant A) over the whole experiment, from the
+    calls' events (decision 0060): per variant its calls, users, errors, cache hits and excluded calls, the
+    error rate, latency p50 / p95, tokens and cost per completion and the share of positive scores, each
+    with its 95 % interval; per other variant and metric the difference from the control, its interval and
+    the outcome (better, worse, no_difference, or too_few below `min_calls` / `min_feedback`). As of the
+    last publication (`refreshed_at`). The warehouse knows experiments by their calls only: one without a
+    call yet, like an id it never saw, answers empty lists."""
+    report = await _read(request, queries.experiment, str(experiment_id))
+    return ExperimentReport(experiment_id=str(experiment_id), **report)

@@ -128,20 +128,27 @@ async def lookup(session: AsyncSession, call: CacheCall, at: datetime) -> Cached
     return row
 
 
-async def store(
-    session: AsyncSession, call: CacheCall, *, answer: str, finish_reason: str, input_tokens: int,
-    output_tokens: int, cost_usd: Decimal, at: datetime, max_entries: int, trim: bool = True,
-) -> None:  # fmt: skip
-    """Keep an answer (replacing an older one under its key), then, when `trim`, bound the table: the
-    expired answers go, then the oldest past `max_entries` (a scan of up to `max_entries` keys, which the
-    gateway does once every `TRIM_EVERY` answers it keeps, not on each). Its own transaction; a failure is
-    logged, never the call's."""
-    values = {
+def kept_row(
+    call: CacheCall, *, answer: str, finish_reason: str, input_tokens: int, output_tokens: int,
+    cost_usd: Decimal, at: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """The `response_cache` row that keeps an answer for `call`, by column."""
+    return {
         "key": call.key, "model_id": call.model_id, "role_id": call.role_id, "scope": call.scope,
         "answer": answer, "finish_reason": finish_reason, "input_tokens": input_tokens,
         "output_tokens": output_tokens, "cost_usd": cost_usd, "created_at": at,
         "expires_at": at + timedelta(seconds=call.ttl_seconds),
     }  # fmt: skip
+
+
+async def store(
+    session: AsyncSession, values: dict[str, Any], *, max_entries: int, trim: bool = True
+) -> None:
+    """Keep an answer (`values`: `kept_row`), replacing an older one under its key, then, when `trim`,
+    bound the table: the expired answers go, then the oldest past `max_entries` (a scan of up to
+    `max_entries` keys, which the gateway does once every `TRIM_EVERY` answers it keeps, not on each).
+    Its own transaction; a failure is logged, never the call's."""
+    at = values["created_at"]
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     statement = insert(CachedResponse).values(**values)
     statement = statement.on_conflict_do_update(
@@ -160,7 +167,7 @@ async def store(
         await session.commit()
     except Exception:  # the answer was given and settled: a lost cache entry costs one more provider call
         await session.rollback()
-        log.exception("response cache: the answer for %s was not kept", call.model_id)
+        log.exception("response cache: the answer for %s was not kept", values["model_id"])
 
 
 # ---------------------------------------------------------------- the rules and the staff's controls

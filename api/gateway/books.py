@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.accounts.models import Account
 from api.billing import service as billing
 from api.billing.service import CreditRate
+from api.cache import service as response_cache
 from api.cache.models import CachedResponse
 from api.cache.service import CacheCall
 from api.catalogue.service import ModelSpec, PlanSpec
@@ -238,6 +239,15 @@ class Books(Protocol):
         `balance.refunded` (a paid call) and `llm.call_failed`."""
         ...
 
+    async def cached(self, session: AsyncSession, call: CacheCall, at: datetime) -> CachedResponse | None:
+        """The response cache's answer kept for `call`, unless it expired by `at` (docs/decisions/0057)."""
+        ...
+
+    async def keep(self, session: AsyncSession, row: dict[str, Any], *, max_entries: int, trim: bool) -> None:
+        """Keep an answer (`row`: api/cache/service.py `kept_row`) for the next identical request, then,
+        when `trim`, bound the table. Its own transaction; a failure is logged, never the call's."""
+        ...
+
 
 class PortableBooks:
     """The bookkeeping through the ORM session: billing's ledger, the quota counters, the outbox."""
@@ -382,6 +392,12 @@ class PortableBooks:
             },
         )
         await session.commit()
+
+    async def cached(self, session: AsyncSession, call: CacheCall, at: datetime) -> CachedResponse | None:
+        return await response_cache.lookup(session, call, at)
+
+    async def keep(self, session: AsyncSession, row: dict[str, Any], *, max_entries: int, trim: bool) -> None:
+        await response_cache.store(session, row, max_entries=max_entries, trim=trim)
 
 
 def reservation_details(model_id: str, tokens: int) -> dict[str, Any]:

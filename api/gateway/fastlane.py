@@ -12,6 +12,9 @@ prepared statements, one round trip each:
 - `settle` of a call outside a chat that answered (streamed or not): the settlement, the tokens and the
   events, in `gateway_settle`.
 
+A call its role's or model's response cache covers adds one more each way: the kept answer's read, and
+(a miss) the answer kept, an upsert (the table's trim, every 64th, goes the portable way).
+
 The two functions are in api/gateway/sql/, installed by migrations. `FastBooks` is the PostgreSQL
 implementation of the bookkeeping seam (api/gateway/books.py); it hands calls in a chat and every refund
 to the portable implementation, in the request's session: those are rare.
@@ -35,6 +38,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
+from api.cache.models import CachedResponse
+from api.cache.service import CacheCall
 from api.catalogue.service import PlanSpec
 from api.core.errors import DatabaseUnavailable
 from api.core.settings import Settings
@@ -72,6 +77,17 @@ KEY_USED = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
 # Transaction 1 and transaction 2 (success) as one statement each: the functions in api/gateway/sql/.
 TAKE = "SELECT refused, new_balance FROM gateway_take($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 SETTLE = "SELECT gateway_settle($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+
+
+# The response cache (docs/decisions/0057): a hit's read and a miss's answer kept, one statement each.
+_CACHE_COLUMNS = tuple(c.name for c in CachedResponse.__table__.columns)
+CACHED = f"SELECT {', '.join(_CACHE_COLUMNS)} FROM response_cache WHERE key = $1 AND expires_at > $2"  # noqa: S608
+KEEP = (
+    f"INSERT INTO response_cache ({', '.join(_CACHE_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(_CACHE_COLUMNS) + 1))}) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _CACHE_COLUMNS if c != "key")
+)
 
 
 # A connection refused, reset or closed, a server shutting down or starting up, no connection free.
@@ -240,6 +256,24 @@ class FastBooks:
     ) -> None:
         """`Books.refund`, the portable way: failures are rare."""
         await self._portable.refund(session, account, prepared, error, started, ctx, at)
+
+    async def cached(self, session: AsyncSession, call: CacheCall, at: datetime) -> CachedResponse | None:
+        """`Books.cached` in one prepared statement: the row, detached."""
+        with _available():
+            row = await self._pool.fetchrow(CACHED, call.key, at)
+        return None if row is None else CachedResponse(**dict(row))
+
+    async def keep(self, session: AsyncSession, row: dict[str, Any], *, max_entries: int, trim: bool) -> None:
+        """`Books.keep`: the upsert in one prepared statement; a trim (every TRIM_EVERY-th) the portable
+        way."""
+        if trim:
+            return await self._portable.keep(session, row, max_entries=max_entries, trim=True)
+        try:
+            with _available():
+                await self._pool.execute(KEEP, *(row[c] for c in _CACHE_COLUMNS))
+        except Exception:  # the answer was given and settled: a lost cache entry costs one more provider call
+            log.exception("response cache: the answer for %s was not kept", row["model_id"])
+        return None
 
 
 def _account(row: asyncpg.Record) -> Account:

@@ -337,7 +337,7 @@ async def prepare(
     cache = response_cache.call_for(
         catalogue.cache, spec.id, call["role_id"], role_version, account.id, chat_id, messages, params
     )
-    hit = await response_cache.lookup(session, cache, at) if cache is not None else None
+    hit = await gateway.books.cached(session, cache, at) if cache is not None else None
     taking = catalogue.cache.hits_take if hit is not None else "full"
 
     # Transaction 1: take the quota, the chat's message slots and the credits (each atomic), committed
@@ -437,10 +437,12 @@ async def keep_answer(
     """After a miss's settlement: keep its answer for the next identical request."""
     if prepared.cache is None or outcome.status != "ok" or outcome.error_code is not None:
         return
-    await response_cache.store(
-        session, prepared.cache, answer=outcome.answer, finish_reason=finish_reason,
-        input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd,
-        at=at, max_entries=gateway.settings.response_cache_max_entries,
+    row = response_cache.kept_row(
+        prepared.cache, answer=outcome.answer, finish_reason=finish_reason, input_tokens=outcome.input_tokens,
+        output_tokens=outcome.output_tokens, cost_usd=outcome.cost_usd, at=at,
+    )  # fmt: skip
+    await gateway.books.keep(
+        session, row, max_entries=gateway.settings.response_cache_max_entries,
         trim=next(gateway.kept_answers) % response_cache.TRIM_EVERY == 0,
     )  # fmt: skip
 

@@ -261,11 +261,11 @@ def test_the_cache_is_bounded_expired_answers_first_then_the_oldest(settings):
             for n, ttl, age in ((1, 5, 60), (2, 600, 50), (3, 600, 40), (4, 600, 30), (3, 600, 20)):
                 async with db.sessionmaker() as session:
                     call = CacheCall(f"{n:064x}", "mock-small", None, "shared", ttl)
-                    await response_cache.store(
-                        session, call, answer=f"answer {n}", finish_reason="stop", input_tokens=1,
-                        output_tokens=1, cost_usd=Decimal("0.001"), at=now - timedelta(seconds=age),
-                        max_entries=2,
+                    row = response_cache.kept_row(
+                        call, answer=f"answer {n}", finish_reason="stop", input_tokens=1, output_tokens=1,
+                        cost_usd=Decimal("0.001"), at=now - timedelta(seconds=age),
                     )  # fmt: skip
+                    await response_cache.store(session, row, max_entries=2)
         finally:
             await db.dispose()
 
@@ -282,11 +282,12 @@ def test_answers_kept_between_two_trims_may_pass_the_bound_until_the_next_trim(s
         db = Database(settings)
         try:
             async with db.sessionmaker() as session:
-                await response_cache.store(
-                    session, CacheCall(f"{n:064x}", "mock-small", None, "shared", 600), answer=f"answer {n}",
+                row = response_cache.kept_row(
+                    CacheCall(f"{n:064x}", "mock-small", None, "shared", 600), answer=f"answer {n}",
                     finish_reason="stop", input_tokens=1, output_tokens=1, cost_usd=Decimal("0.001"),
-                    at=now + timedelta(seconds=n), max_entries=2, trim=trim,
+                    at=now + timedelta(seconds=n),
                 )  # fmt: skip
+                await response_cache.store(session, row, max_entries=2, trim=trim)
         finally:
             await db.dispose()
 

@@ -252,7 +252,7 @@ def comparison_view(experiment: dict[str, Any]) -> None:
             said = verdict(found, row["variant"])
             outcomes = {c["outcome"] for c in found["comparisons"] if c["variant"] == row["variant"]}
             box = st.warning if "worse" in outcomes else st.success if "better" in outcomes else st.info
-            box(f"**{row['variant']}**: {said}")
+            box(f"**{i18n.t('experiments.variant_head', variant=row['variant'])}**: {said}")
     heads = {
         r["variant"]: i18n.t("experiments.control_head", variant=r["variant"]) if r["variant"] == control
         else i18n.t("experiments.variant_head", variant=r["variant"])
@@ -267,7 +267,8 @@ def comparison_view(experiment: dict[str, Any]) -> None:
         | {heads[r["variant"]]: with_interval(r, metric) for r in rows}
         for metric in METRICS
     ]
-    ui.table(lines, f"experiment_{experiment['id'][:8]}_comparison")
+    # Every row in sight: 35 px a row and the header's.
+    ui.table(lines, f"experiment_{experiment['id'][:8]}_comparison", height=35 * (len(lines) + 1) + 3)
     chart(rows)
 
 
@@ -279,6 +280,8 @@ def chart(rows: list[dict[str, Any]]) -> None:
     )  # fmt: skip
     scale = 100 if metric in RATES else 1
     variant, label = i18n.t("experiments.variant"), i18n.t(f"experiments.m_{metric}")
+    if metric in RATES:
+        label = f"{label}, %"
     frame = pd.DataFrame(
         [{variant: r["variant"], label: None if r.get(metric) is None else scale * r[metric]} for r in rows]
     )

@@ -202,12 +202,12 @@ def test_the_comparison_shows_each_variants_figures_and_a_plain_verdict_from_the
         "Variant A (control)": str(40 + real["A"]),
         "Variant B": "50",
     }
-    left_out = figures["Calls left out (a model the caller named, or one the plan does not allow)"]
+    left_out = figures["Left out (the caller's or the plan's model)"]
     assert (left_out["Variant A (control)"], left_out["Variant B"]) == ("0", str(real["B"]))
     assert figures["Failed calls"]["Variant B"] == "10"
     assert figures["Error rate"]["Variant A (control)"].startswith("0.0 % (0.0 %")
     (said,) = [box.value for box in app.warning]  # B errs more often: a warning
-    assert said.startswith("**B**: Compared with A, B errs more often (+")
+    assert said.startswith("**Variant B**: Compared with A, B errs more often (+")
     assert "is cheaper per call (\u2212" in said
     assert said.endswith("Too little feedback yet to compare it (B has 0 and A has 0 of the 10 needed).")
     assert any(c.value.startswith("Figures as of ") for c in app.caption)
@@ -217,7 +217,8 @@ def test_the_comparison_shows_each_variants_figures_and_a_plain_verdict_from_the
     (said,) = [box.value for box in russian.warning]
     words = i18n.catalogue("ru")
     assert said.startswith(
-        "**B**: " + words["experiments.v_found"].split("{findings}")[0].format(control="A", variant="B")
+        f"**{words['experiments.variant_head'].format(variant='B')}**: "
+        + words["experiments.v_found"].split("{findings}")[0].format(control="A", variant="B")
     )
     assert words["experiments.said_error_rate_worse"].split("{figure}")[0] + "+" in said
     assert not untranslated(russian), untranslated(russian)

@@ -1,4 +1,4 @@
-"""Experiments: A/B tests on an assistant role (docs/decisions/0059). The list (filtered by role), one
+"""Experiments: A/B tests on an assistant role (docs/decisions/0059, 0061). The list (filtered by role), one
 experiment's variants and its comparison (each metric with its 95 % interval per variant, and a plain
 verdict per variant against the control), and for catalogue writers: a new experiment (2-5 variants, each a
 model and/or a version of the role with a weight, the traffic split shown as it is typed), start, pause,

@@ -1,5 +1,5 @@
-"""(docs/decisions/0061) An experiment's comparison (`GET /api/v1/analytics/experiments/{id}`) said in plain words, per variant
-against the control, in the staff member's language: "Compared with A, B is cheaper per call (-23 %) and errs
+"""An experiment's comparison (`GET /api/v1/analytics/experiments/{id}`) said in plain words (decision 0061),
+per variant against the control, in the staff member's language: "Compared with A, B is cheaper per call (-23 %) and errs
 more often (+4.1 points); no clear difference in positive feedback (at 95 % confidence)." (with a true minus
 sign).
 

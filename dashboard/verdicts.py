@@ -1,7 +1,7 @@
 """An experiment's comparison (`GET /api/v1/analytics/experiments/{id}`) said in plain words (decision 0061),
-per variant against the control, in the staff member's language: "Compared with A, B is cheaper per call (-23 %) and errs
-more often (+4.1 points); no clear difference in positive feedback (at 95 % confidence)." (with a true minus
-sign).
+per variant against the control, in the staff member's language: "Compared with A, B is cheaper per call
+(-23 %) and errs more often (+4.1 points); no clear difference in positive feedback (at 95 % confidence)."
+(with a true minus sign).
 
 A pure function of the API's answer (and of the language of `i18n`): the Experiments page shows it,
 tests/dashboard/test_verdicts.py holds it to every combination of outcomes in both languages. What it may

@@ -21,6 +21,7 @@ from api.auth.router import router as auth_router
 from api.billing.recovery import refund_lost_reservations
 from api.billing.router import router as billing_router
 from api.calls.router import router as calls_router
+from api.catalogue.aliases_router import router as aliases_router
 from api.catalogue.cache_router import router as cache_router
 from api.catalogue.experiments_router import router as experiments_router
 from api.catalogue.guardrails_router import router as guardrails_router
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(settings_router)
     app.include_router(providers_router)
     app.include_router(models_router)
+    app.include_router(aliases_router)
     app.include_router(roles_router)
     app.include_router(experiments_router)
     app.include_router(playground_router)

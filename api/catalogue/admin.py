@@ -25,6 +25,7 @@ from api.audit.service import AuditContext
 from api.cache import service as response_cache
 from api.catalogue import repository as repo
 from api.catalogue.errors import (
+    AliasTaken,
     InvalidHeader,
     ModelExists,
     ModelInUse,
@@ -133,6 +134,10 @@ async def create_model(
 ) -> ModelOut:  # fmt: skip
     if await repo.model(session, body.id) is not None:
         raise ModelExists(f"model {body.id!r} exists")
+    if await repo.alias(session, body.id) is not None:  # a name means one thing (docs/decisions/0062)
+        raise AliasTaken(
+            f"{body.id!r} is a model alias: a model needs a name of its own", params={"alias": body.id}
+        )
     await _check_routes(session, body)
     model = LlmModel(id=body.id, created_at=at, **{name: getattr(body, name) for name in MODEL_FIELDS})
     await repo.add_model(session, model)
@@ -198,7 +203,7 @@ async def delete_model(
     model = await _model(session, model_id)
     if await repo.model_referenced(session, model_id):
         raise ModelInUse(
-            f"model {model_id!r} is referenced by roles, chats or calls: hide it instead",
+            f"model {model_id!r} is referenced by roles, aliases, chats or calls: hide it instead",
             params={"model": model_id},
         )
     before = _audited(await model_out(session, model))

@@ -60,3 +60,21 @@ class IllegalTransition(Conflict):
 
 class RoleHasRunningExperiment(Conflict):
     code = "experiment_already_running"
+
+
+# Model aliases (docs/decisions/0062)
+
+
+class AliasTaken(Conflict):
+    """An alias named like a model, or a model named like an alias: a name means one thing."""
+
+    code = "alias_taken"
+
+
+class AliasInExperiment(Conflict):
+    code = "alias_in_experiment"
+
+
+class UnknownAlias(AppError):
+    status_code = 422
+    code = "unknown_alias"

@@ -1,5 +1,5 @@
-"""Experiments as the gateway uses them (docs/decisions/0059): the running ones, in the catalogue snapshot,
-and the one rule that gives a user a variant.
+"""Experiments as the gateway uses them (docs/decisions/0059; on a model alias, 0062): the running ones, in
+the catalogue snapshot, and the one rule that gives a user a variant.
 
 A user's variant is a pure function of the experiment's id, the user's id and the variants' keys and
 weights: no assignment is stored, none is read on the hot path, and the same user gets the same variant
@@ -32,7 +32,8 @@ class VariantSpec:
 @dataclass(frozen=True, slots=True)
 class ExperimentSpec:
     id: uuid.UUID
-    role_id: str
+    role_id: str | None  # the role it is on, or
+    alias: str | None  # the model alias (every variant names a model)
     variants: tuple[VariantSpec, ...]  # by key
 
     def variant_for(self, user_id: uuid.UUID) -> VariantSpec:
@@ -51,11 +52,19 @@ def assign(experiment_id: uuid.UUID, user_id: uuid.UUID, weights: list[int]) -> 
     raise AssertionError("unreachable: the point is below the total")  # pragma: no cover
 
 
-async def running(session: AsyncSession) -> dict[str, ExperimentSpec]:
-    """The running experiments by role, with the content of the role versions their variants name."""
+@dataclass(frozen=True, slots=True)
+class Running:
+    """The running experiments, by the role they are on and by the alias."""
+
+    by_role: dict[str, ExperimentSpec]
+    by_alias: dict[str, ExperimentSpec]
+
+
+async def running(session: AsyncSession) -> Running:
+    """The running experiments, with the content of the role versions their variants name."""
     experiments = (await session.scalars(select(Experiment).where(Experiment.status == "running"))).all()
     if not experiments:
-        return {}
+        return Running({}, {})
     ids = [e.id for e in experiments]
     variants = (
         await session.scalars(
@@ -64,7 +73,7 @@ async def running(session: AsyncSession) -> dict[str, ExperimentSpec]:
             .order_by(ExperimentVariant.experiment_id, ExperimentVariant.key)
         )
     ).all()
-    roles = {e.role_id for e in experiments}
+    roles = {e.role_id for e in experiments if e.role_id is not None}
     versions = {
         (v.role_id, v.version): (v.system_prompt, v.default_model, dict(v.default_params or {}))
         for v in await session.scalars(
@@ -78,8 +87,12 @@ async def running(session: AsyncSession) -> dict[str, ExperimentSpec]:
         by_experiment.setdefault(v.experiment_id, []).append(
             VariantSpec(v.key, v.weight, v.model_id, v.role_version, content)
         )
-    return {
-        e.role_id: ExperimentSpec(e.id, e.role_id, tuple(by_experiment[e.id]))
+    specs = [
+        ExperimentSpec(e.id, e.role_id, e.alias, tuple(by_experiment[e.id]))
         for e in experiments
         if by_experiment.get(e.id)
-    }
+    ]
+    return Running(
+        {e.role_id: e for e in specs if e.role_id is not None},
+        {e.alias: e for e in specs if e.alias is not None},
+    )

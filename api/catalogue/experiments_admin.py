@@ -1,8 +1,10 @@
 """What staff do to experiments (docs/decisions/0059): create one on a role (2-5 variants, each a model
-and/or a version of the role, with a weight of 1-1000), start, pause, stop, pick a winner. Every change
+and/or a version of the role, with a weight of 1-1000) or on a model alias (0062: each variant a model),
+start, pause, stop, pick a winner. Every change
 is audited and reloads the gateway's snapshot once committed; an illegal transition is a 409 with a
 stable code. The winner becomes the role's content through the roles' own edit (a new version, so the
-history is kept), in the same transaction as the experiment's stop and both audit rows.
+history is kept), or the alias's model (the alias is repointed), in the same transaction as the
+experiment's stop and both audit rows.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.accounts.models import Account
 from api.audit import service as audit
 from api.audit.service import AuditContext
-from api.catalogue import admin
+from api.catalogue import admin, aliases
 from api.catalogue import repository as repo
+from api.catalogue.aliases import ALIAS
 from api.catalogue.errors import (
     IllegalTransition,
-    ModelDisabled,
     RoleHasRunningExperiment,
-    UnknownModel,
+    UnknownAlias,
     UnknownRole,
     UnknownRoleVersion,
 )
@@ -51,9 +53,20 @@ class VariantIn(BaseModel):
 
 
 class ExperimentIn(BaseModel):
+    """On a role or (docs/decisions/0062) on a model alias, whose variants are models only."""
+
     model_config = ConfigDict(extra="forbid")
-    role_id: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,64}$")]
+    role_id: Annotated[str | None, Field(pattern=r"^[a-z0-9_-]{1,64}$")] = None
+    alias: Annotated[str | None, Field(pattern=ALIAS)] = None
     variants: Annotated[list[VariantIn], Field(min_length=2, max_length=5)]  # keyed A, B, … in this order
+
+    @model_validator(mode="after")
+    def _role_or_alias(self) -> Self:
+        if (self.role_id is None) == (self.alias is None):
+            raise ValueError("an experiment is on a role_id or on an alias, not both")
+        if self.alias is not None and any(v.model_id is None or v.role_version for v in self.variants):
+            raise ValueError("an alias's variants each name a model_id and no role_version")
+        return self
 
 
 class VariantOut(BaseModel):
@@ -65,7 +78,8 @@ class VariantOut(BaseModel):
 
 class ExperimentOut(BaseModel):
     id: uuid.UUID
-    role_id: str
+    role_id: str | None  # the role it is on, or
+    alias: str | None  # the model alias
     status: Literal["draft", "running", "paused", "stopped"]
     winner: str | None
     created_at: datetime
@@ -95,7 +109,7 @@ async def _out(session: AsyncSession, e: Experiment) -> ExperimentOut:
         for v in await _variants(session, e.id)
     ]
     return ExperimentOut(
-        id=e.id, role_id=e.role_id, status=e.status, winner=e.winner, created_at=e.created_at,
+        id=e.id, role_id=e.role_id, alias=e.alias, status=e.status, winner=e.winner, created_at=e.created_at,
         started_at=e.started_at, stopped_at=e.stopped_at, variants=variants,
     )  # fmt: skip
 
@@ -111,10 +125,14 @@ async def _experiment(session: AsyncSession, experiment_id: uuid.UUID) -> Experi
     return experiment
 
 
-async def list_experiments(session: AsyncSession, role_id: str | None) -> list[ExperimentOut]:
+async def list_experiments(
+    session: AsyncSession, role_id: str | None, alias: str | None = None
+) -> list[ExperimentOut]:
     query = select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id)
     if role_id is not None:
         query = query.where(Experiment.role_id == role_id)
+    if alias is not None:
+        query = query.where(Experiment.alias == alias)
     return [await _out(session, e) for e in await session.scalars(query)]
 
 
@@ -127,25 +145,27 @@ async def create_experiment(
     cache: CatalogueCache,
 ) -> ExperimentOut:  # fmt: skip
     """A draft: nothing changes for callers until it is started."""
-    if await repo.role(session, body.role_id) is None:
+    versions: set[int] = set()
+    if body.alias is not None:
+        if await repo.alias(session, body.alias) is None:
+            raise UnknownAlias(f"there is no model alias {body.alias!r}")
+    elif await repo.role(session, body.role_id) is None:
         raise UnknownRole(f"there is no role {body.role_id!r}")
-    versions = set(
-        await session.scalars(
-            select(AssistantRoleVersion.version).where(AssistantRoleVersion.role_id == body.role_id)
+    else:
+        versions = set(
+            await session.scalars(
+                select(AssistantRoleVersion.version).where(AssistantRoleVersion.role_id == body.role_id)
+            )
         )
-    )
     for v in body.variants:
         if v.model_id is not None:
-            model = await repo.model(session, v.model_id)
-            if model is None:
-                raise UnknownModel(f"there is no model {v.model_id!r}")
-            if not model.enabled:
-                raise ModelDisabled(f"model {v.model_id!r} is disabled")
+            await aliases.check_target(session, v.model_id)
         if v.role_version is not None and v.role_version not in versions:
             raise UnknownRoleVersion(f"role {body.role_id!r} has no version {v.role_version}")
     experiment = Experiment(
-        id=uuid.uuid4(), role_id=body.role_id, status="draft", created_by=staff.id, created_at=at
-    )
+        id=uuid.uuid4(), role_id=body.role_id, alias=body.alias, status="draft", created_by=staff.id,
+        created_at=at,
+    )  # fmt: skip
     session.add(experiment)
     await session.flush()
     session.add_all(
@@ -161,6 +181,11 @@ async def create_experiment(
     return out
 
 
+def _on(experiment: Experiment) -> str:
+    """What the experiment is on, for a message."""
+    return f"alias {experiment.alias!r}" if experiment.alias is not None else f"role {experiment.role_id!r}"
+
+
 # What each action may follow: start also resumes a paused experiment.
 ALLOWED = {"start": {"draft", "paused"}, "pause": {"running"}, "stop": {"draft", "running", "paused"}}
 RESULT = {"start": "running", "pause": "paused", "stop": "stopped"}
@@ -174,14 +199,16 @@ async def transition(
     if experiment.status not in ALLOWED[action]:
         raise IllegalTransition(f"a {experiment.status} experiment cannot be {action}ed")
     before = _audited(await _out(session, experiment))
+    on = _on(experiment)
     if action == "start":
-        running = await session.scalar(
-            select(Experiment.id).where(
-                Experiment.role_id == experiment.role_id, Experiment.status == "running"
-            )
+        same = (
+            Experiment.alias == experiment.alias
+            if experiment.alias is not None
+            else Experiment.role_id == experiment.role_id
         )
+        running = await session.scalar(select(Experiment.id).where(same, Experiment.status == "running"))
         if running is not None:
-            raise RoleHasRunningExperiment(f"role {experiment.role_id!r} already runs experiment {running}")
+            raise RoleHasRunningExperiment(f"{on} already runs experiment {running}")
         experiment.started_at = experiment.started_at or at
     experiment.status = RESULT[action]
     if action == "stop":
@@ -190,7 +217,7 @@ async def transition(
         await session.flush()  # the unique index settles a race between two starts
     except IntegrityError:
         await session.rollback()
-        raise RoleHasRunningExperiment(f"role {experiment.role_id!r} already runs an experiment") from None
+        raise RoleHasRunningExperiment(f"{on} already runs an experiment") from None
     out = await _out(session, experiment)
     await audit.commit_audited(
         session, staff, f"experiment.{action}", target_type="experiment", target_id=str(experiment.id),
@@ -204,13 +231,16 @@ async def pick_winner(
     context: AuditContext, cache: CatalogueCache,
 ) -> ExperimentOut:  # fmt: skip
     """The variant's version and model become the role's content, as a new version of the role (the roles'
-    own edit, audited as `role.edit`), and the experiment stops with its winner (audited too)."""
+    own edit, audited as `role.edit`), or, for an alias's experiment, the alias names the variant's model
+    (audited as `model_alias.edit`); and the experiment stops with its winner (audited too)."""
     experiment = await _experiment(session, experiment_id)
     if experiment.winner is not None:
         raise IllegalTransition(f"experiment {experiment_id} already has its winner, {experiment.winner}")
     variant = next((v for v in await _variants(session, experiment.id) if v.key == key), None)
     if variant is None:
         raise NotFound(f"experiment {experiment_id} has no variant {key}")
+    if experiment.alias is not None:
+        return await _alias_winner(session, staff, experiment, variant, at=at, context=context, cache=cache)
     role = await repo.role(session, experiment.role_id)
     if role is None:  # pragma: no cover (the experiment goes with its role: ON DELETE CASCADE)
         raise NotFound(f"no role {experiment.role_id!r}")
@@ -222,6 +252,19 @@ async def pick_winner(
         content = {**admin.role_content(source), "enabled": role.enabled, "tool": role.tool}
     if variant.model_id is not None:
         content["default_model"] = variant.model_id
+    out = await _won(session, staff, experiment, key, at=at, context=context)
+    await admin.save_role(
+        session, staff, "role.edit", role, admin.role_content(role), RoleFields.model_validate(content),
+        at=at, context=context, cache=cache, reason=f"experiment {experiment.id}: variant {key} won",
+    )  # fmt: skip
+    return out
+
+
+async def _won(
+    session: AsyncSession, staff: Account, experiment: Experiment, key: str, *, at: datetime,
+    context: AuditContext,
+) -> ExperimentOut:  # fmt: skip
+    """The experiment stops with its winner, audited as `experiment.win` (the caller commits)."""
     before = _audited(await _out(session, experiment))
     experiment.status, experiment.winner = "stopped", key
     experiment.stopped_at = experiment.stopped_at or at
@@ -230,8 +273,20 @@ async def pick_winner(
         session, staff, "experiment.win", target_type="experiment", target_id=str(experiment.id),
         before=before, after=_audited(out), at=at, context=context,
     )  # fmt: skip
-    await admin.save_role(
-        session, staff, "role.edit", role, admin.role_content(role), RoleFields.model_validate(content),
-        at=at, context=context, cache=cache, reason=f"experiment {experiment.id}: variant {key} won",
+    return out
+
+
+async def _alias_winner(
+    session: AsyncSession, staff: Account, experiment: Experiment, variant: ExperimentVariant, *,
+    at: datetime, context: AuditContext, cache: CatalogueCache,
+) -> ExperimentOut:  # fmt: skip
+    """The alias's default becomes the variant's model, in the transaction of the experiment's stop."""
+    await aliases.check_target(session, variant.model_id)
+    await aliases.repoint(
+        session, staff, experiment.alias, variant.model_id, at=at, context=context,
+        reason=f"experiment {experiment.id}: variant {variant.key} won",
     )  # fmt: skip
+    out = await _won(session, staff, experiment, variant.key, at=at, context=context)
+    await session.commit()
+    cache.invalidate()
     return out

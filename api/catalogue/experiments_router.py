@@ -95,12 +95,13 @@ async def stop_experiment(
     return await _transition(staff, session, experiment_id, "stop", request, audit_ctx)
 
 
-@router.post("/{experiment_id}/winner", responses=CHANGES)
+@router.post("/{experiment_id}/winner", responses={**CHANGES, **responses(UnknownModel, ModelDisabled)})
 async def pick_winner(
     staff: CatalogueWriter, session: SessionDep, experiment_id: uuid.UUID, body: WinnerIn, request: Request,
     audit_ctx: AuditCtx,
 ) -> ExperimentOut:  # fmt: skip
-    """The variant's version and model become the role's new version; the experiment stops."""
+    """The variant's version and model become the role's new version (an alias's experiment: the alias
+    names the variant's model); the experiment stops."""
     return await admin.pick_winner(
         session, staff, experiment_id, body.variant, at=utcnow(), context=audit_ctx,
         cache=request.app.state.gateway.catalogue,

@@ -132,15 +132,36 @@ class AssistantRoleVersion(Base):
     __table_args__ = (UniqueConstraint("role_id", "version", name="uq_role_versions_role_version"),)
 
 
+class ModelAlias(Base):
+    """A name clients may pass as `model` for another model (docs/decisions/0062): a call naming it is a call
+    of its target, priced, tiered and counted as the target; its event keeps the alias in `properties`. No
+    alias is a model's id (checked both ways by the admin service)."""
+
+    __tablename__ = "model_aliases"
+
+    alias: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # The alias's "default": what a call naming it gets outside an experiment (a winner repoints it).
+    model_id: Mapped[str] = mapped_column(ForeignKey("llm_models.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+
+
 class Experiment(Base):
-    """An A/B test on a role (docs/decisions/0059): while it runs, each user's calls naming the role get one
-    of its variants, chosen from the experiment's id and the user's (sticky, api/catalogue/experiments.py).
-    At most one experiment per role runs at a time (the partial unique index)."""
+    """An A/B test on a role (docs/decisions/0059) or on a model alias (0062): while it runs, each user's
+    calls naming the role (or the alias) get one of its variants, chosen from the experiment's id and the
+    user's (sticky, api/catalogue/experiments.py). At most one experiment per role, and one per alias, runs
+    at a time (the partial unique indexes). An alias is kept by name, like a variant's model: a stopped
+    experiment is a record of what was compared and does not hold its alias."""
 
     __tablename__ = "experiments"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    role_id: Mapped[str] = mapped_column(ForeignKey("assistant_roles.id", ondelete="CASCADE"))
+    role_id: Mapped[str | None] = mapped_column(
+        ForeignKey("assistant_roles.id", ondelete="CASCADE"), nullable=True
+    )
+    alias: Mapped[str | None] = mapped_column(String(128), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | running | paused | stopped
     winner: Mapped[str | None] = mapped_column(String(1), nullable=True)  # the picked variant's key
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
@@ -150,9 +171,17 @@ class Experiment(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('draft', 'running', 'paused', 'stopped')", name="ck_experiments_status"),
+        CheckConstraint("(role_id IS NULL) <> (alias IS NULL)", name="ck_experiments_role_or_alias"),
         Index(
             "uq_experiments_running_role",
             "role_id",
+            unique=True,
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+        Index(
+            "uq_experiments_running_alias",
+            "alias",
             unique=True,
             postgresql_where=text("status = 'running'"),
             sqlite_where=text("status = 'running'"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Request, status
 
 from api.auth.deps import AnalyticsReader, AuditCtx, CatalogueWriter
 from api.catalogue import admin
-from api.catalogue.errors import ModelExists, ModelInUse, UnknownProvider
+from api.catalogue.errors import AliasTaken, ModelExists, ModelInUse, UnknownProvider
 from api.catalogue.schemas import ModelFields, ModelIn, ModelOut, OrderIn
 from api.core.deps import SessionDep
 from api.core.errors import AccountBlocked, Forbidden, NotAuthenticated, NotFound, responses
@@ -28,7 +28,9 @@ async def list_models(_staff: AnalyticsReader, session: SessionDep) -> list[Mode
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, responses={**ERRORS, **responses(ModelExists, UnknownProvider)}
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={**ERRORS, **responses(ModelExists, AliasTaken, UnknownProvider)},
 )
 async def create_model(
     staff: CatalogueWriter, session: SessionDep, body: ModelIn, request: Request, audit_ctx: AuditCtx
@@ -72,7 +74,7 @@ async def reorder(
 async def delete_model(
     staff: CatalogueWriter, session: SessionDep, model_id: ModelId, request: Request, audit_ctx: AuditCtx
 ) -> None:
-    """Only a model nothing refers to (no role, message or call): otherwise hide it."""
+    """Only a model nothing refers to (no role, alias, message or call): otherwise hide it."""
     await admin.delete_model(
         session, staff, model_id, at=utcnow(), context=audit_ctx, cache=request.app.state.gateway.catalogue
     )

@@ -15,7 +15,9 @@ from api.accounts.models import Plan
 from api.catalogue.models import (
     AssistantRole,
     AssistantRoleVersion,
+    Experiment,
     LlmModel,
+    ModelAlias,
     ModelPrice,
     ModelRoute,
     Provider,
@@ -85,11 +87,12 @@ async def add_model(session: AsyncSession, model: LlmModel) -> None:
 
 
 async def model_referenced(session: AsyncSession, model_id: str) -> bool:
-    """Does a role, a chat message or a call refer to the model?"""
+    """Does a role, an alias, a chat message or a call refer to the model?"""
     return bool(
         await session.scalar(
             select(
                 exists().where(AssistantRole.default_model == model_id)
+                | exists().where(ModelAlias.model_id == model_id)
                 | exists().where(Message.model_id == model_id)
                 | exists().where(UsageEvent.model_id == model_id)
             )
@@ -152,10 +155,32 @@ def add_role_version(session: AsyncSession, version: AssistantRoleVersion) -> No
     session.add(version)
 
 
+# ---------------------------------------------------------------- model aliases (docs/decisions/0062)
+
+
+async def alias(session: AsyncSession, name: str) -> ModelAlias | None:
+    return await session.get(ModelAlias, name)
+
+
+async def aliases_by_name(session: AsyncSession) -> Sequence[ModelAlias]:
+    return (await session.scalars(select(ModelAlias).order_by(ModelAlias.alias))).all()
+
+
+def add_alias(session: AsyncSession, row: ModelAlias) -> None:
+    session.add(row)
+
+
+async def alias_experiment(session: AsyncSession, name: str) -> Experiment | None:
+    """An experiment on the alias that is not stopped (a draft, running or paused one holds it)."""
+    return await session.scalar(
+        select(Experiment).where(Experiment.alias == name, Experiment.status != "stopped").limit(1)
+    )
+
+
 # ---------------------------------------------------------------- shared
 
 
-async def remove(session: AsyncSession, row: LlmModel | Provider | AssistantRole) -> None:
+async def remove(session: AsyncSession, row: LlmModel | Provider | AssistantRole | ModelAlias) -> None:
     await session.delete(row)
 
 
@@ -177,6 +202,11 @@ async def all_prices(session: AsyncSession) -> Sequence[ModelPrice]:
 
 async def all_models(session: AsyncSession) -> Sequence[LlmModel]:
     return (await session.scalars(select(LlmModel))).all()
+
+
+async def alias_targets(session: AsyncSession) -> dict[str, str]:
+    """Every alias and the model it names."""
+    return {a: m for a, m in await session.execute(select(ModelAlias.alias, ModelAlias.model_id))}
 
 
 async def enabled_roles(session: AsyncSession) -> Sequence[AssistantRole]:

@@ -178,6 +178,9 @@ class Catalogue:
     cache: CacheRules = field(default_factory=CacheRules)
     # The running experiments by role id (docs/decisions/0059): a call picks its variant from these.
     experiments: dict[str, ExperimentSpec] = field(default_factory=dict)
+    # The model aliases, each with the model it names, and the running experiments by alias (0062).
+    aliases: dict[str, str] = field(default_factory=dict)
+    alias_experiments: dict[str, ExperimentSpec] = field(default_factory=dict)
 
     def plan(self, code: str) -> PlanSpec | None:
         return self.plans.get(code)
@@ -194,6 +197,15 @@ class Catalogue:
             (m for m in self.models.values() if m.visible and m.enabled and m.tier in tiers),
             key=lambda m: (m.sort_order, m.id),
         )
+
+    def aliases_for(self, tiers: frozenset[str]) -> list[tuple[str, ModelSpec]]:
+        """What /v1/models shows a plan besides its models: each alias whose model the plan may call (a hidden
+        model too: staff named the alias to be called), by name, with that model."""
+        return [
+            (alias, self.models[model_id])
+            for alias, model_id in sorted(self.aliases.items())
+            if self.callable_on(model_id, tiers)
+        ]
 
     def offered(self, tiers: frozenset[str]) -> list[ModelSpec]:
         """What a plan may pick from: listed (`listed_for`) and served by a provider, so callable."""
@@ -284,9 +296,13 @@ async def load(session: AsyncSession, settings: Settings) -> Catalogue:
     balance_low_below = await notify.balance_low_threshold(session)
     policies = await guardrails.load(session)
     cache = await response_cache.load(session)
-    experiments = await experiments_.running(session)
+    running = await experiments_.running(session)
+    aliases = await repository.alias_targets(session)
     await session.commit()  # end the read
-    return Catalogue(models, roles, plans, rate, balance_low_below, policies, cache, experiments)
+    return Catalogue(
+        models, roles, plans, rate, balance_low_below, policies, cache, running.by_role, aliases,
+        running.by_alias,
+    )  # fmt: skip
 
 
 class CatalogueCache:

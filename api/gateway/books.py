@@ -134,7 +134,8 @@ class Prepared:
     role_version: int | None = None  # the version of the call's role (none: no role), on its success event
     cache: CacheCall | None = None  # the response cache's part in the call (None: off for it)
     hit: CachedResponse | None = None  # the kept answer that served the call: no provider is called
-    # The call's experiment and variant (docs/decisions/0059), on its success or failure event; None: none.
+    # The call's experiment and variant (docs/decisions/0059) and the model alias it named (0062), on its
+    # success or failure event; None: none.
     experiment: dict[str, str] | None = None
 
 

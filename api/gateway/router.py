@@ -60,21 +60,24 @@ def _assistant_role(request: Request, body: ChatCompletionIn) -> str | None:
     "/models", response_model=ModelList, responses=responses(NotAuthenticated, Forbidden, AccountBlocked)
 )
 async def list_models(request: Request, account: LlmAccount) -> ModelList:
-    """The models the caller's plan may use."""
+    """The models the caller's plan may use, then the model aliases it may call (docs/decisions/0062), each
+    described as its model, with `alias_of` naming it."""
     async with request.app.state.db.sessionmaker() as session:
-        specs = await service.models_for(session, request.app.state.gateway, account)
+        specs, aliases = await service.models_for(session, request.app.state.gateway, account)
+    named = [(m.id, m, None) for m in specs] + [(alias, m, m.id) for alias, m in aliases]
     return ModelList(
         data=[
             ModelOut(
-                id=m.id,
+                id=name,
                 created=int(m.created_at.timestamp()),
                 owned_by="aiadmin",
                 display_name=m.display_name,
                 context_length=m.context_length,
                 max_output_tokens=m.max_output_tokens,
                 tier=m.tier,
+                alias_of=alias_of,
             )
-            for m in specs
+            for name, m, alias_of in named
         ]
     )
 

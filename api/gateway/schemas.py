@@ -115,6 +115,8 @@ class ModelOut(BaseModel):
     context_length: int
     max_output_tokens: int
     tier: Literal["free", "paid"]
+    # An alias (docs/decisions/0062): the model it stands for, whose fields these are; None: a model.
+    alias_of: str | None = None
 
 
 class ModelList(BaseModel):

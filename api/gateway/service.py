@@ -307,6 +307,7 @@ async def prepare(
     persona = catalogue.role(role) if role else None
     plan = catalogue.plan(account.plan_code)
     persona, model, experiment = _experiment(catalogue, persona, model, account, plan)
+    model, experiment = _alias(catalogue, model, experiment, account, plan)
     model = model or (persona.default_model if persona else None)
     if not model:
         raise ModelRequired("name a `model` (or an assistant role that has a default model)")
@@ -403,6 +404,32 @@ def _experiment(
         else:
             model = variant.model_id
     return persona, model, marks
+
+
+def _alias(
+    catalogue: Catalogue, model: str | None, marks: dict[str, str] | None, account: Account,
+    plan: PlanSpec | None,
+) -> tuple[str | None, dict[str, str] | None]:  # fmt: skip
+    """A `model` that names an alias (docs/decisions/0062) becomes the model it stands for: its target, or,
+    while the alias runs an experiment, the user's variant's model (sticky, like a role's), unless the
+    caller's plan may not call that model (the target then, and the event says `experiment_model: plan`).
+    A call already in its role's experiment stays in that one alone (a call carries one experiment): the
+    alias is then the caller's named model, so its target. The call's events carry the alias."""
+    target = catalogue.aliases.get(model) if model is not None else None
+    if target is None:
+        return model, marks
+    marks = {**(marks or {}), "alias": model}
+    experiment = catalogue.alias_experiments.get(model)
+    if experiment is None or "experiment_id" in marks:
+        return target, marks
+    variant = experiment.variant_for(account.id)
+    marks.update(experiment_id=str(experiment.id), variant=variant.key)
+    if variant.model_id == target or catalogue.callable_on(
+        variant.model_id, plan.tiers if plan else frozenset()
+    ):
+        return variant.model_id, marks
+    marks["experiment_model"] = "plan"
+    return target, marks
 
 
 async def _settle_hit(
@@ -549,10 +576,14 @@ async def complete(
     return CompletionResult(completion, spec, provider_id, at, f"chatcmpl-{reference.hex}")
 
 
-async def models_for(session: AsyncSession, gateway: Gateway, account: Account) -> list[ModelSpec]:
+async def models_for(
+    session: AsyncSession, gateway: Gateway, account: Account
+) -> tuple[list[ModelSpec], list[tuple[str, ModelSpec]]]:
+    """The models /v1/models lists to the caller's plan, and the aliases it may call, each with its model."""
     catalogue = await gateway.catalogue.get(session)
     plan = catalogue.plan(account.plan_code)
-    return catalogue.listed_for(plan.tiers if plan else frozenset())
+    tiers = plan.tiers if plan else frozenset()
+    return catalogue.listed_for(tiers), catalogue.aliases_for(tiers)
 
 
 async def plans_offered(session: AsyncSession, gateway: Gateway) -> tuple[list[PlanSpec], Catalogue]:

@@ -1,9 +1,12 @@
-"""Models: the catalogue with its provider routes, prices and their history, and each model's usage.
-Catalogue writers also create, edit, hide, delete and reorder models (the API refuses the rest)."""
+"""Models: the catalogue with its provider routes, prices and their history, and each model's usage, and
+the model aliases (names clients may pass as `model` for another model, docs/decisions/0062). Catalogue
+writers also create, edit, hide, delete and reorder models, and set and delete aliases (the API refuses the
+rest)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import streamlit as st
@@ -11,6 +14,8 @@ import streamlit as st
 from dashboard import i18n, ui
 
 MODELS = "/api/v1/admin/models"
+ALIASES = "/api/v1/admin/model-aliases"
+ALIAS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")  # the API's pattern (api/catalogue/aliases.py)
 SHOWN_ONLY = ("id", "price_history", "created_at")  # in the answer, not in an edit
 
 
@@ -193,6 +198,62 @@ def edit(model: dict[str, Any]) -> None:
             ui.changed(i18n.t("models.deleted", id=model_id))
 
 
+def alias_rows(aliases: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            i18n.t("aliases.alias"): a["alias"],
+            i18n.t("aliases.model"): a["model_id"],
+            i18n.t("models.display_name"): by_id.get(a["model_id"], {}).get("display_name", ""),
+            i18n.t("aliases.updated"): i18n.moment(a["updated_at"]),
+        }
+        for a in aliases
+    ]
+
+
+def aliases_section(models: list[dict[str, Any]]) -> None:
+    """The aliases: the list, and for catalogue writers a form that sets one (creates it or points it at
+    another model) and a confirmed delete."""
+    st.subheader(i18n.t("aliases.title"))
+    st.caption(i18n.t("aliases.intro"))
+    ui.notice("aliases")
+    aliases = ui.call(lambda: api.get(ALIASES))
+    if aliases is None:
+        return
+    by_id = {m["id"]: m for m in models}
+    ui.table(alias_rows(aliases, by_id), "model_aliases", empty=i18n.t("aliases.empty"))
+    enabled = [m["id"] for m in models if m["enabled"]]
+    if not writer or not enabled:
+        return
+    with st.form("set-alias"):
+        left, right = st.columns(2)
+        name = left.text_input(
+            i18n.t("aliases.alias"), key="aliases:name", max_chars=128, help=i18n.t("aliases.name_help")
+        )
+        target = right.selectbox(
+            i18n.t("aliases.model"), enabled, key="aliases:model",
+            format_func=lambda i: f"{by_id[i]['display_name']} ({i})",
+        )  # fmt: skip
+        submitted = st.form_submit_button(i18n.t("aliases.set"), type="primary")
+    if submitted:
+        name = name.strip()
+        if not ALIAS_NAME.fullmatch(name):
+            st.error(i18n.t("aliases.bad_name"), icon=":material/error:")
+        else:
+            with st.spinner(i18n.t("models.saving")):
+                saved = ui.call(lambda: api.put(f"{ALIASES}/{name}", {"model_id": target}))
+            if saved is not None:
+                ui.changed(
+                    i18n.t("aliases.saved", alias=name, model=target), clear="aliases:name", where="aliases"
+                )
+    if aliases:
+        chosen = st.selectbox(i18n.t("aliases.choose"), [a["alias"] for a in aliases], key="aliases:chosen")
+        if ui.confirmed("aliases:delete", i18n.t("aliases.delete"), icon=":material/delete:"):
+            with st.spinner(i18n.t("models.saving")):
+                deleted = ui.call(lambda: api.delete(f"{ALIASES}/{chosen}") or True)  # 204: no body
+            if deleted:
+                ui.changed(i18n.t("aliases.deleted", alias=chosen), where="aliases")
+
+
 st.title(i18n.t("models.title"))
 st.caption(i18n.t("models.intro"))
 ui.notice()
@@ -252,3 +313,5 @@ if writer:
                     order = ui.call(lambda: api.post(f"{MODELS}/order", {"ids": first}))
                 if order is not None:
                     ui.changed(i18n.t("models.order_saved"), clear="models:order")
+
+aliases_section(models)

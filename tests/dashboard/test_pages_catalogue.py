@@ -186,7 +186,8 @@ def test_a_model_added_in_the_panel_can_be_reordered_and_deleted_but_a_used_one_
     app.run()
     confirm(app, "models:delete:mock-large")  # a role's default model
     assert [e.value for e in app.error] == [
-        "The model mock-large is in use (by roles, chats or calls) and cannot be removed: hide it instead."
+        "The model mock-large is in use (by roles, aliases, chats or calls) and cannot be removed: "
+        "hide it instead."
     ]
     assert "mock-large" in [row["ID"] for row in table(app)]
 
@@ -201,6 +202,46 @@ def test_a_model_added_in_the_panel_can_be_reordered_and_deleted_but_a_used_one_
     assert "acme-mini" not in [row["ID"] for row in table(app)]
     with admin_api(panel) as staff:
         assert "acme-mini" not in [m["id"] for m in staff.get("/api/v1/admin/models").json()]
+
+
+@sqlite_only
+def test_an_alias_set_in_the_panel_is_repointed_refused_under_a_models_name_and_deleted(panel):
+    app = panel("models", role="admin")
+    assert "No aliases yet." in [i.value for i in app.info]
+    app.text_input(key="aliases:name").input("assistant")
+    app.selectbox(key="aliases:model").select("mock-large")
+    button(app, "Set alias").click().run()
+    assert [s.value for s in app.success] == ["Alias assistant now names mock-large."] and not app.error
+    assert app.text_input(key="aliases:name").value == ""  # the form starts empty again
+    assert [(r["Alias"], r["Model"]) for r in table(app, -1)] == [("assistant", "mock-large")]
+    app.text_input(key="aliases:name").input("assistant")
+    app.selectbox(key="aliases:model").select("mock-small")
+    button(app, "Set alias").click().run()
+    assert [(r["Alias"], r["Model"]) for r in table(app, -1)] == [("assistant", "mock-small")]
+
+    app.text_input(key="aliases:name").input("bad name")
+    button(app, "Set alias").click().run()
+    assert [e.value for e in app.error] == [
+        "Write the alias with letters, digits and `._:-`, starting with a letter or a digit (at most 128)."
+    ]
+    russian = panel("models", role="admin", locale="ru")
+    russian.text_input(key="aliases:name").input("mock-large")
+    button(russian, "Задать псевдоним").click().run()
+    assert [e.value for e in russian.error] == [
+        "Имя mock-large занято: псевдоним не может называться как модель, а модель — как псевдоним."  # noqa: RUF001 (Russian text)
+    ]
+    assert untranslated(russian) == []
+
+    confirm(app, "aliases:delete")
+    assert [s.value for s in app.success] == ["Alias assistant deleted."]
+    with admin_api(panel) as staff:
+        assert staff.get("/api/v1/admin/model-aliases").json() == []
+        trail = staff.get("/api/v1/admin/audit", params={"target_id": "assistant"}).json()
+    assert sorted(e["action"] for e in trail) == [
+        "model_alias.create",
+        "model_alias.delete",
+        "model_alias.edit",
+    ]
 
 
 @sqlite_only

@@ -45,7 +45,9 @@ ROLE_MODEL = openai.NOT_GIVEN  # the call names only the role (`model` left out 
 
 
 def test_a_user_keeps_one_variant_and_users_spread_by_the_weights():
-    experiment = uuid.uuid4()
+    # Fixed ids, so that the test is one sample that passes or fails for good: with a random experiment id
+    # the 4-point bounds below (about 2.6 standard deviations for the 60 % share) failed 1.5 % of runs.
+    experiment = uuid.UUID("2b1ec315-f90f-460c-a518-a647f2729aaa")
     users = [uuid.UUID(int=n) for n in range(1, 1001)]
     counts = [0, 0, 0]
     for user in users:
@@ -56,7 +58,7 @@ def test_a_user_keeps_one_variant_and_users_spread_by_the_weights():
         assign(experiment, users[0], [1, 3, 6])
     }
     # Another experiment shuffles the users anew: assignments are not correlated across experiments.
-    other = uuid.uuid4()
+    other = uuid.UUID(int=2**127)
     same = sum(assign(experiment, u, [1, 1]) == assign(other, u, [1, 1]) for u in users)
     assert 400 < same < 600
 

@@ -267,6 +267,14 @@ AUDITED = {
         "gateway.test_response_cache",
         "test_turning_a_rule_on_changing_it_and_off_is_audited",
     ),
+    ("PUT", "/api/v1/admin/model-aliases/{alias}"): (
+        "gateway.test_model_aliases",
+        "test_the_client_names_the_alias_and_the_provider_gets_its_model_which_staff_repoint",
+    ),
+    ("DELETE", "/api/v1/admin/model-aliases/{alias}"): (
+        "gateway.test_model_aliases",
+        "test_an_alias_experiment_gives_each_user_a_sticky_model_and_its_winner_repoints_the_alias",
+    ),
     ("POST", "/api/v1/admin/experiments"): (
         "gateway.test_experiments",
         "test_transitions_conflicts_winner_and_audit",

@@ -222,3 +222,29 @@ def test_the_comparison_shows_each_variants_figures_and_a_plain_verdict_from_the
     )
     assert words["experiments.said_error_rate_worse"].split("{figure}")[0] + "+" in said
     assert not untranslated(russian), untranslated(russian)
+
+
+@sqlite_only
+def test_an_experiment_on_a_model_alias_shows_its_alias_its_models_and_what_its_winner_does(panel):
+    with admin_api(panel) as admin:
+        assert (
+            admin.put("/api/v1/admin/model-aliases/smart", json={"model_id": "mock-small"}).status_code == 200
+        )
+        body = {"alias": "smart", "variants": [{"model_id": "mock-small"}, {"model_id": "mock-large"}]}
+        created = admin.post(EXPERIMENTS, json=body)
+        assert created.status_code == 201, created.text
+    app = panel("experiments")
+    assert not app.exception, app.exception
+    (row,) = table(app)
+    assert (row["Role"], row["Variants"]) == (
+        "model alias smart",
+        "A: mock-small, 50.0 %; B: mock-large, 50.0 %",
+    )
+    assert [r["Role version"] for r in table(app, 1)] == ["—", "—"]
+    assert i18n.catalogue("en")["experiments.winner_help_alias"] in [c.value for c in app.caption]
+    app.selectbox(key=f"experiments:winner:{created.json()['id']}").select("B").run()
+    app = confirm(app, f"experiments:win:{created.json()['id']}:B")
+    assert "B won: model alias smart now points to its model." in [s.value for s in app.success]
+    with admin_api(panel) as admin:
+        (alias,) = admin.get("/api/v1/admin/model-aliases").json()
+    assert alias["model_id"] == "mock-large"

@@ -111,6 +111,9 @@ def test_too_few_calls_says_who_has_how_many_of_how_many_needed(language):
     assert verdict(compared(outcomes, calls=(5, 12)), "B") == (
         "Too few calls yet to tell (B has 12 and A has 5 of the 30 needed)."
     )
+    no_control = compared(outcomes, calls=(40, 40))
+    no_control["variants"] = no_control["variants"][1:]  # the control has no call counted yet
+    assert verdict(no_control, "B") == "Too few calls yet to tell (A has 0 of the 30 needed)."
     language("ru")
     assert verdict(compared(outcomes, calls=(40, 12)), "B") == (
         "Пока слишком мало вызовов, чтобы судить (у B 12 из 30 нужных)."

@@ -1,9 +1,11 @@
-"""Experiments: A/B tests on an assistant role (docs/decisions/0059, 0061). The list (filtered by role), one
-experiment's variants and its comparison (each metric with its 95 % interval per variant, and a plain
-verdict per variant against the control), and for catalogue writers: a new experiment (2-5 variants, each a
-model and/or a version of the role with a weight, the traffic split shown as it is typed), start, pause,
-resume, stop (final, after a confirmation) and the winner (its version and model become the role's new
-version, after a confirmation). Every change is the API's, which audits it."""
+"""Experiments: A/B tests on an assistant role or a model alias (docs/decisions/0059, 0061, 0062). The
+list (filtered by role), one experiment's variants and its comparison (each metric with its 95 % interval
+per variant, and a plain verdict per variant against the control), and for catalogue writers: a new
+experiment (on a role: 2-5 variants, each a model and/or a version of the role with a weight; on an alias:
+each a model and a weight; the traffic split shown as it is typed), start, pause, resume, stop (final,
+after a confirmation) and the winner (a role's: its version and model become the role's new version; an
+alias's: the alias points to its model), after a confirmation. Every change is the API's, which audits
+it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from dashboard.verdicts import METRICS, RATES, verdict
 EXPERIMENTS = "/api/v1/admin/experiments"
 ROLES = "/api/v1/admin/roles"
 MODELS = "/api/v1/admin/models"
+ALIASES = "/api/v1/admin/model-aliases"
+TARGETS = ("role", "alias")  # what a new experiment is on
 COMPARISON = "/api/v1/analytics/experiments"
 STATUSES = ("draft", "running", "paused", "stopped")
 KEYS = "ABCDE"
@@ -290,7 +294,19 @@ def chart(rows: list[dict[str, Any]]) -> None:
 
 
 def new_experiment(roles: list[dict[str, Any]]) -> None:
-    """A draft: the role, then 2-5 variants (each a model and/or a version of the role, and a weight)."""
+    """A draft on a role (2-5 variants, each a model and/or a version of the role, and a weight) or on a
+    model alias (each variant a model, and a weight)."""
+    target = st.radio(
+        i18n.t("experiments.target"), TARGETS, key="experiments:new:target", horizontal=True,
+        format_func=ui.fixed(lambda x: i18n.t(f"experiments.target_{x}"), TARGETS),
+    )  # fmt: skip
+    with st.spinner(i18n.t("experiments.loading")):
+        models = ui.call(lambda: api.get(MODELS))
+    if models is None:
+        return
+    if target == "alias":
+        alias_experiment(models)
+        return
     by_id = {r["id"]: r for r in roles}
     role_id = st.selectbox(
         i18n.t("experiments.role"), list(by_id), key="experiments:new:role",
@@ -300,8 +316,7 @@ def new_experiment(roles: list[dict[str, Any]]) -> None:
         return
     with st.spinner(i18n.t("experiments.loading")):
         versions = ui.call(lambda: api.get(f"{ROLES}/{role_id}/versions"))
-        models = ui.call(lambda: api.get(MODELS))
-    if versions is None or models is None:
+    if versions is None:
         return
     model_ids = ["", *(m["id"] for m in models if m["enabled"])]  # "": the role's own model
     numbers = [0, *(v["version"] for v in reversed(versions))]  # 0: the role's current version
@@ -331,7 +346,50 @@ def new_experiment(roles: list[dict[str, Any]]) -> None:
     if empty:
         st.error(i18n.t("experiments.need_something", keys=", ".join(empty)), icon=":material/error:")
         return
-    body = {"role_id": role_id, "variants": [{k: v for k, v in x.items() if v is not None} for x in variants]}
+    named = [{k: v for k, v in x.items() if v is not None} for x in variants]
+    create({"role_id": role_id, "variants": named})
+
+
+def alias_experiment(models: list[dict[str, Any]]) -> None:
+    """A draft on a model alias: the alias, then 2-5 variants, each an enabled model and a weight."""
+    with st.spinner(i18n.t("experiments.loading")):
+        aliases = ui.call(lambda: api.get(ALIASES))
+    if aliases is None:
+        return
+    if not aliases:
+        st.info(i18n.t("experiments.no_aliases"), icon=":material/info:")
+        return
+    names = [a["alias"] for a in aliases]
+    targets = {a["alias"]: a["model_id"] for a in aliases}
+    alias = st.selectbox(
+        i18n.t("experiments.alias"), names, key="experiments:new:alias",
+        format_func=ui.fixed(lambda a: f"{a} → {targets[a]}", names),
+    )  # fmt: skip
+    model_ids = [m["id"] for m in models if m["enabled"]]
+    count = st.number_input(
+        i18n.t("experiments.how_many"), 2, len(KEYS), 2, key="experiments:new:alias_count"
+    )  # fmt: skip
+    st.caption(i18n.t("experiments.variant_help_alias"))
+    variants = []
+    for key in KEYS[:count]:
+        left, right = st.columns([6, 2])
+        model = left.selectbox(
+            i18n.t("experiments.variant_model", variant=key), model_ids,
+            key=f"experiments:new:alias:{key}:model",
+        )  # fmt: skip
+        weight = right.number_input(
+            i18n.t("experiments.weight"), 1, 1000, 50, key=f"experiments:new:alias:{key}:weight"
+        )  # fmt: skip
+        variants.append({"model_id": model, "weight": int(weight)})
+    split = shares([v["weight"] for v in variants])
+    st.markdown(
+        i18n.t("experiments.split", split=", ".join(f"{k} {s}" for k, s in zip(KEYS, split, strict=False)))
+    )
+    if st.button(i18n.t("experiments.create"), key="experiments:new:alias:create", type="primary"):
+        create({"alias": alias, "variants": variants})
+
+
+def create(body: dict[str, Any]) -> None:
     with st.spinner(i18n.t("experiments.saving")):
         created = ui.call(lambda: api.post(EXPERIMENTS, body))
     if created is not None:

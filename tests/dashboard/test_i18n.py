@@ -57,6 +57,7 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "experiments.do_{}": tuple(constant("experiments", "ICONS")),  # start, pause, resume
     "experiments.did_{}": tuple(constant("experiments", "ICONS")),
     "experiments.c_{}": constant("experiments", "COUNTS"),
+    "experiments.target_{}": constant("experiments", "TARGETS"),  # what a new experiment is on
     "experiments.m_{}": constant("verdicts", "METRICS"),  # a metric's label
     "experiments.n_{}": constant("verdicts", "METRICS"),  # a metric named inside a verdict
     "experiments.said_{}": tuple(

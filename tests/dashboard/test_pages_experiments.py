@@ -225,25 +225,39 @@ def test_the_comparison_shows_each_variants_figures_and_a_plain_verdict_from_the
 
 
 @sqlite_only
-def test_an_experiment_on_a_model_alias_shows_its_alias_its_models_and_what_its_winner_does(panel):
+def test_an_experiment_on_a_model_alias_is_defined_shows_its_alias_its_models_and_what_its_winner_does(panel):
+    app = panel("experiments")
+    app.radio(key="experiments:new:target").set_value("alias").run()
+    assert i18n.catalogue("en")["experiments.no_aliases"] in [i.value for i in app.info]
     with admin_api(panel) as admin:
         assert (
             admin.put("/api/v1/admin/model-aliases/smart", json={"model_id": "mock-small"}).status_code == 200
         )
-        body = {"alias": "smart", "variants": [{"model_id": "mock-small"}, {"model_id": "mock-large"}]}
-        created = admin.post(EXPERIMENTS, json=body)
-        assert created.status_code == 201, created.text
-    app = panel("experiments")
+    app.run()
+    app.selectbox(key="experiments:new:alias").select("smart")
+    app.selectbox(key="experiments:new:alias:A:model").select("mock-small")
+    app.selectbox(key="experiments:new:alias:B:model").select("mock-large")
+    app.number_input(key="experiments:new:alias:A:weight").set_value(1)
+    app = app.number_input(key="experiments:new:alias:B:weight").set_value(3).run()
+    assert "Traffic split: A 25.0 %, B 75.0 %" in markdown(app)
+    app = app.button(key="experiments:new:alias:create").click().run()
     assert not app.exception, app.exception
+    with admin_api(panel) as admin:
+        (created,) = admin.get(EXPERIMENTS, params={"alias": "smart"}).json()
+    assert (created["alias"], created["role_id"], created["status"]) == ("smart", None, "draft")
+    assert [(v["model_id"], v["role_version"], v["weight"]) for v in created["variants"]] == [
+        ("mock-small", None, 1),
+        ("mock-large", None, 3),
+    ]
     (row,) = table(app)
     assert (row["Role"], row["Variants"]) == (
         "model alias smart",
-        "A: mock-small, 50.0 %; B: mock-large, 50.0 %",
+        "A: mock-small, 25.0 %; B: mock-large, 75.0 %",
     )
     assert [r["Role version"] for r in table(app, 1)] == ["—", "—"]
     assert i18n.catalogue("en")["experiments.winner_help_alias"] in [c.value for c in app.caption]
-    app.selectbox(key=f"experiments:winner:{created.json()['id']}").select("B").run()
-    app = confirm(app, f"experiments:win:{created.json()['id']}:B")
+    app.selectbox(key=f"experiments:winner:{created['id']}").select("B").run()
+    app = confirm(app, f"experiments:win:{created['id']}:B")
     assert "B won: model alias smart now points to its model." in [s.value for s in app.success]
     with admin_api(panel) as admin:
         (alias,) = admin.get("/api/v1/admin/model-aliases").json()

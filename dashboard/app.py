@@ -37,6 +37,7 @@ PAGES = {
     "providers": ("catalogue", ":material/key:", "providers:write"),
     "plans": ("catalogue", ":material/workspace_premium:", "users:read"),
     "cache": ("catalogue", ":material/cached:", "analytics:read"),
+    "experiments": ("catalogue", ":material/experiment:", "analytics:read"),
     "settings": ("system", ":material/settings:", "settings:write"),
     # catalogue pages
     "notifications": ("messaging", ":material/send:", "notifications:send"),

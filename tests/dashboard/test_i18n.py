@@ -53,6 +53,16 @@ DYNAMIC: dict[str, tuple[str, ...]] = {
     "cache.hits_{}": constant("cache", "HITS_TAKE"),
     "cache.scope_{}": constant("cache", "SCOPES"),
     "cache.clear_{}": constant("cache", "CLEAR"),
+    "experiments.status_{}": constant("experiments", "STATUSES"),
+    "experiments.do_{}": tuple(constant("experiments", "ICONS")),  # start, pause, resume
+    "experiments.did_{}": tuple(constant("experiments", "ICONS")),
+    "experiments.c_{}": constant("experiments", "COUNTS"),
+    "experiments.target_{}": constant("experiments", "TARGETS"),  # what a new experiment is on
+    "experiments.m_{}": constant("verdicts", "METRICS"),  # a metric's label
+    "experiments.n_{}": constant("verdicts", "METRICS"),  # a metric named inside a verdict
+    "experiments.said_{}": tuple(
+        f"{metric}_{outcome}" for metric in constant("verdicts", "METRICS") for outcome in ("better", "worse")
+    ),
     "roles.tool_{}": tuple(tool or "none" for tool in constant("roles", "TOOLS")),  # None: chat only
     "requests.{}": ("succeeded", "failed"),  # a call's outcome
     "alerts.m_{}": constant("alerts", "METRICS"),

@@ -150,6 +150,37 @@ def test_weights_and_keys_at_their_bounds(client, admin_headers):
     assert client.post(f"{EXPERIMENTS}/not-a-uuid/start", headers=admin_headers).status_code == 422
 
 
+def test_lower_roles_and_bad_tokens_read_at_most_and_write_nothing(client, settings, admin_headers):
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
+    eid = _experiment(client, admin_headers, alias="assistant")["id"]
+    user, viewer = sign_up(client, "ada@example.com", settings), staff_headers(client, settings, "viewer")
+    forged = {"Authorization": "Bearer " + admin_headers["Authorization"].split()[1][:-4] + "AAAA"}
+    writes = [
+        ("PUT", f"{ALIASES}/assistant", {"model_id": "mock-large"}), ("DELETE", f"{ALIASES}/assistant", None),
+        ("POST", EXPERIMENTS, {"alias": "assistant", "variants": TWO_MODELS}),
+        ("POST", f"{EXPERIMENTS}/{eid}/start", None),
+        ("POST", f"{EXPERIMENTS}/{eid}/winner", {"variant": "B"}),
+    ]  # fmt: skip
+    audited = len(db_rows(settings, AuditEntry))
+    for who, headers, status in (
+        ("user", user, 403),
+        ("viewer", viewer, 403),
+        ("none", {}, 401),
+        ("forged", forged, 401),
+    ):
+        for method, url, body in writes:
+            answer = client.request(method, url, json=body, headers=headers)
+            assert answer.status_code == status, (who, method, url, answer.text)
+        reads = [ALIASES, EXPERIMENTS, f"{EXPERIMENTS}/{eid}"]
+        expected = 200 if who == "viewer" else status
+        assert [client.get(url, headers=headers).status_code for url in reads] == [expected] * 3, who
+    assert len(db_rows(settings, AuditEntry)) == audited
+    assert db_scalar(settings, select(ModelAlias.model_id)) == "mock-small"
+    assert db_scalar(settings, select(Experiment.status)) == "draft"
+
+
 # ------------------------------------------------------------------------------- the gateway: the variant
 
 

@@ -14,7 +14,15 @@ from api.auth.deps import AnalyticsReader, AuditCtx, CatalogueWriter, SettingsWr
 from api.cache import service as response_cache
 from api.catalogue import admin
 from api.core.deps import SessionDep
-from api.core.errors import AccountBlocked, AppError, Forbidden, NotAuthenticated, NotFound, responses
+from api.core.errors import (
+    AccountBlocked,
+    AppError,
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    responses,
+)
 from api.core.types import utcnow
 
 
@@ -67,7 +75,7 @@ async def cache_overview(_staff: AnalyticsReader, session: SessionDep) -> CacheO
     return CacheOut(**await response_cache.overview(session, utcnow()))
 
 
-@router.put("/rules/{scope}/{target}", responses={**ERRORS, **responses(SharedModel)})
+@router.put("/rules/{scope}/{target}", responses={**ERRORS, **responses(SharedModel, Conflict)})
 async def put_rule(
     staff: CatalogueWriter, session: SessionDep, scope: Scope, target: Target, body: RuleIn,
     request: Request, audit_ctx: AuditCtx,

@@ -25,6 +25,7 @@ from api.accounts.models import Account, Plan
 from api.audit import service as audit
 from api.audit.models import AuditEntry
 from api.audit.service import AuditContext
+from api.cache import service as response_cache
 from api.cache.models import CachedResponse
 from api.catalogue import aliases
 from api.catalogue import experiments_admin as admin
@@ -555,3 +556,20 @@ def test_two_experiments_started_at_once_on_one_alias_give_one_running_and_one_4
     assert [r.code for r in results if isinstance(r, AppError)] == ["experiment_already_running"]
     assert db_scalar(settings, select(func.count()).where(Experiment.status == "running")) == 1
     assert _audits(settings, "experiment.start") == 1
+
+
+@ON_POSTGRES
+def test_two_staff_turning_a_models_cache_on_at_once_get_a_409_not_a_500(
+    client, settings, admin_headers, monkeypatch
+):
+    """Both see no rule, both insert one: the second met the primary key at its commit (a 500)."""
+    monkeypatch.setattr(audit, "commit_audited", Meet().wrap(audit.commit_audited))
+
+    def turn_on(ttl):
+        return lambda s, staff, cache: response_cache.save_rule(
+            s, staff, "model", "mock-small", ttl, False, after_commit=cache.invalidate, **_kw()
+        )
+
+    results = asyncio.run(_both(settings, turn_on(60), turn_on(600)))
+    assert [r.status_code for r in results if isinstance(r, AppError)] == [409], results
+    assert _audits(settings, "response_cache.edit") == 1

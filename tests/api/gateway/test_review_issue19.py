@@ -221,6 +221,25 @@ def test_a_variants_role_version_whose_model_the_plan_may_not_call_falls_back_to
     assert (model or persona.default_model) == "mock-large" and "experiment_model" not in marks
 
 
+def test_a_role_call_naming_an_alias_of_its_variants_model_counts_as_the_variants():
+    """The caller named the alias `assistant` of mock-large, the variant's own model: the call used the
+    variant's model and version, yet it was marked `experiment_model: caller` and left out of the
+    comparison (naming mock-large itself was counted)."""
+    role = RoleSpec("helper", "Helper", "Prompt.", "mock-small", {}, version=1)
+    variants = (VariantSpec("A", 1, "mock-large", None),)
+    catalogue = Catalogue(
+        {"mock-small": _spec("mock-small", "free"), "mock-large": _spec("mock-large", "free")},
+        experiments={"helper": ExperimentSpec(uuid.uuid4(), "helper", None, variants)},
+        aliases={"assistant": "mock-large", "other": "mock-small"},
+    )  # fmt: skip
+    free = PlanSpec("free", 100, None, None, None, None, frozenset({"free"}))
+    user = Account(id=uuid.uuid4())
+    for named in ("mock-large", "assistant"):
+        _, model, marks = _experiment_of(catalogue, role, named, user, free)
+        assert model == named and "experiment_model" not in marks, named
+    assert _experiment_of(catalogue, role, "other", user, free)[2]["experiment_model"] == "caller"
+
+
 # --------------------------------------------------------------------------- the gateway: cache and money
 
 

@@ -592,3 +592,32 @@ def test_two_staff_turning_a_models_cache_on_at_once_get_a_409_not_a_500(
     results = asyncio.run(_both(settings, turn_on(60), turn_on(600)))
     assert [r.status_code for r in results if isinstance(r, AppError)] == [409], results
     assert _audits(settings, "response_cache.edit") == 1
+
+
+@ON_POSTGRES
+def test_a_winner_racing_a_stop_ends_stopped_with_its_winner(client, settings, admin_headers, monkeypatch):
+    """Either order is legal (a stopped experiment may still get its winner; a won one is stopped): the end
+    is the same, with one `experiment.win` and the alias repointed once."""
+    assert client.put(
+        f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers
+    ).is_success
+    eid = uuid.UUID(_experiment(client, admin_headers, alias="assistant")["id"])
+    assert client.post(f"{EXPERIMENTS}/{eid}/start", headers=admin_headers).is_success
+    meet = Meet()
+    monkeypatch.setattr(admin, "_won", meet.wrap(admin._won))
+    monkeypatch.setattr(audit, "commit_audited", meet.wrap(audit.commit_audited))
+    results = asyncio.run(
+        _both(
+            settings,
+            lambda s, staff, cache: admin.transition(s, staff, eid, "stop", cache=cache, **_kw()),
+            lambda s, staff, cache: admin.pick_winner(s, staff, eid, "B", cache=cache, **_kw()),
+        )
+    )
+    assert [getattr(r, "code", None) for r in results if isinstance(r, AppError)] in (
+        [],
+        ["experiment_illegal_transition"],
+    )
+    row = db_rows(settings, Experiment)[0]
+    assert (row.status, row.winner, row.stopped_at is not None) == ("stopped", "B", True)
+    assert _audits(settings, "experiment.win") == 1 and _audits(settings, "model_alias.edit") == 1
+    assert db_scalar(settings, select(ModelAlias.model_id)) == "mock-large"

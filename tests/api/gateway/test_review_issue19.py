@@ -132,6 +132,15 @@ def test_hostile_alias_names_are_422_and_write_nothing(client, settings, admin_h
     assert client.delete(f"{ALIASES}/{name}", headers=admin_headers).status_code in (400, 404, 405, 422)
 
 
+def test_a_cache_rule_is_on_a_model_never_on_an_alias(client, admin_headers):
+    """The gateway looks rules up by the resolved model: a rule on an alias would never apply, so it is a
+    404 like any name that is not a model."""
+    aliased = client.put(f"{ALIASES}/assistant", json={"model_id": "mock-small"}, headers=admin_headers)
+    assert aliased.is_success
+    rule = client.put(f"{CACHE}/rules/model/assistant", json={"ttl_seconds": 60}, headers=admin_headers)
+    assert _code(rule, 404) == "not_found"
+
+
 def test_weights_and_keys_at_their_bounds(client, admin_headers):
     def create(*weights) -> int:
         body = {

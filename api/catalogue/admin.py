@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
@@ -207,11 +208,18 @@ async def delete_model(
             params={"model": model_id},
         )
     before = _audited(await model_out(session, model))
-    await repo.remove(session, model)
-    await audit.commit_audited(
-        session, staff, "model.delete", target_type="model", target_id=model_id, before=before, after={},
-        at=at, context=context, after_commit=cache.invalidate,
-    )  # fmt: skip
+    try:
+        await repo.remove(session, model)
+        await audit.commit_audited(
+            session, staff, "model.delete", target_type="model", target_id=model_id, before=before,
+            after={}, at=at, context=context, after_commit=cache.invalidate,
+        )  # fmt: skip
+    except IntegrityError:  # a role or an alias came to name it after the check, before the commit
+        await session.rollback()
+        raise ModelInUse(
+            f"model {model_id!r} was just given a role or an alias: hide it instead",
+            params={"model": model_id},
+        ) from None
 
 
 async def model_usage(session: AsyncSession, model_id: str) -> dict[str, Any]:

@@ -101,6 +101,12 @@ def test_a_paid_model_in_no_plan_is_callable_by_staff_and_costs_them_nothing(cli
     assert Decimal(out["cost_usd"]) > 0 and Decimal(out["credits"]) > 0  # at the rate, for information
     assert db_rows(settings, LedgerEntry) == [] and db_rows(settings, QuotaUsage) == []
     assert client.post(PLAYGROUND, headers=admin, json={**asked, "model": "no-such"}).status_code == 404
+    # A model alias (decision 0062) is tried as the model it names, as a user's call would be.
+    aliased = "/api/v1/admin/model-aliases/assistant"
+    assert client.put(aliased, headers=admin, json={"model_id": "mock-large"}).status_code == 200
+    through = client.post(PLAYGROUND, headers=admin, json={**asked, "model": "assistant"})
+    assert through.status_code == 200, through.text
+    assert through.json()["model"] == "mock-large"
 
 
 @pytest.mark.parametrize("role", ["analyst", "moderator"])

@@ -27,12 +27,13 @@ from api.audit.models import AuditEntry
 from api.audit.service import AuditContext
 from api.cache import service as response_cache
 from api.cache.models import CachedResponse
+from api.catalogue import admin as catalogue_admin
 from api.catalogue import aliases
 from api.catalogue import experiments_admin as admin
 from api.catalogue.aliases import AliasIn
 from api.catalogue.experiments import ExperimentSpec, VariantSpec
 from api.catalogue.experiments_admin import ExperimentIn
-from api.catalogue.models import Experiment, ModelAlias, ModelRoute
+from api.catalogue.models import Experiment, LlmModel, ModelAlias, ModelRoute
 from api.catalogue.service import Catalogue, CatalogueCache, ModelSpec, PlanSpec, RoleSpec
 from api.core.db import Database
 from api.core.errors import AppError
@@ -584,6 +585,31 @@ def test_two_experiments_started_at_once_on_one_alias_give_one_running_and_one_4
     assert [r.code for r in results if isinstance(r, AppError)] == ["experiment_already_running"]
     assert db_scalar(settings, select(func.count()).where(Experiment.status == "running")) == 1
     assert _audits(settings, "experiment.start") == 1
+
+
+@ON_POSTGRES
+def test_a_model_deleted_while_an_alias_is_set_to_it_is_a_409_not_a_500(
+    client, settings, admin_headers, monkeypatch
+):
+    """The deletion checked that nothing names the model while the alias checked that the model exists:
+    the foreign key settled it at the commit (an IntegrityError, a 500)."""
+    spare = {"id": "spare", "display_name": "Spare", "tier": "free", "input_usd_per_million": "1",
+             "output_usd_per_million": "1", "routes": []}  # fmt: skip
+    assert client.post("/api/v1/admin/models", json=spare, headers=admin_headers).status_code == 201
+    monkeypatch.setattr(audit, "commit_audited", Meet().wrap(audit.commit_audited))
+    results = asyncio.run(
+        _both(
+            settings,
+            lambda s, staff, cache: aliases.set_alias(
+                s, staff, "assistant", AliasIn(model_id="spare"), cache=cache, **_kw()
+            ),
+            lambda s, staff, cache: catalogue_admin.delete_model(s, staff, "spare", cache=cache, **_kw()),
+        )
+    )
+    assert [r.status_code for r in results if isinstance(r, AppError)] == [409], results
+    alias = db_scalar(settings, select(ModelAlias.model_id).where(ModelAlias.alias == "assistant"))
+    model = db_scalar(settings, select(LlmModel.id).where(LlmModel.id == "spare"))
+    assert (alias, model) in ((None, None), ("spare", "spare"))  # one of the two, never an alias on nothing
 
 
 @ON_POSTGRES

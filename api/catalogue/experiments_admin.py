@@ -212,6 +212,9 @@ async def transition(
         running = await session.scalar(select(Experiment.id).where(same, Experiment.status == "running"))
         if running is not None:
             raise RoleHasRunningExperiment(f"{on} already runs experiment {running}")
+        for variant in await _variants(session, experiment.id):  # disabled or deleted since its creation?
+            if variant.model_id is not None:
+                await aliases.check_target(session, variant.model_id)
         experiment.started_at = experiment.started_at or at
     experiment.status = RESULT[action]
     if action == "stop":

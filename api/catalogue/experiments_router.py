@@ -74,12 +74,13 @@ async def _transition(
     )  # fmt: skip
 
 
-@router.post("/{experiment_id}/start", responses=CHANGES)
+@router.post("/{experiment_id}/start", responses={**CHANGES, **responses(UnknownModel, ModelDisabled)})
 async def start_experiment(
     staff: CatalogueWriter, session: SessionDep, experiment_id: uuid.UUID, request: Request,
     audit_ctx: AuditCtx,
 ) -> ExperimentOut:  # fmt: skip
-    """Start a draft, or resume a paused experiment: the role's calls get their users' variants."""
+    """Start a draft, or resume a paused experiment: the role's calls get their users' variants. A variant
+    whose model was disabled or deleted since is refused (422 `model_disabled` / `unknown_model`)."""
     return await _transition(staff, session, experiment_id, "start", request, audit_ctx)
 
 

@@ -226,6 +226,19 @@ def test_the_official_client_for_1000_users_spreads_them_by_the_weights_each_on_
     assert abs(share_b - 0.75) < 0.05, share_b
 
 
+def test_a_variants_model_disabled_or_deleted_since_creation_refuses_the_start_and_changes_nothing(
+    server, settings
+):
+    experiment = _create(server, VARIANTS).json()["id"]  # B names mock-large
+    db_execute(settings, update(LlmModel).where(LlmModel.id == "mock-large").values(enabled=False))
+    refused = _act(server, experiment, "start")
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "model_disabled", refused.text
+    assert server.http.get(f"{EXPERIMENTS}/{experiment}", headers=server.admin).json()["status"] == "draft"
+    assert db_rows(settings, AuditEntry, AuditEntry.action == "experiment.start") == []
+    db_execute(settings, update(LlmModel).where(LlmModel.id == "mock-large").values(enabled=True))
+    assert _act(server, experiment, "start").json()["status"] == "running"
+
+
 @pytest.mark.both_databases
 def test_transitions_conflicts_winner_and_audit(server, settings):
     experiment = _create(server, VARIANTS).json()["id"]

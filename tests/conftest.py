@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from argon2 import PasswordHasher
@@ -49,6 +50,20 @@ credentials._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 def production_hashing(monkeypatch) -> None:
     monkeypatch.setattr(credentials, "_hasher", PRODUCTION_HASHER)
 
+
+# httpx waits 5 s for an answer unless told otherwise; under the whole suite's load on 2 cores a live
+# server's answer (a sign-up, a SQLite write waiting for the lock) has taken longer, and the test failed on
+# a ReadTimeout that says nothing about the code. A client a test makes without a timeout waits 30 s
+# instead: a hang still fails, later. Clients that name their timeout (the official openai client, tests
+# of timeouts) keep theirs.
+_httpx_client_init = httpx.Client.__init__
+
+
+def _patient_client_init(self, *args, timeout=httpx.Timeout(30.0), **kwargs) -> None:
+    _httpx_client_init(self, *args, timeout=timeout, **kwargs)
+
+
+httpx.Client.__init__ = _patient_client_init
 
 # The tests' mock LLM provider and webhook receivers listen on 127.0.0.1: the one private address the API
 # may call in tests (api/core/egress.py). Set here, once, before any settings are made, so every Settings of

@@ -66,7 +66,7 @@ def table(app: AppTest, index: int = 0) -> list[dict]:
 
 
 def admin_api(panel) -> httpx.Client:
-    return httpx.Client(base_url=panel.api_url, headers=bearer(panel.sessions["admin"].token), timeout=60)
+    return httpx.Client(base_url=panel.api_url, headers=bearer(panel.sessions["admin"].token))
 
 
 def test_each_catalogue_page_is_registered_in_its_section_with_its_permission():

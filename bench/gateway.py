@@ -200,10 +200,28 @@ def measure(targets: list[Target], seconds: float, rounds: int, concurrency: int
         )
 
 
+def register_pro_users(settings, emails: list[str]) -> None:
+    """Verified pro users with the bench password, registered as the API registers them."""
+    from api.auth import service as auth
+    from api.core.db import Database
+    from api.core.types import utcnow
+    from api.events.outbox import RequestContext
+
+    async def register() -> None:
+        db = Database(settings)
+        async with db.sessionmaker() as session:
+            for email in emails:
+                await auth.register(
+                    session, settings, email=email, password="bench-password-123", country="DE",
+                    ctx=RequestContext(), at=utcnow(), verified=True, plan="pro",
+                )  # fmt: skip
+        await db.dispose()
+
+    asyncio.run(register())
+
+
 def setup_aiadmin(upstream: str) -> tuple[str, dict]:
     """A fresh PostgreSQL database: migrated, the upstream as a provider, a pro user with credits."""
-    import asyncio as aio
-
     import psycopg
     from sqlalchemy import update
     from sqlalchemy.engine import make_url
@@ -254,27 +272,7 @@ def setup_aiadmin(upstream: str) -> tuple[str, dict]:
         .values(daily_requests=10**9, tokens_per_day=None, tokens_per_month=None),
     )
 
-    async def user() -> None:
-        from api.auth import service as auth
-        from api.core.db import Database
-        from api.events.outbox import RequestContext
-
-        db = Database(settings)
-        async with db.sessionmaker() as session:
-            await auth.register(
-                session,
-                settings,
-                email="bench@example.com",
-                password="bench-password-123",
-                country="DE",
-                ctx=RequestContext(),
-                at=utcnow(),
-                verified=True,
-                plan="pro",
-            )
-        await db.dispose()
-
-    aio.run(user())
+    register_pro_users(settings, ["bench@example.com"])
     db_execute(update(Account).values(balance=10**9))
     return url, {
         "AIADMIN_DATABASE_URL": url,

@@ -43,6 +43,7 @@ from gateway import (
     cpu_seconds,
     free_port,
     litellm_ready,
+    register_pro_users,
     setup_aiadmin,
     start,
     start_litellm,
@@ -199,32 +200,11 @@ def _users(url: str, secret: str) -> None:
     from sqlalchemy import update
 
     from api.accounts.models import Account
-    from api.auth import service as auth
-    from api.core.db import Database, make_sync_engine
+    from api.core.db import make_sync_engine
     from api.core.settings import Settings
-    from api.core.types import utcnow
-    from api.events.outbox import RequestContext
 
     settings = Settings(database_url=url, environment="test", secret_key=secret)
-
-    async def register() -> None:
-        db = Database(settings)
-        async with db.sessionmaker() as session:
-            for i in range(1, USERS):
-                await auth.register(
-                    session,
-                    settings,
-                    email=f"bench{i}@example.com",
-                    password="bench-password-123",
-                    country="DE",
-                    ctx=RequestContext(),
-                    at=utcnow(),
-                    verified=True,
-                    plan="pro",
-                )
-        await db.dispose()
-
-    asyncio.run(register())
+    register_pro_users(settings, [f"bench{i}@example.com" for i in range(1, USERS)])
     engine = make_sync_engine(settings)
     with engine.begin() as conn:
         conn.execute(update(Account).values(balance=10**9))

@@ -32,7 +32,6 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
@@ -40,6 +39,7 @@ from api.audit import service as audit
 from api.audit.service import AuditContext
 from api.cache.models import CachedResponse, CacheRule
 from api.core.app_settings import AppSetting
+from api.core.db import flush_or
 from api.core.errors import Conflict
 from api.providers.base import CallParams, ChatMessage
 
@@ -224,13 +224,10 @@ async def save_rule(
         row = CacheRule(scope=scope, target=target)
         session.add(row)
     row.ttl_seconds, row.shared, row.updated_at, row.updated_by = ttl_seconds, shared, at, staff.id
-    try:
-        await session.flush()
-    except IntegrityError:  # turned on by another change at the same time
-        await session.rollback()
-        raise Conflict(
-            f"the {scope} {target!r}'s cache was just set by another change: reload and try again"
-        ) from None
+    await flush_or(  # turned on by another change at the same time
+        session,
+        Conflict(f"the {scope} {target!r}'s cache was just set by another change: reload and try again"),
+    )
     out = rule_out(row)
     await audit.commit_audited(
         session, staff, "response_cache.edit", target_type=scope, target_id=target, before=before,

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
@@ -21,6 +20,7 @@ from api.catalogue import repository as repo
 from api.catalogue.errors import AliasInExperiment, AliasTaken, ModelDisabled, UnknownModel
 from api.catalogue.models import ModelAlias
 from api.catalogue.service import CatalogueCache
+from api.core.db import flush_or
 from api.core.errors import Conflict, NotFound
 
 # Like a model id, less the slash, and starting with a letter or a digit: an alias is a path segment of its
@@ -94,13 +94,9 @@ async def set_alias(
         repo.add_alias(session, row)
     else:
         action, before = "model_alias.edit", _point(row, body.model_id, staff, at)
-    try:
-        await session.flush()
-    except IntegrityError:  # created by another change at the same time
-        await session.rollback()
-        raise Conflict(
-            f"model alias {alias!r} was just set by another change: reload and try again"
-        ) from None
+    await flush_or(  # created by another change at the same time
+        session, Conflict(f"model alias {alias!r} was just set by another change: reload and try again")
+    )
     out = _out(row)
     await audit.commit_audited(
         session, staff, action, target_type="model_alias", target_id=alias, before=before,

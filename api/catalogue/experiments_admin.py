@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.accounts.models import Account
@@ -34,6 +33,7 @@ from api.catalogue.errors import (
 from api.catalogue.models import AssistantRoleVersion, Experiment, ExperimentVariant
 from api.catalogue.schemas import RoleFields
 from api.catalogue.service import CatalogueCache
+from api.core.db import flush_or
 from api.core.errors import NotFound
 
 KEYS = "ABCDE"
@@ -219,11 +219,8 @@ async def transition(
     experiment.status = RESULT[action]
     if action == "stop":
         experiment.stopped_at = at
-    try:
-        await session.flush()  # the unique index settles a race between two starts
-    except IntegrityError:
-        await session.rollback()
-        raise RoleHasRunningExperiment(f"{on} already runs an experiment") from None
+    # The unique index settles a race between two starts.
+    await flush_or(session, RoleHasRunningExperiment(f"{on} already runs an experiment"))
     out = await _out(session, experiment)
     await audit.commit_audited(
         session, staff, f"experiment.{action}", target_type="experiment", target_id=str(experiment.id),

@@ -185,6 +185,10 @@ class Catalogue:
     def plan(self, code: str) -> PlanSpec | None:
         return self.plans.get(code)
 
+    def model_named(self, name: str) -> str:
+        """The model a name stands for: an alias's model (0062), or the name itself."""
+        return self.aliases.get(name, name)
+
     def role(self, role_id: str) -> RoleSpec:
         try:
             return self.roles[role_id]

@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -100,3 +101,13 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 def insert_for(session: AsyncSession):
     """The dialect's INSERT construct (with ON CONFLICT), for the database the session is bound to."""
     return _INSERTS[session.bind.dialect.name]
+
+
+async def flush_or(session: AsyncSession, refusal: Exception) -> None:
+    """Flush the session's changes; when a concurrent change made them impossible (it took a unique or a
+    foreign key first: IntegrityError), roll the session back and raise `refusal` (a clear 4xx) instead."""
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        raise refusal from None

@@ -67,8 +67,7 @@ def _model(catalogue: Catalogue, model_id: str) -> ModelSpec:
     """Any enabled model a provider serves, whatever the staff member's plan: staff tests are not bound by
     plans (the one rule of `Catalogue.callable`, every tier allowed)."""
     every_tier = frozenset(m.tier for m in catalogue.models.values())
-    model_id = catalogue.aliases.get(model_id, model_id)  # a model alias: the model it names (0062)
-    return catalogue.callable(model_id, every_tier, plan="(staff test)")
+    return catalogue.callable(catalogue.model_named(model_id), every_tier, plan="(staff test)")
 
 
 async def run(

@@ -398,7 +398,7 @@ def _experiment(
             persona, system_prompt=prompt, default_model=default_model, default_params=params,
             version=variant.role_version,
         )  # fmt: skip
-    named = catalogue.aliases.get(model, model) if model is not None else None  # an alias: its model (0062)
+    named = catalogue.model_named(model) if model is not None else None  # an alias: its model (0062)
     if variant.model_id is not None and variant.model_id != named:
         if model is not None:
             marks["experiment_model"] = "caller"
